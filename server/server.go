@@ -1,0 +1,334 @@
+// Package server is rollcall's HTTP side: an http.Handler that upgrades
+// WebSocket requests to the sgc Presence protocol, answers health checks,
+// and drives one presence engine.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/transport"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultPingInterval      = 25 * time.Second
+	DefaultMessagesPerSecond = 50
+	DefaultAckInterval       = time.Second
+	DefaultAckTimeout        = 5 * time.Second
+	DefaultAckMaxRetries     = 5
+	handshakeTimeout         = 10 * time.Second
+)
+
+// Acknowledgment configures the server's acknowledged delivery (sgc
+// Acknowledgment option). When Enabled, every frame the server sends gets an
+// id; a frame not acknowledged within Timeout is re-sent byte-identical with
+// the same id, checked every Interval, at most MaxRetries times.
+type Acknowledgment struct {
+	Enabled    bool
+	Interval   time.Duration
+	Timeout    time.Duration
+	MaxRetries int
+}
+
+// Limits protect the server from its clients. Zero fields take safe
+// defaults; docs/configuration.md lists them.
+type Limits struct {
+	// MaxMessageSize is the largest message a client may send, in bytes
+	// (close 1009).
+	MaxMessageSize int64
+	// MaxChannelsPerConn is how many channels one connection may join
+	// (error 43).
+	MaxChannelsPerConn int
+	// MaxMembersPerChannel caps a channel (error 44); 0 means no cap.
+	MaxMembersPerChannel int
+	// MessagesPerSecond is the sustained rate of frames a client may send;
+	// Burst is how many may come at once. Frames over the rate are dropped
+	// and answered with error 45.
+	MessagesPerSecond float64
+	Burst             int
+	// QueueLength is how many frames may wait for a slow client before it
+	// is disconnected with 1008.
+	QueueLength int
+}
+
+// Options configure a Server. The zero value is a working open server.
+type Options struct {
+	// EncodeBase64 writes every value the server sends as sgc@b64:.
+	EncodeBase64   bool
+	Acknowledgment Acknowledgment
+	Limits         Limits
+	// PingInterval is how often an otherwise silent client is pinged;
+	// IdleTimeout closes a client that sent nothing, not even a pong, for
+	// that long; WriteTimeout bounds one socket write.
+	PingInterval time.Duration
+	IdleTimeout  time.Duration
+	WriteTimeout time.Duration
+	// KeepEmptyChannels keeps a channel after its last member leaves.
+	KeepEmptyChannels bool
+	// Hooks may veto each step; Events report each change. See package
+	// presence.
+	Hooks  presence.Hooks
+	Events presence.Events
+	Logger *slog.Logger
+}
+
+// Server is an http.Handler speaking the sgc Presence protocol.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	engine *presence.Engine
+	enc    sgc.Encoder
+	topts  transport.Options
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closed   bool
+	wg       sync.WaitGroup // one per session goroutine and background loop
+	stop     chan struct{}
+}
+
+// New returns a server; call Shutdown to stop it.
+func New(opts Options) (*Server, error) {
+	if opts.Limits.MaxMessageSize < 0 || opts.Limits.QueueLength < 0 || opts.Limits.MessagesPerSecond < 0 {
+		return nil, errors.New("server: limits must not be negative")
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = transport.DefaultIdleTimeout
+	}
+	if opts.IdleTimeout <= opts.PingInterval {
+		return nil, fmt.Errorf("server: idle timeout %v must be longer than the ping interval %v", opts.IdleTimeout, opts.PingInterval)
+	}
+	if opts.Limits.MessagesPerSecond == 0 {
+		opts.Limits.MessagesPerSecond = DefaultMessagesPerSecond
+	}
+	if opts.Limits.Burst <= 0 {
+		opts.Limits.Burst = int(2 * opts.Limits.MessagesPerSecond)
+	}
+	ack := &opts.Acknowledgment
+	if ack.Interval <= 0 {
+		ack.Interval = DefaultAckInterval
+	}
+	if ack.Timeout <= 0 {
+		ack.Timeout = DefaultAckTimeout
+	}
+	if ack.MaxRetries <= 0 {
+		ack.MaxRetries = DefaultAckMaxRetries
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts: opts,
+		log:  log,
+		enc:  sgc.Encoder{Base64: opts.EncodeBase64},
+		topts: transport.Options{
+			MaxMessageSize: opts.Limits.MaxMessageSize,
+			QueueLength:    opts.Limits.QueueLength,
+			WriteTimeout:   opts.WriteTimeout,
+			IdleTimeout:    opts.IdleTimeout,
+		},
+		sessions: make(map[*session]struct{}),
+		stop:     make(chan struct{}),
+	}
+	s.engine = presence.New(presence.Options{
+		Hooks:                opts.Hooks,
+		Events:               opts.Events,
+		KeepEmptyChannels:    opts.KeepEmptyChannels,
+		MaxChannelsPerConn:   opts.Limits.MaxChannelsPerConn,
+		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
+		Logger:               log,
+	})
+	s.wg.Add(1)
+	go s.keepalive()
+	if opts.Acknowledgment.Enabled {
+		s.wg.Add(1)
+		go s.resendLoop()
+	}
+	return s, nil
+}
+
+// Engine returns the presence engine, for reading state and for
+// server-side actions.
+func (s *Server) Engine() *presence.Engine { return s.engine }
+
+// Broadcast sends text from the server to a channel's members, or to every
+// member when channel is "" (sgc Server.Broadcast). Clients receive a
+// publish@msg with an empty member.
+func (s *Server) Broadcast(text, channel string) error {
+	return s.engine.Broadcast(text, channel)
+}
+
+// ServeHTTP answers GET /healthz and upgrades WebSocket requests on any
+// other path to the Presence protocol.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+		return
+	}
+	if !isUpgrade(r) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, "rollcall: this endpoint speaks WebSocket (subprotocol "+sgc.Subprotocol+"); connect with a WebSocket client", http.StatusUpgradeRequired)
+		return
+	}
+	s.upgrade(w, r)
+}
+
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// acceptProtocol picks the subprotocol: presence.esegece.com (with an
+// optional prefix, as sgc's browser client may send) or broker.esegece.com.
+func acceptProtocol(p string) bool {
+	p = strings.ToLower(p)
+	return strings.HasSuffix(p, sgc.Subprotocol) || p == sgc.BrokerSubprotocol
+}
+
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		http.Error(w, "rollcall: server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	u := ws.HTTPUpgrader{Protocol: acceptProtocol, Timeout: handshakeTimeout}
+	nc, rw, hs, err := u.Upgrade(r, w)
+	if err != nil {
+		// The upgrader has already answered with a 4xx and the reason.
+		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	tc := transport.New(nc, rw.Reader, s.topts)
+	sess := newSession(s, tc, strings.EqualFold(hs.Protocol, sgc.BrokerSubprotocol))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		tc.Close(transport.CloseGoingAway, "server shutting down")
+		tc.ReadLoop(func([]byte) error { return nil })
+		return
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		sess.run()
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+	}()
+}
+
+// Shutdown closes every connection with 1001 ("server shutting down"),
+// waits for them to end or for ctx, and stops the background loops. The
+// http.Server that carries the handler is the caller's to shut down.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.stop)
+	}
+	for sess := range s.sessions {
+		sess.tc.Close(transport.CloseGoingAway, "server shutting down")
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for sess := range s.sessions {
+			sess.tc.Terminate()
+		}
+		s.mu.Unlock()
+		<-done
+		return fmt.Errorf("server shutdown: %w", ctx.Err())
+	}
+}
+
+// keepalive pings every client that has been silent for a ping interval.
+func (s *Server) keepalive() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.PingInterval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			for _, sess := range s.snapshot() {
+				if now.Sub(sess.tc.LastRead()) >= s.opts.PingInterval {
+					_ = sess.tc.Ping()
+				}
+			}
+		}
+	}
+}
+
+// resendLoop re-sends unacknowledged frames every Acknowledgment.Interval.
+func (s *Server) resendLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.Acknowledgment.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			for _, sess := range s.snapshot() {
+				sess.acks.resend(now)
+			}
+		}
+	}
+}
+
+func (s *Server) encodeEvent(ev *presence.Event) []byte {
+	m := eventMessage(ev)
+	return s.enc.Encode(&m)
+}
+
+func (s *Server) snapshot() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		out = append(out, sess)
+	}
+	return out
+}

@@ -1,0 +1,449 @@
+// Package transport runs one server-side WebSocket connection on
+// github.com/gobwas/ws: a read loop that enforces the frame rules and
+// limits, and a bounded outbound queue written by a short-lived writer, so
+// that no connection can slow another down.
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// Close codes used by the transport (RFC 6455 §7.4.1).
+const (
+	CloseNormal          = ws.StatusNormalClosure           // 1000
+	CloseGoingAway       = ws.StatusGoingAway               // 1001: server shutdown, idle timeout
+	CloseProtocolError   = ws.StatusProtocolError           // 1002
+	CloseUnsupportedData = ws.StatusUnsupportedData         // 1003: binary frames
+	CloseNoStatus        = ws.StatusNoStatusRcvd            // 1005
+	CloseAbnormal        = ws.StatusAbnormalClosure         // 1006: no close frame
+	CloseInvalidPayload  = ws.StatusInvalidFramePayloadData // 1007: invalid UTF-8
+	ClosePolicyViolation = ws.StatusPolicyViolation         // 1008: slow consumer
+	CloseMessageTooBig   = ws.StatusMessageTooBig           // 1009
+	CloseInternalError   = ws.StatusInternalServerError     // 1011
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxMessageSize = 64 << 10
+	DefaultQueueLength    = 1024
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultCloseTimeout   = 2 * time.Second
+)
+
+// Options are the limits of one connection. Zero fields take the defaults.
+type Options struct {
+	// MaxMessageSize is the largest text message accepted, in bytes, after
+	// reassembling fragments; larger ones close the connection with 1009.
+	MaxMessageSize int64
+	// QueueLength is how many outbound frames may wait; a connection whose
+	// queue overflows is closed with 1008 ("slow consumer").
+	QueueLength int
+	// WriteTimeout bounds one write to the socket.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a connection from which nothing (not even a pong)
+	// was read for this long.
+	IdleTimeout time.Duration
+}
+
+func (o *Options) withDefaults() {
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.QueueLength <= 0 {
+		o.QueueLength = DefaultQueueLength
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+}
+
+// ErrClosed is returned by Send on a connection that is closing.
+var ErrClosed = errors.New("transport: connection closed")
+
+// ErrSlowConsumer is returned by Send when the outbound queue overflowed;
+// the connection is being closed with 1008.
+var ErrSlowConsumer = errors.New("transport: slow consumer: outbound queue full")
+
+// CloseError is returned by a message handler to close the connection with
+// a code and reason.
+type CloseError struct {
+	Code   ws.StatusCode
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("websocket close %d: %s", e.Code, e.Reason)
+}
+
+// Conn is one server-side WebSocket connection.
+type Conn struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	opts Options
+
+	lastRead atomic.Int64 // unix nanos of the last frame read
+
+	mu       sync.Mutex
+	queue    []outFrame
+	writing  bool
+	closing  bool // a close frame is queued or sent; no more frames accepted
+	closed   bool // the socket is closed
+	sentCode ws.StatusCode
+	sentWhy  string
+	done     chan struct{} // closed when the socket is closed
+}
+
+type outFrame struct {
+	op      ws.OpCode
+	payload []byte
+}
+
+// New wraps an upgraded connection. br holds whatever the HTTP server had
+// already buffered from the peer; it may be nil.
+func New(nc net.Conn, br *bufio.Reader, opts Options) *Conn {
+	opts.withDefaults()
+	if br == nil || br.Buffered() == 0 {
+		br = bufio.NewReaderSize(nc, 512)
+	}
+	c := &Conn{nc: nc, br: br, opts: opts, done: make(chan struct{})}
+	c.lastRead.Store(time.Now().UnixNano())
+	return c
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LastRead returns when a frame was last read from the peer.
+func (c *Conn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
+
+// Done is closed once the socket is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Send queues a text frame. It never blocks; payload must not be modified
+// afterwards (the same slice may be queued to many connections).
+func (c *Conn) Send(payload []byte) error {
+	return c.enqueue(ws.OpText, payload)
+}
+
+// Ping queues a ping frame.
+func (c *Conn) Ping() error {
+	return c.enqueue(ws.OpPing, nil)
+}
+
+func (c *Conn) enqueue(op ws.OpCode, payload []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.closed {
+		return ErrClosed
+	}
+	if len(c.queue) >= c.opts.QueueLength {
+		c.closeLocked(ClosePolicyViolation, "slow consumer: outbound queue full", true)
+		return ErrSlowConsumer
+	}
+	c.queue = append(c.queue, outFrame{op, payload})
+	c.startWriterLocked()
+	return nil
+}
+
+// Close sends a close frame with code and reason after the frames already
+// queued, then closes the socket once the peer answers or CloseTimeout
+// passes. It is safe to call more than once; only the first counts.
+func (c *Conn) Close(code ws.StatusCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason, false)
+}
+
+func (c *Conn) closeLocked(code ws.StatusCode, reason string, dropQueued bool) {
+	if c.closing || c.closed {
+		return
+	}
+	c.closing = true
+	c.sentCode, c.sentWhy = code, reason
+	if dropQueued {
+		// The peer is not reading: what is queued will never arrive in
+		// time. Give the blocked write a short deadline.
+		c.queue = c.queue[:0]
+		_ = c.nc.SetWriteDeadline(time.Now().Add(DefaultCloseTimeout))
+	}
+	c.queue = append(c.queue, outFrame{ws.OpClose, ws.NewCloseFrameBody(code, reason)})
+	c.startWriterLocked()
+	// Whatever the peer does, the socket is closed after the grace period:
+	// the read loop stops at this deadline.
+	_ = c.nc.SetReadDeadline(time.Now().Add(DefaultCloseTimeout))
+}
+
+// CloseStatus returns the code and reason of the close frame this side sent,
+// if any.
+func (c *Conn) CloseStatus() (ws.StatusCode, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sentCode, c.sentWhy
+}
+
+// Terminate closes the socket at once, without a close frame.
+func (c *Conn) Terminate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.terminateLocked()
+}
+
+func (c *Conn) terminateLocked() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.closing = true
+	c.queue = nil
+	_ = c.nc.Close()
+	close(c.done)
+}
+
+func (c *Conn) startWriterLocked() {
+	if c.writing || c.closed {
+		return
+	}
+	c.writing = true
+	go c.writeLoop()
+}
+
+// writeLoop writes what is queued, then exits; the next Send starts a new
+// one. An idle connection therefore holds no writer goroutine.
+func (c *Conn) writeLoop() {
+	var hdrs []byte
+	var bufs net.Buffers
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		c.queue = nil
+		if len(batch) == 0 || c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+
+		hdrs, bufs = hdrs[:0], bufs[:0]
+		sentClose := false
+		for _, f := range batch {
+			hdrs = appendHeader(hdrs, f.op, len(f.payload))
+			if f.op == ws.OpClose {
+				sentClose = true
+				break
+			}
+		}
+		off := 0
+		for _, f := range batch {
+			n := headerSize(len(f.payload))
+			bufs = append(bufs, hdrs[off:off+n], f.payload)
+			off += n
+			if f.op == ws.OpClose {
+				break
+			}
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+		_, err := bufs.WriteTo(c.nc)
+		if err != nil || sentClose {
+			c.mu.Lock()
+			if err != nil {
+				c.terminateLocked()
+			} else if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				// Half-close: the peer reads our close frame, then EOF.
+				_ = tc.CloseWrite()
+			}
+			c.writing = false
+			c.queue = nil
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+func headerSize(n int) int {
+	switch {
+	case n <= 125:
+		return 2
+	case n <= 0xFFFF:
+		return 4
+	default:
+		return 10
+	}
+}
+
+// appendHeader appends an unmasked, final frame header.
+func appendHeader(dst []byte, op ws.OpCode, n int) []byte {
+	b0 := 0x80 | byte(op)
+	switch {
+	case n <= 125:
+		return append(dst, b0, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(dst, b0, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, b0, 127), uint64(n))
+	}
+}
+
+// ReadLoop reads messages until the connection ends, calling onText with
+// each complete text message (the slice is the handler's to keep). A
+// handler returning a *CloseError closes the connection with that code; any
+// other error closes it with 1011. ReadLoop closes the socket before it
+// returns, and reports how the connection ended: the close code and reason
+// this side sent, or the peer's, or 1006 when there was no close handshake.
+func (c *Conn) ReadLoop(onText func([]byte) error) (code ws.StatusCode, reason string) {
+	code, reason = c.readLoop(onText)
+	if c.closingNow() {
+		// Lingering close: read and drop what the peer still sends until it
+		// closes its side or the close deadline passes, so that closing our
+		// socket does not reset the connection before our close frame was
+		// read.
+		_, _ = io.Copy(io.Discard, c.br)
+	}
+	c.Terminate()
+	if sent, why := c.CloseStatus(); sent != 0 {
+		return sent, why
+	}
+	return code, reason
+}
+
+func (c *Conn) readLoop(onText func([]byte) error) (ws.StatusCode, string) {
+	var (
+		msg     []byte
+		inText  bool
+		control [125]byte
+	)
+	for {
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if !closing {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
+		}
+		h, err := ws.ReadHeader(c.br)
+		if err != nil {
+			return c.readFailed(err)
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+		if code, why := c.checkHeader(h, inText); code != 0 {
+			c.Close(code, why)
+			return code, why
+		}
+		if h.OpCode.IsControl() {
+			p := control[:h.Length]
+			if _, err := io.ReadFull(c.br, p); err != nil {
+				return c.readFailed(err)
+			}
+			ws.Cipher(p, h.Mask, 0)
+			switch h.OpCode {
+			case ws.OpPing:
+				_ = c.enqueue(ws.OpPong, append([]byte(nil), p...))
+			case ws.OpClose:
+				code, why := ws.ParseCloseFrameData(p)
+				if code.Empty() {
+					code = CloseNoStatus
+				}
+				reply := code
+				if reply == CloseNoStatus || code.IsProtocolReserved() || !utf8.ValidString(why) {
+					reply = CloseNormal
+				}
+				c.Close(reply, "")
+				return code, why
+			}
+			continue
+		}
+		if h.OpCode == ws.OpText {
+			inText = true
+			msg = nil
+		}
+		if c.closingNow() {
+			// Discard data frames after we decided to close.
+			if _, err := io.CopyN(io.Discard, c.br, h.Length); err != nil {
+				return c.readFailed(err)
+			}
+			continue
+		}
+		if int64(len(msg))+h.Length > c.opts.MaxMessageSize {
+			why := fmt.Sprintf("message exceeds %d bytes", c.opts.MaxMessageSize)
+			c.Close(CloseMessageTooBig, why)
+			return CloseMessageTooBig, why
+		}
+		start := len(msg)
+		msg = append(msg, make([]byte, h.Length)...)
+		if _, err := io.ReadFull(c.br, msg[start:]); err != nil {
+			return c.readFailed(err)
+		}
+		ws.Cipher(msg[start:], h.Mask, 0)
+		if !h.Fin {
+			continue
+		}
+		inText = false
+		if !utf8.Valid(msg) {
+			const why = "text message is not valid UTF-8"
+			c.Close(CloseInvalidPayload, why)
+			return CloseInvalidPayload, why
+		}
+		if err := onText(msg); err != nil {
+			ce := &CloseError{Code: CloseInternalError, Reason: "internal error"}
+			errors.As(err, &ce)
+			c.Close(ce.Code, ce.Reason)
+			return ce.Code, ce.Reason
+		}
+		msg = nil
+	}
+}
+
+func (c *Conn) closingNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// checkHeader applies RFC 6455's rules for a client frame; a non-zero code
+// means the connection must close.
+func (c *Conn) checkHeader(h ws.Header, inText bool) (ws.StatusCode, string) {
+	switch {
+	case h.Rsv != 0:
+		return CloseProtocolError, "reserved bits set (no extension was negotiated)"
+	case !h.Masked:
+		return CloseProtocolError, "client frames must be masked"
+	case h.OpCode.IsControl() && (!h.Fin || h.Length > 125):
+		return CloseProtocolError, "control frames must be final and at most 125 bytes"
+	case h.OpCode.IsControl():
+		if h.OpCode != ws.OpPing && h.OpCode != ws.OpPong && h.OpCode != ws.OpClose {
+			return CloseProtocolError, "unknown control opcode"
+		}
+	case h.OpCode == ws.OpBinary:
+		return CloseUnsupportedData, "binary frames are not supported: send JSON text frames"
+	case h.OpCode == ws.OpText && inText:
+		return CloseProtocolError, "new message before the previous one was finished"
+	case h.OpCode == ws.OpContinuation && !inText:
+		return CloseProtocolError, "continuation frame without a message"
+	case h.OpCode != ws.OpText && h.OpCode != ws.OpContinuation:
+		return CloseProtocolError, "unknown opcode"
+	}
+	return 0, ""
+}
+
+// readFailed turns a read error into how the connection ended.
+func (c *Conn) readFailed(err error) (ws.StatusCode, string) {
+	if errors.Is(err, os.ErrDeadlineExceeded) && !c.closingNow() {
+		c.Close(CloseGoingAway, "idle timeout")
+		return CloseGoingAway, "idle timeout"
+	}
+	return CloseAbnormal, ""
+}
