@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rollcall/rollcall/server"
+	"github.com/rollcall/rollcall/transport"
+)
+
+// config is everything `rollcall serve` can be told, from the YAML file,
+// the environment and flags (later ones win).
+type config struct {
+	Addr              string        `yaml:"addr"`
+	LogLevel          string        `yaml:"log_level"`
+	Base64            bool          `yaml:"base64"`
+	KeepEmptyChannels bool          `yaml:"keep_empty_channels"`
+	PingInterval      time.Duration `yaml:"ping_interval"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	Ack               struct {
+		Enabled    bool          `yaml:"enabled"`
+		Interval   time.Duration `yaml:"interval"`
+		Timeout    time.Duration `yaml:"timeout"`
+		MaxRetries int           `yaml:"max_retries"`
+	} `yaml:"ack"`
+	Limits struct {
+		MaxMessageSize       int64   `yaml:"max_message_size"`
+		MaxChannelsPerConn   int     `yaml:"max_channels_per_conn"`
+		MaxMembersPerChannel int     `yaml:"max_members_per_channel"`
+		MessagesPerSecond    float64 `yaml:"messages_per_second"`
+		Burst                int     `yaml:"burst"`
+		QueueLength          int     `yaml:"queue_length"`
+	} `yaml:"limits"`
+}
+
+func defaultConfig() config {
+	var c config
+	c.Addr = ":8080"
+	c.LogLevel = "info"
+	c.PingInterval = server.DefaultPingInterval
+	c.IdleTimeout = transport.DefaultIdleTimeout
+	c.WriteTimeout = transport.DefaultWriteTimeout
+	c.ShutdownTimeout = 10 * time.Second
+	c.Ack.Interval = server.DefaultAckInterval
+	c.Ack.Timeout = server.DefaultAckTimeout
+	c.Ack.MaxRetries = server.DefaultAckMaxRetries
+	c.Limits.MaxMessageSize = transport.DefaultMaxMessageSize
+	c.Limits.MaxChannelsPerConn = 100
+	c.Limits.MessagesPerSecond = server.DefaultMessagesPerSecond
+	c.Limits.Burst = 2 * server.DefaultMessagesPerSecond
+	c.Limits.QueueLength = transport.DefaultQueueLength
+	return c
+}
+
+func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (env ROLLCALL_ADDR)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
+	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
+	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close clients silent (no pong either) for this long")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "bound on one socket write")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown may take")
+	fs.BoolVar(&c.Ack.Enabled, "ack", c.Ack.Enabled, "acknowledged delivery: id every frame, re-send until acknowledged")
+	fs.DurationVar(&c.Ack.Interval, "ack-interval", c.Ack.Interval, "how often unacknowledged frames are checked")
+	fs.DurationVar(&c.Ack.Timeout, "ack-timeout", c.Ack.Timeout, "re-send a frame unacknowledged for this long")
+	fs.IntVar(&c.Ack.MaxRetries, "ack-retries", c.Ack.MaxRetries, "re-sends before a frame is given up")
+	fs.Int64Var(&c.Limits.MaxMessageSize, "max-message-size", c.Limits.MaxMessageSize, "largest client message in bytes (close 1009)")
+	fs.IntVar(&c.Limits.MaxChannelsPerConn, "max-channels", c.Limits.MaxChannelsPerConn, "channels per connection (error 43)")
+	fs.IntVar(&c.Limits.MaxMembersPerChannel, "max-channel-members", c.Limits.MaxMembersPerChannel, "members per channel, 0 = no limit (error 44)")
+	fs.Float64Var(&c.Limits.MessagesPerSecond, "rate", c.Limits.MessagesPerSecond, "messages per second per connection (error 45)")
+	fs.IntVar(&c.Limits.Burst, "burst", c.Limits.Burst, "messages a connection may send at once above the rate")
+	fs.IntVar(&c.Limits.QueueLength, "queue", c.Limits.QueueLength, "outbound frames queued per connection before it is closed as slow (1008)")
+}
+
+func (c *config) serverOptions(log *slog.Logger) server.Options {
+	return server.Options{
+		EncodeBase64: c.Base64,
+		Acknowledgment: server.Acknowledgment{
+			Enabled: c.Ack.Enabled, Interval: c.Ack.Interval, Timeout: c.Ack.Timeout, MaxRetries: c.Ack.MaxRetries,
+		},
+		Limits: server.Limits{
+			MaxMessageSize:       c.Limits.MaxMessageSize,
+			MaxChannelsPerConn:   c.Limits.MaxChannelsPerConn,
+			MaxMembersPerChannel: c.Limits.MaxMembersPerChannel,
+			MessagesPerSecond:    c.Limits.MessagesPerSecond,
+			Burst:                c.Limits.Burst,
+			QueueLength:          c.Limits.QueueLength,
+		},
+		PingInterval:      c.PingInterval,
+		IdleTimeout:       c.IdleTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		KeepEmptyChannels: c.KeepEmptyChannels,
+		Logger:            log,
+	}
+}
+
+// loadConfig builds the configuration: defaults, then the file named by
+// --config, then ROLLCALL_ADDR, then the flags given on the command line.
+func loadConfig(args []string, stderr io.Writer) (config, error) {
+	// First pass: validate the command line and find --config.
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("rollcall serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML configuration file (flags override it)")
+	cfg.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	cfg = defaultConfig()
+	if *path != "" {
+		data, err := os.ReadFile(*path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s: %w", *path, err)
+		}
+	}
+	if addr := os.Getenv("ROLLCALL_ADDR"); addr != "" {
+		cfg.Addr = addr
+	}
+	// Second pass: flags bound to cfg, whose current values are the
+	// defaults, so only the flags actually given change anything.
+	again := flag.NewFlagSet("rollcall serve", flag.ContinueOnError)
+	again.SetOutput(io.Discard)
+	again.String("config", "", "")
+	cfg.flags(again)
+	if err := again.Parse(args); err != nil {
+		return cfg, usageError{err.Error()}
+	}
+	return cfg, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, usageError{fmt.Sprintf("bad log level %q: use debug, info, warn or error", s)}
+	}
+	return l, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := server.New(cfg.serverOptions(log))
+	if err != nil {
+		return fmt.Errorf("configure server: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	log.Info("rollcall listening", "addr", ln.Addr().String(), "version", version,
+		"auth", "none (open server: anyone may connect)", "base64", cfg.Base64, "ack", cfg.Ack.Enabled)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		_ = srv.Shutdown(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: closing every connection with 1001")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx))
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,349 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/protocol/sgc"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// encodings runs f once with plain values and once with the server and the
+// clients writing sgc@b64: values.
+func encodings(t *testing.T, f func(t *testing.T, b64 bool)) {
+	for _, b64 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("base64=%v", b64), func(t *testing.T) { f(t, b64) })
+	}
+}
+
+func dialEnc(t *testing.T, url string, b64 bool) *rawClient {
+	t.Helper()
+	c := dial(t, url)
+	c.enc = sgc.Encoder{Base64: b64}
+	return c
+}
+
+// TestPresenceFlow walks every method between three clients and checks the
+// exact frames each one receives.
+func TestPresenceFlow(t *testing.T) {
+	encodings(t, func(t *testing.T, b64 bool) {
+		_, url := startServer(t, Options{EncodeBase64: b64})
+		enc := sgc.Encoder{Base64: b64}
+		a, b, c := dialEnc(t, url, b64), dialEnc(t, url, b64), dialEnc(t, url, b64)
+
+		// join: each member@new reaches every member, the joiner included.
+		alice := a.join("alice", "role=qa\r\n")
+		want := enc.Encode(&sgc.Message{Method: sgc.MethodNewMember, Member: alice})
+		bob := b.join("bob", "")
+		if got := a.readRaw(); !jsonEqual(t, got, enc.Encode(&sgc.Message{Method: sgc.MethodNewMember, Member: bob})) {
+			t.Fatalf("alice saw %s", got)
+		}
+		carol := c.join("carol", "é ☃")
+		a.expect(sgc.MethodNewMember, nil)
+		b.expect(sgc.MethodNewMember, nil)
+		if b64 && !strings.Contains(string(want), "sgc@b64:") {
+			t.Fatalf("base64 server wrote plain values: %s", want)
+		}
+
+		// subscribe: channel@member@new reaches the channel's members only.
+		a.subscribe("room")
+		b.subscribe("room")
+		if m := a.expect(sgc.MethodNewChannelMember, nil); m.Member != bob || m.Channel != "room" {
+			t.Fatalf("alice saw %+v", m)
+		}
+
+		// channel publish reaches the channel, sender included, with the
+		// sender's stored identity (not what it claimed).
+		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "hi room", Channel: "room", Member: sgc.Member{ID: alice.ID, Name: "mallory"}})
+		for _, cl := range []*rawClient{a, b} {
+			got := cl.readRaw()
+			exp := enc.Encode(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "hi room", Channel: "room", Member: alice})
+			if string(got) != string(exp) {
+				t.Fatalf("publish frame:\n got %s\nwant %s", got, exp)
+			}
+		}
+
+		// global publish reaches every member.
+		c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "hi all", Member: sgc.Member{ID: carol.ID}})
+		for _, cl := range []*rawClient{a, b, c} {
+			m := cl.expect(sgc.MethodPublishMsg, nil)
+			if m.Text != "hi all" || m.Channel != "" || m.Member != carol {
+				t.Fatalf("global publish: %+v", m)
+			}
+		}
+
+		// get members: global in join order, then the channel's.
+		c.send(&sgc.Message{Method: sgc.MethodGetMembers, Member: sgc.Member{ID: carol.ID}})
+		m := c.expect(sgc.MethodSendMembers, nil)
+		if m.Channel != "" || m.Member != carol || len(m.Members) != 3 || m.Members[0] != alice || m.Members[1] != bob || m.Members[2] != carol {
+			t.Fatalf("global members: %+v", m)
+		}
+		c.send(&sgc.Message{Method: sgc.MethodGetMembers, Channel: "room", Member: sgc.Member{ID: carol.ID}})
+		m = c.expect(sgc.MethodSendMembers, nil)
+		if m.Channel != "room" || len(m.Members) != 2 || m.Members[0] != alice || m.Members[1] != bob {
+			t.Fatalf("room members: %+v", m)
+		}
+
+		// invitation refused: the inviter hears why.
+		a.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "room", Member: alice, Members: []sgc.Member{{ID: carol.ID}}})
+		inv := c.expect(sgc.MethodChannelInvitation, nil)
+		if inv.Member != alice || inv.Channel != "room" || len(inv.Members) != 0 {
+			t.Fatalf("invitation: %+v", inv)
+		}
+		c.send(&sgc.Message{Method: sgc.MethodInvitationResponse, Channel: "room", Member: sgc.Member{ID: carol.ID},
+			Members: []sgc.Member{{ID: alice.ID}}, Error: sgc.Error{Code: 100, Text: "busy"}})
+		resp := a.expect(sgc.MethodInvitationResponse, nil)
+		if resp.Member != carol || resp.Channel != "room" || resp.Error.Code != 100 || resp.Error.Text != "busy" ||
+			len(resp.Members) != 1 || resp.Members[0] != alice {
+			t.Fatalf("refusal: %+v", resp)
+		}
+		// an invitation can be answered once.
+		c.send(&sgc.Message{Method: sgc.MethodInvitationResponse, Channel: "room", Members: []sgc.Member{{ID: alice.ID}}})
+		c.expectError(presence.CodeNoInvitation)
+
+		// invitation accepted: the invitee subscribes and answers code 0.
+		a.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "room", Member: alice, Members: []sgc.Member{{ID: carol.ID}}})
+		c.expect(sgc.MethodChannelInvitation, nil)
+		c.subscribe("room")
+		c.send(&sgc.Message{Method: sgc.MethodInvitationResponse, Channel: "room", Members: []sgc.Member{{ID: alice.ID}}})
+		resp = a.expect(sgc.MethodInvitationResponse, nil)
+		if resp.Member != carol || resp.Error.Code != 0 {
+			t.Fatalf("acceptance: %+v", resp)
+		}
+
+		// unsubscribe: as in sgc, every member hears it.
+		b.send(&sgc.Message{Method: sgc.MethodRemoveChannelMember, Channel: "room", Member: sgc.Member{ID: bob.ID}})
+		for _, cl := range []*rawClient{a, b, c} {
+			m := cl.expect(sgc.MethodRemoveChannelMember, nil)
+			if m.Member != bob || m.Channel != "room" {
+				t.Fatalf("unsubscribe: %+v", m)
+			}
+		}
+
+		// leave: channel members hear the channel leave, everyone else the
+		// member leave; the leaver hears neither.
+		a.send(&sgc.Message{Method: sgc.MethodRemoveMember, Member: sgc.Member{ID: alice.ID}})
+		if m := c.read(); m.Method != sgc.MethodRemoveChannelMember || m.Member != alice || m.Channel != "room" {
+			t.Fatalf("carol saw %+v", m)
+		}
+		for _, cl := range []*rawClient{b, c} {
+			if m := cl.expect(sgc.MethodRemoveMember, nil); m.Member != alice {
+				t.Fatalf("member leave: %+v", m)
+			}
+		}
+		// alice, no longer a member, may not publish.
+		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "x", Channel: "room"})
+		if e := a.expectError(presence.CodeMemberNotExists); !e.HasText || e.Text != "x" {
+			t.Fatalf("publish error should carry the message: %+v", e)
+		}
+
+		// disconnect: carol's channel leave and member leave reach bob.
+		c.conn.Close()
+		if m := b.expect(sgc.MethodRemoveMember, nil); m.Member != carol {
+			t.Fatalf("disconnect: %+v", m)
+		}
+	})
+}
+
+// TestDisconnectCleanup checks a dropped connection leaves its channels
+// with the channel-leave event first, then the member leave.
+func TestDisconnectCleanup(t *testing.T) {
+	srv, url := startServer(t, Options{})
+	a, b := dial(t, url), dial(t, url)
+	alice := a.join("alice", "")
+	b.join("bob", "")
+	a.subscribe("x")
+	b.subscribe("x")
+	a.expect(sgc.MethodNewChannelMember, nil)
+	a.conn.Close()
+	if m := b.read(); m.Method != sgc.MethodRemoveChannelMember || m.Member != alice || m.Channel != "x" {
+		t.Fatalf("got %+v", m)
+	}
+	if m := b.read(); m.Method != sgc.MethodRemoveMember || m.Member != alice {
+		t.Fatalf("got %+v", m)
+	}
+	if n := srv.Engine().MemberCount(); n != 1 {
+		t.Fatalf("%d members left", n)
+	}
+}
+
+// TestHooksVeto checks every veto hook produces its code and text.
+func TestHooksVeto(t *testing.T) {
+	deny := errors.New("no")
+	hooks := presence.Hooks{
+		BeforeNewMember: func(_ context.Context, _ *presence.Conn, m presence.Member) error {
+			if m.Name == "banned" {
+				return deny
+			}
+			return nil
+		},
+		BeforeNewChannel: func(_ context.Context, _ *presence.Conn, ch string, _ presence.Member) error {
+			if ch == "no-create" {
+				return deny
+			}
+			return nil
+		},
+		BeforeNewChannelMember: func(_ context.Context, _ *presence.Conn, ch string, _ presence.Member) error {
+			if ch == "closed" {
+				return deny
+			}
+			return nil
+		},
+		BeforePublish: func(_ context.Context, _ *presence.Conn, _ string, _ presence.Member, text string) error {
+			if text == "spam" {
+				return deny
+			}
+			if text == "custom" {
+				return &presence.Error{Code: presence.CodePublishDenied, Text: "muted"}
+			}
+			return nil
+		},
+		BeforeSendMembers: func(_ context.Context, _ *presence.Conn, ch string, _ presence.Member) error {
+			if ch == "secret" {
+				return deny
+			}
+			return nil
+		},
+	}
+	_, url := startServer(t, Options{Hooks: hooks, KeepEmptyChannels: true})
+	other := dial(t, url)
+	other.join("other", "")
+
+	a := dial(t, url)
+	a.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: a.session, Name: "banned"}})
+	if e := a.expectError(2); e.Error.Text != "Create New Member request has been denied." {
+		t.Fatalf("text %q", e.Error.Text)
+	}
+	a.join("alice", "")
+	other.expect(sgc.MethodNewMember, nil)
+
+	cases := []struct {
+		method, channel, text string
+		code                  int
+		wantText              string
+	}{
+		{sgc.MethodNewChannelMember, "no-create", "", 6, "Create New Channel request has been denied."},
+		{sgc.MethodNewChannelMember, "closed", "", 10, "Create Subscription request has been denied."},
+		{sgc.MethodGetMembers, "secret", "", 30, "Send Members request has been denied."},
+	}
+	for _, tc := range cases {
+		a.send(&sgc.Message{Method: tc.method, Channel: tc.channel, Text: tc.text})
+		e := a.expectError(tc.code)
+		if e.Error.Text != tc.wantText || e.Channel != tc.channel || e.Member.Name != "alice" {
+			t.Fatalf("%s %s: %+v", tc.method, tc.channel, e)
+		}
+	}
+	a.subscribe("room")
+	for _, p := range []struct{ channel, text, want string }{
+		{"room", "spam", "Publish Message request has been denied."},
+		{"room", "custom", "muted"},
+		{"", "spam", "Publish Message request has been denied."},
+	} {
+		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: p.channel, Text: p.text})
+		e := a.expectError(20)
+		if e.Error.Text != p.want || e.Text != p.text {
+			t.Fatalf("publish veto: %+v", e)
+		}
+	}
+	// the vetoed global publish reached nobody; the next one does.
+	a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "fine"})
+	if m := other.expect(sgc.MethodPublishMsg, nil); m.Text != "fine" {
+		t.Fatalf("other got %+v", m)
+	}
+}
+
+// TestProtocolErrors covers the error codes of the sgc flows.
+func TestProtocolErrors(t *testing.T) {
+	_, url := startServer(t, Options{Limits: Limits{MaxChannelsPerConn: 2, MaxMembersPerChannel: 1}})
+	a, b := dial(t, url), dial(t, url)
+	// not joined yet
+	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
+	a.expectError(presence.CodeMemberNotExists)
+	alice := a.join("alice", "")
+	a.send(&sgc.Message{Method: sgc.MethodNewMember, Member: alice})
+	a.expectError(presence.CodeMemberExists)
+	b.join("bob", "")
+	a.subscribe("x")
+	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
+	a.expectError(presence.CodeSubscriptionExists)
+	b.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
+	b.expectError(presence.CodeChannelFull)
+	a.subscribe("y")
+	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "z"})
+	a.expectError(presence.CodeTooManyChannels)
+	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: ""})
+	a.expectError(presence.CodeInvalidChannel)
+	b.send(&sgc.Message{Method: sgc.MethodRemoveChannelMember, Channel: "nope"})
+	b.expectError(presence.CodeChannelNotExists)
+	b.send(&sgc.Message{Method: sgc.MethodRemoveChannelMember, Channel: "x"})
+	b.expectError(presence.CodeSubscriptionNotExist)
+	b.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "x", Text: "t"})
+	b.expectError(presence.CodeSubscriptionNotExist)
+	b.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "nope", Text: "t"})
+	b.expectError(presence.CodeChannelNotExists)
+	b.send(&sgc.Message{Method: sgc.MethodGetMembers, Channel: "nope"})
+	b.expectError(presence.CodeChannelNotExists)
+	b.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "x", Members: []sgc.Member{{ID: "NOBODY"}}})
+	b.expectError(presence.CodeMemberNotExists)
+	b.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "x"})
+	b.expectError(presence.CodeInvalidMessage)
+}
+
+func TestHealthzAndPlainHTTP(t *testing.T) {
+	_, url := startServer(t, Options{})
+	base := "http" + strings.TrimPrefix(url, "ws")
+	resp, err := http.Get(base + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok\n" {
+		t.Fatalf("healthz: %d %q", resp.StatusCode, body)
+	}
+	resp, err = http.Get(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(body), "WebSocket") {
+		t.Fatalf("plain GET: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestSubprotocols: with or without the header, on any path, and the
+// broker envelope.
+func TestSubprotocols(t *testing.T) {
+	_, url := startServer(t, Options{})
+	plain := dialProto(t, url+"some/path")
+	if m := plain.read(); m.Method != sgc.MethodSession {
+		t.Fatalf("no session without subprotocol: %+v", m)
+	}
+	br := dialProto(t, url, sgc.BrokerSubprotocol)
+	br.broker = true
+	raw := br.readRaw()
+	if !strings.HasPrefix(string(raw), "021.presence.esegece.com{") {
+		t.Fatalf("broker frame: %s", raw)
+	}
+	m, err := sgc.Decode(raw[24:])
+	if err != nil || m.Method != sgc.MethodSession {
+		t.Fatalf("broker session: %s %v", raw, err)
+	}
+	br.session = m.Text
+	br.join("broker-user", "")
+	// a frame for another protocol on the broker is ignored
+	br.sendFrame(wsText([]byte("000{}")))
+	br.subscribe("c")
+}
