@@ -98,7 +98,7 @@ func Decode(data []byte) (*Message, error) {
 		if field == "" {
 			field = "(top level)"
 		}
-		return m, &FieldError{Field: field, Reason: "must be a " + jsonKind(typeErr.Type.Kind().String())}
+		return m, &FieldError{Field: field, Reason: "must be " + jsonKind(typeErr.Type.Kind().String())}
 	}
 	if w.Member != nil {
 		m.Member = d.member("member", *w.Member)
@@ -128,13 +128,13 @@ func Decode(data []byte) (*Message, error) {
 func jsonKind(goKind string) string {
 	switch goKind {
 	case "string":
-		return "string"
+		return "a string"
 	case "int", "int64":
-		return "number"
+		return "a number"
 	case "slice":
-		return "array"
+		return "an array"
 	default:
-		return "object"
+		return "an object"
 	}
 }
 

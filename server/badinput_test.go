@@ -1,0 +1,258 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/transport"
+)
+
+// bystander is a joined member of channel "room" used to show that one
+// client's bad input leaves everyone else untouched.
+type bystander struct {
+	*rawClient
+	member sgc.Member
+}
+
+func newBystander(t *testing.T, url string) *bystander {
+	t.Helper()
+	c := dial(t, url)
+	m := c.join("bystander", "")
+	c.subscribe("room")
+	return &bystander{c, m}
+}
+
+// stillWorks checks the bystander can publish and hears its own message,
+// after skipping whatever events the offender caused.
+func (b *bystander) stillWorks() {
+	b.t.Helper()
+	b.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: "still here"})
+	m := b.expect(sgc.MethodPublishMsg, nil)
+	if m.Text != "still here" || m.Member != b.member {
+		b.t.Fatalf("bystander got %+v", m)
+	}
+}
+
+// TestBadInputCloses covers input that ends the connection with a close
+// code naming the problem.
+func TestBadInputCloses(t *testing.T) {
+	tests := []struct {
+		name   string
+		frame  func(c *rawClient) ws.Frame
+		code   ws.StatusCode
+		reason string
+	}{
+		{"not json", func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte("hello?")) },
+			transport.CloseProtocolError, "not a JSON object"},
+		{"json array", func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte(`[1]`)) },
+			transport.CloseProtocolError, "not a JSON object"},
+		{"jsonrpc 1.0", func(*rawClient) ws.Frame {
+			return ws.NewTextFrame([]byte(`{"jsonrpc":"1.0","method":"sgc@presence@get@members"}`))
+		}, transport.CloseProtocolError, `"jsonrpc" must be "2.0"`},
+		{"no method", func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte(`{"jsonrpc":"2.0"}`)) },
+			transport.CloseProtocolError, `"method"`},
+		{"binary frame", func(*rawClient) ws.Frame { return ws.NewBinaryFrame([]byte(`{"jsonrpc":"2.0"}`)) },
+			transport.CloseUnsupportedData, "binary frames are not supported"},
+		{"invalid utf-8", func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte("{\"jsonrpc\":\"2.0\",\"x\":\"\xff\xfe\"}")) },
+			transport.CloseInvalidPayload, "not valid UTF-8"},
+		{"oversized", func(*rawClient) ws.Frame {
+			return ws.NewTextFrame([]byte(`{"jsonrpc":"2.0","method":"x","message":{"text":"` + strings.Repeat("a", 2048) + `"}}`))
+		}, transport.CloseMessageTooBig, "message exceeds 1024 bytes"},
+		{"reserved bits", func(*rawClient) ws.Frame {
+			f := ws.NewTextFrame([]byte(`{}`))
+			f.Header.Rsv = 4
+			return f
+		}, transport.CloseProtocolError, "reserved bits"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, url := startServer(t, Options{Limits: Limits{MaxMessageSize: 1024}})
+			by := newBystander(t, url)
+			bad := dial(t, url)
+			me := bad.join("offender", "")
+			bad.subscribe("room")
+			bad.sendFrame(tt.frame(bad))
+			if reason := bad.expectClose(tt.code); !strings.Contains(reason, tt.reason) {
+				t.Fatalf("close reason %q, want %q", reason, tt.reason)
+			}
+			// the offender's presence is cleaned up and the bystander hears it
+			if m := by.expect(sgc.MethodRemoveMember, nil); m.Member != me {
+				t.Fatalf("bystander saw %+v", m)
+			}
+			by.stillWorks()
+			if n := srv.Engine().MemberCount(); n != 1 {
+				t.Fatalf("%d members", n)
+			}
+		})
+	}
+}
+
+// TestUnmaskedFrameCloses: a client frame without a mask is a protocol
+// error (RFC 6455 §5.1).
+func TestUnmaskedFrameCloses(t *testing.T) {
+	_, url := startServer(t, Options{})
+	c := dial(t, url)
+	if err := ws.WriteFrame(c.conn, ws.NewTextFrame([]byte(`{}`))); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.expectClose(transport.CloseProtocolError); !strings.Contains(r, "masked") {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+// TestBadInputErrorFrames covers input answered with an error frame; the
+// connection stays usable.
+func TestBadInputErrorFrames(t *testing.T) {
+	_, url := startServer(t, Options{})
+	by := newBystander(t, url)
+	c := dial(t, url)
+	me := c.join("c", "")
+	by.expect(sgc.MethodNewMember, nil)
+	tests := []struct {
+		name  string
+		frame string
+		code  int
+		text  string
+	}{
+		{"unknown method", `{"jsonrpc":"2.0","method":"sgc@presence@teleport"}`,
+			presence.CodeUnknownMethod, "Unknown method: sgc@presence@teleport"},
+		{"wrong-typed channel", `{"jsonrpc":"2.0","method":"sgc@presence@channel@member@new","channel":{"name":42}}`,
+			presence.CodeInvalidMessage, `Invalid message: field "channel.name" must be a string.`},
+		{"member not an object", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","member":"me","message":{"text":"x"}}`,
+			presence.CodeInvalidMessage, `Invalid message: field "member" must be an object.`},
+		{"bad base64", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"sgc@b64:%%%"}}`,
+			presence.CodeInvalidMessage, `Invalid message: field "message.text" has an invalid sgc@b64: value.`},
+		{"server-only method", `{"jsonrpc":"2.0","method":"sgc@presence@session","message":{"text":"x"}}`,
+			presence.CodeInvalidMessage, "Invalid message: sgc@presence@session is sent by the server, not to it."},
+		{"acting for another member", `{"jsonrpc":"2.0","method":"sgc@presence@member@remove","member":{"id":"` + by.session + `"}}`,
+			presence.CodeNotOwnMember, "Member id does not belong to this connection."},
+		{"publishing as another member", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"fake"},"member":{"id":"` + by.session + `"}}`,
+			presence.CodeNotOwnMember, "Member id does not belong to this connection."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.sendText([]byte(tt.frame))
+			e := c.expectError(tt.code)
+			if e.Error.Text != tt.text {
+				t.Fatalf("text %q, want %q", e.Error.Text, tt.text)
+			}
+			if e.Member != me {
+				t.Fatalf("error frame member %+v", e.Member)
+			}
+		})
+	}
+	// the bystander was neither removed nor spoken for
+	by.stillWorks()
+	c.subscribe("room")
+}
+
+// TestFloodIsRateLimited: frames over the rate are dropped and answered
+// with error 45 once; the bystander keeps working and the offender recovers.
+func TestFloodIsRateLimited(t *testing.T) {
+	_, url := startServer(t, Options{Limits: Limits{MessagesPerSecond: 5, Burst: 10}})
+	by := newBystander(t, url)
+	c := dial(t, url)
+	c.join("flooder", "")
+	c.subscribe("room")
+	by.expect(sgc.MethodNewChannelMember, nil)
+	const sent = 200
+	for i := 0; i < sent; i++ {
+		c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: "flood"})
+	}
+	c.expectError(presence.CodeRateLimited)
+	// At most the burst (plus what refilled meanwhile) got through.
+	got := 0
+	for {
+		b, err := by.next(300 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		if m, _ := sgc.Decode(b); m != nil && m.Text == "flood" {
+			got++
+		}
+	}
+	if got == 0 || got > 20 {
+		t.Fatalf("bystander received %d of %d flood messages; want between 1 and 20", got, sent)
+	}
+	by.stillWorks()
+	// after a pause the flooder may speak again
+	time.Sleep(time.Second)
+	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: "sorry"})
+	if m := by.expect(sgc.MethodPublishMsg, nil); m.Text != "sorry" {
+		t.Fatalf("got %+v", m)
+	}
+}
+
+// TestSlowConsumerIsDisconnected: a client that never reads is closed when
+// its queue overflows, and the others see it leave.
+func TestSlowConsumerIsDisconnected(t *testing.T) {
+	srv, url := startServer(t, Options{Limits: Limits{QueueLength: 8, MessagesPerSecond: 1e6, Burst: 1e6}})
+	by := newBystander(t, url)
+	slow := dial(t, url)
+	me := slow.join("slow", "")
+	slow.subscribe("room")
+	by.expect(sgc.MethodNewChannelMember, nil)
+	// The slow client stops reading; the bystander publishes big messages
+	// until the kernel buffers and then the queue of 8 frames are full.
+	text := strings.Repeat("x", 32<<10)
+	deadline := time.Now().Add(testTimeout)
+	left := false
+	for !left && time.Now().Before(deadline) {
+		for range 16 {
+			by.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: text})
+		}
+		for {
+			b, err := by.next(50 * time.Millisecond)
+			if err != nil {
+				break
+			}
+			if m, _ := sgc.Decode(b); m != nil && m.Method == sgc.MethodRemoveMember && m.Member == me {
+				left = true
+			}
+		}
+	}
+	if !left {
+		t.Fatal("slow consumer was never disconnected")
+	}
+	by.stillWorks()
+	if n := srv.Engine().MemberCount(); n != 1 {
+		t.Fatalf("%d members", n)
+	}
+}
+
+// TestIdleTimeout: a client that answers no pings is closed with 1001; one
+// that does stays connected.
+func TestIdleTimeout(t *testing.T) {
+	_, url := startServer(t, Options{PingInterval: 50 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	alive := dial(t, url)
+	mute := dial(t, url)
+	mute.noPong = true
+	// alive answers pings while it waits, for twice the idle timeout
+	alive.expectNothing(600 * time.Millisecond)
+	alive.join("alive", "")
+	// mute read nothing meanwhile; its close frame is waiting
+	if r := mute.expectClose(transport.CloseGoingAway); r != "idle timeout" {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+// TestShutdownClosesWith1001 checks the graceful shutdown close frame.
+func TestShutdownClosesWith1001(t *testing.T) {
+	srv, url := startServer(t, Options{})
+	c := dial(t, url)
+	c.join("x", "")
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(t.Context()) }()
+	if r := c.expectClose(transport.CloseGoingAway); r != "server shutting down" {
+		t.Fatalf("reason %q", r)
+	}
+	c.conn.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
