@@ -41,13 +41,14 @@ type Client struct {
 	dispatchG    atomic.Uint64
 	closeOnce    sync.Once
 
-	mu      sync.Mutex
-	closed  bool
-	live    *conn         // the newest connection, joined or not
-	cur     *conn         // the joined, restored connection; nil while reconnecting
-	ready   chan struct{} // closed when cur is set
-	session string
-	subs    map[string]struct{} // channels this member is in (confirmed by echoes)
+	mu           sync.Mutex
+	closed       bool // no new calls; set by Close, or on a lost connection with NoReconnect
+	closedByUser bool
+	live         *conn         // the newest connection, joined or not
+	cur          *conn         // the joined, restored connection; nil while reconnecting
+	ready        chan struct{} // closed when cur is set
+	session      string
+	subs         map[string]struct{} // channels this member is in (confirmed by echoes)
 }
 
 // Dial connects to the Presence server at url (ws:// or wss://), waits for
@@ -277,7 +278,7 @@ func (c *Client) isClosed() bool {
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
-		c.closed = true
+		c.closed, c.closedByUser = true, true
 		live := c.live
 		c.mu.Unlock()
 		if live != nil {

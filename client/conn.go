@@ -128,7 +128,7 @@ func (c *Client) request(ctx context.Context, cn *conn, key opKey, m *sgc.Messag
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case <-cn.done:
-				return nil, ErrConnectionLost
+				return nil, c.lostErr()
 			}
 		}
 	}
@@ -149,8 +149,18 @@ func (c *Client) request(ctx context.Context, cn *conn, key opKey, m *sgc.Messag
 		default:
 		}
 		cn.drop(key, w)
-		return nil, ErrConnectionLost
+		return nil, c.lostErr()
 	}
+}
+
+// lostErr is the error of a request whose connection ended.
+func (c *Client) lostErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closedByUser {
+		return ErrClosed
+	}
+	return ErrConnectionLost
 }
 
 // drop abandons w if it is still pending, letting queued requests proceed.
