@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"go.uber.org/goleak"
+
+	"github.com/rollcall/rollcall/protocol/sgc"
+)
+
+// TestMain doubles as the rollcall binary: with ROLLCALL_RUN_MAIN set the
+// test executable runs main, so tests can start real processes and signal
+// them without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("ROLLCALL_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// startBinary runs `rollcall args...` as a child process and returns it with
+// the address it listens on, read from its startup log line.
+func startBinary(t *testing.T, env []string, args ...string) (*exec.Cmd, string, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "ROLLCALL_RUN_MAIN=1"), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	sc := bufio.NewScanner(stderr)
+	addrRe := regexp.MustCompile(`msg="rollcall listening" addr=(\S+)`)
+	deadline := time.AfterFunc(10*time.Second, func() { _ = cmd.Process.Kill() })
+	defer deadline.Stop()
+	for sc.Scan() {
+		if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
+			return cmd, m[1], sc
+		}
+	}
+	t.Fatalf("server did not start: %v", sc.Err())
+	return nil, "", nil
+}
+
+func TestServeHealthzAndGracefulShutdown(t *testing.T) {
+	cmd, addr, logs := startBinary(t, nil, "serve", "--addr", "127.0.0.1:0", "--log-level", "debug")
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz %d", resp.StatusCode)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, _, err := ws.Dialer{Protocols: []string{sgc.Subprotocol}}.Dial(ctx, "ws://"+addr+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	first, err := wsutil.ReadServerText(conn)
+	if err != nil || !strings.Contains(string(first), sgc.MethodSession) {
+		t.Fatalf("session frame: %s %v", first, err)
+	}
+
+	go func() { // keep reading the log so the child never blocks on stderr
+		for logs.Scan() {
+		}
+	}()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The client receives close 1001 before the process exits.
+	_, err = wsutil.ReadServerText(conn)
+	var ce wsutil.ClosedError
+	if !asClosed(err, &ce) || ce.Code != ws.StatusGoingAway || ce.Reason != "server shutting down" {
+		t.Fatalf("want close 1001, got %v", err)
+	}
+	conn.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
+func asClosed(err error, ce *wsutil.ClosedError) bool {
+	c, ok := err.(wsutil.ClosedError)
+	if ok {
+		*ce = c
+	}
+	return ok
+}
+
+func TestServeConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rollcall.yaml")
+	yaml := "addr: \":9001\"\nbase64: true\nack:\n  enabled: true\n  timeout: 3s\nlimits:\n  max_channels_per_conn: 7\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ROLLCALL_ADDR", ":9002")
+	cfg, err := loadConfig([]string{"--config", path, "--ack-timeout", "2s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":9002" || !cfg.Base64 || !cfg.Ack.Enabled || cfg.Ack.Timeout != 2*time.Second ||
+		cfg.Limits.MaxChannelsPerConn != 7 || cfg.Ack.Interval != time.Second {
+		t.Fatalf("config %+v", cfg)
+	}
+	cfg, err = loadConfig([]string{"--config", path, "--addr", ":9003"}, io.Discard)
+	if err != nil || cfg.Addr != ":9003" || cfg.Ack.Timeout != 3*time.Second {
+		t.Fatalf("flag over env: %+v %v", cfg, err)
+	}
+
+	if err := os.WriteFile(path, []byte("adr: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig([]string{"--config", path}, io.Discard); err == nil || !strings.Contains(err.Error(), "adr") {
+		t.Fatalf("unknown key accepted: %v", err)
+	}
+	if _, err := loadConfig([]string{"--ack-timeout", "soon"}, io.Discard); err == nil {
+		t.Fatal("bad duration accepted")
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	var out, errb strings.Builder
+	if code := run([]string{"version"}, nil, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "rollcall ") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+	if code := run([]string{"frobnicate"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
+		t.Fatalf("unknown: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"serve", "--log-level", "loud", "--addr", "127.0.0.1:0"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "bad log level") {
+		t.Fatalf("bad level: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"serve", "--idle-timeout", "1s", "--ping-interval", "2s", "--addr", "127.0.0.1:0"}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "idle timeout") {
+		t.Fatalf("bad timeouts: %d %q", code, errb.String())
+	}
+}
