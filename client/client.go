@@ -120,6 +120,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 			return cn, nil
 		}
 		err = cn.joinErr
+		cn.closing.Store(true)
 		cn.ws.Close(websocket.StatusNormalClosure, "join refused")
 	case <-cn.done:
 		err = fmt.Errorf("%w before joining: %w", ErrConnectionLost, cn.readErr)
@@ -132,6 +133,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 
 // abandon closes a connection that never became the current one.
 func (c *Client) abandon(cn *conn) {
+	cn.closing.Store(true)
 	cn.ws.CloseNow()
 	<-cn.done
 	cn.cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -26,6 +27,7 @@ type conn struct {
 	joinErr  error
 	joined   chan struct{} // closed when the join succeeded or failed
 
+	closing   atomic.Bool   // we are closing it: its read error is no news
 	done      chan struct{} // closed when the read loop has exited
 	readErr   error         // set before done is closed
 	closeCode int           // set before done is closed
@@ -228,7 +230,7 @@ func (c *Client) readLoop(cn *conn) {
 			code := websocket.CloseStatus(err)
 			if code == -1 {
 				code = websocket.StatusAbnormalClosure
-				if !c.isClosed() && cn.ctx.Err() == nil {
+				if !c.isClosed() && !cn.closing.Load() && cn.ctx.Err() == nil {
 					c.emitError(fmt.Errorf("client: read: %w", err))
 				}
 			}
@@ -269,7 +271,10 @@ func (c *Client) handle(cn *conn, data []byte) {
 	o := &c.opts
 	mem := memberFrom(m.Member)
 	own := cn.session != "" && mem.ID == cn.session
-	var ev func()
+	// ev is the frame's events; settle completes the join or a pending
+	// request. The events are queued first, so that they precede anything a
+	// caller woken by settle (Dial: OnConnect) queues.
+	var ev, settle func()
 	switch m.Method {
 	case sgc.MethodAcknowledgment:
 		cn.mu.Lock()
@@ -293,7 +298,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 
 	case sgc.MethodNewMember:
 		if own {
-			cn.finishJoin(nil)
+			settle = func() { cn.finishJoin(nil) }
 		}
 		if h := o.OnNewMember; h != nil {
 			ev = func() { h(mem) }
@@ -306,8 +311,10 @@ func (c *Client) handle(cn *conn, data []byte) {
 
 	case sgc.MethodNewChannelMember:
 		if own {
-			c.setSubscribed(m.Channel, true)
-			cn.resolve(opKey{opSubscribe, m.Channel}, nil, nil)
+			settle = func() {
+				c.setSubscribed(m.Channel, true)
+				cn.resolve(opKey{opSubscribe, m.Channel}, nil, nil)
+			}
 		}
 		if h := o.OnNewChannelMember; h != nil {
 			ch := m.Channel
@@ -316,8 +323,10 @@ func (c *Client) handle(cn *conn, data []byte) {
 
 	case sgc.MethodRemoveChannelMember:
 		if own {
-			c.setSubscribed(m.Channel, false)
-			cn.resolve(opKey{opUnsubscribe, m.Channel}, nil, nil)
+			settle = func() {
+				c.setSubscribed(m.Channel, false)
+				cn.resolve(opKey{opUnsubscribe, m.Channel}, nil, nil)
+			}
 		}
 		if h := o.OnRemoveChannelMember; h != nil {
 			ch := m.Channel
@@ -335,7 +344,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 		for i, x := range m.Members {
 			members[i] = memberFrom(x)
 		}
-		cn.resolve(opKey{opMembers, m.Channel}, nil, members)
+		settle = func() { cn.resolve(opKey{opMembers, m.Channel}, nil, members) }
 		if h := o.OnGetMembers; h != nil {
 			ch := m.Channel
 			ev = func() { h(ch, members) }
@@ -366,9 +375,9 @@ func (c *Client) handle(cn *conn, data []byte) {
 			break
 		}
 		if !cn.joinDone {
-			cn.finishJoin(&Error{Code: e.Code, Text: e.Text})
+			settle = func() { cn.finishJoin(&Error{Code: e.Code, Text: e.Text}) }
 		} else {
-			cn.resolveError(e, ch)
+			settle = func() { cn.resolveError(e, ch) }
 		}
 		if h := o.OnErrorMemberChannel; h != nil {
 			ev = func() { h(e, ch, mem) }
@@ -378,6 +387,9 @@ func (c *Client) handle(cn *conn, data []byte) {
 		c.log.Debug("frame with unknown method ignored", "method", m.Method)
 	}
 	c.emitFrame(raw, ev)
+	if settle != nil {
+		settle()
+	}
 }
 
 // ackLoop re-sends unacknowledged frames until the connection ends.

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rollcall/rollcall/client"
+)
+
+const connectHelp = `Lines you type are published to the current channel (the last one joined,
+or everyone when you are in none). Commands:
+  /join CH         join channel CH and make it current
+  /leave [CH]      leave CH (default: the current channel)
+  /members [CH]    list who is in CH, or everyone online
+  /invite CH ID    invite the member with id ID to CH
+  /accept          accept the latest invitation
+  /refuse          refuse the latest invitation
+  /quit            leave (Ctrl-D works too)
+  /help            this text`
+
+// commandTimeout bounds one command's round trip to the server.
+const commandTimeout = 10 * time.Second
+
+// runConnect implements `rollcall connect URL --name NAME [--info TEXT]
+// [--channel CH] [--base64]`: an interactive terminal client.
+func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "your member name (required)")
+	info := fs.String("info", "", "your member info")
+	channel := fs.String("channel", "", "channel to join at start")
+	b64 := fs.Bool("base64", false, "send values sgc@b64:-encoded")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64]")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\n"+connectHelp)
+	}
+	// Flags may come before or after the URL.
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional, rest = append(positional, rest[0]), rest[1:]
+	}
+	switch {
+	case len(positional) != 1:
+		return usageError{"connect: want exactly one URL, e.g. rollcall connect ws://localhost:8080/ --name alice"}
+	case *name == "":
+		return usageError{"connect: --name is required"}
+	}
+
+	t := &term{out: stdout}
+	c, err := client.Dial(ctx, positional[0], t.options(client.Options{Name: *name, Info: *info, EncodeBase64: *b64}))
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	t.c = c
+	defer c.Close()
+
+	if *channel != "" {
+		t.join(ctx, *channel)
+	}
+	t.members(ctx, "")
+	t.println("type /help for commands")
+
+	lines := make(chan string)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-done:
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case line, ok := <-lines:
+			if !ok || !t.command(ctx, line) {
+				t.mu.Lock()
+				t.quitting = true
+				t.mu.Unlock()
+				return nil
+			}
+		}
+	}
+}
+
+// term is the terminal client's state; mu also keeps output lines whole.
+type term struct {
+	out io.Writer
+	c   *client.Client
+
+	mu        sync.Mutex
+	joined    []string // channels in the order joined; the last is current
+	invites   []*client.Invitation
+	connected bool
+	quitting  bool
+}
+
+func (t *term) println(a ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintln(t.out, a...)
+}
+
+func (t *term) printf(format string, a ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintf(t.out, format+"\n", a...)
+}
+
+func display(m client.Member) string {
+	switch {
+	case m.ID == "" && m.Name == "":
+		return "(server)"
+	case m.Name == "":
+		return m.ID
+	}
+	return m.Name
+}
+
+func where(channel string) string {
+	if channel == "" {
+		return "[everyone]"
+	}
+	return "[" + channel + "]"
+}
+
+func (t *term) self(m client.Member) bool { return t.c != nil && m.ID == t.c.Session() }
+
+func (t *term) options(o client.Options) client.Options {
+	o.OnConnect = func(session string) {
+		t.mu.Lock()
+		again := t.connected
+		t.connected = true
+		t.mu.Unlock()
+		if again {
+			t.printf("reconnected, session %s", session)
+		} else {
+			t.printf("connected as %s, session %s", o.Name, session)
+		}
+	}
+	o.OnDisconnect = func(code int) {
+		t.mu.Lock()
+		quitting := t.quitting
+		t.mu.Unlock()
+		if !quitting {
+			t.printf("disconnected (close code %d), reconnecting…", code)
+		}
+	}
+	o.OnError = func(err error) { t.printf("error: %v", err) }
+	o.OnException = func(err error) { t.printf("error: %v", err) }
+	o.OnNewMember = func(m client.Member) {
+		if !t.self(m) {
+			t.printf("* %s is online", display(m))
+		}
+	}
+	o.OnRemoveMember = func(m client.Member) { t.printf("* %s went offline", display(m)) }
+	o.OnNewChannelMember = func(ch string, m client.Member) {
+		if !t.self(m) {
+			t.printf("%s %s joined", where(ch), display(m))
+		}
+	}
+	o.OnRemoveChannelMember = func(ch string, m client.Member) {
+		if !t.self(m) {
+			t.printf("%s %s left", where(ch), display(m))
+		}
+	}
+	o.OnPublishMsg = func(text, ch string, from client.Member) {
+		t.printf("%s %s: %s", where(ch), display(from), text)
+	}
+	o.OnChannelInvitation = func(inv *client.Invitation) {
+		t.mu.Lock()
+		t.invites = append(t.invites, inv)
+		t.mu.Unlock()
+		t.printf("%s invites you to %s — /accept or /refuse", display(inv.From), inv.Channel)
+	}
+	o.OnChannelInvitationResponse = func(r client.InvitationResponse) {
+		if r.Accepted {
+			t.printf("%s accepted your invitation to %s", display(r.Invitee), r.Channel)
+		} else {
+			t.printf("%s refused your invitation to %s: %s (%d)", display(r.Invitee), r.Channel, r.Error.Text, r.Error.Code)
+		}
+	}
+	o.OnErrorMemberChannel = func(e client.Error, ch string, _ client.Member) {
+		if ch != "" {
+			t.printf("error %d: %s %s", e.Code, e.Text, where(ch))
+		} else {
+			t.printf("error %d: %s", e.Code, e.Text)
+		}
+	}
+	o.OnErrorPublishMsg = func(e client.Error, text, ch string, _ client.Member) {
+		t.printf("not delivered to %s: %q: %s (%d)", where(ch), text, e.Text, e.Code)
+	}
+	return o
+}
+
+// current is the channel lines go to: the last joined, or "" for everyone.
+func (t *term) current() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.joined) == 0 {
+		return ""
+	}
+	return t.joined[len(t.joined)-1]
+}
+
+func (t *term) setJoined(ch string, in bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.joined = slices.DeleteFunc(t.joined, func(x string) bool { return x == ch })
+	if in {
+		t.joined = append(t.joined, ch)
+	}
+}
+
+// fail prints a command's error; server errors already reached
+// OnErrorMemberChannel.
+func (t *term) fail(what string, err error) {
+	if !errors.As(err, new(*client.Error)) {
+		t.printf("%s: %v", what, err)
+	}
+}
+
+// command runs one input line; false means quit.
+func (t *term) command(ctx context.Context, line string) bool {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	if !strings.HasPrefix(line, "/") {
+		if err := t.c.Publish(ctx, line, t.current()); err != nil {
+			t.fail("publish", err)
+		}
+		return true
+	}
+	f := strings.Fields(line)
+	cmd, args := f[0], f[1:]
+	arg := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	switch {
+	case cmd == "/quit" || cmd == "/exit":
+		return false
+	case cmd == "/help":
+		t.println(connectHelp)
+	case cmd == "/join" && len(args) == 1:
+		t.join(ctx, args[0])
+	case cmd == "/leave" && len(args) <= 1:
+		ch := arg(0)
+		if ch == "" {
+			ch = t.current()
+		}
+		if ch == "" {
+			t.println("you are in no channel")
+			break
+		}
+		if err := t.c.Unsubscribe(ctx, ch); err != nil {
+			t.fail("leave "+ch, err)
+			break
+		}
+		t.setJoined(ch, false)
+		t.printf("left %s; talking to %s", ch, where(t.current()))
+	case cmd == "/members" && len(args) <= 1:
+		t.members(ctx, arg(0))
+	case cmd == "/invite" && len(args) == 2:
+		if err := t.c.Invite(ctx, args[0], args[1]); err != nil {
+			t.fail("invite", err)
+			break
+		}
+		t.printf("invited %s to %s", args[1], args[0])
+	case (cmd == "/accept" || cmd == "/refuse") && len(args) == 0:
+		t.answer(ctx, cmd == "/accept")
+	case cmd == "/join" || cmd == "/leave" || cmd == "/members" || cmd == "/invite" || cmd == "/accept" || cmd == "/refuse":
+		t.printf("wrong arguments for %s; /help lists the commands", cmd)
+	default:
+		t.printf("unknown command %s; /help lists the commands", cmd)
+	}
+	return true
+}
+
+func (t *term) join(ctx context.Context, ch string) {
+	if err := t.c.Subscribe(ctx, ch); err != nil {
+		t.fail("join "+ch, err)
+		return
+	}
+	t.setJoined(ch, true)
+	t.members(ctx, ch)
+}
+
+// members prints who is in ch, or everyone online when ch is empty.
+func (t *term) members(ctx context.Context, ch string) {
+	ms, err := t.c.GetMembers(ctx, ch)
+	if err != nil {
+		t.fail("members", err)
+		return
+	}
+	slices.SortFunc(ms, func(a, b client.Member) int { return strings.Compare(display(a), display(b)) })
+	list := make([]string, len(ms))
+	for i, m := range ms {
+		list[i] = display(m) + " (" + m.ID + ")"
+	}
+	label := "online"
+	if ch != "" {
+		label = where(ch) + " members"
+	}
+	t.printf("%s (%d): %s", label, len(ms), strings.Join(list, ", "))
+}
+
+// answer accepts or refuses the latest invitation.
+func (t *term) answer(ctx context.Context, accept bool) {
+	t.mu.Lock()
+	var inv *client.Invitation
+	if n := len(t.invites); n > 0 {
+		inv = t.invites[n-1]
+		t.invites = t.invites[:n-1]
+	}
+	t.mu.Unlock()
+	if inv == nil {
+		t.println("no invitation to answer")
+		return
+	}
+	if !accept {
+		if err := inv.Refuse(ctx, client.CodeInvitationDeclined, client.TextInvitationDeclined); err != nil {
+			t.fail("refuse", err)
+			return
+		}
+		t.printf("refused %s's invitation to %s", display(inv.From), inv.Channel)
+		return
+	}
+	if err := inv.Accept(ctx); err != nil {
+		t.fail("accept", err)
+		return
+	}
+	t.setJoined(inv.Channel, true)
+	t.members(ctx, inv.Channel)
+}
