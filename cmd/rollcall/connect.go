@@ -113,6 +113,7 @@ type term struct {
 	mu        sync.Mutex
 	joined    []string // channels in the order joined; the last is current
 	invites   []*client.Invitation
+	session   string
 	connected bool
 	quitting  bool
 }
@@ -146,9 +147,20 @@ func where(channel string) string {
 	return "[" + channel + "]"
 }
 
-func (t *term) self(m client.Member) bool { return t.c != nil && m.ID == t.c.Session() }
+// self reports whether m is this client (events may arrive before Dial
+// returns, so the session comes from OnSession, not from t.c).
+func (t *term) self(m client.Member) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return m.ID == t.session
+}
 
 func (t *term) options(o client.Options) client.Options {
+	o.OnSession = func(session string) {
+		t.mu.Lock()
+		t.session = session
+		t.mu.Unlock()
+	}
 	o.OnConnect = func(session string) {
 		t.mu.Lock()
 		again := t.connected

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/server"
+)
+
+// lineSink collects what runConnect prints, line by line.
+type lineSink struct {
+	mu    sync.Mutex
+	buf   []byte
+	lines chan string
+}
+
+func newLineSink() *lineSink { return &lineSink{lines: make(chan string, 1000)} }
+
+func (s *lineSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf, p...)
+	for {
+		i := strings.IndexByte(string(s.buf), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		s.lines <- string(s.buf[:i])
+		s.buf = s.buf[i+1:]
+	}
+}
+
+// expect returns the next printed line containing want, skipping others.
+func (s *lineSink) expect(t *testing.T, want string) string {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case l := <-s.lines:
+			if strings.Contains(l, want) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no output line containing %q", want)
+			return ""
+		}
+	}
+}
+
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s", what)
+		var zero T
+		return zero
+	}
+}
+
+func TestConnectSession(t *testing.T) {
+	srv, err := server.New(server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// bob is a Go client: he refuses invitations to "room".
+	msgs := make(chan string, 10)
+	invites := make(chan *client.Invitation, 10)
+	responses := make(chan client.InvitationResponse, 10)
+	bob, err := client.Dial(ctx, url, client.Options{Name: "bob",
+		OnPublishMsg:                func(text, ch string, from client.Member) { msgs <- ch + "|" + from.Name + "|" + text },
+		OnChannelInvitation:         func(inv *client.Invitation) { invites <- inv },
+		OnChannelInvitationResponse: func(r client.InvitationResponse) { responses <- r },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+
+	stdin, typing := io.Pipe()
+	defer typing.Close()
+	out := newLineSink()
+	done := make(chan error, 1)
+	go func() {
+		done <- runConnect(ctx, []string{url, "--name", "alice", "--channel", "room", "--info", "qa"}, stdin, out, io.Discard)
+	}()
+	send := func(line string) {
+		t.Helper()
+		if _, err := io.WriteString(typing, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	l := out.expect(t, "connected as alice, session ")
+	alice := l[strings.LastIndexByte(l, ' ')+1:]
+	if len(alice) != 32 {
+		t.Fatalf("session in %q", l)
+	}
+	out.expect(t, "[room] members (1): alice ("+alice+")")
+	out.expect(t, "online (2): alice ("+alice+"), bob ("+bob.Session()+")")
+	out.expect(t, "type /help")
+
+	if err := bob.Subscribe(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	out.expect(t, "[room] bob joined")
+	send("hi there")
+	if got := recv(t, msgs, "message for bob"); got != "room|alice|hi there" {
+		t.Fatalf("bob got %q", got)
+	}
+	out.expect(t, "[room] alice: hi there")
+	if err := bob.Publish(ctx, "yo", "room"); err != nil {
+		t.Fatal(err)
+	}
+	out.expect(t, "[room] bob: yo")
+	if err := bob.Publish(ctx, "hello all", ""); err != nil {
+		t.Fatal(err)
+	}
+	out.expect(t, "[everyone] bob: hello all")
+
+	// An invitation, accepted: alice joins "side", which becomes current.
+	if err := bob.Invite(ctx, "side", alice); err != nil {
+		t.Fatal(err)
+	}
+	out.expect(t, "bob invites you to side — /accept or /refuse")
+	send("/accept")
+	out.expect(t, "[side] members (1): alice")
+	if r := recv(t, responses, "invitation response"); !r.Accepted || r.Invitee.Name != "alice" || r.Channel != "side" {
+		t.Fatalf("bob got %+v", r)
+	}
+	send("/refuse")
+	out.expect(t, "no invitation to answer")
+
+	// alice invites bob; he refuses.
+	send("/invite lounge " + bob.Session())
+	out.expect(t, "invited "+bob.Session()+" to lounge")
+	inv := recv(t, invites, "invitation for bob")
+	if inv.From.Name != "alice" || inv.From.Info != "qa" || inv.Channel != "lounge" {
+		t.Fatalf("bob was invited by %+v to %q", inv.From, inv.Channel)
+	}
+	if err := inv.Refuse(ctx, 7, "busy"); err != nil {
+		t.Fatal(err)
+	}
+	out.expect(t, "bob refused your invitation to lounge: busy (7)")
+
+	send("/join room")
+	out.expect(t, "error 11: Subscription already exists. [room]")
+	send("/members")
+	out.expect(t, "online (2)")
+	send("/leave")
+	out.expect(t, "left side; talking to [room]")
+	send("/leave nowhere")
+	out.expect(t, "[nowhere]")
+	send("/nope")
+	out.expect(t, "unknown command /nope")
+	send("/invite x")
+	out.expect(t, "wrong arguments for /invite")
+	send("/help")
+	out.expect(t, "/members [CH]")
+
+	bob.Close()
+	out.expect(t, "* bob went offline")
+	send("/quit")
+	if err := recv(t, done, "return from runConnect"); err != nil {
+		t.Fatalf("runConnect: %v", err)
+	}
+}
+
+func TestConnectEOFQuits(t *testing.T) {
+	srv, err := server.New(server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	out := newLineSink()
+	done := make(chan error, 1)
+	// Flags before the URL work too; the base64 wire format is transparent.
+	args := []string{"--base64", "--name", "carol", "ws" + strings.TrimPrefix(hs.URL, "http")}
+	go func() { done <- runConnect(context.Background(), args, strings.NewReader("hello\n"), out, io.Discard) }()
+	out.expect(t, "online (1): carol")
+	if err := recv(t, done, "return at end of input"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnectUsage(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"--name", "a"},
+		{"ws://x/"},
+		{"ws://x/", "ws://y/", "--name", "a"},
+	} {
+		err := runConnect(ctx, args, strings.NewReader(""), io.Discard, io.Discard)
+		if !errors.As(err, new(usageError)) {
+			t.Errorf("%q: got %v, want a usage error", args, err)
+		}
+	}
+	if err := runConnect(ctx, []string{"-h"}, strings.NewReader(""), io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+	// Flags after the URL are parsed: the dial is attempted (and fails).
+	hs := httptest.NewServer(nil)
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	hs.Close()
+	err := runConnect(ctx, []string{url, "--name", "a"}, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), "connect: ") {
+		t.Errorf("got %v, want a dial error", err)
+	}
+}
