@@ -7,6 +7,10 @@
 // one goroutine per client in order. Unless Options.NoReconnect is set, a
 // lost connection is re-dialled with backoff, and the member joins again and
 // re-subscribes to its channels under its new session id.
+//
+// The events of a reply are queued before the call that waited for it
+// returns: when Subscribe returns, its OnNewChannelMember is already on its
+// way, and OnConnect always follows the join's own OnNewMember.
 package client
 
 import (

@@ -14,7 +14,8 @@ import (
 )
 
 // Invitation is an invitation to a channel received from another member.
-// Answer it once, with Accept or Refuse, from any goroutine.
+// Answer it once, with Accept or Refuse, from any goroutine; a call that
+// failed before anything was sent may be retried.
 type Invitation struct {
 	From    Member // the inviter, as the server knows it
 	Channel string
@@ -41,6 +42,7 @@ func (inv *Invitation) Accept(ctx context.Context) error {
 		}
 		return err
 	default:
+		inv.answered.Store(false) // nothing was sent: the caller may retry
 		return err
 	}
 }
@@ -58,7 +60,11 @@ func (inv *Invitation) Refuse(ctx context.Context, code int, text string) error 
 			text = TextInvitationDeclined
 		}
 	}
-	return inv.c.respond(ctx, inv, Error{Code: code, Text: text})
+	err := inv.c.respond(ctx, inv, Error{Code: code, Text: text})
+	if err != nil {
+		inv.answered.Store(false) // not sent: the caller may retry
+	}
+	return err
 }
 
 // InvitationResponse is the answer of a member this client invited.
@@ -166,6 +172,9 @@ func (c *Client) emit(fn func()) { c.events.push(fn) }
 
 // emitFrame queues the events of one received frame behind OnRawMessage.
 func (c *Client) emitFrame(raw string, fn func()) {
+	if fn == nil && c.opts.OnRawMessage == nil {
+		return
+	}
 	c.events.push(func() {
 		if h := c.opts.OnRawMessage; h != nil && h(raw) {
 			return
