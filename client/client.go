@@ -129,7 +129,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	case <-cn.done:
 		err = fmt.Errorf("%w before joining: %w", ErrConnectionLost, cn.readErr)
 	case <-ctx.Done():
-		err = ctx.Err()
+		err = fmt.Errorf("client: waiting to join: %w", ctx.Err())
 	}
 	c.abandon(cn)
 	return nil, err
