@@ -324,6 +324,10 @@ func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, name string) error {
 	c.channels = slices.Delete(c.channels, i, i+1)
 	m := *c.member
 	freed := false
+	// The event is delivered under the shard lock too, so that it cannot be
+	// overtaken by a member list of the channel, or by a new subscription to
+	// it, that already reflect the removal (lock order: Engine.mu, shard).
+	e.mu.RLock()
 	sh.mu.Lock()
 	if ch := sh.channels[name]; ch != nil {
 		ch.members = removeEntry(ch.members, c)
@@ -332,9 +336,8 @@ func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, name string) error {
 			freed = true
 		}
 	}
-	sh.mu.Unlock()
-	e.mu.RLock()
 	deliverAll(e.members, &Event{Kind: KindRemoveChannelMember, Member: m, Channel: name})
+	sh.mu.Unlock()
 	e.mu.RUnlock()
 	if f := e.opts.Events.OnRemoveChannelMember; f != nil {
 		f(c, name, m)
