@@ -268,11 +268,19 @@ func (e *Engine) Subscribe(ctx context.Context, c *Conn, name string) error {
 	}
 	m := *c.member
 	sh := e.shard(name)
-	if h := e.opts.Hooks.BeforeNewChannel; h != nil && !e.channelExists(sh, name) {
-		if err := veto(h(ctx, c, name, m), ErrChannelDenied); err != nil {
+	askNewChannel := func() error {
+		err := veto(e.opts.Hooks.BeforeNewChannel(ctx, c, name, m), ErrChannelDenied)
+		if err != nil {
 			e.log.Debug("new channel vetoed", "session", c.id, "channel", name, "err", err)
+		}
+		return err
+	}
+	asked := false
+	if e.opts.Hooks.BeforeNewChannel != nil && !e.channelExists(sh, name) {
+		if err := askNewChannel(); err != nil {
 			return err
 		}
+		asked = true
 	}
 	if h := e.opts.Hooks.BeforeNewChannelMember; h != nil {
 		if err := veto(h(ctx, c, name, m), ErrSubscriptionDenied); err != nil {
@@ -283,6 +291,16 @@ func (e *Engine) Subscribe(ctx context.Context, c *Conn, name string) error {
 	created := false
 	sh.mu.Lock()
 	ch := sh.channels[name]
+	if ch == nil && !asked && e.opts.Hooks.BeforeNewChannel != nil {
+		// The channel existed when we looked but was freed while the hooks
+		// ran: creating it anew needs BeforeNewChannel's consent too.
+		sh.mu.Unlock()
+		if err := askNewChannel(); err != nil {
+			return err
+		}
+		sh.mu.Lock()
+		ch = sh.channels[name]
+	}
 	if ch == nil {
 		ch = &channel{}
 		sh.channels[name] = ch
