@@ -1,0 +1,76 @@
+package presence_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/rollcall/rollcall/presence"
+)
+
+// benchJoin connects and joins a member with a no-op sink.
+func benchJoin(b *testing.B, e *presence.Engine, n int) *presence.Conn {
+	b.Helper()
+	c := e.Connect(sessionID(n), nopSink{})
+	if err := e.Join(context.Background(), c, presence.Member{Name: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkPublishChannel100 publishes to a channel of 100 subscribers:
+// one *Event handed to 100 sinks.
+func BenchmarkPublishChannel100(b *testing.B) {
+	e := presence.New(presence.Options{})
+	ctx := context.Background()
+	var sender *presence.Conn
+	for i := range 100 {
+		c := benchJoin(b, e, i)
+		if err := e.Subscribe(ctx, c, "room"); err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			sender = c
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Publish(ctx, sender, "room", "hello"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkJoinLeave joins and leaves one member of an otherwise empty
+// server.
+func BenchmarkJoinLeave(b *testing.B) {
+	e := presence.New(presence.Options{})
+	ctx := context.Background()
+	c := e.Connect(sessionID(0), nopSink{})
+	m := presence.Member{Name: "bench"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Join(ctx, c, m); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Leave(ctx, c, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSubscribeUnsubscribe subscribes and unsubscribes one member;
+// the channel is created and freed each time.
+func BenchmarkSubscribeUnsubscribe(b *testing.B) {
+	e := presence.New(presence.Options{})
+	ctx := context.Background()
+	c := benchJoin(b, e, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Subscribe(ctx, c, "room"); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Unsubscribe(ctx, c, "room"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

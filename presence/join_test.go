@@ -1,0 +1,186 @@
+package presence_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/rollcall/rollcall/presence"
+)
+
+func TestJoinDeliversNewMemberToEveryMemberIncludingJoiner(t *testing.T) {
+	h := newHarness(t, presence.Options{})
+	ctx := t.Context()
+	idle := h.connect("idle") // connected, never joins: hears nothing
+
+	alice := h.connect("alice")
+	wantErr(t, h.e.Join(ctx, alice.Conn, alice.m), nil)
+	h.expect(alice, joined(alice.m))
+	h.expectNothing(idle)
+	h.expectCalls("NewMember alice")
+
+	// An empty id means the connection's session id.
+	bob := h.connect("bob")
+	wantErr(t, h.e.Join(ctx, bob.Conn, presence.Member{Name: bob.m.Name, Info: bob.m.Info}), nil)
+	h.expect(alice, joined(bob.m))
+	h.expect(bob, joined(bob.m))
+	h.expectNothing(idle)
+	h.expectCalls("NewMember bob")
+
+	carol := h.connect("carol")
+	wantErr(t, h.e.Join(ctx, carol.Conn, carol.m), nil)
+	for _, c := range []*client{alice, bob, carol} {
+		h.expect(c, joined(carol.m))
+	}
+	h.expectNothing(idle)
+
+	if got, ok := bob.Member(); !ok || got != bob.m {
+		t.Errorf("bob.Member() = %+v, %v; want %+v, true", got, ok, bob.m)
+	}
+	if _, ok := idle.Member(); ok {
+		t.Errorf("idle.Member() reports a member")
+	}
+	if n := h.e.MemberCount(); n != 3 {
+		t.Errorf("MemberCount() = %d, want 3", n)
+	}
+	h.expectMembers("", alice, bob, carol)
+}
+
+func TestJoinRefused(t *testing.T) {
+	custom := &presence.Error{Code: presence.CodeMemberDenied, Text: "custom"}
+	tests := []struct {
+		name   string
+		hook   func(context.Context, *presence.Conn, presence.Member) error
+		prep   func(h *harness, c *client)
+		member func(c *client) presence.Member // default c.m
+		want   error
+	}{{
+		name:   "another connection's id",
+		member: func(c *client) presence.Member { return presence.Member{ID: sessionID(999), Name: "mallory"} },
+		want:   presence.ErrNotOwnMember,
+	}, {
+		name: "already joined",
+		prep: func(h *harness, c *client) {
+			wantErr(h.t, h.e.Join(h.t.Context(), c.Conn, c.m), nil)
+		},
+		want: presence.ErrMemberExists,
+	}, {
+		name: "already joined, empty id",
+		prep: func(h *harness, c *client) {
+			wantErr(h.t, h.e.Join(h.t.Context(), c.Conn, c.m), nil)
+		},
+		member: func(c *client) presence.Member { return presence.Member{Name: "again"} },
+		want:   presence.ErrMemberExists,
+	}, {
+		name: "session id already a member on another connection",
+		prep: func(h *harness, c *client) {
+			twin := h.e.Connect(c.ID(), &recorder{})
+			wantErr(h.t, h.e.Join(h.t.Context(), twin, presence.Member{}), nil)
+		},
+		want: presence.ErrMemberExists,
+	}, {
+		name: "vetoed with a plain error",
+		hook: func(context.Context, *presence.Conn, presence.Member) error { return errors.New("no") },
+		want: presence.ErrMemberDenied,
+	}, {
+		name: "vetoed with a *presence.Error keeps its text",
+		hook: func(context.Context, *presence.Conn, presence.Member) error { return custom },
+		want: custom,
+	}, {
+		name: "vetoed with a wrapped *presence.Error keeps its text",
+		hook: func(context.Context, *presence.Conn, presence.Member) error {
+			return fmt.Errorf("policy: %w", custom)
+		},
+		want: custom,
+	}, {
+		name: "vetoed with another code keeps the code",
+		hook: func(context.Context, *presence.Conn, presence.Member) error { return presence.ErrRateLimited },
+		want: presence.ErrRateLimited,
+	}, {
+		name: "disconnected",
+		prep: func(h *harness, c *client) { h.e.Disconnect(c.Conn) },
+		want: presence.ErrClosed,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			armed := false // the hook applies only once the scene is set
+			var hooks presence.Hooks
+			if tt.hook != nil {
+				hooks.BeforeNewMember = func(ctx context.Context, c *presence.Conn, m presence.Member) error {
+					if !armed {
+						return nil
+					}
+					return tt.hook(ctx, c, m)
+				}
+			}
+			h := newHarness(t, presence.Options{Hooks: hooks})
+			other := h.join1("other")
+			c := h.connect("alice")
+			if tt.prep != nil {
+				tt.prep(h, c)
+			}
+			h.drain()
+			armed = true
+			count := h.e.MemberCount()
+			m := c.m
+			if tt.member != nil {
+				m = tt.member(c)
+			}
+
+			wantErr(t, h.e.Join(t.Context(), c.Conn, m), tt.want)
+
+			h.expectNothing(other, c)
+			h.expectCalls()
+			if n := h.e.MemberCount(); n != count {
+				t.Errorf("MemberCount() = %d, want %d", n, count)
+			}
+		})
+	}
+}
+
+func TestJoinErrorCodes(t *testing.T) {
+	if presence.ErrNotOwnMember.Code != 42 || presence.ErrMemberExists.Code != 1 || presence.ErrMemberDenied.Code != 2 {
+		t.Errorf("codes: not own member %d, exists %d, denied %d; want 42, 1, 2",
+			presence.ErrNotOwnMember.Code, presence.ErrMemberExists.Code, presence.ErrMemberDenied.Code)
+	}
+	if presence.ErrMemberDenied.Text != "Create New Member request has been denied." {
+		t.Errorf("ErrMemberDenied.Text = %q", presence.ErrMemberDenied.Text)
+	}
+}
+
+func TestJoinVetoLeavesNoTraceAndHookSeesSessionID(t *testing.T) {
+	deny := true
+	var seen []presence.Member
+	var h *harness
+	h = newHarness(t, presence.Options{Hooks: presence.Hooks{
+		BeforeNewMember: func(ctx context.Context, c *presence.Conn, m presence.Member) error {
+			seen = append(seen, m)
+			if c.ID() != m.ID {
+				t.Errorf("hook: conn %s, member %+v", c.ID(), m)
+			}
+			if deny {
+				return errors.New("not now")
+			}
+			return nil
+		},
+	}})
+	ctx := t.Context()
+	alice := h.connect("alice")
+
+	wantErr(t, h.e.Join(ctx, alice.Conn, presence.Member{Name: "alice", Info: alice.m.Info}), presence.ErrMemberDenied)
+	if len(seen) != 1 || seen[0] != alice.m {
+		t.Fatalf("hook saw %+v, want [%+v]", seen, alice.m)
+	}
+	if _, ok := alice.Member(); ok {
+		t.Errorf("vetoed connection has a member")
+	}
+	wantErr(t, h.e.Subscribe(ctx, alice.Conn, "room"), presence.ErrMemberNotExists)
+	h.expectNothing()
+	h.expectCalls()
+
+	deny = false
+	wantErr(t, h.e.Join(ctx, alice.Conn, alice.m), nil)
+	h.expect(alice, joined(alice.m))
+	h.expectCalls("NewMember alice")
+}
