@@ -24,10 +24,14 @@ type Conn struct {
 	data atomic.Pointer[any]
 
 	// mu serializes the operations of one connection and guards the fields
-	// below. Lock order: Conn.mu, then Engine.mu, then shard locks; inv is a
-	// leaf lock of its own.
-	mu       sync.Mutex
-	closed   bool
+	// below. Lock order: Conn.mu, then Engine.mu, then shard locks; view
+	// and invMu are leaf locks.
+	mu     sync.Mutex
+	closed bool
+	// member and channels are written with both mu and view held, so the
+	// engine reads them under mu and Member/Channels under view alone:
+	// hooks, which run while mu is held, can call those.
+	view     sync.RWMutex
 	member   *Member
 	channels []string
 
@@ -57,8 +61,8 @@ func (c *Conn) SetData(v any) { c.data.Store(&v) }
 
 // Member returns the connection's member and whether it has joined.
 func (c *Conn) Member() (Member, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.view.RLock()
+	defer c.view.RUnlock()
 	if c.member == nil {
 		return Member{}, false
 	}
@@ -68,8 +72,8 @@ func (c *Conn) Member() (Member, bool) {
 // Channels returns the channels the connection is subscribed to, in the
 // order it subscribed.
 func (c *Conn) Channels() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.view.RLock()
+	defer c.view.RUnlock()
 	return slices.Clone(c.channels)
 }
 
@@ -94,4 +98,11 @@ func (c *Conn) takeInvitation(inv invitation) bool {
 	}
 	c.invites = slices.Delete(c.invites, i, i+1)
 	return true
+}
+
+// setView changes the member and channels; c.mu must be held.
+func (c *Conn) setView(m *Member, channels []string) {
+	c.view.Lock()
+	c.member, c.channels = m, channels
+	c.view.Unlock()
 }

@@ -131,7 +131,7 @@ func (e *Engine) Connect(id string, sink Sink) *Conn {
 }
 
 // Disconnect removes c's member from every channel and from the server,
-// telling the others, and forgets its invitations. It is idempotent; later
+// telling the others (which also forgets its invitations). It is idempotent; later
 // calls on c return ErrClosed.
 func (e *Engine) Disconnect(c *Conn) {
 	c.mu.Lock()
@@ -143,9 +143,6 @@ func (e *Engine) Disconnect(c *Conn) {
 	if c.member != nil {
 		e.removeMember(c)
 	}
-	c.invMu.Lock()
-	c.invites = nil
-	c.invMu.Unlock()
 }
 
 // Join makes c a member. m.ID must be c's session id or empty (which means
@@ -180,7 +177,7 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	}
 	e.byID[m.ID] = entry{c, member}
 	e.members = append(e.members, entry{c, member})
-	c.member = member
+	c.setView(member, c.channels)
 	deliverAll(e.members, ev)
 	e.mu.Unlock()
 	if f := e.opts.Events.OnNewMember; f != nil {
@@ -213,14 +210,18 @@ func (e *Engine) removeMember(c *Conn) {
 	for _, name := range c.channels {
 		e.leaveChannel(c, name, m)
 	}
-	c.channels = nil
+	c.setView(c.member, nil)
 	ev := &Event{Kind: KindRemoveMember, Member: m}
 	e.mu.Lock()
 	delete(e.byID, m.ID)
 	e.members = removeEntry(e.members, c)
 	deliverAll(e.members, ev)
 	e.mu.Unlock()
-	c.member = nil
+	c.setView(nil, nil)
+	// Invitations were addressed to the member that just left.
+	c.invMu.Lock()
+	c.invites = nil
+	c.invMu.Unlock()
 	if f := e.opts.Events.OnRemoveMember; f != nil {
 		f(c, m)
 	}
@@ -313,7 +314,7 @@ func (e *Engine) Subscribe(ctx context.Context, c *Conn, name string) error {
 	ch.members = append(ch.members, entry{c, c.member})
 	deliverAll(ch.members, &Event{Kind: KindNewChannelMember, Member: m, Channel: name})
 	sh.mu.Unlock()
-	c.channels = append(c.channels, name)
+	c.setView(c.member, append(c.channels, name))
 	if f := e.opts.Events.OnNewChannel; created && f != nil {
 		f(name)
 	}
@@ -339,7 +340,7 @@ func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, name string) error {
 	if i < 0 {
 		return ErrSubscriptionNotExist
 	}
-	c.channels = slices.Delete(c.channels, i, i+1)
+	c.setView(c.member, slices.Delete(slices.Clone(c.channels), i, i+1))
 	m := *c.member
 	freed := false
 	// The event is delivered under the shard lock too, so that it cannot be

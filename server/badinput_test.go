@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +255,54 @@ func TestShutdownClosesWith1001(t *testing.T) {
 	c.conn.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFragmentedMessages: fragments are reassembled, and the size limit
+// counts the whole message; framing mistakes close with 1002.
+func TestFragmentedMessages(t *testing.T) {
+	_, url := startServer(t, Options{Limits: Limits{MaxMessageSize: 1024}})
+	c := dial(t, url)
+	frame := (&sgc.Encoder{}).Encode(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "frag"}})
+	half := len(frame) / 2
+	c.sendFrame(ws.NewFrame(ws.OpText, false, frame[:half]))
+	c.sendFrame(ws.NewPingFrame([]byte("mid-message ping"))) // control frames may interleave
+	c.sendFrame(ws.NewFrame(ws.OpContinuation, true, frame[half:]))
+	if m := c.expect(sgc.MethodNewMember, nil); m.Member.Name != "frag" {
+		t.Fatalf("got %+v", m)
+	}
+
+	big := dial(t, url)
+	chunk := []byte(strings.Repeat("a", 600))
+	big.sendFrame(ws.NewFrame(ws.OpText, false, chunk))
+	big.sendFrame(ws.NewFrame(ws.OpContinuation, true, chunk))
+	big.expectClose(transport.CloseMessageTooBig)
+
+	stray := dial(t, url)
+	stray.sendFrame(ws.NewFrame(ws.OpContinuation, true, []byte("{}")))
+	if r := stray.expectClose(transport.CloseProtocolError); !strings.Contains(r, "continuation") {
+		t.Fatalf("reason %q", r)
+	}
+
+	ctl := dial(t, url)
+	ctl.sendFrame(ws.NewFrame(ws.OpPing, false, []byte("x")))
+	if r := ctl.expectClose(transport.CloseProtocolError); !strings.Contains(r, "control frames") {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+// TestClientPingGetsPong: the server answers a ping with the same payload.
+func TestClientPingGetsPong(t *testing.T) {
+	_, url := startServer(t, Options{})
+	c := dial(t, url)
+	c.sendFrame(ws.NewPingFrame([]byte("hello")))
+	_ = c.conn.SetReadDeadline(time.Now().Add(testTimeout))
+	h, err := ws.ReadHeader(c.br)
+	if err != nil || h.OpCode != ws.OpPong || h.Length != 5 {
+		t.Fatalf("got %+v %v", h, err)
+	}
+	p := make([]byte, 5)
+	if _, err := io.ReadFull(c.br, p); err != nil || string(p) != "hello" {
+		t.Fatalf("pong payload %q %v", p, err)
 	}
 }

@@ -24,7 +24,7 @@ const usage = `rollcall: a presence server speaking the sgc Presence protocol
 
 Usage:
   rollcall serve   [flags]      run the server (rollcall serve -h for flags)
-  rollcall connect URL --name NAME [--info TEXT] [--channel CH]
+  rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64]
                                 an interactive terminal client
   rollcall version              print the version
 `
