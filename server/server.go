@@ -42,7 +42,7 @@ type Acknowledgment struct {
 }
 
 // Limits protect the server from its clients. Zero fields take safe
-// defaults; docs/configuration.md lists them.
+// defaults; the README and docs/protocol.md list them.
 type Limits struct {
 	// MaxMessageSize is the largest message a client may send, in bytes
 	// (close 1009).
@@ -52,6 +52,8 @@ type Limits struct {
 	MaxChannelsPerConn int
 	// MaxMembersPerChannel caps a channel (error 44); 0 means no cap.
 	MaxMembersPerChannel int
+	// MaxChannelName is the longest channel name in bytes (error 46).
+	MaxChannelName int
 	// MessagesPerSecond is the sustained rate of frames a client may send;
 	// Burst is how many may come at once. Frames over the rate are dropped
 	// and answered with error 45.
@@ -151,6 +153,7 @@ func New(opts Options) (*Server, error) {
 		KeepEmptyChannels:    opts.KeepEmptyChannels,
 		MaxChannelsPerConn:   opts.Limits.MaxChannelsPerConn,
 		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
+		MaxChannelName:       opts.Limits.MaxChannelName,
 		Logger:               log,
 	})
 	s.wg.Add(1)

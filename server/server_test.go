@@ -347,3 +347,31 @@ func TestSubprotocols(t *testing.T) {
 	br.sendFrame(wsText([]byte("000{}")))
 	br.subscribe("c")
 }
+
+// TestServerBroadcast: Server.Broadcast reaches a channel's members, or
+// everyone, as a publish@msg with an empty member.
+func TestServerBroadcast(t *testing.T) {
+	srv, url := startServer(t, Options{})
+	a, b := dial(t, url), dial(t, url)
+	a.join("a", "")
+	b.join("b", "")
+	a.subscribe("room")
+	if err := srv.Broadcast("room notice", "room"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Broadcast("all notice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Broadcast("x", "nowhere"); !errors.Is(err, presence.ErrChannelNotExists) {
+		t.Fatalf("unknown channel: %v", err)
+	}
+	want := `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"room notice"},"channel":{"name":"room"},"member":{"id":"","name":"","info":""}}`
+	if got := string(a.readRaw()); got != want {
+		t.Fatalf("got %s", got)
+	}
+	for _, c := range []*rawClient{a, b} {
+		if m := c.expect(sgc.MethodPublishMsg, nil); m.Text != "all notice" || m.Member != (sgc.Member{}) {
+			t.Fatalf("got %+v", m)
+		}
+	}
+}

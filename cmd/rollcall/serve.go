@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/transport"
 )
@@ -40,6 +41,7 @@ type config struct {
 		MaxMessageSize       int64   `yaml:"max_message_size"`
 		MaxChannelsPerConn   int     `yaml:"max_channels_per_conn"`
 		MaxMembersPerChannel int     `yaml:"max_members_per_channel"`
+		MaxChannelName       int     `yaml:"max_channel_name"`
 		MessagesPerSecond    float64 `yaml:"messages_per_second"`
 		Burst                int     `yaml:"burst"`
 		QueueLength          int     `yaml:"queue_length"`
@@ -58,7 +60,8 @@ func defaultConfig() config {
 	c.Ack.Timeout = server.DefaultAckTimeout
 	c.Ack.MaxRetries = server.DefaultAckMaxRetries
 	c.Limits.MaxMessageSize = transport.DefaultMaxMessageSize
-	c.Limits.MaxChannelsPerConn = 100
+	c.Limits.MaxChannelsPerConn = presence.DefaultMaxChannelsPerConn
+	c.Limits.MaxChannelName = presence.DefaultMaxChannelName
 	c.Limits.MessagesPerSecond = server.DefaultMessagesPerSecond
 	c.Limits.Burst = 2 * server.DefaultMessagesPerSecond
 	c.Limits.QueueLength = transport.DefaultQueueLength
@@ -81,6 +84,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.Limits.MaxMessageSize, "max-message-size", c.Limits.MaxMessageSize, "largest client message in bytes (close 1009)")
 	fs.IntVar(&c.Limits.MaxChannelsPerConn, "max-channels", c.Limits.MaxChannelsPerConn, "channels per connection (error 43)")
 	fs.IntVar(&c.Limits.MaxMembersPerChannel, "max-channel-members", c.Limits.MaxMembersPerChannel, "members per channel, 0 = no limit (error 44)")
+	fs.IntVar(&c.Limits.MaxChannelName, "max-channel-name", c.Limits.MaxChannelName, "longest channel name in bytes (error 46)")
 	fs.Float64Var(&c.Limits.MessagesPerSecond, "rate", c.Limits.MessagesPerSecond, "messages per second per connection (error 45)")
 	fs.IntVar(&c.Limits.Burst, "burst", c.Limits.Burst, "messages a connection may send at once above the rate")
 	fs.IntVar(&c.Limits.QueueLength, "queue", c.Limits.QueueLength, "outbound frames queued per connection before it is closed as slow (1008)")
@@ -96,6 +100,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 			MaxMessageSize:       c.Limits.MaxMessageSize,
 			MaxChannelsPerConn:   c.Limits.MaxChannelsPerConn,
 			MaxMembersPerChannel: c.Limits.MaxMembersPerChannel,
+			MaxChannelName:       c.Limits.MaxChannelName,
 			MessagesPerSecond:    c.Limits.MessagesPerSecond,
 			Burst:                c.Limits.Burst,
 			QueueLength:          c.Limits.QueueLength,
