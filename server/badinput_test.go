@@ -72,6 +72,7 @@ func TestBadInputCloses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			srv, url := startServer(t, Options{Limits: Limits{MaxMessageSize: 1024}})
 			by := newBystander(t, url)
 			bad := dial(t, url)
