@@ -142,3 +142,15 @@ func dialAcking(t *testing.T, url string) *rawClient {
 	c.session = m.Text
 	return c
 }
+
+// TestAcksAreNotRateLimited: a client acknowledging many frames is not
+// throttled for it.
+func TestAcksAreNotRateLimited(t *testing.T) {
+	_, url := startServer(t, Options{Limits: Limits{MessagesPerSecond: 1, Burst: 2}})
+	c := dial(t, url)
+	for i := 0; i < 50; i++ {
+		c.sendText(sgc.AppendAck(nil, sgc.NewID()))
+	}
+	c.join("a", "") // the join is the first limited frame: allowed
+	c.expectNothing(100 * time.Millisecond)
+}

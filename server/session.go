@@ -93,13 +93,18 @@ func (sess *session) handle(data []byte) error {
 		}
 		data = payload
 	}
+	m, err := sgc.Decode(data)
+	if err == nil && m.Method == sgc.MethodAcknowledgment {
+		// Acknowledgments answer the server's own frames: never limited.
+		sess.acks.remove(m.ID)
+		return nil
+	}
 	if !sess.limit.allow(time.Now()) {
 		if sess.limit.shouldWarn() {
 			sess.replyError(&sgc.Message{}, presence.ErrRateLimited)
 		}
 		return nil
 	}
-	m, err := sgc.Decode(data)
 	var fe *sgc.FieldError
 	switch {
 	case errors.As(err, &fe):
@@ -109,10 +114,6 @@ func (sess *session) handle(data []byte) error {
 	case err != nil:
 		sess.srv.log.Debug("invalid frame", "session", sess.id, "err", err)
 		return &transport.CloseError{Code: transport.CloseProtocolError, Reason: "invalid frame: " + err.Error()}
-	}
-	if m.Method == sgc.MethodAcknowledgment {
-		sess.acks.remove(m.ID)
-		return nil
 	}
 	sess.ack(m)
 	if err := sess.dispatch(m); err != nil {
