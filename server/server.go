@@ -78,6 +78,9 @@ type Options struct {
 	WriteTimeout time.Duration
 	// KeepEmptyChannels keeps a channel after its last member leaves.
 	KeepEmptyChannels bool
+	// APIKey turns on the HTTP API under /api/ (docs/http-api.md); callers
+	// send it as "Authorization: Bearer <key>". Empty: the API is off.
+	APIKey string
 	// Hooks may veto each step; Events report each change. See package
 	// presence.
 	Hooks  presence.Hooks
@@ -93,8 +96,11 @@ type Server struct {
 	enc    sgc.Encoder
 	topts  transport.Options
 
+	api http.Handler
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	byID     map[string]*session
 	closed   bool
 	wg       sync.WaitGroup // one per session goroutine and background loop
 	stop     chan struct{}
@@ -145,8 +151,10 @@ func New(opts Options) (*Server, error) {
 			IdleTimeout:    opts.IdleTimeout,
 		},
 		sessions: make(map[*session]struct{}),
+		byID:     make(map[string]*session),
 		stop:     make(chan struct{}),
 	}
+	s.api = s.newAPI()
 	s.engine = presence.New(presence.Options{
 		Hooks:                opts.Hooks,
 		Events:               opts.Events,
@@ -176,12 +184,16 @@ func (s *Server) Broadcast(text, channel string) error {
 	return s.engine.Broadcast(text, channel)
 }
 
-// ServeHTTP answers GET /healthz and upgrades WebSocket requests on any
-// other path to the Presence protocol.
+// ServeHTTP answers GET /healthz, serves the HTTP API under /api/ and
+// upgrades WebSocket requests on any other path to the Presence protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
+		return
+	}
+	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
+		s.api.ServeHTTP(w, r)
 		return
 	}
 	if !isUpgrade(r) {
@@ -242,6 +254,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions[sess] = struct{}{}
+	s.byID[sess.id] = sess
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
@@ -249,6 +262,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		sess.run()
 		s.mu.Lock()
 		delete(s.sessions, sess)
+		delete(s.byID, sess.id)
 		s.mu.Unlock()
 	}()
 }
@@ -324,6 +338,13 @@ func (s *Server) resendLoop() {
 func (s *Server) encodeEvent(ev *presence.Event) []byte {
 	m := eventMessage(ev)
 	return s.enc.Encode(&m)
+}
+
+// session returns the live session with id, or nil.
+func (s *Server) session(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[id]
 }
 
 func (s *Server) snapshot() []*session {

@@ -31,6 +31,7 @@ type config struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	APIKey            string        `yaml:"api_key"`
 	Ack               struct {
 		Enabled    bool          `yaml:"enabled"`
 		Interval   time.Duration `yaml:"interval"`
@@ -71,6 +72,7 @@ func defaultConfig() config {
 func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (env ROLLCALL_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "turn on the HTTP API under /api/ with this bearer key (env ROLLCALL_API_KEY)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
@@ -109,12 +111,13 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 		IdleTimeout:       c.IdleTimeout,
 		WriteTimeout:      c.WriteTimeout,
 		KeepEmptyChannels: c.KeepEmptyChannels,
+		APIKey:            c.APIKey,
 		Logger:            log,
 	}
 }
 
 // loadConfig builds the configuration: defaults, then the file named by
-// --config, then ROLLCALL_ADDR, then the flags given on the command line.
+// --config, then ROLLCALL_ADDR and ROLLCALL_API_KEY, then the flags given on the command line.
 func loadConfig(args []string, stderr io.Writer) (config, error) {
 	// First pass: validate the command line and find --config.
 	cfg := defaultConfig()
@@ -145,6 +148,9 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if addr := os.Getenv("ROLLCALL_ADDR"); addr != "" {
 		cfg.Addr = addr
+	}
+	if key := os.Getenv("ROLLCALL_API_KEY"); key != "" {
+		cfg.APIKey = key
 	}
 	// Second pass: flags bound to cfg, whose current values are the
 	// defaults, so only the flags actually given change anything.
@@ -187,7 +193,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	log.Info("rollcall listening", "addr", ln.Addr().String(), "version", version,
-		"auth", "none (open server: anyone may connect)", "base64", cfg.Base64, "ack", cfg.Ack.Enabled)
+		"auth", "none (open server: anyone may connect)", "http_api", cfg.APIKey != "", "base64", cfg.Base64, "ack", cfg.Ack.Enabled)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -1,0 +1,169 @@
+package server
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/transport"
+)
+
+// maxAPIBody bounds a request body of the HTTP API.
+const maxAPIBody = 1 << 20
+
+// apiError is the body of every error answer of the HTTP API.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+type apiMember struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Info string `json:"info"`
+}
+
+type apiChannel struct {
+	Name    string `json:"name"`
+	Members int    `json:"members"`
+}
+
+// newAPI builds the routes of the HTTP API under /api/ (docs/http-api.md).
+func (s *Server) newAPI() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/publish", s.apiPublish)
+	mux.HandleFunc("GET /api/channels", s.apiChannels)
+	mux.HandleFunc("GET /api/channels/{name}/members", s.apiChannelMembers)
+	mux.HandleFunc("GET /api/members", s.apiMembers)
+	mux.HandleFunc("POST /api/connections/{session}/disconnect", s.apiDisconnect)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no such API route: %s %s", r.Method, r.URL.Path)})
+	})
+	return s.requireKey(mux)
+}
+
+// requireKey lets through requests that carry the API key as a bearer
+// token. Without a configured key the API is off.
+func (s *Server) requireKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.APIKey == "" {
+			writeJSON(w, http.StatusNotFound, apiError{"the HTTP API is off: start the server with an API key (--api-key)"})
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.opts.APIKey)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rollcall API"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong API key: send Authorization: Bearer <key>"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Channel *string `json:"channel"`
+		Text    *string `json:"text"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Text == nil || *req.Text == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{`"text" is required`})
+		return
+	}
+	channel := ""
+	if req.Channel != nil {
+		channel = *req.Channel
+	}
+	if err := s.engine.Broadcast(*req.Text, channel); err != nil {
+		writeEngineError(w, err, channel)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": channel})
+}
+
+func (s *Server) apiChannels(w http.ResponseWriter, _ *http.Request) {
+	chans := s.engine.Channels()
+	out := make([]apiChannel, len(chans))
+	for i, c := range chans {
+		out[i] = apiChannel{c.Name, c.Members}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) apiChannelMembers(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	members, err := s.engine.Members(name)
+	if name == "" || err != nil {
+		writeEngineError(w, presence.ErrChannelNotExists, name)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiMembers(members))
+}
+
+func (s *Server) apiMembers(w http.ResponseWriter, _ *http.Request) {
+	members, _ := s.engine.Members("")
+	writeJSON(w, http.StatusOK, apiMembers(members))
+}
+
+func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("session")
+	sess := s.session(id)
+	if sess == nil {
+		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no connection with session %q", id)})
+		return
+	}
+	sess.tc.Close(transport.ClosePolicyViolation, "disconnected by the server")
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "session": id})
+}
+
+func apiMembers(ms []presence.Member) []apiMember {
+	out := make([]apiMember, len(ms))
+	for i, m := range ms {
+		out[i] = apiMember(m)
+	}
+	return out
+}
+
+// readJSON decodes a request body strictly; on failure it answers 400 (or
+// 413) with the reason and returns false.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		status := http.StatusBadRequest
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeJSON(w, status, apiError{"invalid JSON body: " + err.Error()})
+		return false
+	}
+	if dec.More() {
+		writeJSON(w, http.StatusBadRequest, apiError{"invalid JSON body: more than one JSON value"})
+		return false
+	}
+	return true
+}
+
+func writeEngineError(w http.ResponseWriter, err error, channel string) {
+	var pe *presence.Error
+	switch {
+	case errors.Is(err, presence.ErrChannelNotExists):
+		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no channel %q", channel)})
+	case errors.As(err, &pe):
+		writeJSON(w, http.StatusBadRequest, apiError{pe.Text})
+	default:
+		writeJSON(w, http.StatusInternalServerError, apiError{err.Error()})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
