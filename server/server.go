@@ -78,6 +78,11 @@ type Options struct {
 	WriteTimeout time.Duration
 	// KeepEmptyChannels keeps a channel after its last member leaves.
 	KeepEmptyChannels bool
+	// AllowedOrigins lists the browser origins, besides the server's own
+	// host, that may open a WebSocket: "*", full origins
+	// ("https://app.example.com") or host patterns ("*.example.com").
+	// Others get 403 before the upgrade.
+	AllowedOrigins []string
 	// APIKey turns on the HTTP API under /api/ (docs/http-api.md); callers
 	// send it as "Authorization: Bearer <key>". Empty: the API is off.
 	APIKey string
@@ -235,6 +240,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if closed {
 		http.Error(w, "rollcall: server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if !originAllowed(r, s.opts.AllowedOrigins) {
+		s.log.Debug("websocket origin refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"))
+		http.Error(w, "rollcall: origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)", http.StatusForbidden)
 		return
 	}
 	u := ws.HTTPUpgrader{Protocol: acceptProtocol, Timeout: handshakeTimeout}

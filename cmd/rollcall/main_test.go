@@ -3,7 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,4 +181,93 @@ func TestRunCommands(t *testing.T) {
 	if code := run([]string{"serve", "--idle-timeout", "1s", "--ping-interval", "2s", "--addr", "127.0.0.1:0"}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "idle timeout") {
 		t.Fatalf("bad timeouts: %d %q", code, errb.String())
 	}
+}
+
+// TestServeTLS: with a certificate, the binary serves https and wss.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM, pool := selfSigned(t)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, addr, logs := startBinary(t, nil, "serve", "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	go func() {
+		for logs.Scan() {
+		}
+	}()
+	tlsConf := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
+	resp, err := hc.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz over TLS: %d", resp.StatusCode)
+	}
+	hc.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, br, _, err := ws.Dialer{TLSConfig: tlsConf}.Dial(ctx, "wss://"+addr+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var rd io.ReadWriter = conn
+	if br != nil {
+		rd = struct {
+			io.Reader
+			io.Writer
+		}{br, conn}
+	}
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgc.MethodSession) {
+		t.Fatalf("session over wss: %s %v", first, err)
+	}
+	// a plain-text request gets no healthy answer from a TLS server
+	if r, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		r.Body.Close()
+		if r.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP served by a TLS server")
+		}
+	}
+	var out, errb strings.Builder
+	if code := run([]string{"serve", "--tls-cert", certFile}, nil, &out, &errb); code != 2 {
+		t.Fatalf("cert without key: %d %s", code, errb.String())
+	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and a pool trusting it.
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "rollcall test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), pool
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -32,6 +34,9 @@ type config struct {
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	APIKey            string        `yaml:"api_key"`
+	AllowedOrigins    []string      `yaml:"allowed_origins"`
+	TLSCert           string        `yaml:"tls_cert"`
+	TLSKey            string        `yaml:"tls_key"`
 	Ack               struct {
 		Enabled    bool          `yaml:"enabled"`
 		Interval   time.Duration `yaml:"interval"`
@@ -73,6 +78,17 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (env ROLLCALL_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "turn on the HTTP API under /api/ with this bearer key (env ROLLCALL_API_KEY)")
+	fs.Func("allowed-origins", "comma-separated browser origins allowed besides the server's own host: *, https://app.example.com, *.example.com", func(v string) error {
+		c.AllowedOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.AllowedOrigins = append(c.AllowedOrigins, o)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves https and wss")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
@@ -112,6 +128,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 		WriteTimeout:      c.WriteTimeout,
 		KeepEmptyChannels: c.KeepEmptyChannels,
 		APIKey:            c.APIKey,
+		AllowedOrigins:    c.AllowedOrigins,
 		Logger:            log,
 	}
 }
@@ -182,6 +199,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var tlsConf *tls.Config
+	switch {
+	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+		return usageError{"--tls-cert and --tls-key go together"}
+	case cfg.TLSCert != "":
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	srv, err := server.New(cfg.serverOptions(log))
 	if err != nil {
 		return fmt.Errorf("configure server: %w", err)
@@ -192,7 +220,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen: %w", err)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	log.Info("rollcall listening", "addr", ln.Addr().String(), "version", version,
+	scheme := "http"
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+		scheme = "https"
+	}
+	log.Info("rollcall listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version,
 		"auth", "none (open server: anyone may connect)", "http_api", cfg.APIKey != "", "base64", cfg.Base64, "ack", cfg.Ack.Enabled)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
