@@ -50,6 +50,14 @@ type Events struct {
 	OnNewChannelMember    func(c *Conn, channel string, m Member)
 	OnRemoveChannelMember func(c *Conn, channel string, m Member)
 	OnPublish             func(c *Conn, channel string, m Member, text string)
+	// OnClientAdded and OnClientRemoved report a connection filed into or
+	// taken out of a group (see Groups), including the removal from every
+	// group when the connection disconnects. They are called with no lock
+	// of the engine or of the groups held; on a disconnect, as for the other
+	// events, the connection's own lock is, so the handler must not act for
+	// c (Publish, Subscribe…) but may broadcast and read.
+	OnClientAdded   func(group string, c *Conn)
+	OnClientRemoved func(group string, c *Conn)
 }
 
 // Options configure an Engine. The zero value is usable.
@@ -84,6 +92,8 @@ type Engine struct {
 	byID    map[string]entry // member id → its entry in members
 
 	shards [shardCount]shard
+
+	groups *Groups
 }
 
 // entry is one member in a list: the connection to deliver to and the
@@ -118,6 +128,7 @@ func New(opts Options) *Engine {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{opts: opts, log: log, byID: make(map[string]entry)}
+	e.groups = newGroups(e)
 	for i := range e.shards {
 		e.shards[i].channels = make(map[string]*channel)
 	}
@@ -127,12 +138,18 @@ func New(opts Options) *Engine {
 // Connect registers a connection with session id id; events for it go to
 // sink. The connection is not a member until it joins.
 func (e *Engine) Connect(id string, sink Sink) *Conn {
-	return &Conn{id: id, sink: sink}
+	c := &Conn{id: id, sink: sink}
+	e.groups.connect(c)
+	return c
 }
 
-// Disconnect removes c's member from every channel and from the server,
-// telling the others (which also forgets its invitations). It is idempotent; later
-// calls on c return ErrClosed.
+// Groups returns the engine's server-side groups of connections.
+func (e *Engine) Groups() *Groups { return e.groups }
+
+// Disconnect takes c out of every group (OnClientRemoved sees its member
+// still joined), then removes c's member from every channel and from the
+// server, telling the others (which also forgets its invitations). It is
+// idempotent; later calls on c return ErrClosed.
 func (e *Engine) Disconnect(c *Conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -140,6 +157,7 @@ func (e *Engine) Disconnect(c *Conn) {
 		return
 	}
 	c.closed = true
+	e.groups.disconnect(c)
 	if c.member != nil {
 		e.removeMember(c)
 	}
