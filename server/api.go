@@ -39,6 +39,9 @@ func (s *Server) newAPI() http.Handler {
 	mux.HandleFunc("GET /api/channels/{name}/members", s.apiChannelMembers)
 	mux.HandleFunc("GET /api/members", s.apiMembers)
 	mux.HandleFunc("POST /api/connections/{session}/disconnect", s.apiDisconnect)
+	mux.HandleFunc("POST /api/broadcast", s.apiBroadcast)
+	mux.HandleFunc("GET /api/groups", s.apiGroups)
+	mux.HandleFunc("GET /api/groups/{name}", s.apiGroup)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no such API route: %s %s", r.Method, r.URL.Path)})
 	})
@@ -119,6 +122,66 @@ func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 	}
 	sess.tc.Close(transport.ClosePolicyViolation, "disconnected by the server")
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "session": id})
+}
+
+func (s *Server) apiBroadcast(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Pattern string `json:"pattern"`
+		Text    string `json:"text"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Pattern == "" || req.Text == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{`"pattern" and "text" are required`})
+		return
+	}
+	n, err := s.engine.Groups().Broadcast(req.Pattern, req.Text)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "pattern": req.Pattern, "delivered": n})
+}
+
+type apiGroupInfo struct {
+	Name        string `json:"name"`
+	Connections int    `json:"connections"`
+}
+
+type apiConnection struct {
+	Session string     `json:"session"`
+	Member  *apiMember `json:"member"` // null when the connection has not joined
+}
+
+func (s *Server) apiGroups(w http.ResponseWriter, _ *http.Request) {
+	list := s.engine.Groups().List()
+	out := make([]apiGroupInfo, len(list))
+	for i, g := range list {
+		out[i] = apiGroupInfo{g.Name, g.Conns}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) apiGroup(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	conns := s.engine.Groups().Conns(name)
+	if conns == nil {
+		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no group %q", name)})
+		return
+	}
+	out := struct {
+		Name        string          `json:"name"`
+		Connections []apiConnection `json:"connections"`
+	}{Name: name, Connections: make([]apiConnection, len(conns))}
+	for i, c := range conns {
+		out.Connections[i].Session = c.ID()
+		if m, ok := c.Member(); ok {
+			am := apiMember(m)
+			out.Connections[i].Member = &am
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func apiMembers(ms []presence.Member) []apiMember {

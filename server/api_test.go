@@ -156,3 +156,52 @@ func jsonEqualValue(t *testing.T, v any, want string) bool {
 	got, _ := json.Marshal(v)
 	return jsonEqual(t, got, []byte(want))
 }
+
+func TestAPIGroups(t *testing.T) {
+	srv, url := startServer(t, Options{APIKey: testKey})
+	a, b := dial(t, url), dial(t, url)
+	alice := a.join("alice", "")
+	groups := srv.Engine().Groups()
+	for _, g := range []string{"sales/eu", "sales/us"} {
+		if err := groups.Add(g, srv.session(a.session).pc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := groups.Add("sales/us", srv.session(b.session).pc); err != nil {
+		t.Fatal(err)
+	}
+
+	code, v := apiCall(t, url, "GET", "/api/groups", testKey, "")
+	if code != 200 || !jsonEqualValue(t, v, `[{"name":"sales/eu","connections":1},{"name":"sales/us","connections":2}]`) {
+		t.Fatalf("groups: %d %v", code, v)
+	}
+	code, v = apiCall(t, url, "GET", "/api/groups/"+neturl.PathEscape("sales/eu"), testKey, "")
+	want := `{"name":"sales/eu","connections":[{"session":"` + a.session + `","member":{"id":"` + alice.ID + `","name":"alice","info":""}}]}`
+	if code != 200 || !jsonEqualValue(t, v, want) {
+		t.Fatalf("group: %d %v", code, v)
+	}
+	if code, v := apiCall(t, url, "GET", "/api/groups/nope", testKey, ""); code != 404 || errorText(v) != `no group "nope"` {
+		t.Fatalf("unknown group: %d %v", code, v)
+	}
+
+	// alice is in both matching groups and hears the broadcast once.
+	code, v = apiCall(t, url, "POST", "/api/broadcast", testKey, `{"pattern":"sales/*","text":"quota met"}`)
+	if code != 200 || !jsonEqualValue(t, v, `{"ok":true,"pattern":"sales/*","delivered":2}`) {
+		t.Fatalf("broadcast: %d %v", code, v)
+	}
+	for _, c := range []*rawClient{a, b} {
+		if m := c.expect(sgc.MethodPublishMsg, nil); m.Text != "quota met" || m.Member != (sgc.Member{}) {
+			t.Fatalf("got %+v", m)
+		}
+	}
+	a.expectNothing(50 * time.Millisecond)
+	for _, tt := range []struct{ body, err string }{
+		{`{"pattern":"[","text":"x"}`, "syntax error in pattern"},
+		{`{"pattern":"sales/*"}`, `"pattern" and "text" are required`},
+		{`{"pattern":1,"text":"x"}`, "invalid JSON body"},
+	} {
+		if code, v := apiCall(t, url, "POST", "/api/broadcast", testKey, tt.body); code != 400 || !strings.Contains(errorText(v), tt.err) {
+			t.Errorf("%s: %d %v", tt.body, code, v)
+		}
+	}
+}
