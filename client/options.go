@@ -56,6 +56,7 @@ const (
 	CodeRateLimited           = 45  // "Rate limit exceeded."
 	CodeInvalidChannel        = 46  // "Invalid channel name."
 	CodeNoSuchInvitation      = 47  // "No such invitation."
+	CodeIdentityMismatch      = 48  // "Member does not match the authenticated identity."
 	CodeInvitationDeclined    = 100 // "Invitation declined."
 )
 

@@ -19,9 +19,10 @@ type Member struct {
 // client's behalf. Hooks and events receive it, so the application can read
 // the connection's Data.
 type Conn struct {
-	id   string
-	sink Sink
-	data atomic.Pointer[any]
+	id    string
+	sink  Sink
+	ident *Member // the authenticated identity, nil for an open connection
+	data  atomic.Pointer[any]
 
 	// mu serializes the operations of one connection and guards the fields
 	// below. Lock order: Conn.mu, then Engine.mu, then shard locks; view
@@ -46,6 +47,15 @@ type invitation struct {
 
 // ID returns the connection's session id, which is also its member id.
 func (c *Conn) ID() string { return c.id }
+
+// Identity returns the identity the server authenticated the connection
+// as (see Engine.ConnectAs), and whether it has one.
+func (c *Conn) Identity() (Member, bool) {
+	if c.ident == nil {
+		return Member{}, false
+	}
+	return *c.ident, true
+}
 
 // Data returns the application value attached to the connection.
 func (c *Conn) Data() any {

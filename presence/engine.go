@@ -76,7 +76,11 @@ type Options struct {
 	// MaxInvitations is how many unanswered invitations a connection keeps;
 	// the oldest is forgotten first.
 	MaxInvitations int
-	Logger         *slog.Logger
+	// RefuseNameMismatch refuses (code 48) a join whose non-empty name
+	// differs from the connection's authenticated identity; by default the
+	// name is corrected to the identity's.
+	RefuseNameMismatch bool
+	Logger             *slog.Logger
 }
 
 const shardCount = 64
@@ -138,7 +142,23 @@ func New(opts Options) *Engine {
 // Connect registers a connection with session id id; events for it go to
 // sink. The connection is not a member until it joins.
 func (e *Engine) Connect(id string, sink Sink) *Conn {
+	return e.ConnectAs(id, sink, nil)
+}
+
+// ConnectAs is Connect for a connection the server authenticated as ident
+// (nil: none). The identity is the server's, not the client's: Join makes
+// the member's id ident.ID and takes its name and info from ident where
+// they are set. One identity holds one member at a time (a second join
+// with the same identity gets ErrMemberExists).
+func (e *Engine) ConnectAs(id string, sink Sink, ident *Member) *Conn {
 	c := &Conn{id: id, sink: sink}
+	if ident != nil {
+		cp := *ident
+		if cp.ID == "" {
+			cp.ID = id
+		}
+		c.ident = &cp
+	}
 	e.groups.connect(c)
 	return c
 }
@@ -164,7 +184,11 @@ func (e *Engine) Disconnect(c *Conn) {
 }
 
 // Join makes c a member. m.ID must be c's session id or empty (which means
-// the same).
+// the same). For a connection with an identity (ConnectAs), m.ID may also be
+// the identity's id; the member's id becomes the identity's, its info the
+// identity's when set, and a name differing from the identity's (when set)
+// is corrected, or refused with ErrIdentityMismatch if
+// Options.RefuseNameMismatch.
 func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -174,8 +198,23 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	if m.ID == "" {
 		m.ID = c.id
 	}
+	if id := c.ident; id != nil && m.ID == id.ID {
+		m.ID = c.id
+	}
 	if m.ID != c.id {
 		return ErrNotOwnMember
+	}
+	if id := c.ident; id != nil {
+		m.ID = id.ID
+		if id.Info != "" {
+			m.Info = id.Info
+		}
+		if id.Name != "" && m.Name != id.Name {
+			if m.Name != "" && e.opts.RefuseNameMismatch {
+				return ErrIdentityMismatch
+			}
+			m.Name = id.Name
+		}
 	}
 	if c.member != nil {
 		return ErrMemberExists
@@ -212,7 +251,7 @@ func (e *Engine) Leave(ctx context.Context, c *Conn, memberID string) error {
 	if c.closed {
 		return ErrClosed
 	}
-	if memberID != "" && memberID != c.id {
+	if memberID != "" && memberID != c.id && (c.member == nil || memberID != c.member.ID) {
 		return ErrNotOwnMember
 	}
 	if c.member == nil {
@@ -504,7 +543,7 @@ func (e *Engine) Invite(ctx context.Context, c *Conn, channel string, invitees [
 		e.mu.RLock()
 		to, ok := e.byID[id]
 		if ok {
-			to.conn.addInvitation(invitation{channel: channel, inviter: c.id}, e.opts.MaxInvitations)
+			to.conn.addInvitation(invitation{channel: channel, inviter: c.member.ID}, e.opts.MaxInvitations)
 			to.conn.sink.Deliver(ev)
 		}
 		e.mu.RUnlock()

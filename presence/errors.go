@@ -26,6 +26,7 @@ const (
 	CodeRateLimited          = 45
 	CodeInvalidChannel       = 46
 	CodeNoInvitation         = 47
+	CodeIdentityMismatch     = 48
 	CodeInvitationDeclined   = 100
 )
 
@@ -66,6 +67,7 @@ var (
 	ErrRateLimited          = &Error{CodeRateLimited, "Rate limit exceeded."}
 	ErrInvalidChannel       = &Error{CodeInvalidChannel, "Invalid channel name."}
 	ErrNoInvitation         = &Error{CodeNoInvitation, "No such invitation."}
+	ErrIdentityMismatch     = &Error{CodeIdentityMismatch, "Member does not match the authenticated identity."}
 )
 
 // ErrClosed is returned for calls on a connection that has disconnected.

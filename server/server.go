@@ -86,6 +86,18 @@ type Options struct {
 	// APIKey turns on the HTTP API under /api/ (docs/http-api.md); callers
 	// send it as "Authorization: Bearer <key>". Empty: the API is off.
 	APIKey string
+	// Auth turns on authentication of the WebSocket handshake (HTTP Basic
+	// and/or JWT); the zero value leaves the server open.
+	Auth Auth
+	// OnConnect is called for each new connection, after authentication and
+	// after the session frame was sent, on the connection's goroutine
+	// before it reads any frame; c.Identity() and c.Data() are set. ctx ends
+	// with the connection.
+	OnConnect func(ctx context.Context, c *presence.Conn)
+	// OnDisconnect is called when a connection has ended and its member has
+	// left, with the WebSocket close code (1006 when the peer vanished
+	// without a close frame).
+	OnDisconnect func(c *presence.Conn, code int)
 	// Hooks may veto each step; Events report each change. See package
 	// presence.
 	Hooks  presence.Hooks
@@ -141,6 +153,11 @@ func New(opts Options) (*Server, error) {
 	if ack.MaxRetries <= 0 {
 		ack.MaxRetries = DefaultAckMaxRetries
 	}
+	if opts.Auth.JWT != nil {
+		if _, err := opts.Auth.JWT.method(); err != nil {
+			return nil, err
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -167,6 +184,7 @@ func New(opts Options) (*Server, error) {
 		MaxChannelsPerConn:   opts.Limits.MaxChannelsPerConn,
 		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
 		MaxChannelName:       opts.Limits.MaxChannelName,
+		RefuseNameMismatch:   opts.Auth.RefuseNameMismatch,
 		Logger:               log,
 	})
 	s.wg.Add(1)
@@ -247,6 +265,15 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "rollcall: origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)", http.StatusForbidden)
 		return
 	}
+	var ident *Identity
+	if s.opts.Auth.enabled() {
+		id, err := s.authenticate(r)
+		if err != nil {
+			s.refuseAuth(w, r, err)
+			return
+		}
+		ident = &id
+	}
 	u := ws.HTTPUpgrader{Protocol: acceptProtocol, Timeout: handshakeTimeout}
 	nc, rw, hs, err := u.Upgrade(r, w)
 	if err != nil {
@@ -255,12 +282,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tc := transport.New(nc, rw.Reader, s.topts)
-	sess := newSession(s, tc, strings.EqualFold(hs.Protocol, sgc.BrokerSubprotocol))
+	sess := newSession(s, tc, strings.EqualFold(hs.Protocol, sgc.BrokerSubprotocol), ident)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		tc.Close(transport.CloseGoingAway, "server shutting down")
 		tc.ReadLoop(func([]byte) error { return nil })
+		s.engine.Disconnect(sess.pc)
 		return
 	}
 	s.sessions[sess] = struct{}{}

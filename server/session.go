@@ -24,14 +24,18 @@ type session struct {
 	cancel context.CancelFunc
 	limit  rateLimiter
 	acks   ackQueue
+	ident  *Identity // nil on an open server
 }
 
-func newSession(s *Server, tc *transport.Conn, broker bool) *session {
-	sess := &session{srv: s, tc: tc, id: sgc.NewID(), broker: broker}
+func newSession(s *Server, tc *transport.Conn, broker bool, ident *Identity) *session {
+	sess := &session{srv: s, tc: tc, id: sgc.NewID(), broker: broker, ident: ident}
 	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.limit = rateLimiter{rate: s.opts.Limits.MessagesPerSecond, burst: float64(s.opts.Limits.Burst)}
 	sess.acks = ackQueue{sess: sess}
-	sess.pc = s.engine.Connect(sess.id, sess)
+	sess.pc = s.engine.ConnectAs(sess.id, sess, identityMember(ident))
+	if ident != nil && ident.Data != nil {
+		sess.pc.SetData(ident.Data)
+	}
 	return sess
 }
 
@@ -39,13 +43,31 @@ func newSession(s *Server, tc *transport.Conn, broker bool) *session {
 // cleans up after it.
 func (sess *session) run() {
 	log := sess.srv.log.With("session", sess.id, "remote", sess.tc.RemoteAddr().String())
+	if id, ok := sess.pc.Identity(); ok {
+		log = log.With("identity", id.ID)
+	}
 	log.Debug("connected", "broker", sess.broker)
 	sess.send(sess.srv.enc.Encode(&sgc.Message{Method: sgc.MethodSession, Text: sess.id}))
+	if sess.ident != nil {
+		// After the session frame, so that a group's OnClientAdded may
+		// already message the connection.
+		for _, g := range sess.ident.Groups {
+			if err := sess.srv.engine.Groups().Add(g, sess.pc); err != nil {
+				log.Debug("identity group skipped", "group", g, "err", err)
+			}
+		}
+	}
+	if f := sess.srv.opts.OnConnect; f != nil {
+		f(sess.ctx, sess.pc)
+	}
 	code, reason := sess.tc.ReadLoop(sess.handle)
 	sess.cancel()
 	sess.srv.engine.Disconnect(sess.pc)
 	sess.acks.drop()
 	log.Debug("disconnected", "code", int(code), "reason", reason)
+	if f := sess.srv.opts.OnDisconnect; f != nil {
+		f(sess.pc, int(code))
+	}
 }
 
 // Deliver implements presence.Sink: the frame is encoded once per server
@@ -135,8 +157,9 @@ func (sess *session) ack(m *sgc.Message) {
 
 func (sess *session) dispatch(m *sgc.Message) error {
 	e, ctx, pc := sess.srv.engine, sess.ctx, sess.pc
-	// A client may only speak as its own member.
-	if m.Member.ID != "" && m.Member.ID != sess.id {
+	// A client may only speak as its own member: its session id, or the
+	// id of the identity it authenticated as.
+	if m.Member.ID != "" && m.Member.ID != sess.id && (sess.ident == nil || m.Member.ID != sess.ident.ID) {
 		return presence.ErrNotOwnMember
 	}
 	switch m.Method {
