@@ -3,6 +3,7 @@
 //
 //	rollcall serve [flags]
 //	rollcall connect URL --name NAME [--info TEXT] [--channel CH]
+//	rollcall hash-password < password
 //	rollcall version
 package main
 
@@ -26,6 +27,8 @@ Usage:
   rollcall serve   [flags]      run the server (rollcall serve -h for flags)
   rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64]
                                 an interactive terminal client
+  rollcall hash-password        read a password on stdin, print its bcrypt hash
+                                (for the users file of serve --auth basic)
   rollcall version              print the version
 `
 
@@ -46,6 +49,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "connect":
 		err = runConnect(ctx, args[1:], stdin, stdout, stderr)
+	case "hash-password":
+		err = runHashPassword(args[1:], stdin, stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "rollcall", version)
 	case "help", "-h", "--help":

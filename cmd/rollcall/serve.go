@@ -37,7 +37,16 @@ type config struct {
 	AllowedOrigins    []string      `yaml:"allowed_origins"`
 	TLSCert           string        `yaml:"tls_cert"`
 	TLSKey            string        `yaml:"tls_key"`
-	Ack               struct {
+	Auth              struct {
+		Mode               string `yaml:"mode"`
+		UsersFile          string `yaml:"users_file"`
+		JWTSecret          string `yaml:"jwt_secret"`
+		JWTPublicKey       string `yaml:"jwt_public_key"`
+		JWTAudience        string `yaml:"jwt_audience"`
+		JWTIssuer          string `yaml:"jwt_issuer"`
+		RefuseNameMismatch bool   `yaml:"refuse_name_mismatch"`
+	} `yaml:"auth"`
+	Ack struct {
 		Enabled    bool          `yaml:"enabled"`
 		Interval   time.Duration `yaml:"interval"`
 		Timeout    time.Duration `yaml:"timeout"`
@@ -87,6 +96,13 @@ func (c *config) flags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	fs.StringVar(&c.Auth.Mode, "auth", c.Auth.Mode, "authenticate WebSocket handshakes: none, basic (with --users) or jwt (with --jwt-secret or --jwt-public-key)")
+	fs.StringVar(&c.Auth.UsersFile, "users", c.Auth.UsersFile, "users file for --auth basic: login:bcrypt-hash[:name[:info[:group1,group2]]] per line")
+	fs.StringVar(&c.Auth.JWTSecret, "jwt-secret", c.Auth.JWTSecret, "HS256 secret for --auth jwt (env ROLLCALL_JWT_SECRET)")
+	fs.StringVar(&c.Auth.JWTPublicKey, "jwt-public-key", c.Auth.JWTPublicKey, "PEM public key file (RSA: RS256, ECDSA: ES256) for --auth jwt")
+	fs.StringVar(&c.Auth.JWTAudience, "jwt-audience", c.Auth.JWTAudience, "required aud claim for --auth jwt")
+	fs.StringVar(&c.Auth.JWTIssuer, "jwt-issuer", c.Auth.JWTIssuer, "required iss claim for --auth jwt")
+	fs.BoolVar(&c.Auth.RefuseNameMismatch, "refuse-name-mismatch", c.Auth.RefuseNameMismatch, "refuse (error 48) a join whose name differs from the authenticated user's, instead of correcting it")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves https and wss")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
@@ -134,7 +150,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 }
 
 // loadConfig builds the configuration: defaults, then the file named by
-// --config, then ROLLCALL_ADDR and ROLLCALL_API_KEY, then the flags given on the command line.
+// --config, then ROLLCALL_ADDR, ROLLCALL_API_KEY and ROLLCALL_JWT_SECRET, then the flags given on the command line.
 func loadConfig(args []string, stderr io.Writer) (config, error) {
 	// First pass: validate the command line and find --config.
 	cfg := defaultConfig()
@@ -168,6 +184,9 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if key := os.Getenv("ROLLCALL_API_KEY"); key != "" {
 		cfg.APIKey = key
+	}
+	if secret := os.Getenv("ROLLCALL_JWT_SECRET"); secret != "" {
+		cfg.Auth.JWTSecret = secret
 	}
 	// Second pass: flags bound to cfg, whose current values are the
 	// defaults, so only the flags actually given change anything.
@@ -210,7 +229,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	srv, err := server.New(cfg.serverOptions(log))
+	auth, err := cfg.authOptions()
+	if err != nil {
+		return err
+	}
+	opts := cfg.serverOptions(log)
+	opts.Auth = auth
+	srv, err := server.New(opts)
 	if err != nil {
 		return fmt.Errorf("configure server: %w", err)
 	}
@@ -226,7 +251,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scheme = "https"
 	}
 	log.Info("rollcall listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version,
-		"auth", "none (open server: anyone may connect)", "http_api", cfg.APIKey != "", "base64", cfg.Base64, "ack", cfg.Ack.Enabled)
+		"auth", cfg.authSummary(), "http_api", cfg.APIKey != "", "base64", cfg.Base64, "ack", cfg.Ack.Enabled)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
