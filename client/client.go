@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,16 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	c.wg.Add(1)
 	go c.supervise(cn)
 	return c, nil
+}
+
+// authenticated reports whether the client sends credentials: a server
+// that checks them may give the member the identity's id.
+func (c *Client) authenticated() bool {
+	if c.opts.HTTPHeader.Get("Authorization") != "" {
+		return true
+	}
+	u, err := url.Parse(c.url)
+	return err == nil && u.Query().Get("token") != ""
 }
 
 // connect dials, starts the connection's goroutines and waits for the join.

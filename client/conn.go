@@ -23,6 +23,7 @@ type conn struct {
 
 	// Owned by the read loop until joined or done is closed.
 	session  string
+	memberID string // the member id the server gave us, when not the session id
 	joinDone bool
 	joinErr  error
 	joined   chan struct{} // closed when the join succeeded or failed
@@ -270,7 +271,13 @@ func (c *Client) handle(cn *conn, data []byte) {
 	}
 	o := &c.opts
 	mem := memberFrom(m.Member)
-	own := cn.session != "" && mem.ID == cn.session
+	own := cn.session != "" && (mem.ID == cn.session || cn.memberID != "" && mem.ID == cn.memberID)
+	if !own && m.Method == sgc.MethodNewMember && cn.session != "" && !cn.joinDone && c.authenticated() {
+		// A server that authenticated us names our member after the
+		// identity, not the session; a rollcall server sends nothing
+		// about others before we joined, so this is our own join.
+		own, cn.memberID = true, mem.ID
+	}
 	// ev is the frame's events; settle completes the join or a pending
 	// request. The events are queued first, so that they precede anything a
 	// caller woken by settle (Dial: OnConnect) queues.
