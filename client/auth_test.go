@@ -30,6 +30,9 @@ func TestAuthenticatedJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if m := c.Member(); m.ID != "u-alice" || m.Name != "Alice" {
+		t.Fatalf("Member() = %+v, want the authenticated identity", m)
+	}
 	if err := c.Subscribe(ctx, "room"); err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,7 @@ type Client struct {
 	cur          *conn         // the joined, restored connection; nil while reconnecting
 	ready        chan struct{} // closed when cur is set
 	session      string
+	member       Member // as the server echoed our join; zero before the first join
 	subs         map[string]struct{} // channels this member is in (confirmed by echoes)
 }
 
@@ -322,9 +323,24 @@ func (c *Client) Session() string {
 	return c.session
 }
 
-// Member returns this client's member identity: the session id, Name and Info.
+// Member returns this client's member as the server confirmed its join (on an
+// authenticating server the id and name come from the credentials), or the
+// session id, Name and Info before that.
 func (c *Client) Member() Member {
-	return Member{ID: c.Session(), Name: c.opts.Name, Info: c.opts.Info}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.member.ID != "" {
+		return c.member
+	}
+	return Member{ID: c.session, Name: c.opts.Name, Info: c.opts.Info}
+}
+
+// setMember records the member as the server confirmed it; on an
+// authenticating server its id and name come from the credentials.
+func (c *Client) setMember(m Member) {
+	c.mu.Lock()
+	c.member = m
+	c.mu.Unlock()
 }
 
 // Subscriptions returns the channels this member is in, sorted.

@@ -305,6 +305,9 @@ func (c *Client) handle(cn *conn, data []byte) {
 
 	case sgc.MethodNewMember:
 		if own {
+			if !cn.joinDone {
+				c.setMember(mem)
+			}
 			settle = func() { cn.finishJoin(nil) }
 		}
 		if h := o.OnNewMember; h != nil {
