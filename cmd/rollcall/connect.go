@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -38,8 +40,10 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	info := fs.String("info", "", "your member info")
 	channel := fs.String("channel", "", "channel to join at start")
 	b64 := fs.Bool("base64", false, "send values sgc@b64:-encoded")
+	user := fs.String("user", "", "user name for HTTP Basic authentication; the password comes from ROLLCALL_PASSWORD")
+	token := fs.String("token", os.Getenv("ROLLCALL_TOKEN"), "bearer token (JWT) for an authenticating server (env ROLLCALL_TOKEN)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64]")
+		fmt.Fprintln(stderr, "Usage: rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "\n"+connectHelp)
 	}
@@ -58,12 +62,25 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	switch {
 	case len(positional) != 1:
 		return usageError{"connect: want exactly one URL, e.g. rollcall connect ws://localhost:8080/ --name alice"}
-	case *name == "":
-		return usageError{"connect: --name is required"}
+	case *name == "" && *user == "" && *token == "":
+		return usageError{"connect: --name is required (or credentials: --user or --token)"}
+	case *user != "" && *token != "":
+		return usageError{"connect: use --user or --token, not both"}
+	}
+	header := http.Header{}
+	switch {
+	case *user != "":
+		r := &http.Request{Header: header}
+		r.SetBasicAuth(*user, os.Getenv("ROLLCALL_PASSWORD"))
+		if *name == "" {
+			*name = *user
+		}
+	case *token != "":
+		header.Set("Authorization", "Bearer "+*token)
 	}
 
 	t := &term{out: stdout}
-	c, err := client.Dial(ctx, positional[0], t.options(client.Options{Name: *name, Info: *info, EncodeBase64: *b64}))
+	c, err := client.Dial(ctx, positional[0], t.options(client.Options{Name: *name, Info: *info, EncodeBase64: *b64, HTTPHeader: header}))
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -223,5 +224,48 @@ func TestConnectUsage(t *testing.T) {
 	err := runConnect(ctx, []string{url, "--name", "a"}, strings.NewReader(""), io.Discard, io.Discard)
 	if err == nil || !strings.HasPrefix(err.Error(), "connect: ") {
 		t.Errorf("got %v, want a dial error", err)
+	}
+}
+
+// TestConnectCredentials: --user (password from ROLLCALL_PASSWORD) and
+// --token reach an authenticating server, which names the member.
+func TestConnectCredentials(t *testing.T) {
+	srv, err := server.New(server.Options{Auth: server.Auth{
+		Basic: func(_ context.Context, _ *http.Request, user, password string) (server.Identity, error) {
+			if user != "dave" || password != "pw" {
+				return server.Identity{}, errors.New("no")
+			}
+			return server.Identity{ID: "dave-id", Name: "Dave"}, nil
+		},
+		JWT: &server.JWTAuth{Secret: []byte("k")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+
+	t.Setenv("ROLLCALL_PASSWORD", "pw")
+	out := newLineSink()
+	done := make(chan error, 1)
+	go func() {
+		done <- runConnect(context.Background(), []string{url, "--user", "dave"}, strings.NewReader(""), out, io.Discard)
+	}()
+	out.expect(t, "online (1): Dave (dave-id)")
+	if err := recv(t, done, "return at end of input"); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Setenv("ROLLCALL_PASSWORD", "wrong")
+	if err := runConnect(context.Background(), []string{url, "--user", "dave"}, strings.NewReader(""), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if err := runConnect(context.Background(), []string{url, "--token", "not-a-jwt"}, strings.NewReader(""), io.Discard, io.Discard); err == nil {
+		t.Fatal("bad token accepted")
+	}
+	if err := runConnect(context.Background(), []string{url, "--user", "a", "--token", "b"}, nil, io.Discard, io.Discard); !errors.As(err, new(usageError)) {
+		t.Fatalf("both credentials: %v", err)
 	}
 }

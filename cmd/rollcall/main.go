@@ -2,7 +2,7 @@
 // terminal client, and prints its version.
 //
 //	rollcall serve [flags]
-//	rollcall connect URL --name NAME [--info TEXT] [--channel CH]
+//	rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--user USER | --token JWT]
 //	rollcall hash-password < password
 //	rollcall version
 package main
@@ -25,7 +25,7 @@ const usage = `rollcall: a presence server speaking the sgc Presence protocol
 
 Usage:
   rollcall serve   [flags]      run the server (rollcall serve -h for flags)
-  rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64]
+  rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]
                                 an interactive terminal client
   rollcall hash-password        read a password on stdin, print its bcrypt hash
                                 (for the users file of serve --auth basic)
