@@ -53,7 +53,7 @@ type Client struct {
 	cur          *conn         // the joined, restored connection; nil while reconnecting
 	ready        chan struct{} // closed when cur is set
 	session      string
-	member       Member // as the server echoed our join; zero before the first join
+	member       Member              // as the server echoed our join; zero before the first join
 	subs         map[string]struct{} // channels this member is in (confirmed by echoes)
 }
 
