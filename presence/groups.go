@@ -300,7 +300,9 @@ func groupMatcher(pattern string) (func(string) bool, error) {
 	}
 }
 
-// Group returns the group of that name, or nil if it does not exist.
+// Group returns the group of that name, or nil if it does not exist. The
+// methods of a nil *Group are safe: Broadcast returns ErrGroupNotExists, so
+// Groups().Group(name).Broadcast(text) reports a missing group.
 func (gs *Groups) Group(name string) *Group {
 	gs.mu.RLock()
 	defer gs.mu.RUnlock()
@@ -373,10 +375,18 @@ type Group struct {
 }
 
 // Name returns the group's name.
-func (g *Group) Name() string { return g.name }
+func (g *Group) Name() string {
+	if g == nil {
+		return ""
+	}
+	return g.name
+}
 
 // Len returns how many connections are in the group (0 once it is gone).
 func (g *Group) Len() int {
+	if g == nil {
+		return 0
+	}
 	g.gs.mu.RLock()
 	defer g.gs.mu.RUnlock()
 	if grp := g.gs.groups[g.name]; grp != nil {
@@ -386,12 +396,20 @@ func (g *Group) Len() int {
 }
 
 // Conns returns the group's connections, as Groups.Conns.
-func (g *Group) Conns() []*Conn { return g.gs.Conns(g.name) }
+func (g *Group) Conns() []*Conn {
+	if g == nil {
+		return nil
+	}
+	return g.gs.Conns(g.name)
+}
 
 // Broadcast sends text from the server to every connection in the group
 // (the name is not a pattern). It returns ErrGroupNotExists when the group
 // no longer exists.
 func (g *Group) Broadcast(text string) error {
+	if g == nil {
+		return ErrGroupNotExists
+	}
 	g.gs.mu.RLock()
 	defer g.gs.mu.RUnlock()
 	grp := g.gs.groups[g.name]

@@ -425,3 +425,16 @@ func TestGroupsConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingGroupHandle: Group of an unknown name is nil, and its methods
+// report the missing group instead of panicking.
+func TestMissingGroupHandle(t *testing.T) {
+	g := presence.New(presence.Options{}).Groups().Group("nobody")
+	if g != nil {
+		t.Fatal("handle for a missing group")
+	}
+	wantErr(t, g.Broadcast("x"), presence.ErrGroupNotExists)
+	if g.Len() != 0 || g.Name() != "" || g.Conns() != nil {
+		t.Fatal("nil group reports contents")
+	}
+}
