@@ -146,13 +146,7 @@ func TestServeBasicAuthEndToEnd(t *testing.T) {
 			return nil, nil, err
 		}
 		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		var rd io.ReadWriter = conn
-		if br != nil {
-			rd = struct {
-				io.Reader
-				io.Writer
-			}{br, conn}
-		}
+		rd := wsStream(conn, br)
 		return rd, func() { conn.Close() }, nil
 	}
 	for _, cred := range [][2]string{{"alice", "wrong"}, {"bob", "s3cret"}, {"", ""}} {

@@ -91,15 +91,7 @@ func TestServeHealthzAndGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// Frames the server sent right after the handshake may already sit in
-	// the dialer's buffer.
-	var rd io.ReadWriter = conn
-	if br != nil {
-		rd = struct {
-			io.Reader
-			io.Writer
-		}{br, conn}
-	}
+	rd := wsStream(conn, br)
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	first, err := wsutil.ReadServerText(rd)
 	if err != nil || !strings.Contains(string(first), sgc.MethodSession) {
@@ -217,13 +209,7 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var rd io.ReadWriter = conn
-	if br != nil {
-		rd = struct {
-			io.Reader
-			io.Writer
-		}{br, conn}
-	}
+	rd := wsStream(conn, br)
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgc.MethodSession) {
 		t.Fatalf("session over wss: %s %v", first, err)
@@ -270,4 +256,16 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	pool.AddCert(cert)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), pool
+}
+
+// wsStream reads a dialled WebSocket through the dialer's buffer, where
+// frames the server sent right after the handshake may already sit.
+func wsStream(conn net.Conn, br *bufio.Reader) io.ReadWriter {
+	if br == nil {
+		return conn
+	}
+	return struct {
+		io.Reader
+		io.Writer
+	}{br, conn}
 }
