@@ -41,10 +41,10 @@ type Hooks struct {
 
 // Events are called after each change, on the goroutine that made it, with
 // no engine lock held. They must not block for long. c is nil for changes
-// the server made itself (Broadcast). An event (or hook) may read c
-// (Member, Channels, Data), use Groups and Broadcast, and act on other
-// connections, but must not call an Engine method on c itself (Join,
-// Subscribe, Publish, ...): c's operations run one at a time and the one
+// the server made itself (Broadcast). An event (or hook) may read any
+// connection (Member, Channels, Data), read the engine, and use Groups and
+// Broadcast; it must not call the per-connection methods (Join, Subscribe,
+// Publish, ...): a connection's operations run one at a time, and the one
 // that raised the event has not returned yet.
 type Events struct {
 	OnNewMember           func(c *Conn, m Member)
