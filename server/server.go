@@ -103,6 +103,11 @@ type Options struct {
 	Hooks  presence.Hooks
 	Events presence.Events
 	Logger *slog.Logger
+	// Web serves the plain HTTP requests: a GET or HEAD that is not a
+	// WebSocket upgrade, /healthz or /api/ goes to it (rollcall serve sets
+	// web.Handler(): the demo page and rollcall.js). Nil: such requests get
+	// 426 Upgrade Required.
+	Web http.Handler
 }
 
 // Server is an http.Handler speaking the sgc Presence protocol.
@@ -220,6 +225,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !isUpgrade(r) {
+		if s.opts.Web != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			s.opts.Web.ServeHTTP(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Sec-WebSocket-Version", "13")

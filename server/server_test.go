@@ -375,3 +375,51 @@ func TestServerBroadcast(t *testing.T) {
 		}
 	}
 }
+
+// TestWebHandler: with Options.Web a plain GET or HEAD goes to it (not
+// /healthz, not /api/), other methods still get 426, and WebSocket upgrades on
+// the same path still work; without it, a plain GET gets 426.
+func TestWebHandler(t *testing.T) {
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "the page at "+r.URL.Path)
+	})
+	get := func(method, url string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	_, url := startServer(t, Options{Web: page, APIKey: "k"})
+	base := "http" + strings.TrimPrefix(url, "ws")
+	if code, body := get("GET", base); code != 200 || body != "the page at /" {
+		t.Fatalf("GET /: %d %q", code, body)
+	}
+	if code, body := get("GET", base+"x/y"); code != 200 || body != "the page at /x/y" {
+		t.Fatalf("GET /x/y: %d %q", code, body)
+	}
+	if code, _ := get("HEAD", base); code != 200 {
+		t.Fatalf("HEAD /: %d", code)
+	}
+	if code, _ := get("POST", base); code != http.StatusUpgradeRequired {
+		t.Fatalf("POST /: %d", code)
+	}
+	if code, body := get("GET", base+"healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	if code, _ := get("GET", base+"api/channels"); code != http.StatusUnauthorized {
+		t.Fatalf("api without key: %d, want 401 from the API", code)
+	}
+	a := dial(t, url)
+	a.join("alice", "")
+
+	_, plain := startServer(t, Options{})
+	if code, _ := get("GET", "http"+strings.TrimPrefix(plain, "ws")); code != http.StatusUpgradeRequired {
+		t.Fatalf("GET / without Web: %d", code)
+	}
+}

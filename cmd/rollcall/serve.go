@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/transport"
+	"github.com/rollcall/rollcall/web"
 )
 
 // config is everything `rollcall serve` can be told, from the YAML file,
@@ -29,6 +30,7 @@ type config struct {
 	LogLevel          string        `yaml:"log_level"`
 	Base64            bool          `yaml:"base64"`
 	KeepEmptyChannels bool          `yaml:"keep_empty_channels"`
+	NoWeb             bool          `yaml:"no_web"`
 	PingInterval      time.Duration `yaml:"ping_interval"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
@@ -106,6 +108,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves https and wss")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
+	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at / and the browser client /rollcall.js")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close clients silent (no pong either) for this long")
@@ -235,6 +238,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts := cfg.serverOptions(log)
 	opts.Auth = auth
+	if !cfg.NoWeb {
+		opts.Web = web.Handler()
+	}
 	srv, err := server.New(opts)
 	if err != nil {
 		return fmt.Errorf("configure server: %w", err)
@@ -251,7 +257,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scheme = "https"
 	}
 	log.Info("rollcall listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version,
-		"auth", cfg.authSummary(), "http_api", cfg.APIKey != "", "base64", cfg.Base64, "ack", cfg.Ack.Enabled)
+		"auth", cfg.authSummary(), "http_api", cfg.APIKey != "", "base64", cfg.Base64, "ack", cfg.Ack.Enabled, "web", !cfg.NoWeb)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

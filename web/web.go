@@ -1,0 +1,74 @@
+// Package web serves rollcall's browser files, embedded in the binary: the
+// dependency-free browser client rollcall.js (also at sgc's path
+// …/presence.esegece.com.js, so pages written for sgc find a client there)
+// and the demo page at "/".
+//
+// Handler is what server.Options.Web expects: the server hands it the
+// plain (non-upgrade) GET and HEAD requests it does not answer itself.
+package web
+
+import (
+	"embed"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+//go:embed static/rollcall.js static/index.html
+var files embed.FS
+
+// SGCScript is the last path segment under which sgc's server serves its
+// browser client; any path ending in it (case-insensitive) gets rollcall.js.
+const SGCScript = "presence.esegece.com.js"
+
+const (
+	typeJS   = "text/javascript; charset=utf-8"
+	typeHTML = "text/html; charset=utf-8"
+)
+
+type file struct {
+	body        []byte
+	contentType string
+}
+
+func mustRead(name, contentType string) file {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		panic("web: embedded file missing: " + name) // a build error, not a runtime one
+	}
+	return file{body: b, contentType: contentType}
+}
+
+// Handler serves GET and HEAD for "/" (the demo page), "/rollcall.js" and
+// any path whose last segment is presence.esegece.com.js; everything else is
+// 404, and other methods on those paths are 405.
+func Handler() http.Handler {
+	script := mustRead("static/rollcall.js", typeJS)
+	page := mustRead("static/index.html", typeHTML)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var f file
+		switch p := r.URL.Path; {
+		case p == "/":
+			f = page
+		case p == "/rollcall.js", strings.EqualFold(p[strings.LastIndexByte(p, '/')+1:], SGCScript):
+			f = script
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", f.contentType)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Length", strconv.Itoa(len(f.body)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(f.body)
+		}
+	})
+}
