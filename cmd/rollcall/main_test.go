@@ -269,3 +269,38 @@ func wsStream(conn net.Conn, br *bufio.Reader) io.ReadWriter {
 		io.Writer
 	}{br, conn}
 }
+
+// TestServeWeb: rollcall serve answers a plain GET / with the demo page and
+// /rollcall.js with the browser client; --no-web (or no_web in YAML) turns
+// both off, leaving the 426 answer.
+func TestServeWeb(t *testing.T) {
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type")
+	}
+	_, addr, _ := startBinary(t, nil, "serve", "--addr", "127.0.0.1:0")
+	if code, ct := get("http://" + addr + "/"); code != 200 || ct != "text/html; charset=utf-8" {
+		t.Fatalf("GET /: %d %q", code, ct)
+	}
+	if code, ct := get("http://" + addr + "/rollcall.js"); code != 200 || ct != "text/javascript; charset=utf-8" {
+		t.Fatalf("GET /rollcall.js: %d %q", code, ct)
+	}
+	_, addr, _ = startBinary(t, nil, "serve", "--addr", "127.0.0.1:0", "--no-web")
+	if code, _ := get("http://" + addr + "/"); code != http.StatusUpgradeRequired {
+		t.Fatalf("GET / with --no-web: %d", code)
+	}
+
+	path := filepath.Join(t.TempDir(), "rollcall.yaml")
+	if err := os.WriteFile(path, []byte("no_web: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := loadConfig([]string{"--config", path}, io.Discard); err != nil || !cfg.NoWeb {
+		t.Fatalf("no_web in YAML: %+v %v", cfg.NoWeb, err)
+	}
+}
