@@ -318,7 +318,8 @@ export class Presence {
     /** @type {Set<string>} channels we want to be in (restored on reconnect) */
     this.channels = new Set();
     this._joinSent = false;
-    this._restore = false;
+    /** @type {Set<string>} channels subscribed on the current connection */
+    this._sentSubs = new Set();
     this._closed = true;
     this._attempt = 0;
     this._timer = null;
@@ -402,6 +403,7 @@ export class Presence {
     this.socket = ws;
     this.session = "";
     this._joinSent = false;
+    this._sentSubs = new Set();
     ws.onopen = () => {
       if (this.socket !== ws) return;
       this._attempt = 0;
@@ -431,7 +433,6 @@ export class Presence {
     this.session = "";
     this._joinSent = false;
     this.me = null;
-    this._restore = this._wanted !== null;
     for (const p of this._pendingMembers.splice(0)) p.reject(new Error("disconnected"));
     const reconnecting = !this._closed && this.options.reconnect !== false;
     this._emit("disconnect", { code, reason, reconnecting });
@@ -613,10 +614,9 @@ export class Presence {
   _joined(m) {
     this.me = m;
     this._emit("join", { member: m });
-    if (this._restore) {
-      this._restore = false;
-      for (const ch of this.channels) this._sendSubscribe(ch);
-    }
+    // Restore (after a reconnect) or send (queued before the join) the
+    // channels not yet subscribed on this connection.
+    for (const ch of this.channels) if (!this._sentSubs.has(ch)) this._sendSubscribe(ch);
   }
 
   _sendJoin() {
@@ -639,7 +639,7 @@ export class Presence {
   leave() {
     this._wanted = null;
     this.channels.clear();
-    this._restore = false;
+    this._sentSubs.clear();
     const ok = this.send({ method: Method.removeMember, member: this._self() });
     this.me = null;
     this._joinSent = false;
@@ -648,21 +648,27 @@ export class Presence {
 
   /** @param {string} channel */
   _sendSubscribe(channel) {
-    return this.send({ method: Method.newChannelMember, member: this._self(), channel: { name: channel } });
+    const ok = this.send({ method: Method.newChannelMember, member: this._self(), channel: { name: channel } });
+    if (ok) this._sentSubs.add(channel);
+    return ok;
   }
 
   /**
-   * Subscribes to a channel (restored after a reconnect).
+   * Subscribes to a channel. Before the join (or while disconnected) the
+   * channel is remembered and subscribed once joined; it is restored after
+   * every reconnect. Returns whether a frame was sent now.
    * @param {string} channel
    */
   subscribe(channel) {
     this.channels.add(channel);
+    if (this.me === null && !this._joinSent) return false;
     return this._sendSubscribe(channel);
   }
 
   /** @param {string} channel */
   unsubscribe(channel) {
     this.channels.delete(channel);
+    this._sentSubs.delete(channel);
     return this.send({ method: Method.removeChannelMember, member: this._self(), channel: { name: channel } });
   }
 

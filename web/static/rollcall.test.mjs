@@ -407,3 +407,40 @@ test("close before the session rejects connect", async () => {
   sock().drop(1002);
   await assert.rejects(done, /1002/);
 });
+
+test("the demo page's module script parses and imports /rollcall.js", async () => {
+  const { readFile, writeFile, mkdtemp, rm } = await import("node:fs/promises");
+  const { execFileSync } = await import("node:child_process");
+  const { tmpdir } = await import("node:os");
+  const path = await import("node:path");
+  const html = await readFile(new URL("./index.html", import.meta.url), "utf8");
+  const m = html.match(/<script type="module">([\s\S]*?)<\/script>/);
+  assert.ok(m, "index.html has a module script");
+  assert.match(m[1], /from "\/rollcall\.js"/);
+  const dir = await mkdtemp(path.join(tmpdir(), "rollcall-page-"));
+  try {
+    const file = path.join(dir, "page.mjs");
+    await writeFile(file, m[1]);
+    execFileSync(process.execPath, ["--check", file], { stdio: "pipe" }); // throws on a syntax error
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("channels subscribed before the join are sent once the join is confirmed", async () => {
+  const { p, sock } = newClient();
+  p.subscribe("early"); // not connected yet
+  p.join("alice");
+  const done = p.connect();
+  sock().open();
+  sock().deliver({ jsonrpc: "2.0", method: Method.session, message: { text: SESSION } });
+  await done;
+  p.subscribe("pending"); // join sent, not confirmed: goes out in order
+  const me = { id: SESSION, name: "alice", info: "" };
+  sock().deliver({ jsonrpc: "2.0", method: Method.newMember, member: me });
+  assert.deepEqual(sock().frames(), [
+    { jsonrpc: "2.0", method: Method.newMember, member: me },
+    { jsonrpc: "2.0", method: Method.newChannelMember, member: me, channel: { name: "pending" } },
+    { jsonrpc: "2.0", method: Method.newChannelMember, member: me, channel: { name: "early" } },
+  ]);
+});
