@@ -1,0 +1,54 @@
+package web_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollcall/rollcall/server"
+	"github.com/rollcall/rollcall/web"
+)
+
+// TestBrowserClientAgainstServer runs rollcall.js under node against a real
+// server (plain and Base64, with acknowledgments on): join, member lists,
+// invitation accepted, publish, an error, and a dropped socket restored.
+func TestBrowserClientAgainstServer(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed (scripts/test requires it)")
+	}
+	// Node 20 has WebSocket behind a flag; later versions have it built in.
+	var args []string
+	if out, _ := exec.Command(node, "-e", "process.stdout.write(typeof WebSocket)").Output(); string(out) != "function" {
+		args = append(args, "--experimental-websocket")
+	}
+	for _, b64 := range []bool{false, true} {
+		srv, err := server.New(server.Options{
+			EncodeBase64:   b64,
+			Acknowledgment: server.Acknowledgment{Enabled: true},
+			Web:            web.Handler(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(srv)
+		url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
+		mode := "plain"
+		if b64 {
+			mode = "base64"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, node, append(args, "testdata/e2e.mjs", url, mode)...).CombinedOutput()
+		cancel()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		scancel()
+		hs.Close()
+		if err != nil || !strings.Contains(string(out), "e2e: ok") {
+			t.Fatalf("%s: %v\n%s", mode, err, out)
+		}
+	}
+}
