@@ -18,7 +18,7 @@ import (
 func TestBrowserClientAgainstServer(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed (scripts/test requires it)")
+		t.Fatal("node is not installed: the browser client is tested under node (scripts/test requires it)")
 	}
 	// Node 20 has WebSocket behind a flag; later versions have it built in.
 	var args []string
