@@ -383,3 +383,23 @@ func answered(ch string, invitee, inviter *client, refusal *presence.Error) ev {
 	return ev{Kind: presence.KindInvitationResponse, Member: invitee.m, Channel: ch,
 		Members: []presence.Member{inviter.m}, Err: refusal}
 }
+
+// errorCase sets up a refusal test: "other" is joined and subscribed to
+// "busy"; alice connects (and joins unless notJoin), prep runs, and the
+// events so far are drained. It returns alice.
+func (h *harness) errorCase(notJoin bool, prep func(*harness, *client)) *client {
+	h.t.Helper()
+	other := h.join1("other")
+	h.subscribe(other, "busy")
+	var c *client
+	if notJoin {
+		c = h.connect("alice")
+	} else {
+		c = h.join1("alice")
+	}
+	if prep != nil {
+		prep(h, c)
+	}
+	h.drain()
+	return c
+}

@@ -183,18 +183,7 @@ func TestSubscribeRefused(t *testing.T) {
 				}
 			}
 			h := newHarness(t, opts)
-			other := h.join1("other")
-			h.subscribe(other, "busy")
-			var c *client
-			if tt.notJoin {
-				c = h.connect("alice")
-			} else {
-				c = h.join1("alice")
-			}
-			if tt.prep != nil {
-				tt.prep(h, c)
-			}
-			h.drain()
+			c := h.errorCase(tt.notJoin, tt.prep)
 			armed = true
 			before := c.Channels()
 

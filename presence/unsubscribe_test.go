@@ -96,18 +96,7 @@ func TestUnsubscribeRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, presence.Options{})
-			other := h.join1("other")
-			h.subscribe(other, "busy")
-			var c *client
-			if tt.notJoin {
-				c = h.connect("alice")
-			} else {
-				c = h.join1("alice")
-			}
-			if tt.prep != nil {
-				tt.prep(h, c)
-			}
-			h.drain()
+			c := h.errorCase(tt.notJoin, tt.prep)
 
 			wantErr(t, h.e.Unsubscribe(t.Context(), c.Conn, tt.channel), tt.want)
 
