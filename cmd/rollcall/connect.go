@@ -79,13 +79,20 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		header.Set("Authorization", "Bearer "+*token)
 	}
 
-	t := &term{out: stdout}
+	t := &term{out: stdout, greeted: make(chan struct{})}
 	c, err := client.Dial(ctx, positional[0], t.options(client.Options{Name: *name, Info: *info, EncodeBase64: *b64, HTTPHeader: header}))
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	t.c = c
 	defer c.Close()
+	// OnConnect runs on the client's event goroutine; wait for its greeting
+	// so that it comes before the member lists printed below.
+	select {
+	case <-t.greeted:
+	case <-ctx.Done():
+		return nil
+	}
 
 	if *channel != "" {
 		t.join(ctx, *channel)
@@ -132,6 +139,7 @@ type term struct {
 	invites   []*client.Invitation
 	session   string
 	connected bool
+	greeted   chan struct{} // closed once the first connection is announced
 	quitting  bool
 }
 
@@ -187,6 +195,7 @@ func (t *term) options(o client.Options) client.Options {
 			t.printf("reconnected, session %s", session)
 		} else {
 			t.printf("connected as %s, session %s", o.Name, session)
+			close(t.greeted)
 		}
 	}
 	o.OnDisconnect = func(code int) {

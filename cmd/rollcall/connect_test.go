@@ -43,14 +43,16 @@ func (s *lineSink) Write(p []byte) (int, error) {
 func (s *lineSink) expect(t *testing.T, want string) string {
 	t.Helper()
 	timeout := time.After(5 * time.Second)
+	var skipped []string
 	for {
 		select {
 		case l := <-s.lines:
 			if strings.Contains(l, want) {
 				return l
 			}
+			skipped = append(skipped, l)
 		case <-timeout:
-			t.Fatalf("no output line containing %q", want)
+			t.Fatalf("no output line containing %q; lines seen meanwhile: %q", want, skipped)
 			return ""
 		}
 	}
