@@ -8,6 +8,8 @@
 package main
 
 import (
+	"github.com/rollcall/rollcall/internal/bench"
+
 	"context"
 	"errors"
 	"flag"
@@ -27,6 +29,9 @@ Usage:
   rollcall serve   [flags]      run the server (rollcall serve -h for flags)
   rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]
                                 an interactive terminal client
+  rollcall bench SCENARIO [flags]
+                                load and measure a server: idle, fanout, joinstorm,
+                                churn (rollcall bench -h)
   rollcall hash-password        read a password on stdin, print its bcrypt hash
                                 (for the users file of serve --auth basic)
   rollcall version              print the version
@@ -49,6 +54,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "connect":
 		err = runConnect(ctx, args[1:], stdin, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
+	case "bench-worker": // started by bench, not by people
+		err = bench.ServeWorker(ctx, stdin, stdout)
 	case "hash-password":
 		err = runHashPassword(args[1:], stdin, stdout)
 	case "version", "--version", "-version":

@@ -31,6 +31,7 @@ type config struct {
 	Base64            bool          `yaml:"base64"`
 	KeepEmptyChannels bool          `yaml:"keep_empty_channels"`
 	NoWeb             bool          `yaml:"no_web"`
+	Debug             bool          `yaml:"debug"`
 	PingInterval      time.Duration `yaml:"ping_interval"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
@@ -109,6 +110,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
 	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at / and the browser client /rollcall.js")
+	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close clients silent (no pong either) for this long")
@@ -250,7 +252,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	var handler http.Handler = srv
+	if cfg.Debug {
+		handler = withDebug(srv)
+		log.Warn("debug endpoints on: /debug/pprof/ and /debug/stats are open to anyone who can reach this address")
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	scheme := "http"
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rollcall/rollcall/internal/bench"
+)
+
+const benchUsage = `usage: rollcall bench SCENARIO [flags]
+
+Scenarios:
+  idle       --conns N joined members, --channel-size per channel, idle for --duration;
+             server RSS, heap and CPU per connection
+  fanout     --channels × --subscribers, --publishers at each of --rates (publishes/s in
+             all) for --duration; delivered/s, latency p50/p90/p99/max, loss, duplicates
+  joinstorm  --conns members join one channel at once; time until every view is complete,
+             frames and bytes delivered
+  churn      connections join, subscribe, publish and leave at --rate per second for
+             --duration; server goroutines and heap before and after, members left behind
+
+Without --target, bench starts its own server (this binary's serve --debug) on
+127.0.0.1; with --comparator it also runs the Centrifuge comparator
+(bench/centrifuge), alternating runs, and prints both side by side.
+Targets outside loopback are refused.
+`
+
+// benchDefaults are each scenario's sizes when no flag says otherwise.
+var benchDefaults = map[string]bench.Params{
+	"idle":      {Conns: 1000, ChannelSize: 100, Duration: 10 * time.Second},
+	"fanout":    {Channels: 10, Subscribers: 100, Publishers: 10, Payload: 100, Duration: 5 * time.Second},
+	"joinstorm": {Conns: 500},
+	"churn":     {Rate: 50, Lifetime: time.Second, Channels: 10, Duration: 30 * time.Second},
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(stdout, benchUsage)
+			return nil
+		}
+		return usageError{"bench: name a scenario: idle, fanout, joinstorm or churn"}
+	}
+	scenario := args[0]
+	p, ok := benchDefaults[scenario]
+	if !ok {
+		return usageError{fmt.Sprintf("bench: unknown scenario %q: want idle, fanout, joinstorm or churn", scenario)}
+	}
+	p.Scenario = scenario
+	p.Timeout = 2 * time.Minute
+	cfg := bench.Config{Runs: 1, Settle: 2 * time.Second}
+	fs := flag.NewFlagSet("rollcall bench "+scenario, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	fs.StringVar(&cfg.Target, "target", "", "drive this running rollcall server (ws://127.0.0.1:PORT/) instead of starting one")
+	fs.IntVar(&cfg.PID, "pid", 0, "process id of --target, for its memory and CPU figures")
+	fs.StringVar(&cfg.Comparator, "comparator", "", "Centrifuge comparator binary (built from bench/centrifuge); runs it beside rollcall")
+	servers := fs.String("servers", "", "servers to run, comma-separated (default: rollcall, and centrifuge with --comparator)")
+	fs.IntVar(&p.Workers, "workers", 0, "worker processes (default: one per 8,000 connections)")
+	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "runs per server, alternating; the table shows medians")
+	fs.BoolVar(&cfg.Pin, "pin", false, "pin servers to CPU 0 and workers to CPU 1 with taskset")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	fs.IntVar(&p.Conns, "conns", p.Conns, "connections (idle, joinstorm)")
+	fs.IntVar(&p.ChannelSize, "channel-size", p.ChannelSize, "members per channel (idle)")
+	fs.IntVar(&p.Channels, "channels", p.Channels, "channels (fanout, churn)")
+	fs.IntVar(&p.Subscribers, "subscribers", p.Subscribers, "subscribers per channel (fanout)")
+	fs.IntVar(&p.Publishers, "publishers", p.Publishers, "publishers (fanout)")
+	fs.IntVar(&p.Payload, "payload", p.Payload, "message size in bytes (fanout; at least 40)")
+	rates := fs.String("rates", "1000,2000", "fanout steps: publishes per second in all, comma-separated")
+	fs.Float64Var(&p.Rate, "rate", p.Rate, "connections per second (churn)")
+	fs.DurationVar(&p.Lifetime, "lifetime", p.Lifetime, "how long each churn connection lives")
+	fs.DurationVar(&p.Duration, "duration", p.Duration, "idle time, fanout step length, churn length")
+	fs.DurationVar(&p.Timeout, "timeout", p.Timeout, "bound on each phase (connecting, converging, draining)")
+	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "pause before measuring a quiet server")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("bench: unexpected argument %q", fs.Arg(0))}
+	}
+	if cfg.Target != "" {
+		if err := bench.CheckTarget(cfg.Target); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	for _, f := range strings.Split(*rates, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return usageError{fmt.Sprintf("bench: bad rate %q in --rates", f)}
+		}
+		cfg.Rates = append(cfg.Rates, r)
+	}
+	switch {
+	case *servers != "":
+		cfg.Servers = strings.Split(*servers, ",")
+	case cfg.Comparator != "":
+		cfg.Servers = []string{"rollcall", "centrifuge"}
+	default:
+		cfg.Servers = []string{"rollcall"}
+	}
+	if p.Payload < 40 && scenario == "fanout" {
+		return usageError{"bench: --payload must be at least 40 bytes (time, publisher and sequence number)"}
+	}
+	if p.Workers == 0 {
+		conns := max(p.Conns, p.Channels*p.Subscribers+p.Publishers)
+		p.Workers = max(1, (conns+7999)/8000)
+	}
+	cfg.Params = p
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: finding this binary: %w", err)
+	}
+	cfg.Exe = []string{exe}
+	if !*quiet {
+		cfg.Log = stderr
+	}
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil && len(rep.Outcomes) > 0 {
+		fmt.Fprintf(stdout, "rollcall bench %s (%s)\n", scenario, rep.Machine)
+		if terr := rep.WriteTable(stdout); terr != nil {
+			return terr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	switch *jsonOut {
+	case "":
+	case "-":
+		return rep.WriteJSON(stdout)
+	default:
+		f, err := os.Create(*jsonOut)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer f.Close()
+		if err := rep.WriteJSON(f); err != nil {
+			return fmt.Errorf("bench: writing %s: %w", *jsonOut, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rollcall/rollcall/internal/bench"
+)
+
+// runBenchBinary runs `rollcall bench args...` as a process (it starts its
+// own server and worker processes) and returns its report.
+func runBenchBinary(t *testing.T, args ...string) *bench.Report {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "report.json")
+	cmd := exec.Command(os.Args[0], append(append([]string{"bench"}, args...), "--json", out, "--settle", "200ms")...)
+	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("rollcall bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, &stdout, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "rollcall bench "+args[0]) {
+		t.Errorf("no table on stdout:\n%s", &stdout)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, b)
+	}
+	t.Logf("rollcall bench %s:\n%s", strings.Join(args, " "), &stdout)
+	return &rep
+}
+
+// figure returns rollcall's value of the named figure.
+func figure(t *testing.T, rep *bench.Report, name string) float64 {
+	t.Helper()
+	v, ok := rep.Median("rollcall", name)
+	if !ok {
+		t.Fatalf("no figure %q in the report", name)
+	}
+	return v
+}
+
+// The smoke runs keep the tool from rotting: each scenario at tiny sizes,
+// with two worker processes where it matters, against a server the tool
+// starts itself. The figures are checked for sense, not speed.
+func TestBenchSmoke(t *testing.T) {
+	t.Run("idle", func(t *testing.T) {
+		rep := runBenchBinary(t, "idle", "--conns", "60", "--channel-size", "20", "--workers", "2", "--duration", "300ms")
+		if got := figure(t, rep, "connections"); got != 60 {
+			t.Errorf("connections %v, want 60", got)
+		}
+		if got := figure(t, rep, "errors"); got != 0 {
+			t.Errorf("%v errors", got)
+		}
+		if rss := figure(t, rep, "server RSS per connection"); rss <= 0 {
+			t.Errorf("RSS per connection %v", rss)
+		}
+		if g := figure(t, rep, "server goroutines per connection"); g <= 0 || g > 3 {
+			t.Errorf("goroutines per connection %v", g)
+		}
+	})
+	t.Run("fanout", func(t *testing.T) {
+		rep := runBenchBinary(t, "fanout", "--channels", "3", "--subscribers", "5", "--publishers", "2",
+			"--workers", "2", "--rates", "100", "--duration", "500ms")
+		for name, want := range map[string]float64{"lost @ 100/s": 0, "duplicated @ 100/s": 0, "errors": 0} {
+			if got := figure(t, rep, name); got != want {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
+		}
+		// 100/s for 0.5 s, each message to 5 subscribers: about 500/s.
+		if got := figure(t, rep, "delivered @ 100/s"); got < 300 || got > 600 {
+			t.Errorf("delivered %v/s, want about 500", got)
+		}
+		if p99 := figure(t, rep, "p99 latency @ 100/s"); p99 <= 0 {
+			t.Errorf("p99 %v", p99)
+		}
+	})
+	t.Run("joinstorm", func(t *testing.T) {
+		rep := runBenchBinary(t, "joinstorm", "--conns", "40", "--workers", "2")
+		if got := figure(t, rep, "time to converge"); got <= 0 {
+			t.Errorf("did not converge: %v", got)
+		}
+		for _, name := range []string{"missing from views", "views unlike the server's list", "errors"} {
+			if got := figure(t, rep, name); got != 0 {
+				t.Errorf("%s = %v", name, got)
+			}
+		}
+		// 40 joins seen by the members already there, 40 member lists.
+		if got := figure(t, rep, "frames delivered"); got < 40*41/2+40 {
+			t.Errorf("%v frames delivered, want at least %d", got, 40*41/2+40)
+		}
+	})
+	t.Run("churn", func(t *testing.T) {
+		rep := runBenchBinary(t, "churn", "--rate", "40", "--duration", "500ms", "--lifetime", "100ms", "--channels", "3")
+		if got := figure(t, rep, "connections opened and closed"); got < 15 {
+			t.Errorf("%v connections churned, want about 20", got)
+		}
+		for _, name := range []string{"members left behind", "errors"} {
+			if got := figure(t, rep, name); got != 0 {
+				t.Errorf("%s = %v", name, got)
+			}
+		}
+		if before, after := figure(t, rep, "server goroutines before"), figure(t, rep, "server goroutines after"); after > before {
+			t.Errorf("server goroutines %v before, %v after", before, after)
+		}
+	})
+}
+
+func TestBenchRefusesRemoteTargets(t *testing.T) {
+	for _, target := range []string{"ws://10.1.2.3:8080/", "ws://example.com/", "ws://[2001:db8::1]:80/", "http://127.0.0.1/"} {
+		cmd := exec.Command(os.Args[0], "bench", "idle", "--target", target)
+		cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("bench --target %s succeeded:\n%s", target, out)
+			continue
+		}
+		if !strings.Contains(string(out), target) || !strings.Contains(string(out), "loopback") && !strings.Contains(string(out), "ws://") {
+			t.Errorf("bench --target %s: unclear message:\n%s", target, out)
+		}
+	}
+	cmd := exec.Command(os.Args[0], "bench", "nosuch")
+	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown scenario") {
+		t.Errorf("unknown scenario: %v\n%s", err, out)
+	}
+}

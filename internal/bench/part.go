@@ -1,0 +1,248 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Params is one scenario run, as every worker sees it.
+type Params struct {
+	Scenario string `json:"scenario"`
+	Driver   string `json:"driver"`
+	Target   string `json:"target"`
+	Worker   int    `json:"worker"`
+	Workers  int    `json:"workers"`
+
+	Conns       int           `json:"conns"`        // idle, joinstorm: connections
+	ChannelSize int           `json:"channel_size"` // idle: members per channel
+	Channels    int           `json:"channels"`     // fanout, churn
+	Subscribers int           `json:"subscribers"`  // fanout: per channel
+	Publishers  int           `json:"publishers"`   // fanout
+	Payload     int           `json:"payload"`      // fanout: bytes per message
+	Rate        float64       `json:"rate"`         // churn: connections per second
+	Lifetime    time.Duration `json:"lifetime"`     // churn: how long each connection lives
+	Duration    time.Duration `json:"duration"`     // idle, fanout step, churn
+	Timeout     time.Duration `json:"timeout"`      // bound on each phase
+}
+
+// Result is one worker's measurements at a phase; the coordinator sums
+// them.
+type Result struct {
+	Conns    int           `json:"conns,omitempty"`
+	Errors   int64         `json:"errors,omitempty"`
+	Sample   string        `json:"sample,omitempty"` // the first error
+	Frames   int64         `json:"frames,omitempty"` // received in the window
+	Bytes    int64         `json:"bytes,omitempty"`
+	Elapsed  time.Duration `json:"elapsed,omitempty"` // the phase's own duration
+	Sent     int64         `json:"sent,omitempty"`
+	Received int64         `json:"received,omitempty"`
+	Dups     int64         `json:"dups,omitempty"`
+	Latency  *Histogram    `json:"latency,omitempty"`
+	Short    int64         `json:"short,omitempty"`    // joinstorm: members missing from views
+	Mismatch int64         `json:"mismatch,omitempty"` // joinstorm: views unlike the server's list
+	Cycles   int64         `json:"cycles,omitempty"`   // churn: connections that lived and closed
+}
+
+// add sums o into r; Elapsed keeps the longest.
+func (r *Result) add(o *Result) {
+	if o == nil {
+		return
+	}
+	r.Conns += o.Conns
+	r.Errors += o.Errors
+	if r.Sample == "" {
+		r.Sample = o.Sample
+	}
+	r.Frames += o.Frames
+	r.Bytes += o.Bytes
+	r.Elapsed = max(r.Elapsed, o.Elapsed)
+	r.Sent += o.Sent
+	r.Received += o.Received
+	r.Dups += o.Dups
+	if o.Latency != nil {
+		if r.Latency == nil {
+			r.Latency = &Histogram{}
+		}
+		r.Latency.Merge(o.Latency)
+	}
+	r.Short += o.Short
+	r.Mismatch += o.Mismatch
+	r.Cycles += o.Cycles
+}
+
+func sum(rs []*Result) *Result {
+	var t Result
+	for _, r := range rs {
+		t.add(r)
+	}
+	return &t
+}
+
+// Drivers maps the names of --server to their drivers.
+var Drivers = map[string]Driver{"rollcall": SGC{}}
+
+// tally counts what a worker's connections receive and the errors they
+// meet; it is shared by the worker's connections.
+type tally struct {
+	frames, bytes, errors atomic.Int64
+	mu                    sync.Mutex
+	sample                string
+}
+
+func (t *tally) fail(err error) {
+	if t.errors.Add(1) == 1 {
+		t.mu.Lock()
+		t.sample = err.Error()
+		t.mu.Unlock()
+	}
+}
+
+// take returns the counts since the last take.
+func (t *tally) take() *Result {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := &Result{Frames: t.frames.Swap(0), Bytes: t.bytes.Swap(0), Errors: t.errors.Swap(0), Sample: t.sample}
+	t.sample = ""
+	return r
+}
+
+// worker is the state every part shares.
+type worker struct {
+	p     Params
+	drv   Driver
+	tally tally
+	ips   []net.IP // local addresses to spread connections over
+}
+
+func newWorker(p Params) (*worker, error) {
+	drv, ok := Drivers[p.Driver]
+	if !ok {
+		return nil, fmt.Errorf("unknown server kind %q", p.Driver)
+	}
+	w := &worker{p: p, drv: drv}
+	u, err := url.Parse(p.Target)
+	if err != nil {
+		return nil, fmt.Errorf("target %q: %w", p.Target, err)
+	}
+	// Every 127.0.0.0/8 address is local: spreading the connections over
+	// several gives each its own range of ephemeral ports.
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.To4() != nil && ip.IsLoopback() {
+		for i := range 16 {
+			w.ips = append(w.ips, net.IPv4(127, 0, byte(p.Worker+1), byte(i+2)))
+		}
+	}
+	return w, nil
+}
+
+// mine lists the indices in [0, n) this worker handles.
+func (w *worker) mine(n int) []int {
+	var idx []int
+	for i := w.p.Worker; i < n; i += w.p.Workers {
+		idx = append(idx, i)
+	}
+	return idx
+}
+
+// dial opens connection number i, joined as member "b<i>", with h.
+func (w *worker) dial(ctx context.Context, i int, h *Handler) (Client, error) {
+	var laddr *net.TCPAddr
+	if len(w.ips) > 0 {
+		laddr = &net.TCPAddr{IP: w.ips[i%len(w.ips)]}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return w.drv.Dial(ctx, w.p.Target, laddr, fmt.Sprintf("b%d", i), h)
+}
+
+// handler returns a Handler that counts frames and errors in the tally.
+func (w *worker) handler() *Handler {
+	return &Handler{Counter: &w.tally.frames, ByteCounter: &w.tally.bytes, Error: w.tally.fail}
+}
+
+// dialAll opens a connection for each index with a few dials in flight,
+// and returns the clients (nil where dialing failed; errors are tallied).
+func (w *worker) dialAll(ctx context.Context, idx []int, h func(i int) *Handler) []Client {
+	clients := make([]Client, len(idx))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(32, len(idx)) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(idx) || ctx.Err() != nil {
+					return
+				}
+				c, err := w.dial(ctx, idx[k], h(idx[k]))
+				if err != nil {
+					w.tally.fail(err)
+					continue
+				}
+				clients[k] = c
+			}
+		})
+	}
+	wg.Wait()
+	return clients
+}
+
+func closeAll(clients []Client) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, c := range clients {
+		if c == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_ = c.Close()
+		})
+	}
+	wg.Wait()
+}
+
+func opened(clients []Client) int {
+	n := 0
+	for _, c := range clients {
+		if c != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor polls cond until it holds or d passes; it reports whether it held.
+func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// runPart runs this worker's part of p's scenario.
+func runPart(ctx context.Context, p Params, l *link) error {
+	w, err := newWorker(p)
+	if err != nil {
+		return err
+	}
+	switch p.Scenario {
+	case "idle":
+		return w.idle(ctx, l)
+	case "fanout":
+		return w.fanout(ctx, l)
+	case "joinstorm":
+		return w.joinstorm(ctx, l)
+	case "churn":
+		return w.churn(ctx, l)
+	}
+	return fmt.Errorf("unknown scenario %q", p.Scenario)
+}

@@ -1,0 +1,572 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Config is one invocation of `rollcall bench`.
+type Config struct {
+	Params
+	// Servers are the kinds to run, in order: "rollcall", "centrifuge".
+	Servers []string
+	// Target is a running rollcall server (ws://127.0.0.1:PORT/); empty:
+	// start one. PID is its process, for memory and CPU figures.
+	Target string
+	PID    int
+	// Comparator is the comparator binary (bench/centrifuge), started when
+	// "centrifuge" is among Servers.
+	Comparator string
+	// Exe runs this binary: Exe + "serve ..." starts rollcall, Exe +
+	// "bench-worker" a worker process. Without it workers are goroutines
+	// and Target is required.
+	Exe []string
+	// Rates are the fanout steps, in publishes per second in all.
+	Rates []float64
+	// Runs is how many times each server runs the scenario (alternating);
+	// the table shows medians.
+	Runs int
+	// Pin runs servers on CPU 0 and workers on CPU 1 (taskset) when the
+	// machine has two or more.
+	Pin bool
+	// Settle is the pause before measuring a quiet server.
+	Settle time.Duration
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+// Figure is one measured number.
+type Figure struct {
+	Name  string  `json:"name"`
+	Unit  string  `json:"unit"`
+	Value float64 `json:"value"`
+	// Better is "lower" or "higher", or "" when neither is.
+	Better string `json:"better,omitempty"`
+}
+
+// Outcome is one server's run of a scenario.
+type Outcome struct {
+	Server  string   `json:"server"`
+	Run     int      `json:"run"`
+	Figures []Figure `json:"figures"`
+	Notes   []string `json:"notes,omitempty"`
+}
+
+// Report is everything one invocation measured.
+type Report struct {
+	Scenario string    `json:"scenario"`
+	Params   Params    `json:"params"`
+	Rates    []float64 `json:"rates,omitempty"`
+	Machine  string    `json:"machine"`
+	Started  time.Time `json:"started"`
+	Outcomes []Outcome `json:"outcomes"`
+}
+
+// CheckTarget refuses any target outside the loopback network: the bench
+// opens thousands of connections and must never aim them elsewhere.
+func CheckTarget(target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return fmt.Errorf("target %q: %w", target, err)
+	}
+	if u.Scheme != "ws" {
+		return fmt.Errorf("target %q: want a ws:// URL", target)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("target %q is not on loopback: rollcall bench only drives 127.0.0.0/8, ::1 or localhost", target)
+	}
+	return nil
+}
+
+// Run runs cfg's scenario against each server cfg.Runs times, alternating
+// servers, and returns the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if cfg.Target != "" {
+		if err := CheckTarget(cfg.Target); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Runs = max(cfg.Runs, 1)
+	rep := &Report{Scenario: cfg.Scenario, Params: cfg.Params, Machine: machine(), Started: time.Now()}
+	if cfg.Scenario == "fanout" {
+		rep.Rates = cfg.Rates
+	}
+	for run := range cfg.Runs {
+		for _, name := range cfg.Servers {
+			fmt.Fprintf(cfg.Log, "== %s: %s, run %d of %d\n", cfg.Scenario, name, run+1, cfg.Runs)
+			out, err := runOnce(ctx, cfg, name)
+			if err != nil {
+				return rep, fmt.Errorf("%s on %s: %w", cfg.Scenario, name, err)
+			}
+			out.Run = run + 1
+			rep.Outcomes = append(rep.Outcomes, *out)
+		}
+	}
+	return rep, nil
+}
+
+func (c *Config) pins() (server, workers string) {
+	if !c.Pin || runtime.NumCPU() < 2 {
+		return "", ""
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return "", ""
+	}
+	return "0", "1"
+}
+
+// runOnce starts (or reaches) the server, runs the scenario and stops it.
+func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
+	serverPin, workerPin := cfg.pins()
+	var srv *serverProc
+	var err error
+	switch {
+	case name == "rollcall" && cfg.Target != "":
+		srv = &serverProc{target: cfg.Target, pid: cfg.PID}
+	case name == "rollcall":
+		if len(cfg.Exe) == 0 {
+			return nil, errors.New("no target and no rollcall binary to start")
+		}
+		srv, err = startServer(ctx, serverPin, `msg="rollcall listening" addr=(\S+)`, append(append([]string{}, cfg.Exe...),
+			"serve", "--addr", "127.0.0.1:0", "--debug", "--no-web", "--log-level", "info",
+			"--rate", "1000000", "--burst", "1000000", "--max-channels", "10000")...)
+	case name == "centrifuge":
+		if cfg.Comparator == "" {
+			return nil, errors.New("no comparator binary: build bench/centrifuge and pass --comparator")
+		}
+		srv, err = startServer(ctx, serverPin, `listening on (\S+)`, cfg.Comparator, "--addr", "127.0.0.1:0")
+	default:
+		return nil, fmt.Errorf("unknown server %q: want rollcall or centrifuge", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	p := cfg.Params
+	p.Driver, p.Target = name, srv.target
+	var exe []string
+	if len(cfg.Exe) > 0 {
+		exe = append(append([]string{}, cfg.Exe...), "bench-worker")
+	}
+	s := &session{cfg: cfg, p: p, srv: srv, exe: exe, pin: workerPin, out: &Outcome{Server: name}}
+	switch p.Scenario {
+	case "idle":
+		err = s.idle(ctx)
+	case "fanout":
+		err = s.fanout(ctx)
+	case "joinstorm":
+		err = s.joinstorm(ctx)
+	case "churn":
+		err = s.churn(ctx)
+	default:
+		err = fmt.Errorf("unknown scenario %q: want idle, fanout, joinstorm or churn", p.Scenario)
+	}
+	return s.out, err
+}
+
+// serverProc is a server under test.
+type serverProc struct {
+	target string // ws://host:port/
+	pid    int    // 0: unknown (no /proc figures)
+	stop   func()
+}
+
+// base is the server's http:// address.
+func (s *serverProc) base() string {
+	return "http" + strings.TrimPrefix(strings.TrimSuffix(s.target, "/"), "ws")
+}
+
+// startServer runs args (under taskset -c pin if set) and waits for a
+// line on stdout or stderr matching addrRe, whose group is the address.
+func startServer(ctx context.Context, pin, addrRe string, args ...string) (*serverProc, error) {
+	if pin != "" {
+		args = append([]string{"taskset", "-c", pin}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = os.Environ()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", args[0], err)
+	}
+	stopped := make(chan struct{})
+	stop := func() {
+		select {
+		case <-stopped:
+			return
+		default:
+		}
+		close(stopped)
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		pw.Close()
+	}
+	re := regexp.MustCompile(addrRe)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case addr := <-found:
+		return &serverProc{target: "ws://" + addr + "/", pid: cmd.Process.Pid, stop: stop}, nil
+	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
+	}
+	stop()
+	return nil, fmt.Errorf("%s did not report its address", args[0])
+}
+
+// session is one server's run of the scenario.
+type session struct {
+	cfg Config
+	p   Params
+	srv *serverProc
+	exe []string
+	pin string
+	out *Outcome
+}
+
+func (s *session) add(name, unit string, v float64, better string) {
+	s.out.Figures = append(s.out.Figures, Figure{Name: name, Unit: unit, Value: v, Better: better})
+}
+
+func (s *session) note(format string, a ...any) {
+	s.out.Notes = append(s.out.Notes, fmt.Sprintf(format, a...))
+}
+
+func (s *session) logf(format string, a ...any) {
+	fmt.Fprintf(s.cfg.Log, "   "+format+"\n", a...)
+}
+
+// sample reads the server's /proc figures, or zero when its pid is unknown.
+func (s *session) sample() ProcSample {
+	if s.srv.pid == 0 {
+		return ProcSample{}
+	}
+	ps, err := SampleProc(s.srv.pid)
+	if err != nil {
+		s.note("no /proc figures: %v", err)
+	}
+	return ps
+}
+
+// stats fetches the server's runtime figures after a GC; it notes and
+// returns zero on failure.
+func (s *session) stats(ctx context.Context) ServerStats {
+	st, err := FetchStats(ctx, s.srv.base(), true)
+	if err != nil {
+		s.note("%v", err)
+	}
+	return st
+}
+
+func (s *session) start(ctx context.Context) (*fleet, error) {
+	p := s.p
+	p.Workers = max(p.Workers, 1)
+	s.p = p
+	return startFleet(ctx, p, s.exe, s.pin)
+}
+
+func (s *session) errors(r *Result) {
+	s.add("errors", "", float64(r.Errors), "lower")
+	if r.Sample != "" {
+		s.note("first error: %s", r.Sample)
+	}
+}
+
+func (s *session) idle(ctx context.Context) error {
+	base := s.stats(ctx)
+	base0 := s.sample()
+	f, err := s.start(ctx)
+	if err != nil {
+		return err
+	}
+	ready, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute)
+	if err != nil {
+		return err
+	}
+	r := sum(ready)
+	s.logf("%d connections joined in %v", r.Conns, r.Elapsed.Round(time.Millisecond))
+	time.Sleep(s.cfg.Settle)
+	st := s.stats(ctx)
+	p0 := s.sample()
+	if err := f.release(order{}); err != nil {
+		return err
+	}
+	idled, err := f.barrier(ctx, "idled", s.p.Duration+time.Minute)
+	if err != nil {
+		return err
+	}
+	p1 := s.sample()
+	quiet := sum(idled)
+	if err := f.finish(); err != nil {
+		return err
+	}
+	n := float64(max(r.Conns, 1))
+	s.add("connections", "", float64(r.Conns), "")
+	s.add("connect+join rate", "conn/s", float64(r.Conns)/r.Elapsed.Seconds(), "higher")
+	if s.srv.pid != 0 {
+		s.add("server RSS per connection", "KB", float64(p0.RSS-base0.RSS)/n/1024, "lower")
+		cpu := float64((p1.CPU - p0.CPU).Microseconds()) / n / s.p.Duration.Seconds()
+		s.add("server CPU per connection", "µs/s", cpu, "lower")
+	}
+	s.add("server heap per connection", "KB", (float64(st.HeapInuse)-float64(base.HeapInuse))/n/1024, "lower")
+	s.add("server goroutines per connection", "", float64(st.Goroutines-base.Goroutines)/n, "lower")
+	s.add("frames received while idle", "per conn", float64(quiet.Frames)/n, "")
+	r.add(quiet)
+	s.errors(r)
+	return nil
+}
+
+func (s *session) fanout(ctx context.Context) error {
+	f, err := s.start(ctx)
+	if err != nil {
+		return err
+	}
+	ready, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute)
+	if err != nil {
+		return err
+	}
+	r := sum(ready)
+	s.logf("%d connections joined in %v", r.Conns, r.Elapsed.Round(time.Millisecond))
+	total := &Result{}
+	total.add(r)
+	best := 0.0
+	for _, rate := range s.cfg.Rates {
+		time.Sleep(s.cfg.Settle)
+		p0 := s.sample()
+		start := time.Now().Add(200 * time.Millisecond)
+		if err := f.release(order{Rate: rate, Start: start.UnixNano()}); err != nil {
+			return err
+		}
+		step, err := f.barrier(ctx, "step", s.p.Duration+s.p.Timeout+time.Minute)
+		if err != nil {
+			return err
+		}
+		p1 := s.sample()
+		st := sum(step)
+		total.add(&Result{Errors: st.Errors, Sample: st.Sample})
+		expected := st.Sent * int64(s.p.Subscribers)
+		lost := expected - (st.Received - st.Dups)
+		delivered := float64(st.Received-st.Dups) / s.p.Duration.Seconds()
+		h := st.Latency
+		if h == nil {
+			h = &Histogram{}
+		}
+		at := fmt.Sprintf(" @ %g/s", rate)
+		s.add("delivered"+at, "msg/s", delivered, "higher")
+		s.add("p50 latency"+at, "ms", ms(h.Quantile(0.5)), "lower")
+		s.add("p90 latency"+at, "ms", ms(h.Quantile(0.9)), "lower")
+		s.add("p99 latency"+at, "ms", ms(h.Quantile(0.99)), "lower")
+		s.add("max latency"+at, "ms", ms(time.Duration(h.Max)), "lower")
+		s.add("lost"+at, "msg", float64(lost), "lower")
+		s.add("duplicated"+at, "msg", float64(st.Dups), "lower")
+		if s.srv.pid != 0 {
+			s.add("server CPU"+at, "%", 100*(p1.CPU-p0.CPU).Seconds()/s.p.Duration.Seconds(), "lower")
+		}
+		s.logf("rate %g/s: sent %d, delivered %.0f/s, p99 %.2f ms, lost %d, dup %d, errors %d",
+			rate, st.Sent, delivered, ms(h.Quantile(0.99)), lost, st.Dups, st.Errors)
+		if lost == 0 && st.Dups == 0 && h.Quantile(0.99) < 50*time.Millisecond && st.Errors == 0 {
+			best = max(best, delivered)
+		}
+	}
+	if err := f.finish(); err != nil {
+		return err
+	}
+	s.add("best delivered with p99 < 50 ms, no loss", "msg/s", best, "higher")
+	s.errors(total)
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (s *session) joinstorm(ctx context.Context) error {
+	f, err := s.start(ctx)
+	if err != nil {
+		return err
+	}
+	ready, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute)
+	if err != nil {
+		return err
+	}
+	r := sum(ready)
+	s.logf("%d members connected; storming one channel", r.Conns)
+	time.Sleep(s.cfg.Settle)
+	if err := f.release(order{Start: time.Now().Add(200 * time.Millisecond).UnixNano()}); err != nil {
+		return err
+	}
+	res, err := f.barrier(ctx, "stormed", s.p.Timeout+time.Minute)
+	if err != nil {
+		return err
+	}
+	st := sum(res)
+	if err := f.finish(); err != nil {
+		return err
+	}
+	converged := st.Elapsed > 0 && st.Short == 0
+	s.add("members", "", float64(r.Conns), "")
+	if converged {
+		s.add("time to converge", "ms", ms(st.Elapsed), "lower")
+	} else {
+		s.note("did not converge within %v: %d member entries missing from the views", s.p.Timeout, st.Short)
+		s.add("time to converge", "ms", -1, "lower")
+	}
+	s.add("frames delivered", "", float64(st.Frames), "lower")
+	s.add("bytes delivered", "MB", float64(st.Bytes)/1e6, "lower")
+	s.add("missing from views", "entries", float64(st.Short), "lower")
+	s.add("views unlike the server's list", "", float64(st.Mismatch), "lower")
+	r.add(&Result{Errors: st.Errors, Sample: st.Sample})
+	s.errors(r)
+	return nil
+}
+
+func (s *session) churn(ctx context.Context) error {
+	before := s.stats(ctx)
+	f, err := s.start(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute); err != nil {
+		return err
+	}
+	if err := f.release(order{}); err != nil {
+		return err
+	}
+	res, err := f.barrier(ctx, "churned", s.p.Duration+s.p.Timeout+time.Minute)
+	if err != nil {
+		return err
+	}
+	st := sum(res)
+	if err := f.finish(); err != nil {
+		return err
+	}
+	time.Sleep(s.cfg.Settle)
+	after := s.stats(ctx)
+	left, err := s.leftBehind(ctx)
+	if err != nil {
+		return err
+	}
+	s.add("connections opened and closed", "", float64(st.Cycles), "")
+	s.add("rate achieved", "conn/s", float64(st.Cycles)/s.p.Duration.Seconds(), "")
+	s.add("server goroutines before", "", float64(before.Goroutines), "")
+	s.add("server goroutines after", "", float64(after.Goroutines), "lower")
+	s.add("server heap before", "KB", float64(before.HeapInuse)/1024, "")
+	s.add("server heap after", "KB", float64(after.HeapInuse)/1024, "lower")
+	if before.HeapInuse > 0 {
+		s.add("server heap change", "%", 100*(float64(after.HeapInuse)/float64(before.HeapInuse)-1), "lower")
+	}
+	s.add("members left behind", "", float64(left), "lower")
+	s.errors(st)
+	return nil
+}
+
+// leftBehind joins each churn channel with a fresh member and counts the
+// other members the server still lists there.
+func (s *session) leftBehind(ctx context.Context) (int, error) {
+	drv := Drivers[s.p.Driver]
+	lists := make(chan []string, 1)
+	joined := make(chan string, 1)
+	var self string
+	h := &Handler{
+		Members: func(_ string, ids []string) { lists <- ids },
+		Join: func(ch, member string) {
+			select {
+			case joined <- member:
+			default:
+			}
+		},
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	c, err := drv.Dial(ctx, s.srv.target, nil, "checker", h)
+	if err != nil {
+		return 0, fmt.Errorf("leftover check: %w", err)
+	}
+	defer c.Close()
+	self = c.ID()
+	left := 0
+	for i := range max(s.p.Channels, 1) {
+		ch := fmt.Sprintf("churn-%d", i)
+		if err := c.Join(ch); err != nil {
+			return 0, err
+		}
+		for m := ""; m != self; {
+			select {
+			case m = <-joined:
+			case <-ctx.Done():
+				return 0, fmt.Errorf("leftover check: join %s not confirmed", ch)
+			}
+		}
+		if err := c.Members(ch); err != nil {
+			return 0, err
+		}
+		select {
+		case ids := <-lists:
+			for _, id := range ids {
+				if id != self {
+					left++
+				}
+			}
+		case <-ctx.Done():
+			return 0, fmt.Errorf("leftover check: no member list for %s", ch)
+		}
+	}
+	return left, nil
+}
+
+// machine describes the host for the report.
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d CPUs, %s/%s, %s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}

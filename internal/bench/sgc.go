@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/rollcall/rollcall/protocol/sgc"
+)
+
+// SGC drives rollcall (or any sgc Presence server) with the
+// presence.esegece.com protocol.
+type SGC struct{}
+
+// Name implements Driver.
+func (SGC) Name() string { return "rollcall" }
+
+type sgcClient struct {
+	ws   *wsConn
+	id   string
+	name string
+	enc  sgc.Encoder
+}
+
+// Dial implements Driver: it waits for the session frame, joins as a
+// member named name and returns once the server has echoed the join.
+func (SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name string, h *Handler) (Client, error) {
+	ws, err := dialWS(ctx, target, laddr, sgc.Subprotocol)
+	if err != nil {
+		return nil, err
+	}
+	c := &sgcClient{ws: ws, name: name}
+	joined := make(chan error, 1)
+	var session string
+	// Until joined, frames are handled here; the handler h takes over after.
+	var ready bool
+	go ws.run(func(frame []byte) {
+		h.count(len(frame))
+		m, err := sgc.Decode(frame)
+		if err != nil {
+			if h.Error != nil {
+				h.Error(fmt.Errorf("rollcall: bad frame: %w", err))
+			}
+			return
+		}
+		if m.ID != "" && m.Method != sgc.MethodAcknowledgment {
+			_ = ws.write(sgc.AppendAck(nil, m.ID))
+		}
+		if !ready {
+			switch {
+			case m.Method == sgc.MethodSession && session == "":
+				session = m.Text
+				c.id = session
+				if err := ws.write(c.enc.Encode(&sgc.Message{Method: sgc.MethodNewMember,
+					Member: sgc.Member{ID: session, Name: name}})); err != nil {
+					joined <- err
+				}
+			case m.Method == sgc.MethodNewMember && session != "" && m.Member.ID == session:
+				ready = true
+				joined <- nil
+			case m.Method == sgc.MethodErrorMemberChannel:
+				joined <- fmt.Errorf("rollcall: join refused: %d %s", m.Error.Code, m.Error.Text)
+			}
+			return
+		}
+		c.handle(m, h)
+	}, func(err error) {
+		if !ready {
+			if err == nil {
+				err = errors.New("closed before the join")
+			}
+			select {
+			case joined <- err:
+			default:
+			}
+		}
+		if err != nil && h.Error != nil && ready {
+			h.Error(fmt.Errorf("rollcall: read: %w", err))
+		}
+	})
+	select {
+	case err = <-joined:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		ws.close()
+		return nil, fmt.Errorf("rollcall: %s: %w", name, err)
+	}
+	return c, nil
+}
+
+func (c *sgcClient) handle(m *sgc.Message, h *Handler) {
+	switch m.Method {
+	case sgc.MethodPublishMsg:
+		if h.Message != nil {
+			h.Message(m.Channel, []byte(m.Text))
+		}
+	case sgc.MethodNewChannelMember:
+		if h.Join != nil {
+			h.Join(m.Channel, m.Member.ID)
+		}
+	case sgc.MethodRemoveChannelMember:
+		if h.Leave != nil {
+			h.Leave(m.Channel, m.Member.ID)
+		}
+	case sgc.MethodSendMembers:
+		if h.Members != nil {
+			ids := make([]string, len(m.Members))
+			for i, mm := range m.Members {
+				ids[i] = mm.ID
+			}
+			h.Members(m.Channel, ids)
+		}
+	case sgc.MethodErrorMemberChannel, sgc.MethodErrorPublishMsg:
+		if h.Error != nil {
+			h.Error(fmt.Errorf("rollcall: error %d %s [%s]", m.Error.Code, strings.TrimSpace(m.Error.Text), m.Channel))
+		}
+	}
+}
+
+func (c *sgcClient) ID() string { return c.id }
+
+func (c *sgcClient) self() sgc.Member { return sgc.Member{ID: c.id, Name: c.name} }
+
+func (c *sgcClient) Join(channel string) error {
+	return c.ws.write(c.enc.Encode(&sgc.Message{Method: sgc.MethodNewChannelMember, Member: c.self(), Channel: channel}))
+}
+
+func (c *sgcClient) Publish(channel string, payload []byte) error {
+	return c.ws.write(c.enc.Encode(&sgc.Message{Method: sgc.MethodPublishMsg, Member: c.self(), Channel: channel,
+		Text: string(payload), HasText: true}))
+}
+
+func (c *sgcClient) Members(channel string) error {
+	return c.ws.write(c.enc.Encode(&sgc.Message{Method: sgc.MethodGetMembers, Member: c.self(), Channel: channel}))
+}
+
+func (c *sgcClient) Close() error { return c.ws.close() }
