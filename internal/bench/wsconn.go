@@ -17,8 +17,8 @@ import (
 // wsConn is a client WebSocket connection with one read goroutine and
 // serialized writes, kept small: the generator holds thousands of them.
 type wsConn struct {
-	conn net.Conn
-	br   *bufio.Reader // handshake leftovers, nil when none
+	conn    net.Conn
+	br      *bufio.Reader // handshake leftovers, nil when none
 	wmu     sync.Mutex
 	done    chan struct{}
 	closing atomic.Bool
