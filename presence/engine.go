@@ -6,6 +6,7 @@ package presence
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -71,6 +72,9 @@ type Options struct {
 	// KeepEmptyChannels keeps a channel after its last member leaves
 	// (the sgc behaviour); by default empty channels are freed.
 	KeepEmptyChannels bool
+	// MemberEvents says who hears server-wide joins and leaves (member@new,
+	// member@remove): everyone (the default, as sgc) or only the joiner.
+	MemberEvents MemberEvents
 	// MaxChannelsPerConn limits subscriptions per connection (code 43).
 	MaxChannelsPerConn int
 	// MaxMembersPerChannel limits a channel's size (code 44); 0 = no limit.
@@ -85,6 +89,39 @@ type Options struct {
 	// name is corrected to the identity's.
 	RefuseNameMismatch bool
 	Logger             *slog.Logger
+}
+
+// MemberEvents is the audience of server-wide member events.
+type MemberEvents uint8
+
+const (
+	// MemberEventsAll tells every member of each join and leave, as sgc
+	// does. Each join and leave then costs a frame per member: a server of
+	// N members sends N² frames as they all arrive.
+	MemberEventsAll MemberEvents = iota
+	// MemberEventsSelf tells only the joiner (its own member@new echo);
+	// presence is then followed per channel, as in Pusher, Centrifugo and
+	// Phoenix, and a join or leave costs one frame plus its channels'.
+	MemberEventsSelf
+)
+
+// ParseMemberEvents reads "all" or "self".
+func ParseMemberEvents(s string) (MemberEvents, error) {
+	switch s {
+	case "all":
+		return MemberEventsAll, nil
+	case "self":
+		return MemberEventsSelf, nil
+	}
+	return 0, fmt.Errorf("member events %q: want all or self", s)
+}
+
+// String returns "all" or "self".
+func (m MemberEvents) String() string {
+	if m == MemberEventsSelf {
+		return "self"
+	}
+	return "all"
 }
 
 const shardCount = 64
@@ -239,7 +276,11 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	e.byID[m.ID] = entry{c, member}
 	e.members = append(e.members, entry{c, member})
 	c.setView(member, c.channels)
-	deliverAll(e.members, ev)
+	if e.opts.MemberEvents == MemberEventsSelf {
+		c.sink.Deliver(ev)
+	} else {
+		deliverAll(e.members, ev)
+	}
 	e.mu.Unlock()
 	if f := e.opts.Events.OnNewMember; f != nil {
 		f(c, m)
@@ -276,7 +317,9 @@ func (e *Engine) removeMember(c *Conn) {
 	e.mu.Lock()
 	delete(e.byID, m.ID)
 	e.members = removeEntry(e.members, c)
-	deliverAll(e.members, ev)
+	if e.opts.MemberEvents == MemberEventsAll {
+		deliverAll(e.members, ev)
+	}
 	e.mu.Unlock()
 	c.setView(nil, nil)
 	// Invitations were addressed to the member that just left.

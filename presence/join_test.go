@@ -184,3 +184,40 @@ func TestJoinVetoLeavesNoTraceAndHookSeesSessionID(t *testing.T) {
 	h.expect(alice, joined(alice.m))
 	h.expectCalls("NewMember alice")
 }
+
+func TestMemberEventsSelf(t *testing.T) {
+	h := newHarness(t, presence.Options{MemberEvents: presence.MemberEventsSelf})
+	ctx := t.Context()
+	alice, bob := h.connect("alice"), h.connect("bob")
+	wantErr(t, h.e.Join(ctx, alice.Conn, alice.m), nil)
+	h.expect(alice, joined(alice.m))
+	wantErr(t, h.e.Join(ctx, bob.Conn, bob.m), nil)
+	h.expect(bob, joined(bob.m)) // the joiner's own echo only
+	h.expectNothing(alice)
+	h.expectMembers("", alice, bob)
+
+	// Channel presence is unchanged.
+	wantErr(t, h.e.Subscribe(ctx, alice.Conn, "room"), nil)
+	h.expect(alice, subscribed("room", alice.m))
+	wantErr(t, h.e.Subscribe(ctx, bob.Conn, "room"), nil)
+	h.expect(alice, subscribed("room", bob.m))
+	h.expect(bob, subscribed("room", bob.m))
+
+	// Leaving tells the channel, not the server.
+	wantErr(t, h.e.Leave(ctx, bob.Conn, ""), nil)
+	h.expect(alice, unsubscribed("room", bob.m))
+	h.expectNothing(alice)
+	h.expectNothing(bob)
+	h.expectMembers("", alice)
+	h.expectCalls("NewMember alice", "NewMember bob", "NewChannel room", "NewChannelMember room alice",
+		"NewChannelMember room bob", "RemoveChannelMember room bob", "RemoveMember bob")
+
+	for _, s := range []string{"all", "self"} {
+		if m, err := presence.ParseMemberEvents(s); err != nil || m.String() != s {
+			t.Errorf("ParseMemberEvents(%q) = %v, %v", s, m, err)
+		}
+	}
+	if _, err := presence.ParseMemberEvents("none"); err == nil {
+		t.Error("ParseMemberEvents accepted none")
+	}
+}

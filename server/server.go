@@ -78,6 +78,9 @@ type Options struct {
 	WriteTimeout time.Duration
 	// KeepEmptyChannels keeps a channel after its last member leaves.
 	KeepEmptyChannels bool
+	// MemberEvents is who hears server-wide joins and leaves: everyone
+	// (default, as sgc) or only the joiner (presence.MemberEventsSelf).
+	MemberEvents presence.MemberEvents
 	// AllowedOrigins lists the browser origins, besides the server's own
 	// host, that may open a WebSocket: "*", full origins
 	// ("https://app.example.com") or host patterns ("*.example.com").
@@ -186,6 +189,7 @@ func New(opts Options) (*Server, error) {
 		Hooks:                opts.Hooks,
 		Events:               opts.Events,
 		KeepEmptyChannels:    opts.KeepEmptyChannels,
+		MemberEvents:         opts.MemberEvents,
 		MaxChannelsPerConn:   opts.Limits.MaxChannelsPerConn,
 		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
 		MaxChannelName:       opts.Limits.MaxChannelName,

@@ -225,9 +225,11 @@ func (c *Conn) startWriterLocked() {
 
 // writeLoop writes what is queued, then exits; the next Send starts a new
 // one. An idle connection therefore holds no writer goroutine.
+//
+// Frames are copied into a pooled buffer and written with one write per
+// batch: writev (net.Buffers) would leave each socket holding a cached
+// iovec array for as long as it lives, which an idle connection should not.
 func (c *Conn) writeLoop() {
-	var hdrs []byte
-	var bufs net.Buffers
 	for {
 		c.mu.Lock()
 		batch := c.queue
@@ -239,26 +241,7 @@ func (c *Conn) writeLoop() {
 		}
 		c.mu.Unlock()
 
-		hdrs, bufs = hdrs[:0], bufs[:0]
-		sentClose := false
-		for _, f := range batch {
-			hdrs = appendHeader(hdrs, f.op, len(f.payload))
-			if f.op == ws.OpClose {
-				sentClose = true
-				break
-			}
-		}
-		off := 0
-		for _, f := range batch {
-			n := headerSize(len(f.payload))
-			bufs = append(bufs, hdrs[off:off+n], f.payload)
-			off += n
-			if f.op == ws.OpClose {
-				break
-			}
-		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
-		_, err := bufs.WriteTo(c.nc)
+		sentClose, err := c.writeBatch(batch)
 		if err != nil || sentClose {
 			c.mu.Lock()
 			if err != nil {
@@ -273,6 +256,45 @@ func (c *Conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// flushSize is how much a batch buffer holds before it is written.
+const flushSize = 32 << 10
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// writeBatch writes frames up to and including a close frame; it reports
+// whether it wrote one.
+func (c *Conn) writeBatch(batch []outFrame) (sentClose bool, err error) {
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= 4*flushSize {
+			*bp = buf[:0]
+			writeBufs.Put(bp)
+		}
+	}()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	for _, f := range batch {
+		buf = appendHeader(buf, f.op, len(f.payload))
+		buf = append(buf, f.payload...)
+		if f.op == ws.OpClose {
+			sentClose = true
+			break
+		}
+		if len(buf) >= flushSize {
+			if _, err := c.nc.Write(buf); err != nil {
+				return false, err
+			}
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		if _, err := c.nc.Write(buf); err != nil {
+			return false, err
+		}
+	}
+	return sentClose, nil
 }
 
 func headerSize(n int) int {

@@ -66,6 +66,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&p.Workers, "workers", 0, "worker processes (default: one per 8,000 connections)")
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "runs per server, alternating; the table shows medians")
 	fs.BoolVar(&cfg.Pin, "pin", false, "pin servers to CPU 0 and workers to CPU 1 with taskset")
+	memberEvents := fs.String("member-events", "self", "rollcall serve --member-events: self (presence per channel, like the comparator) or all (sgc: everyone hears every join)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	fs.IntVar(&p.Conns, "conns", p.Conns, "connections (idle, joinstorm)")
@@ -117,6 +118,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		p.Workers = max(1, (conns+7999)/8000)
 	}
 	cfg.Params = p
+	cfg.ServeArgs = []string{"--member-events", *memberEvents}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("bench: finding this binary: %w", err)

@@ -32,6 +32,7 @@ type config struct {
 	KeepEmptyChannels bool          `yaml:"keep_empty_channels"`
 	NoWeb             bool          `yaml:"no_web"`
 	Debug             bool          `yaml:"debug"`
+	MemberEvents      string        `yaml:"member_events"`
 	PingInterval      time.Duration `yaml:"ping_interval"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
@@ -70,6 +71,7 @@ func defaultConfig() config {
 	var c config
 	c.Addr = ":8080"
 	c.LogLevel = "info"
+	c.MemberEvents = "all"
 	c.PingInterval = server.DefaultPingInterval
 	c.IdleTimeout = transport.DefaultIdleTimeout
 	c.WriteTimeout = transport.DefaultWriteTimeout
@@ -110,6 +112,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
 	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at / and the browser client /rollcall.js")
+	fs.StringVar(&c.MemberEvents, "member-events", c.MemberEvents, "who hears server-wide joins and leaves: all (as sgc) or self (presence per channel only; for many thousands of members)")
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
@@ -239,6 +242,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	opts := cfg.serverOptions(log)
+	if opts.MemberEvents, err = presence.ParseMemberEvents(cfg.MemberEvents); err != nil {
+		return usageError{err.Error()}
+	}
 	opts.Auth = auth
 	if !cfg.NoWeb {
 		opts.Web = web.Handler()

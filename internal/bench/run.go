@@ -41,6 +41,8 @@ type Config struct {
 	// Pin runs servers on CPU 0 and workers on CPU 1 (taskset) when the
 	// machine has two or more.
 	Pin bool
+	// ServeArgs are added to `rollcall serve` when bench starts it.
+	ServeArgs []string
 	// Settle is the pause before measuring a quiet server.
 	Settle time.Duration
 	// Log receives progress lines; nil discards them.
@@ -147,9 +149,11 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 		if len(cfg.Exe) == 0 {
 			return nil, errors.New("no target and no rollcall binary to start")
 		}
-		srv, err = startServer(ctx, serverPin, `msg="rollcall listening" addr=(\S+)`, append(append([]string{}, cfg.Exe...),
-			"serve", "--addr", "127.0.0.1:0", "--debug", "--no-web", "--log-level", "info",
-			"--rate", "1000000", "--burst", "1000000", "--max-channels", "10000")...)
+		args := append([]string{}, cfg.Exe...)
+		args = append(args, "serve", "--addr", "127.0.0.1:0", "--debug", "--no-web", "--log-level", "info",
+			"--rate", "1000000", "--burst", "1000000", "--max-channels", "10000")
+		args = append(args, cfg.ServeArgs...)
+		srv, err = startServer(ctx, serverPin, `msg="rollcall listening" addr=(\S+)`, args...)
 	case name == "centrifuge":
 		if cfg.Comparator == "" {
 			return nil, errors.New("no comparator binary: build bench/centrifuge and pass --comparator")
