@@ -108,7 +108,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves https and wss")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
-	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at / and the browser client /rollcall.js")
+	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at /, the browser client /rollcall.js and the dashboard at /dashboard")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close clients silent (no pong either) for this long")
@@ -240,6 +240,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts.Auth = auth
 	if !cfg.NoWeb {
 		opts.Web = web.Handler()
+		opts.Dashboard = true
 	}
 	srv, err := server.New(opts)
 	if err != nil {
