@@ -672,6 +672,18 @@ func (e *Engine) Members(channel string) ([]Member, error) {
 	return snapshot(ch.members), nil
 }
 
+// ChannelCount returns how many channels exist.
+func (e *Engine) ChannelCount() int {
+	n := 0
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.RLock()
+		n += len(sh.channels)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
 // MemberCount returns how many members have joined the server.
 func (e *Engine) MemberCount() int {
 	e.mu.RLock()

@@ -42,6 +42,9 @@ func (s *Server) newAPI() http.Handler {
 	mux.HandleFunc("POST /api/broadcast", s.apiBroadcast)
 	mux.HandleFunc("GET /api/groups", s.apiGroups)
 	mux.HandleFunc("GET /api/groups/{name}", s.apiGroup)
+	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats())
+	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no such API route: %s %s", r.Method, r.URL.Path)})
 	})
@@ -56,14 +59,25 @@ func (s *Server) requireKey(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusNotFound, apiError{"the HTTP API is off: start the server with an API key (--api-key)"})
 			return
 		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.opts.APIKey)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="rollcall API"`)
-			writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong API key: send Authorization: Bearer <key>"})
+		if !s.hasKey(r) {
+			refuseKey(w)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hasKey reports whether r carries the configured API key as a bearer
+// token.
+func (s *Server) hasKey(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.opts.APIKey != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.opts.APIKey)) == 1
+}
+
+// refuseKey answers 401 to a request without the right API key.
+func refuseKey(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="rollcall API"`)
+	writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong API key: send Authorization: Bearer <key>"})
 }
 
 func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +96,7 @@ func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
 	if req.Channel != nil {
 		channel = *req.Channel
 	}
-	if err := s.engine.Broadcast(*req.Text, channel); err != nil {
+	if err := s.Broadcast(*req.Text, channel); err != nil {
 		writeEngineError(w, err, channel)
 		return
 	}

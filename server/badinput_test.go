@@ -227,6 +227,9 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	if n := srv.Engine().MemberCount(); n != 1 {
 		t.Fatalf("%d members", n)
 	}
+	if st := srv.Stats(); st.SlowConsumers != 1 || st.ClosedForCause != 1 {
+		t.Fatalf("slow consumers %d, closed for cause %d; want 1 and 1", st.SlowConsumers, st.ClosedForCause)
+	}
 }
 
 // TestIdleTimeout: a client that answers no pings is closed with 1001; one

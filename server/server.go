@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -111,6 +112,13 @@ type Options struct {
 	// web.Handler(): the demo page and rollcall.js). Nil: such requests get
 	// 426 Upgrade Required.
 	Web http.Handler
+	// Dashboard turns on the live dashboard: its data at /dashboard/data
+	// (one JSON snapshot) and /dashboard/events (a snapshot every second as
+	// Server-Sent Events), and its page at /dashboard, which Web serves
+	// (web.Handler has it). The data needs the API key when APIKey is set;
+	// without one it is open, except on a server with Auth, which answers
+	// 403 until an API key is set. Off, every path under /dashboard is 404.
+	Dashboard bool
 }
 
 // Server is an http.Handler speaking the sgc Presence protocol.
@@ -121,7 +129,12 @@ type Server struct {
 	enc    sgc.Encoder
 	topts  transport.Options
 
-	api http.Handler
+	api       http.Handler
+	dashboard http.Handler
+	started   time.Time
+	counters  counters
+
+	dashboardStreams atomic.Int64 // open /dashboard/events streams
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -171,20 +184,23 @@ func New(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts: opts,
-		log:  log,
-		enc:  sgc.Encoder{Base64: opts.EncodeBase64},
-		topts: transport.Options{
-			MaxMessageSize: opts.Limits.MaxMessageSize,
-			QueueLength:    opts.Limits.QueueLength,
-			WriteTimeout:   opts.WriteTimeout,
-			IdleTimeout:    opts.IdleTimeout,
-		},
+		opts:     opts,
+		log:      log,
+		enc:      sgc.Encoder{Base64: opts.EncodeBase64},
+		started:  time.Now(),
 		sessions: make(map[*session]struct{}),
 		byID:     make(map[string]*session),
 		stop:     make(chan struct{}),
 	}
+	s.topts = transport.Options{
+		MaxMessageSize: opts.Limits.MaxMessageSize,
+		QueueLength:    opts.Limits.QueueLength,
+		WriteTimeout:   opts.WriteTimeout,
+		IdleTimeout:    opts.IdleTimeout,
+		Counters:       &s.counters.Counters,
+	}
 	s.api = s.newAPI()
+	s.dashboard = s.newDashboard()
 	s.engine = presence.New(presence.Options{
 		Hooks:                opts.Hooks,
 		Events:               opts.Events,
@@ -213,11 +229,17 @@ func (s *Server) Engine() *presence.Engine { return s.engine }
 // member when channel is "" (sgc Server.Broadcast). Clients receive a
 // publish@msg with an empty member.
 func (s *Server) Broadcast(text, channel string) error {
-	return s.engine.Broadcast(text, channel)
+	if err := s.engine.Broadcast(text, channel); err != nil {
+		return err
+	}
+	s.counters.publishes.Add(1)
+	return nil
 }
 
-// ServeHTTP answers GET /healthz, serves the HTTP API under /api/ and
-// upgrades WebSocket requests on any other path to the Presence protocol.
+// ServeHTTP answers GET /healthz, serves the HTTP API under /api/ and the
+// dashboard under /dashboard, hands other plain requests to Options.Web,
+// and upgrades WebSocket requests on any path but /healthz and /api/ to the
+// Presence protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -229,6 +251,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !isUpgrade(r) {
+		if isDashboard(r.URL.Path) {
+			s.dashboard.ServeHTTP(w, r)
+			return
+		}
 		if s.opts.Web != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			s.opts.Web.ServeHTTP(w, r)
 			return
@@ -308,6 +334,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.byID[sess.id] = sess
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.counters.accepted.Add(1)
+	s.counters.open.Add(1)
 	go func() {
 		defer s.wg.Done()
 		sess.run()
@@ -315,6 +343,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		delete(s.sessions, sess)
 		delete(s.byID, sess.id)
 		s.mu.Unlock()
+		s.counters.open.Add(-1)
 	}()
 }
 
@@ -396,6 +425,13 @@ func (s *Server) session(id string) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.byID[id]
+}
+
+// shuttingDown reports whether Shutdown was called.
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 func (s *Server) snapshot() []*session {

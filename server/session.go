@@ -61,6 +61,9 @@ func (sess *session) run() {
 		f(sess.ctx, sess.pc)
 	}
 	code, reason := sess.tc.ReadLoop(sess.handle)
+	if sent, _ := sess.tc.CloseStatus(); sent != 0 && !sess.tc.ClosedByPeer() && !sess.srv.shuttingDown() {
+		sess.srv.counters.closedForCause.Add(1)
+	}
 	sess.cancel()
 	sess.srv.engine.Disconnect(sess.pc)
 	sess.acks.drop()
@@ -98,6 +101,7 @@ func (sess *session) wrap(frame []byte) []byte {
 
 func (sess *session) queue(frame []byte) {
 	if err := sess.tc.Send(frame); errors.Is(err, transport.ErrSlowConsumer) {
+		sess.srv.counters.slowConsumers.Add(1)
 		sess.srv.log.Info("slow consumer disconnected", "session", sess.id)
 	}
 }
@@ -122,6 +126,7 @@ func (sess *session) handle(data []byte) error {
 		return nil
 	}
 	if !sess.limit.allow(time.Now()) {
+		sess.srv.counters.rateLimited.Add(1)
 		if sess.limit.shouldWarn() {
 			sess.replyError(&sgc.Message{}, presence.ErrRateLimited)
 		}
@@ -172,7 +177,11 @@ func (sess *session) dispatch(m *sgc.Message) error {
 	case sgc.MethodRemoveChannelMember:
 		return e.Unsubscribe(ctx, pc, m.Channel)
 	case sgc.MethodPublishMsg:
-		return e.Publish(ctx, pc, m.Channel, m.Text)
+		if err := e.Publish(ctx, pc, m.Channel, m.Text); err != nil {
+			return err
+		}
+		sess.srv.counters.publishes.Add(1)
+		return nil
 	case sgc.MethodGetMembers:
 		return e.SendMembers(ctx, pc, m.Channel)
 	case sgc.MethodChannelInvitation:
@@ -221,6 +230,7 @@ func (sess *session) replyError(m *sgc.Message, pe *presence.Error) {
 	if m.Method == sgc.MethodPublishMsg {
 		out.HasText, out.Text = true, m.Text
 	}
+	sess.srv.counters.errors.Add(1)
 	sess.srv.log.Debug("error sent", "session", sess.id, "method", m.Method, "code", pe.Code, "text", pe.Text)
 	sess.send(sess.srv.enc.Encode(&out))
 }

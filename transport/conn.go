@@ -56,6 +56,19 @@ type Options struct {
 	// IdleTimeout closes a connection from which nothing (not even a pong)
 	// was read for this long.
 	IdleTimeout time.Duration
+	// Counters, when set, count this connection's traffic together with
+	// every other connection sharing them.
+	Counters *Counters
+}
+
+// Counters count the traffic of many connections. Each field is updated
+// with one atomic add per message read or per batch written, so that
+// counting costs no lock and no allocation.
+type Counters struct {
+	// MessagesRead counts complete text messages read from peers.
+	MessagesRead atomic.Uint64
+	// MessagesWritten counts text messages written to sockets.
+	MessagesWritten atomic.Uint64
 }
 
 func (o *Options) withDefaults() {
@@ -106,6 +119,7 @@ type Conn struct {
 	closed   bool // the socket is closed
 	sentCode ws.StatusCode
 	sentWhy  string
+	byPeer   bool          // the peer started the close handshake
 	done     chan struct{} // closed when the socket is closed
 }
 
@@ -197,6 +211,14 @@ func (c *Conn) CloseStatus() (ws.StatusCode, string) {
 	return c.sentCode, c.sentWhy
 }
 
+// ClosedByPeer reports whether the peer started the close handshake (as
+// opposed to this side closing, or the connection just dropping).
+func (c *Conn) ClosedByPeer() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byPeer
+}
+
 // Terminate closes the socket at once, without a close frame.
 func (c *Conn) Terminate() {
 	c.mu.Lock()
@@ -275,9 +297,13 @@ func (c *Conn) writeBatch(batch []outFrame) (sentClose bool, err error) {
 		}
 	}()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	texts := 0
 	for _, f := range batch {
 		buf = appendHeader(buf, f.op, len(f.payload))
 		buf = append(buf, f.payload...)
+		if f.op == ws.OpText {
+			texts++
+		}
 		if f.op == ws.OpClose {
 			sentClose = true
 			break
@@ -293,6 +319,9 @@ func (c *Conn) writeBatch(batch []outFrame) (sentClose bool, err error) {
 		if _, err := c.nc.Write(buf); err != nil {
 			return false, err
 		}
+	}
+	if c.opts.Counters != nil {
+		c.opts.Counters.MessagesWritten.Add(uint64(texts))
 	}
 	return sentClose, nil
 }
@@ -383,7 +412,10 @@ func (c *Conn) readLoop(onText func([]byte) error) (ws.StatusCode, string) {
 				if reply == CloseNoStatus || code.IsProtocolReserved() || !utf8.ValidString(why) {
 					reply = CloseNormal
 				}
-				c.Close(reply, "")
+				c.mu.Lock()
+				c.byPeer = !c.closing
+				c.closeLocked(reply, "", false)
+				c.mu.Unlock()
 				return code, why
 			}
 			continue
@@ -418,6 +450,9 @@ func (c *Conn) readLoop(onText func([]byte) error) (ws.StatusCode, string) {
 			const why = "text message is not valid UTF-8"
 			c.Close(CloseInvalidPayload, why)
 			return CloseInvalidPayload, why
+		}
+		if c.opts.Counters != nil {
+			c.opts.Counters.MessagesRead.Add(1)
 		}
 		if err := onText(msg); err != nil {
 			ce := &CloseError{Code: CloseInternalError, Reason: "internal error"}

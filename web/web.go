@@ -1,7 +1,8 @@
 // Package web serves rollcall's browser files, embedded in the binary: the
 // dependency-free browser client rollcall.js (also at sgc's path
 // …/presence.esegece.com.js, so pages written for sgc find a client there)
-// and the demo page at "/".
+// the demo page at "/", and the live dashboard's page at "/dashboard" with
+// its script "/dashboard.js" (the server serves the dashboard's data).
 //
 // Handler is what server.Options.Web expects: the server hands it the
 // plain (non-upgrade) GET and HEAD requests it does not answer itself.
@@ -14,7 +15,7 @@ import (
 	"strings"
 )
 
-//go:embed static/rollcall.js static/index.html
+//go:embed static/rollcall.js static/index.html static/dashboard.html static/dashboard.js
 var files embed.FS
 
 // SGCScript is the last path segment under which sgc's server serves its
@@ -39,17 +40,24 @@ func mustRead(name, contentType string) file {
 	return file{body: b, contentType: contentType}
 }
 
-// Handler serves GET and HEAD for "/" (the demo page), "/rollcall.js" and
-// any path whose last segment is presence.esegece.com.js; everything else is
-// 404, and other methods on those paths are 405.
+// Handler serves GET and HEAD for "/" (the demo page), "/rollcall.js", any
+// path whose last segment is presence.esegece.com.js, "/dashboard" and
+// "/dashboard.js"; everything else is 404, and other methods on those paths
+// are 405.
 func Handler() http.Handler {
 	script := mustRead("static/rollcall.js", typeJS)
 	page := mustRead("static/index.html", typeHTML)
+	dashboard := mustRead("static/dashboard.html", typeHTML)
+	dashboardScript := mustRead("static/dashboard.js", typeJS)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var f file
 		switch p := r.URL.Path; {
 		case p == "/":
 			f = page
+		case p == "/dashboard":
+			f = dashboard
+		case p == "/dashboard.js":
+			f = dashboardScript
 		case p == "/rollcall.js", strings.EqualFold(p[strings.LastIndexByte(p, '/')+1:], SGCScript):
 			f = script
 		default:

@@ -34,6 +34,11 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/presence.esegece.com.js/", 404, "", ""},
 		{"GET", "/x/presence.esegece.com.html", 404, "", ""},
 		{"POST", "/", 405, "", ""},
+		{"GET", "/dashboard", 200, typeHTML, "<title>rollcall · dashboard</title>"},
+		{"HEAD", "/dashboard", 200, typeHTML, ""},
+		{"GET", "/dashboard.js", 200, typeJS, "export class SSEParser"},
+		{"GET", "/dashboard.html", 404, "", ""},
+		{"GET", "/dashboard.test.mjs", 404, "", ""},
 	} {
 		req, _ := http.NewRequest(tc.method, hs.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -68,7 +73,8 @@ func TestRoutes(t *testing.T) {
 }
 
 // TestPageImportsClient: the demo page loads the client from the path the
-// handler serves.
+// handler serves, links to the dashboard, and the dashboard loads its
+// script.
 func TestPageImportsClient(t *testing.T) {
 	page, err := files.ReadFile("static/index.html")
 	if err != nil {
@@ -76,5 +82,15 @@ func TestPageImportsClient(t *testing.T) {
 	}
 	if !strings.Contains(string(page), `from "/rollcall.js"`) {
 		t.Fatal(`index.html does not import from "/rollcall.js"`)
+	}
+	if !strings.Contains(string(page), `href="/dashboard"`) {
+		t.Fatal(`index.html does not link to "/dashboard"`)
+	}
+	dash, err := files.ReadFile("static/dashboard.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dash), `from "/dashboard.js"`) {
+		t.Fatal(`dashboard.html does not import from "/dashboard.js"`)
 	}
 }

@@ -270,9 +270,10 @@ func wsStream(conn net.Conn, br *bufio.Reader) io.ReadWriter {
 	}{br, conn}
 }
 
-// TestServeWeb: rollcall serve answers a plain GET / with the demo page and
-// /rollcall.js with the browser client; --no-web (or no_web in YAML) turns
-// both off, leaving the 426 answer.
+// TestServeWeb: rollcall serve answers a plain GET / with the demo page,
+// /rollcall.js with the browser client and /dashboard with the dashboard;
+// --no-web (or no_web in YAML) turns them off, leaving the 426 answer for /
+// and 404 for the dashboard.
 func TestServeWeb(t *testing.T) {
 	get := func(url string) (int, string) {
 		t.Helper()
@@ -291,9 +292,20 @@ func TestServeWeb(t *testing.T) {
 	if code, ct := get("http://" + addr + "/rollcall.js"); code != 200 || ct != "text/javascript; charset=utf-8" {
 		t.Fatalf("GET /rollcall.js: %d %q", code, ct)
 	}
+	if code, ct := get("http://" + addr + "/dashboard"); code != 200 || ct != "text/html; charset=utf-8" {
+		t.Fatalf("GET /dashboard: %d %q", code, ct)
+	}
+	if code, ct := get("http://" + addr + "/dashboard/data"); code != 200 || ct != "application/json; charset=utf-8" {
+		t.Fatalf("GET /dashboard/data: %d %q", code, ct)
+	}
 	_, addr, _ = startBinary(t, nil, "serve", "--addr", "127.0.0.1:0", "--no-web")
 	if code, _ := get("http://" + addr + "/"); code != http.StatusUpgradeRequired {
 		t.Fatalf("GET / with --no-web: %d", code)
+	}
+	for _, path := range []string{"/dashboard", "/dashboard/data", "/dashboard/events"} {
+		if code, _ := get("http://" + addr + path); code != http.StatusNotFound {
+			t.Fatalf("GET %s with --no-web: %d", path, code)
+		}
 	}
 
 	path := filepath.Join(t.TempDir(), "rollcall.yaml")

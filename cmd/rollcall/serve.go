@@ -111,7 +111,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves https and wss")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
-	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at / and the browser client /rollcall.js")
+	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at /, the browser client /rollcall.js and the dashboard at /dashboard")
 	fs.StringVar(&c.MemberEvents, "member-events", c.MemberEvents, "who hears server-wide joins and leaves: all (as sgc) or self (presence per channel only; for many thousands of members)")
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
@@ -248,6 +248,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts.Auth = auth
 	if !cfg.NoWeb {
 		opts.Web = web.Handler()
+		opts.Dashboard = true
 	}
 	srv, err := server.New(opts)
 	if err != nil {

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rollcall/rollcall/presence"
+)
+
+// The dashboard's snapshots are bounded: the largest channels first, and
+// the first members of each list.
+const (
+	dashboardChannels = 50
+	dashboardMembers  = 100
+	dashboardInterval = time.Second
+)
+
+// dashboardSnapshot is what /dashboard/data answers and /dashboard/events
+// sends every second.
+type dashboardSnapshot struct {
+	Stats Stats `json:"stats"`
+	// Channels are the largest channels, most members first; MoreChannels
+	// says how many were left out.
+	Channels     []dashboardChannel `json:"channels"`
+	MoreChannels int                `json:"more_channels"`
+	// Online are the first members of the server in join order;
+	// MoreOnline says how many were left out.
+	Online     []apiMember `json:"online"`
+	MoreOnline int         `json:"more_online"`
+}
+
+type dashboardChannel struct {
+	Name        string      `json:"name"`
+	Members     int         `json:"members"`
+	List        []apiMember `json:"list"` // the first members, in subscription order
+	MoreMembers int         `json:"more_members"`
+}
+
+// newDashboard builds the routes under /dashboard: the data endpoints, and
+// the page itself from Options.Web.
+func (s *Server) newDashboard() http.Handler {
+	if !s.opts.Dashboard {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "rollcall: the dashboard is off", http.StatusNotFound)
+		})
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /dashboard/data", s.dashboardAccess(http.HandlerFunc(s.dashboardData)))
+	mux.Handle("GET /dashboard/events", s.dashboardAccess(http.HandlerFunc(s.dashboardEvents)))
+	mux.HandleFunc("/dashboard/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no such dashboard route: %s %s", r.Method, r.URL.Path)})
+	})
+	mux.HandleFunc("/dashboard", func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Web == nil {
+			http.Error(w, "rollcall: no dashboard page (Options.Web is not set)", http.StatusNotFound)
+			return
+		}
+		s.opts.Web.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+// dashboardAccess lets a request through when the server has no API key,
+// or when it carries the key. An authenticating server without an API key
+// keeps its member list to itself: it answers 403.
+func (s *Server) dashboardAccess(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case s.opts.APIKey != "":
+			if !s.hasKey(r) {
+				refuseKey(w)
+				return
+			}
+		case s.opts.Auth.enabled():
+			writeJSON(w, http.StatusForbidden, apiError{"this server authenticates its clients: set an API key (--api-key) to open the dashboard"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) dashboardData(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, s.dashboardSnapshot())
+}
+
+// dashboardEvents streams a snapshot every second as Server-Sent Events
+// (event "snapshot", the JSON in data) until the client goes away or the
+// server shuts down.
+func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
+	s.dashboardStreams.Add(1)
+	defer s.dashboardStreams.Add(-1)
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // let proxies pass each event at once
+	w.WriteHeader(http.StatusOK)
+	t := time.NewTicker(dashboardInterval)
+	defer t.Stop()
+	for {
+		data, err := json.Marshal(s.dashboardSnapshot())
+		if err != nil {
+			s.log.Error("dashboard snapshot", "err", err)
+			return
+		}
+		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", data); err != nil {
+			return // the client went away
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) dashboardSnapshot() dashboardSnapshot {
+	snap := dashboardSnapshot{Stats: s.Stats(), Channels: []dashboardChannel{}}
+	chans := s.engine.Channels()
+	slices.SortStableFunc(chans, func(a, b presence.ChannelInfo) int { return cmp.Compare(b.Members, a.Members) })
+	if len(chans) > dashboardChannels {
+		snap.MoreChannels = len(chans) - dashboardChannels
+		chans = chans[:dashboardChannels]
+	}
+	for _, c := range chans {
+		members, err := s.engine.Members(c.Name)
+		if err != nil {
+			continue // freed since it was listed
+		}
+		dc := dashboardChannel{Name: c.Name, Members: len(members)}
+		dc.List, dc.MoreMembers = firstMembers(members)
+		snap.Channels = append(snap.Channels, dc)
+	}
+	online, _ := s.engine.Members("")
+	snap.Online, snap.MoreOnline = firstMembers(online)
+	return snap
+}
+
+func firstMembers(ms []presence.Member) ([]apiMember, int) {
+	more := 0
+	if len(ms) > dashboardMembers {
+		more = len(ms) - dashboardMembers
+		ms = ms[:dashboardMembers]
+	}
+	return apiMembers(ms), more
+}
+
+// isDashboard reports whether path is the dashboard's.
+func isDashboard(path string) bool {
+	return path == "/dashboard" || strings.HasPrefix(path, "/dashboard/")
+}

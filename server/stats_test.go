@@ -1,0 +1,118 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/protocol/sgc"
+)
+
+// counts is the part of Stats that a test can predict exactly.
+type counts struct {
+	Conns                     int64
+	Total, In, Out, Pubs, Err uint64
+	Cause, Limited            uint64
+	Members, Channels         int
+}
+
+func countsOf(s Stats) counts {
+	return counts{s.Connections, s.ConnectionsTotal, s.MessagesIn, s.MessagesOut, s.Publishes, s.Errors,
+		s.ClosedForCause, s.RateLimited, s.Members, s.Channels}
+}
+
+// waitCounts polls the server's stats until they are want, and fails the
+// test with the last stats if they do not get there. Messages are counted
+// once written, a moment after the client may have read them: hence the
+// polling.
+func waitCounts(t *testing.T, srv *Server, want counts) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		got := countsOf(srv.Stats())
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats\n got %+v\nwant %+v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStatsCount: every step of a client moves the counters by exactly
+// what it sent and received.
+func TestStatsCount(t *testing.T) {
+	srv, url := startServer(t, Options{})
+	st := srv.Stats()
+	if st.Started.IsZero() || st.Uptime < 0 || st.Goroutines <= 0 || countsOf(st) != (counts{}) {
+		t.Fatalf("a new server: %+v", st)
+	}
+	a := dial(t, url) // out: the session frame
+	waitCounts(t, srv, counts{Conns: 1, Total: 1, Out: 1})
+	a.join("alice", "") // in: member@new; out: its echo
+	waitCounts(t, srv, counts{Conns: 1, Total: 1, In: 1, Out: 2, Members: 1})
+	a.subscribe("room")
+	waitCounts(t, srv, counts{Conns: 1, Total: 1, In: 2, Out: 3, Members: 1, Channels: 1})
+
+	b := dial(t, url)
+	b.join("bob", "")
+	b.subscribe("room")
+	a.expect(sgc.MethodNewMember, nil)
+	a.expect(sgc.MethodNewChannelMember, nil)
+	// b: session, 2 echoes; a: 2 events.
+	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 4, Out: 8, Members: 2, Channels: 1})
+
+	a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Member: sgc.Member{ID: a.session}, Channel: "room", Text: "hi"})
+	a.expect(sgc.MethodPublishMsg, nil)
+	b.expect(sgc.MethodPublishMsg, nil)
+	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 5, Out: 10, Pubs: 1, Members: 2, Channels: 1})
+
+	if err := srv.Broadcast("from the server", "room"); err != nil {
+		t.Fatal(err)
+	}
+	a.expect(sgc.MethodPublishMsg, nil)
+	b.expect(sgc.MethodPublishMsg, nil)
+	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 5, Out: 12, Pubs: 2, Members: 2, Channels: 1})
+
+	a.send(&sgc.Message{Method: "nothing@such"})
+	a.expectError(presence.CodeUnknownMethod)
+	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 6, Out: 13, Pubs: 2, Err: 1, Members: 2, Channels: 1})
+
+	// A binary frame: the server closes b for cause (1003); b leaves.
+	b.sendFrame(ws.NewBinaryFrame([]byte("x")))
+	b.expectClose(ws.StatusUnsupportedData)
+	a.expect(sgc.MethodRemoveChannelMember, nil)
+	a.expect(sgc.MethodRemoveMember, nil)
+	waitCounts(t, srv, counts{Conns: 1, Total: 2, In: 6, Out: 15, Pubs: 2, Err: 1, Cause: 1, Members: 1, Channels: 1})
+
+	// A client that closes is not closed for cause.
+	a.sendFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")))
+	waitCounts(t, srv, counts{Conns: 0, Total: 2, In: 6, Out: 15, Pubs: 2, Err: 1, Cause: 1})
+}
+
+// TestStatsRateLimited: frames over the rate are counted as rate-limited,
+// and the error frame that says so as an error.
+func TestStatsRateLimited(t *testing.T) {
+	srv, url := startServer(t, Options{Limits: Limits{MessagesPerSecond: 0.001, Burst: 1}})
+	a := dial(t, url)
+	a.join("alice", "") // the one token of the burst
+	for i := range 3 {
+		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: fmt.Sprint(i)})
+	}
+	a.expectError(presence.CodeRateLimited)
+	deadline := time.Now().Add(testTimeout)
+	for {
+		st := srv.Stats()
+		if st.RateLimited == 3 && st.MessagesIn == 4 && st.Errors >= 1 && st.Publishes == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rate limited %d, in %d, errors %d, publishes %d; want 3, 4, ≥1, 0", st.RateLimited, st.MessagesIn, st.Errors, st.Publishes)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
