@@ -81,6 +81,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
 });
 const pages = {};
+const problems = [];
 const guard = setTimeout(() => {
   console.log("browser: FAIL the whole scenario took too long");
   process.exit(1); // playwright kills the browser on exit
@@ -92,7 +93,12 @@ try {
   for (const name of ["alice", "bob"]) {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     pages[name] = await ctx.newPage();
-    pages[name].on("pageerror", (err) => console.log(`${name}'s page: uncaught ${err.message}`));
+    // An exception in the page, or the page's client reporting a bad frame
+    // or a throwing listener, fails the scenario at the end.
+    pages[name].on("pageerror", (err) => problems.push(`${name}'s page: uncaught ${err.message}`));
+    pages[name].on("console", (msg) => {
+      if (msg.text().startsWith("rollcall:")) problems.push(`${name}'s page: ${msg.text()}`);
+    });
   }
   const { alice, bob } = pages;
   await login(alice, "alice");
@@ -143,6 +149,7 @@ try {
   await until("alice gone from bob's list", () => others(bob), (ms) => !ms.some((m) => m.name === "alice"), idleMs);
   step(`alice gone after ${Date.now() - closed} ms`);
   await bob.screenshot({ path: join(artifacts, "browser-bob-after-alice-left.png") });
+  if (problems.length) throw new Error(problems.join("\n"));
   console.log("browser: ok");
 } catch (err) {
   console.log("browser: FAIL " + (err?.stack ?? err));
