@@ -16,9 +16,9 @@ import { chromium } from "playwright-core";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 
-const [url, artifacts, idleArg, goName, MESSAGE] = process.argv.slice(2);
+const [url, artifacts, idleArg, goName, message] = process.argv.slice(2);
 const idleMs = Number(idleArg);
-if (!url || !artifacts || !(idleMs > 0) || !goName || !MESSAGE) {
+if (!url || !artifacts || !(idleMs > 0) || !goName || !message) {
   console.log("browser: FAIL usage: node browser.mjs URL ARTIFACT_DIR IDLE_MS GO_NAME MESSAGE");
   process.exit(2);
 }
@@ -40,7 +40,7 @@ async function until(what, read, ok, ms = STEP_MS) {
       last = await read();
       if (ok(last)) return last;
     } catch (err) {
-      last = err;
+      last = String(err);
     }
     if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms; last seen: ${JSON.stringify(last, null, 0)}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -118,10 +118,10 @@ try {
   step("members listed");
 
   // A message typed in alice's page (Enter sends) appears in bob's.
-  await alice.fill("#text", MESSAGE);
+  await alice.fill("#text", message);
   await alice.press("#text", "Enter");
   await until("alice's input cleared after sending", () => alice.inputValue("#text"), (v) => v === "");
-  await until("alice's message in bob's page", () => messages(bob), (l) => l.some((m) => m.from === "alice" && m.text === MESSAGE));
+  await until("alice's message in bob's page", () => messages(bob), (l) => l.some((m) => m.from === "alice" && m.text === message));
   step("message shown");
 
   // bob joins #side and invites the Go client by clicking its name; the Go
