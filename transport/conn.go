@@ -37,7 +37,7 @@ const (
 // Defaults for Options fields left zero.
 const (
 	DefaultMaxMessageSize = 64 << 10
-	DefaultQueueLength    = 1024
+	DefaultQueueLength    = 4096
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultIdleTimeout    = 60 * time.Second
 	DefaultCloseTimeout   = 2 * time.Second
