@@ -431,7 +431,8 @@ func (e *Engine) Subscribe(ctx context.Context, c *Conn, name string) error {
 }
 
 // Unsubscribe removes c's member from a channel. As in sgc, every member of
-// the server hears of it, not only the channel's.
+// the server hears of it, not only the channel's; with MemberEventsSelf only
+// the channel's remaining members and c do.
 func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

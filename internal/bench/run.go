@@ -300,11 +300,19 @@ func (s *session) stats(ctx context.Context) ServerStats {
 	return st
 }
 
-func (s *session) start(ctx context.Context) (*fleet, error) {
-	p := s.p
-	p.Workers = max(p.Workers, 1)
-	s.p = p
-	return startFleet(ctx, p, s.exe, s.pin)
+// start starts the workers and waits until they report "ready"; the
+// caller stops the fleet (stop after finish is harmless).
+func (s *session) start(ctx context.Context) (*fleet, *Result, error) {
+	s.p.Workers = max(s.p.Workers, 1)
+	f, err := startFleet(ctx, s.p, s.exe, s.pin)
+	if err != nil {
+		return nil, nil, err
+	}
+	ready, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, sum(ready), nil
 }
 
 func (s *session) errors(r *Result) {
@@ -317,15 +325,11 @@ func (s *session) errors(r *Result) {
 func (s *session) idle(ctx context.Context) error {
 	base := s.stats(ctx)
 	base0 := s.sample()
-	f, err := s.start(ctx)
+	f, r, err := s.start(ctx)
 	if err != nil {
 		return err
 	}
-	ready, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute)
-	if err != nil {
-		return err
-	}
-	r := sum(ready)
+	defer f.stop()
 	s.logf("%d connections joined in %v", r.Conns, r.Elapsed.Round(time.Millisecond))
 	time.Sleep(s.cfg.Settle)
 	st := s.stats(ctx)
@@ -359,15 +363,11 @@ func (s *session) idle(ctx context.Context) error {
 }
 
 func (s *session) fanout(ctx context.Context) error {
-	f, err := s.start(ctx)
+	f, r, err := s.start(ctx)
 	if err != nil {
 		return err
 	}
-	ready, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute)
-	if err != nil {
-		return err
-	}
-	r := sum(ready)
+	defer f.stop()
 	s.logf("%d connections joined in %v", r.Conns, r.Elapsed.Round(time.Millisecond))
 	total := &Result{}
 	total.add(r)
@@ -421,15 +421,11 @@ func (s *session) fanout(ctx context.Context) error {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (s *session) joinstorm(ctx context.Context) error {
-	f, err := s.start(ctx)
+	f, r, err := s.start(ctx)
 	if err != nil {
 		return err
 	}
-	ready, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute)
-	if err != nil {
-		return err
-	}
-	r := sum(ready)
+	defer f.stop()
 	s.logf("%d members connected; storming one channel", r.Conns)
 	time.Sleep(s.cfg.Settle)
 	if err := f.release(order{Start: time.Now().Add(200 * time.Millisecond).UnixNano()}); err != nil {
@@ -462,13 +458,11 @@ func (s *session) joinstorm(ctx context.Context) error {
 
 func (s *session) churn(ctx context.Context) error {
 	before := s.stats(ctx)
-	f, err := s.start(ctx)
+	f, _, err := s.start(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := f.barrier(ctx, "ready", s.p.Timeout+time.Minute); err != nil {
-		return err
-	}
+	defer f.stop()
 	if err := f.release(order{}); err != nil {
 		return err
 	}
