@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rollcall/rollcall/internal/bench"
@@ -132,5 +135,36 @@ func TestBenchRefusesRemoteTargets(t *testing.T) {
 	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown scenario") {
 		t.Errorf("unknown scenario: %v\n%s", err, out)
+	}
+}
+
+// With --target the tool drives a server it did not start, and leaves it
+// running.
+func TestBenchDrivesRunningServer(t *testing.T) {
+	cmd, addr, logs := startBinary(t, nil, "serve", "--addr", "127.0.0.1:0", "--debug", "--member-events", "self")
+	go func() { // keep reading the log so the child never blocks on stderr
+		for logs.Scan() {
+		}
+	}()
+	rep := runBenchBinary(t, "fanout", "--target", "ws://"+addr+"/", "--pid", strconv.Itoa(cmd.Process.Pid),
+		"--channels", "2", "--subscribers", "4", "--publishers", "2", "--rates", "50", "--duration", "400ms")
+	for name, want := range map[string]float64{"lost @ 50/s": 0, "duplicated @ 50/s": 0, "errors": 0} {
+		if got := figure(t, rep, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := figure(t, rep, "delivered @ 50/s"); got <= 0 {
+		t.Errorf("delivered %v/s", got)
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("server gone after the bench: %v", err)
+	}
+	resp.Body.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
 }

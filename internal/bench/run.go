@@ -144,7 +144,7 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 	var err error
 	switch {
 	case name == "rollcall" && cfg.Target != "":
-		srv = &serverProc{target: cfg.Target, pid: cfg.PID}
+		srv = &serverProc{target: cfg.Target, pid: cfg.PID, stop: func() {}} // not ours to stop
 	case name == "rollcall":
 		if len(cfg.Exe) == 0 {
 			return nil, errors.New("no target and no rollcall binary to start")
