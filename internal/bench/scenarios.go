@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -191,10 +192,16 @@ func (w *worker) fanout(ctx context.Context, l *link) error {
 
 // publish sends rate messages per second from publisher pub for the
 // step's duration, round robin over its channels, and returns how many.
+//
+// Publisher pub's n-th message is due at (n + pub/Publishers) / rate: the
+// publishers are spread evenly over each interval, so that the server sees
+// a steady stream at the step's rate rather than every publisher's message
+// in one burst.
 func (w *worker) publish(ctx context.Context, c Client, pub int, chans []int, rate float64, seq *int64) int64 {
 	if len(chans) == 0 || rate <= 0 {
 		return 0
 	}
+	phase := float64(pub) / float64(w.p.Publishers)
 	start := time.Now()
 	var n int64
 	buf := make([]byte, 0, max(w.p.Payload, payloadHeader))
@@ -203,7 +210,7 @@ func (w *worker) publish(ctx context.Context, c Client, pub int, chans []int, ra
 		if elapsed >= w.p.Duration || ctx.Err() != nil {
 			return n
 		}
-		due := int64(elapsed.Seconds() * rate)
+		due := int64(math.Floor(elapsed.Seconds()*rate-phase)) + 1
 		for ; n < due; n++ {
 			s := atomic.AddInt64(seq, 1)
 			ch := chans[int(n)%len(chans)]
