@@ -140,8 +140,13 @@ type Server struct {
 	sessions map[*session]struct{}
 	byID     map[string]*session
 	closed   bool
-	wg       sync.WaitGroup // one per session goroutine and background loop
+	wg       sync.WaitGroup // one per session and background loop
 	stop     chan struct{}
+
+	// poller wakes a session's reader only when its client has sent
+	// something; nil where epoll is not available (a goroutine per
+	// connection then).
+	poller *transport.Poller
 }
 
 // New returns a server; call Shutdown to stop it.
@@ -212,6 +217,11 @@ func New(opts Options) (*Server, error) {
 		RefuseNameMismatch:   opts.Auth.RefuseNameMismatch,
 		Logger:               log,
 	})
+	if p, err := transport.NewPoller(); err == nil {
+		s.poller = p
+	} else {
+		log.Debug("one reader goroutine per connection", "reason", err)
+	}
 	s.wg.Add(1)
 	go s.keepalive()
 	if opts.Acknowledgment.Enabled {
@@ -336,15 +346,17 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.counters.accepted.Add(1)
 	s.counters.open.Add(1)
-	go func() {
-		defer s.wg.Done()
-		sess.run()
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		delete(s.byID, sess.id)
-		s.mu.Unlock()
-		s.counters.open.Add(-1)
-	}()
+	sess.run()
+}
+
+// forget removes an ended session.
+func (s *Server) forget(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	delete(s.byID, sess.id)
+	s.mu.Unlock()
+	s.counters.open.Add(-1)
+	s.wg.Done()
 }
 
 // Shutdown closes every connection with 1001 ("server shutting down"),
@@ -365,9 +377,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		for sess := range s.sessions {
@@ -375,8 +387,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		<-done
-		return fmt.Errorf("server shutdown: %w", ctx.Err())
+		err = fmt.Errorf("server shutdown: %w", ctx.Err())
 	}
+	if s.poller != nil {
+		_ = s.poller.Close() // every connection has ended
+	}
+	return err
 }
 
 // keepalive pings every client that has been silent for a ping interval.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/protocol/sgc"
@@ -25,6 +28,7 @@ type session struct {
 	limit  rateLimiter
 	acks   ackQueue
 	ident  *Identity // nil on an open server
+	log    *slog.Logger
 }
 
 func newSession(s *Server, tc *transport.Conn, broker bool, ident *Identity) *session {
@@ -39,7 +43,7 @@ func newSession(s *Server, tc *transport.Conn, broker bool, ident *Identity) *se
 	return sess
 }
 
-// run sends the session frame, then reads until the connection ends and
+// run sends the session frame and starts serving the connection; ended
 // cleans up after it.
 func (sess *session) run() {
 	log := sess.srv.log.With("session", sess.id, "remote", sess.tc.RemoteAddr().String())
@@ -60,17 +64,23 @@ func (sess *session) run() {
 	if f := sess.srv.opts.OnConnect; f != nil {
 		f(sess.ctx, sess.pc)
 	}
-	code, reason := sess.tc.ReadLoop(sess.handle)
+	sess.log = log
+	sess.tc.Serve(sess.srv.poller, sess.handle, sess.ended)
+}
+
+// ended runs once the connection has closed.
+func (sess *session) ended(code ws.StatusCode, reason string) {
 	if sent, _ := sess.tc.CloseStatus(); sent != 0 && !sess.tc.ClosedByPeer() && !sess.srv.shuttingDown() {
 		sess.srv.counters.closedForCause.Add(1)
 	}
 	sess.cancel()
 	sess.srv.engine.Disconnect(sess.pc)
 	sess.acks.drop()
-	log.Debug("disconnected", "code", int(code), "reason", reason)
+	sess.log.Debug("disconnected", "code", int(code), "reason", reason)
 	if f := sess.srv.opts.OnDisconnect; f != nil {
 		f(sess.pc, int(code))
 	}
+	sess.srv.forget(sess)
 }
 
 // Deliver implements presence.Sink: the frame is encoded once per server

@@ -1,7 +1,8 @@
 // Package transport runs one server-side WebSocket connection on
-// github.com/gobwas/ws: a read loop that enforces the frame rules and
-// limits, and a bounded outbound queue written by a short-lived writer, so
-// that no connection can slow another down.
+// github.com/gobwas/ws: a reader that enforces the frame rules and limits,
+// and a bounded outbound queue written by a short-lived writer, so that no
+// connection can slow another down. With a Poller, a connection whose peer
+// is silent holds no goroutine at all.
 package transport
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -121,6 +123,21 @@ type Conn struct {
 	sentWhy  string
 	byPeer   bool          // the peer started the close handshake
 	done     chan struct{} // closed when the socket is closed
+
+	// Read state, touched only by the one reader running at a time.
+	msg    []byte // the text message being reassembled
+	inText bool   // a fragmented text message is unfinished
+
+	// Poll mode (Serve with a Poller); poll is set under mu, the rest
+	// before the first reader starts.
+	poll    *Poller
+	reading bool // a reader goroutine is running; under mu
+	rc      syscall.RawConn
+	tok     uint64
+	armed   bool // the socket is in the epoll set
+	onText  func([]byte) error
+	onEnd   func(ws.StatusCode, string)
+	idle    *time.Timer // under mu
 }
 
 type outFrame struct {
@@ -133,7 +150,7 @@ type outFrame struct {
 func New(nc net.Conn, br *bufio.Reader, opts Options) *Conn {
 	opts.withDefaults()
 	if br == nil || br.Buffered() == 0 {
-		br = bufio.NewReaderSize(nc, 512)
+		br = getReader(nc)
 	}
 	c := &Conn{nc: nc, br: br, opts: opts, done: make(chan struct{})}
 	c.lastRead.Store(time.Now().UnixNano())
@@ -199,8 +216,9 @@ func (c *Conn) closeLocked(code ws.StatusCode, reason string, dropQueued bool) {
 	c.queue = append(c.queue, outFrame{ws.OpClose, ws.NewCloseFrameBody(code, reason)})
 	c.startWriterLocked()
 	// Whatever the peer does, the socket is closed after the grace period:
-	// the read loop stops at this deadline.
+	// the reader stops at this deadline.
 	_ = c.nc.SetReadDeadline(time.Now().Add(DefaultCloseTimeout))
+	c.kickLocked()
 }
 
 // CloseStatus returns the code and reason of the close frame this side sent,
@@ -235,6 +253,7 @@ func (c *Conn) terminateLocked() {
 	c.queue = nil
 	_ = c.nc.Close()
 	close(c.done)
+	c.kickLocked()
 }
 
 func (c *Conn) startWriterLocked() {
@@ -356,8 +375,18 @@ func appendHeader(dst []byte, op ws.OpCode, n int) []byte {
 // other error closes it with 1011. ReadLoop closes the socket before it
 // returns, and reports how the connection ended: the close code and reason
 // this side sent, or the peer's, or 1006 when there was no close handshake.
+//
+// ReadLoop holds its goroutine for the connection's life; Serve with a
+// Poller does not.
 func (c *Conn) ReadLoop(onText func([]byte) error) (code ws.StatusCode, reason string) {
-	code, reason = c.readLoop(onText)
+	code, reason, _ = c.readLoop(onText, false)
+	return c.finish(code, reason)
+}
+
+// finish ends a connection whose reader has stopped: it drains until the
+// close handshake completes, closes the socket and returns how the
+// connection ended.
+func (c *Conn) finish(code ws.StatusCode, reason string) (ws.StatusCode, string) {
 	if c.closingNow() {
 		// Lingering close: read and drop what the peer still sends until it
 		// closes its side or the close deadline passes, so that closing our
@@ -366,19 +395,25 @@ func (c *Conn) ReadLoop(onText func([]byte) error) (code ws.StatusCode, reason s
 		_, _ = io.Copy(io.Discard, c.br)
 	}
 	c.Terminate()
+	putReader(c.br)
+	c.br = nil
 	if sent, why := c.CloseStatus(); sent != 0 {
 		return sent, why
 	}
 	return code, reason
 }
 
-func (c *Conn) readLoop(onText func([]byte) error) (ws.StatusCode, string) {
-	var (
-		msg     []byte
-		inText  bool
-		control [125]byte
-	)
-	for {
+// readLoop reads frames until the connection must end, or, when mayPark,
+// until the peer has nothing more to say for now: then the reader parks
+// (see park) and readLoop reports parked.
+func (c *Conn) readLoop(onText func([]byte) error, mayPark bool) (code ws.StatusCode, reason string, parked bool) {
+	var control [125]byte
+	// A reader woken by the Poller reads at least one frame before it may
+	// park again: the data that woke it is in the socket, not the buffer.
+	for first := true; ; first = false {
+		if mayPark && !first && c.br.Buffered() == 0 && c.park() {
+			return 0, "", true
+		}
 		c.mu.Lock()
 		closing := c.closing
 		c.mu.Unlock()
@@ -387,17 +422,19 @@ func (c *Conn) readLoop(onText func([]byte) error) (ws.StatusCode, string) {
 		}
 		h, err := ws.ReadHeader(c.br)
 		if err != nil {
-			return c.readFailed(err)
+			code, reason = c.readFailed(err)
+			return code, reason, false
 		}
 		c.lastRead.Store(time.Now().UnixNano())
-		if code, why := c.checkHeader(h, inText); code != 0 {
+		if code, why := c.checkHeader(h, c.inText); code != 0 {
 			c.Close(code, why)
-			return code, why
+			return code, why, false
 		}
 		if h.OpCode.IsControl() {
 			p := control[:h.Length]
 			if _, err := io.ReadFull(c.br, p); err != nil {
-				return c.readFailed(err)
+				code, reason = c.readFailed(err)
+				return code, reason, false
 			}
 			ws.Cipher(p, h.Mask, 0)
 			switch h.OpCode {
@@ -416,40 +453,44 @@ func (c *Conn) readLoop(onText func([]byte) error) (ws.StatusCode, string) {
 				c.byPeer = !c.closing
 				c.closeLocked(reply, "", false)
 				c.mu.Unlock()
-				return code, why
+				return code, why, false
 			}
 			continue
 		}
 		if h.OpCode == ws.OpText {
-			inText = true
-			msg = nil
+			c.inText = true
+			c.msg = nil
 		}
 		if c.closingNow() {
 			// Discard data frames after we decided to close.
 			if _, err := io.CopyN(io.Discard, c.br, h.Length); err != nil {
-				return c.readFailed(err)
+				code, reason = c.readFailed(err)
+				return code, reason, false
 			}
 			continue
 		}
-		if int64(len(msg))+h.Length > c.opts.MaxMessageSize {
+		if int64(len(c.msg))+h.Length > c.opts.MaxMessageSize {
 			why := fmt.Sprintf("message exceeds %d bytes", c.opts.MaxMessageSize)
 			c.Close(CloseMessageTooBig, why)
-			return CloseMessageTooBig, why
+			return CloseMessageTooBig, why, false
 		}
-		start := len(msg)
-		msg = append(msg, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(c.br, msg[start:]); err != nil {
-			return c.readFailed(err)
+		start := len(c.msg)
+		c.msg = append(c.msg, make([]byte, h.Length)...)
+		if _, err := io.ReadFull(c.br, c.msg[start:]); err != nil {
+			code, reason = c.readFailed(err)
+			return code, reason, false
 		}
-		ws.Cipher(msg[start:], h.Mask, 0)
+		ws.Cipher(c.msg[start:], h.Mask, 0)
 		if !h.Fin {
 			continue
 		}
-		inText = false
+		c.inText = false
+		msg := c.msg
+		c.msg = nil
 		if !utf8.Valid(msg) {
 			const why = "text message is not valid UTF-8"
 			c.Close(CloseInvalidPayload, why)
-			return CloseInvalidPayload, why
+			return CloseInvalidPayload, why, false
 		}
 		if c.opts.Counters != nil {
 			c.opts.Counters.MessagesRead.Add(1)
@@ -458,9 +499,8 @@ func (c *Conn) readLoop(onText func([]byte) error) (ws.StatusCode, string) {
 			ce := &CloseError{Code: CloseInternalError, Reason: "internal error"}
 			errors.As(err, &ce)
 			c.Close(ce.Code, ce.Reason)
-			return ce.Code, ce.Reason
+			return ce.Code, ce.Reason, false
 		}
-		msg = nil
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,7 +68,9 @@ func TestBenchSmoke(t *testing.T) {
 		if rss := figure(t, rep, "server RSS per connection"); rss <= 0 {
 			t.Errorf("RSS per connection %v", rss)
 		}
-		if g := figure(t, rep, "server goroutines per connection"); g <= 0 || g > 3 {
+		// On Linux an idle connection is parked in epoll and holds no
+		// goroutine; elsewhere it holds its reader.
+		if g := figure(t, rep, "server goroutines per connection"); runtime.GOOS == "linux" && g > 0.1 || g > 1.1 {
 			t.Errorf("goroutines per connection %v", g)
 		}
 	})
