@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/internal/bench"
+	"github.com/rollcall/rollcall/presence"
 )
 
 const benchUsage = `usage: rollcall bench SCENARIO [flags]
@@ -23,8 +24,9 @@ Scenarios:
              all) for --duration; delivered/s, latency p50/p90/p99/max, loss, duplicates
   joinstorm  --conns members join one channel at once; time until every view is complete,
              frames and bytes delivered
-  churn      connections join, subscribe, publish and leave at --rate per second for
-             --duration; server goroutines and heap before and after, members left behind
+  churn      connections join, subscribe, publish and leave at --rate per second: first
+             for --warmup, then for --duration; server goroutines and heap of the fresh
+             server, after the warm-up (before) and after the run, members left behind
 
 Without --target, bench starts its own server (this binary's serve --debug) on
 127.0.0.1; with --comparator it also runs the Centrifuge comparator
@@ -37,7 +39,7 @@ var benchDefaults = map[string]bench.Params{
 	"idle":      {Conns: 1000, ChannelSize: 100, Duration: 10 * time.Second},
 	"fanout":    {Channels: 10, Subscribers: 100, Publishers: 10, Payload: 100, Duration: 5 * time.Second},
 	"joinstorm": {Conns: 500},
-	"churn":     {Rate: 50, Lifetime: time.Second, Channels: 10, Duration: 30 * time.Second},
+	"churn":     {Rate: 50, Lifetime: time.Second, Channels: 10, Duration: 30 * time.Second, Warmup: 30 * time.Second},
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,6 +81,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&p.Rate, "rate", p.Rate, "connections per second (churn)")
 	fs.DurationVar(&p.Lifetime, "lifetime", p.Lifetime, "how long each churn connection lives")
 	fs.DurationVar(&p.Duration, "duration", p.Duration, "idle time, fanout step length, churn length")
+	fs.DurationVar(&p.Warmup, "warmup", p.Warmup, "churn: churn this long first and take the \"before\" figures after it (0: against the fresh server)")
 	fs.DurationVar(&p.Timeout, "timeout", p.Timeout, "bound on each phase (connecting, converging, draining)")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "pause before measuring a quiet server")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -109,6 +112,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Servers = []string{"rollcall", "centrifuge"}
 	default:
 		cfg.Servers = []string{"rollcall"}
+	}
+	if _, err := presence.ParseMemberEvents(*memberEvents); err != nil {
+		return usageError{fmt.Sprintf("bench: bad --member-events %q: want all or self", *memberEvents)}
+	}
+	if p.Warmup < 0 {
+		return usageError{"bench: --warmup must not be negative"}
 	}
 	if p.Payload < 40 && scenario == "fanout" {
 		return usageError{"bench: --payload must be at least 40 bytes (time, publisher and sequence number)"}

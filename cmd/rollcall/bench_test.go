@@ -106,9 +106,12 @@ func TestBenchSmoke(t *testing.T) {
 		}
 	})
 	t.Run("churn", func(t *testing.T) {
-		rep := runBenchBinary(t, "churn", "--rate", "40", "--duration", "500ms", "--lifetime", "100ms", "--channels", "3")
+		rep := runBenchBinary(t, "churn", "--rate", "40", "--warmup", "300ms", "--duration", "500ms", "--lifetime", "100ms", "--channels", "3")
 		if got := figure(t, rep, "connections opened and closed"); got < 15 {
 			t.Errorf("%v connections churned, want about 20", got)
+		}
+		if got := figure(t, rep, "connections in the warm-up"); got < 9 {
+			t.Errorf("%v connections in the warm-up, want about 12", got)
 		}
 		for _, name := range []string{"members left behind", "errors"} {
 			if got := figure(t, rep, name); got != 0 {
@@ -117,6 +120,17 @@ func TestBenchSmoke(t *testing.T) {
 		}
 		if before, after := figure(t, rep, "server goroutines before"), figure(t, rep, "server goroutines after"); after > before {
 			t.Errorf("server goroutines %v before, %v after", before, after)
+		}
+		for _, name := range []string{"server heap fresh", "server heap before", "server heap after", "server live heap before", "server live heap after"} {
+			if got := figure(t, rep, name); got <= 0 {
+				t.Errorf("%s = %v KB", name, got)
+			}
+		}
+		// Against the warmed-up baseline the heap comes back within a few
+		// percent (3 % in these tiny runs); a fresh baseline or a leak shows
+		// tens.
+		if got := figure(t, rep, "server heap change"); got < -20 || got > 20 {
+			t.Errorf("server heap change %v %%, want within ±20 %% of the warmed-up baseline", got)
 		}
 	})
 }

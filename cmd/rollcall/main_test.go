@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -314,5 +315,44 @@ func TestServeWeb(t *testing.T) {
 	}
 	if cfg, err := loadConfig([]string{"--config", path}, io.Discard); err != nil || !cfg.NoWeb {
 		t.Fatalf("no_web in YAML: %+v %v", cfg.NoWeb, err)
+	}
+}
+
+// A bad --member-events (or member_events in the config file) stops serve
+// before it listens, with exit status 2 and a message that names the
+// setting, the value and what it accepts.
+func TestServeRefusesBadMemberEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rollcall.yaml")
+	if err := os.WriteFile(path, []byte("member_events: everyone\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		bad  string
+	}{
+		{[]string{"--member-events", "bogus"}, "bogus"},
+		{[]string{"--member-events=SELF"}, "SELF"},
+		{[]string{"--config", path}, "everyone"},
+	} {
+		args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...)
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
+		timer := time.AfterFunc(10*time.Second, func() { _ = cmd.Process.Kill() })
+		out, err := cmd.CombinedOutput()
+		timer.Stop()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("serve %s: exit %v, want status 2\n%s", strings.Join(tc.args, " "), err, out)
+			continue
+		}
+		msg := string(out)
+		for _, want := range []string{"--member-events", `"` + tc.bad + `"`, "all", "self"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("serve %s: message lacks %q:\n%s", strings.Join(tc.args, " "), want, msg)
+			}
+		}
+		if strings.Contains(msg, "rollcall listening") {
+			t.Errorf("serve %s: listened before refusing:\n%s", strings.Join(tc.args, " "), msg)
+		}
 	}
 }

@@ -226,6 +226,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	memberEvents, err := presence.ParseMemberEvents(cfg.MemberEvents)
+	if err != nil {
+		return usageError{fmt.Sprintf("bad --member-events %q: want all (every member hears every join and leave, as sgc) or self (presence per channel only)", cfg.MemberEvents)}
+	}
 	var tlsConf *tls.Config
 	switch {
 	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
@@ -242,9 +246,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	opts := cfg.serverOptions(log)
-	if opts.MemberEvents, err = presence.ParseMemberEvents(cfg.MemberEvents); err != nil {
-		return usageError{err.Error()}
-	}
+	opts.MemberEvents = memberEvents
 	opts.Auth = auth
 	if !cfg.NoWeb {
 		opts.Web = web.Handler()

@@ -27,6 +27,7 @@ type Params struct {
 	Rate        float64       `json:"rate"`         // churn: connections per second
 	Lifetime    time.Duration `json:"lifetime"`     // churn: how long each connection lives
 	Duration    time.Duration `json:"duration"`     // idle, fanout step, churn
+	Warmup      time.Duration `json:"warmup"`       // churn: churning before the baseline is taken
 	Timeout     time.Duration `json:"timeout"`      // bound on each phase
 }
 

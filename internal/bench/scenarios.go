@@ -416,11 +416,25 @@ func sameSet(a map[string]struct{}, b []string) bool {
 }
 
 // churn: connections join, subscribe, publish once and leave, Rate per
-// second in all, each living Lifetime, for Duration.
+// second in all, each living Lifetime: first for Warmup (when set), then,
+// once the coordinator has measured the warmed-up server, for Duration.
 func (w *worker) churn(ctx context.Context, l *link) error {
 	if _, err := l.sync("ready", &Result{}); err != nil {
 		return err
 	}
+	next := 0 // the next connection number, continued across the phases
+	if w.p.Warmup > 0 {
+		if _, err := l.sync("warmed", w.churnFor(ctx, w.p.Warmup, &next)); err != nil {
+			return err
+		}
+	}
+	_, err := l.sync("churned", w.churnFor(ctx, w.p.Duration, &next))
+	return err
+}
+
+// churnFor opens this worker's share of Rate connections per second for d,
+// numbering them from *next on, and returns when every one has closed.
+func (w *worker) churnFor(ctx context.Context, d time.Duration, next *int) *Result {
 	rate := w.p.Rate / float64(w.p.Workers)
 	start := time.Now()
 	var cycles atomic.Int64
@@ -428,11 +442,12 @@ func (w *worker) churn(ctx context.Context, l *link) error {
 	sem := make(chan struct{}, 2000)
 	for n := 0; ; n++ {
 		due := start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
-		if due.Sub(start) >= w.p.Duration || ctx.Err() != nil {
+		if due.Sub(start) >= d || ctx.Err() != nil {
+			*next += n
 			break
 		}
 		time.Sleep(time.Until(due))
-		i := n*w.p.Workers + w.p.Worker
+		i := (*next+n)*w.p.Workers + w.p.Worker
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
@@ -444,8 +459,7 @@ func (w *worker) churn(ctx context.Context, l *link) error {
 	wg.Wait()
 	r := w.tally.take()
 	r.Cycles, r.Elapsed = cycles.Load(), time.Since(start)
-	_, err := l.sync("churned", r)
-	return err
+	return r
 }
 
 // cycle is one churn connection's life.

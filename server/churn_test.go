@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/protocol/sgc"
+)
+
+// TestChurnLeavesNoState is the guard behind `rollcall bench churn`:
+// connections that join, subscribe, publish, invite, sit in groups and
+// leave frames unacknowledged, then disconnect, leave no entry behind in
+// the server's session maps, the engine's member and channel tables or the
+// groups, round after round.
+func TestChurnLeavesNoState(t *testing.T) {
+	var srv *Server // set before the first connection
+	opts := ackOptions()
+	opts.OnConnect = func(_ context.Context, c *presence.Conn) {
+		_ = srv.Engine().Groups().Add("all", c)
+		_ = srv.Engine().Groups().Add("g/"+c.ID()[:1], c)
+	}
+	srv, url := startServer(t, opts)
+	for round := range 3 {
+		clients := make([]*rawClient, 8)
+		for i := range clients {
+			c := dial(t, url)
+			c.join(fmt.Sprintf("r%dc%d", round, i), "")
+			ch := fmt.Sprintf("churn-%d", i%3)
+			c.subscribe(ch)
+			c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Member: sgc.Member{ID: c.session}, Channel: ch, Text: "hi", HasText: true})
+			c.expect(sgc.MethodPublishMsg, func(m *sgc.Message) bool { return m.Member.ID == c.session })
+			if i > 0 {
+				c.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Member: sgc.Member{ID: c.session},
+					Channel: ch, Members: []sgc.Member{{ID: clients[i-1].session}}})
+			}
+			clients[i] = c
+		}
+		if got := srv.Stats().Members; got != len(clients) {
+			t.Fatalf("round %d: %d members, want %d", round, got, len(clients))
+		}
+		for _, c := range clients {
+			c.conn.Close()
+		}
+		deadline := time.Now().Add(testTimeout)
+		for srv.Stats().Connections > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		srv.mu.Lock()
+		sessions, byID := len(srv.sessions), len(srv.byID)
+		srv.mu.Unlock()
+		st := srv.Stats()
+		if st.Connections != 0 || sessions != 0 || byID != 0 || st.Members != 0 || st.Channels != 0 {
+			t.Fatalf("round %d: after every client left: %d connections, %d sessions, %d by id, %d members, %d channels",
+				round, st.Connections, sessions, byID, st.Members, st.Channels)
+		}
+		if names := srv.Engine().Groups().Names(); len(names) != 0 {
+			t.Fatalf("round %d: groups left: %v", round, names)
+		}
+	}
+}
