@@ -79,6 +79,11 @@ type Options struct {
 	WriteTimeout time.Duration
 	// KeepEmptyChannels keeps a channel after its last member leaves.
 	KeepEmptyChannels bool
+	// ReaderPerConn gives every connection a reader goroutine for its whole
+	// life instead of parking idle ones in epoll (transport.Poller), as on
+	// systems without epoll. It costs about 8 KB per idle connection; it
+	// is there to compare the two and to rule the poller out.
+	ReaderPerConn bool
 	// MemberEvents is who hears server-wide joins and leaves: everyone
 	// (default, as sgc) or only the joiner (presence.MemberEventsSelf).
 	MemberEvents presence.MemberEvents
@@ -217,10 +222,12 @@ func New(opts Options) (*Server, error) {
 		RefuseNameMismatch:   opts.Auth.RefuseNameMismatch,
 		Logger:               log,
 	})
-	if p, err := transport.NewPoller(); err == nil {
-		s.poller = p
-	} else {
-		log.Debug("one reader goroutine per connection", "reason", err)
+	if !opts.ReaderPerConn {
+		if p, err := transport.NewPoller(); err == nil {
+			s.poller = p
+		} else {
+			log.Debug("one reader goroutine per connection", "reason", err)
+		}
 	}
 	s.wg.Add(1)
 	go s.keepalive()

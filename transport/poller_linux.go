@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -12,12 +13,15 @@ import (
 // instance, so that a connection whose peer is silent holds no goroutine:
 // a reader runs only while there is something to read. One Poller serves
 // any number of connections; Close it after they have ended.
+//
+// The epoll descriptor is itself waited on through Go's network poller
+// (an epoll set is readable when one of its sockets is ready), so waiting
+// blocks no thread and never holds a P in a system call.
 type Poller struct {
-	epfd   int
-	wakeR  int // read end of a pipe that wakes the wait loop to stop
-	wakeW  int
+	ep     *os.File // the epoll instance, non-blocking
+	rc     syscall.RawConn
 	shards [pollShards]pollShard
-	next   uint64 // last token handed out; under shards[0].mu
+	next   atomic.Uint64 // last token handed out
 	done   chan struct{}
 
 	closeOnce sync.Once
@@ -32,30 +36,23 @@ type pollShard struct {
 	conns map[uint64]*Conn
 }
 
-// wakeToken is the epoll data of the wake pipe; connection tokens start
-// at 1.
-const wakeToken = 0
-
 // NewPoller starts a Poller and its wait loop.
 func NewPoller() (*Poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("transport: epoll_create1: %w", err)
 	}
-	var pipe [2]int
-	if err := syscall.Pipe2(pipe[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		_ = syscall.Close(epfd)
-		return nil, fmt.Errorf("transport: pipe2: %w", err)
+		return nil, fmt.Errorf("transport: epoll descriptor: %w", err)
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	setToken(&ev, wakeToken)
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
-		_ = syscall.Close(epfd)
-		_ = syscall.Close(pipe[0])
-		_ = syscall.Close(pipe[1])
-		return nil, fmt.Errorf("transport: epoll_ctl: %w", err)
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		_ = ep.Close()
+		return nil, fmt.Errorf("transport: epoll descriptor: %w", err)
 	}
-	p := &Poller{epfd: epfd, wakeR: pipe[0], wakeW: pipe[1], done: make(chan struct{})}
+	p := &Poller{ep: ep, rc: rc, done: make(chan struct{})}
 	for i := range p.shards {
 		p.shards[i].conns = make(map[uint64]*Conn)
 	}
@@ -66,14 +63,12 @@ func NewPoller() (*Poller, error) {
 // Close stops the wait loop and releases the epoll instance. Connections
 // still registered are not closed, but no longer woken: end them first.
 func (p *Poller) Close() error {
+	var err error
 	p.closeOnce.Do(func() {
-		_, _ = syscall.Write(p.wakeW, []byte{1})
+		err = p.ep.Close() // wakes the wait loop with an error
 		<-p.done
-		_ = syscall.Close(p.epfd)
-		_ = syscall.Close(p.wakeR)
-		_ = syscall.Close(p.wakeW)
 	})
-	return nil
+	return err
 }
 
 // wait is the loop that turns readiness into readers.
@@ -81,21 +76,25 @@ func (p *Poller) wait() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 256)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
+		var n int
+		var werr error
+		// Read calls the function until it reports done, parking the
+		// goroutine in Go's poller while the epoll set has nothing ready.
+		err := p.rc.Read(func(fd uintptr) bool {
+			n, werr = syscall.EpollWait(int(fd), events, 0)
+			return n > 0 || werr != nil && !errors.Is(werr, syscall.EINTR)
+		})
 		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
+			return // Close
+		}
+		if werr != nil {
 			// Nothing else is expected from a valid epoll descriptor; stop
 			// rather than spin.
-			fmt.Fprintf(os.Stderr, "transport: epoll_wait: %v\n", err)
+			fmt.Fprintf(os.Stderr, "transport: epoll_wait: %v\n", werr)
 			return
 		}
 		for i := range events[:n] {
 			tok := token(&events[i])
-			if tok == wakeToken {
-				return
-			}
 			sh := p.shard(tok)
 			sh.mu.Lock()
 			c := sh.conns[tok]
@@ -111,10 +110,7 @@ func (p *Poller) shard(tok uint64) *pollShard { return &p.shards[tok%pollShards]
 
 // register gives c a token; arm adds its socket to the epoll set.
 func (p *Poller) register(c *Conn) uint64 {
-	p.shards[0].mu.Lock()
-	p.next++
-	tok := p.next
-	p.shards[0].mu.Unlock()
+	tok := p.next.Add(1)
 	sh := p.shard(tok)
 	sh.mu.Lock()
 	sh.conns[tok] = c
@@ -141,15 +137,25 @@ func (p *Poller) arm(fd int, tok uint64, first bool) error {
 	if first {
 		op = syscall.EPOLL_CTL_ADD
 	}
-	if err := syscall.EpollCtl(p.epfd, op, fd, &ev); err != nil {
-		return fmt.Errorf("transport: epoll_ctl: %w", err)
-	}
-	return nil
+	return p.ctl(op, fd, &ev)
 }
 
 // disarm removes fd from the epoll set.
 func (p *Poller) disarm(fd int) {
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	_ = p.ctl(syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
+}
+
+// ctl runs epoll_ctl while holding the epoll descriptor, so that a closed
+// Poller's number, reused by another file, is never touched.
+func (p *Poller) ctl(op, fd int, ev *syscall.EpollEvent) error {
+	var err error
+	if cerr := p.rc.Control(func(epfd uintptr) { err = syscall.EpollCtl(int(epfd), op, fd, ev) }); cerr != nil {
+		return fmt.Errorf("transport: epoll: %w", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("transport: epoll_ctl: %w", err)
+	}
+	return nil
 }
 
 // The 64-bit epoll data is split over the Fd and Pad fields of

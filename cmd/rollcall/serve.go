@@ -31,6 +31,7 @@ type config struct {
 	Base64            bool          `yaml:"base64"`
 	KeepEmptyChannels bool          `yaml:"keep_empty_channels"`
 	NoWeb             bool          `yaml:"no_web"`
+	ReaderPerConn     bool          `yaml:"reader_per_conn"`
 	Debug             bool          `yaml:"debug"`
 	MemberEvents      string        `yaml:"member_events"`
 	PingInterval      time.Duration `yaml:"ping_interval"`
@@ -115,6 +116,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MemberEvents, "member-events", c.MemberEvents, "who hears server-wide joins and leaves: all (as sgc) or self (presence per channel only; for many thousands of members)")
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
+	fs.BoolVar(&c.ReaderPerConn, "reader-per-conn", c.ReaderPerConn, "give every connection a reader goroutine instead of parking idle ones in epoll (for comparison)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close clients silent (no pong either) for this long")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "bound on one socket write")
@@ -151,6 +153,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 		IdleTimeout:       c.IdleTimeout,
 		WriteTimeout:      c.WriteTimeout,
 		KeepEmptyChannels: c.KeepEmptyChannels,
+		ReaderPerConn:     c.ReaderPerConn,
 		APIKey:            c.APIKey,
 		AllowedOrigins:    c.AllowedOrigins,
 		Logger:            log,
