@@ -78,7 +78,7 @@ func (Centrifuge) Dial(ctx context.Context, target string, laddr *net.TCPAddr, n
 		}
 	}
 	var ready bool // owned by the read goroutine
-	go ws.run(func(frame []byte) {
+	ws.start(func(frame []byte) {
 		h.count(len(frame))
 		forEachLine(frame, func(line []byte) {
 			if ready {

@@ -37,7 +37,7 @@ func (SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name str
 	var session string
 	// Until joined, frames are handled here; the handler h takes over after.
 	var ready bool
-	go ws.run(func(frame []byte) {
+	ws.start(func(frame []byte) {
 		h.count(len(frame))
 		if ready && h.Message != nil {
 			if ch, text, ok := fastPublish(frame); ok {

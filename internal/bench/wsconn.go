@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -22,6 +23,29 @@ type wsConn struct {
 	wmu     sync.Mutex
 	done    chan struct{}
 	closing atomic.Bool
+
+	// Read by the worker's epoll reader (reader_linux.go), under rmu.
+	rmu     sync.Mutex
+	polled  bool
+	rc      syscall.RawConn
+	reader  *pollReader
+	tok     uint64
+	ended   bool
+	pending []byte // a partial frame
+	msg     []byte // a fragmented message
+	onFrame func([]byte)
+	onFail  func(error)
+}
+
+// start reads c, calling frame with each text message and fail once at
+// the end (see run): on the worker's epoll reader where there is one,
+// else on a goroutine of its own.
+func (c *wsConn) start(frame func([]byte), fail func(error)) {
+	if c.startPoll(frame, fail) == nil {
+		c.polled = true
+		return
+	}
+	go c.run(frame, fail)
 }
 
 // dialWS opens a WebSocket to url from laddr (nil: any) offering
@@ -155,6 +179,9 @@ func (c *wsConn) close() error {
 	_ = ws.WriteFrame(c.conn, ws.MaskFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))))
 	c.wmu.Unlock()
 	err := c.conn.Close()
+	if c.polled {
+		c.stopPoll()
+	}
 	<-c.done
 	return err
 }

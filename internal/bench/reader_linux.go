@@ -1,0 +1,299 @@
+package bench
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/gobwas/ws"
+)
+
+// pollReader reads every connection of a worker from one goroutine: it
+// waits on an epoll set and reads each ready socket once. A goroutine per
+// connection costs the generator a wake-up and a second read (the one
+// that finds the socket empty) per message, which at tens of thousands of
+// messages a second made the generator, not the server, the bottleneck.
+//
+// It lives while connections are registered: the last one to leave closes
+// it, and the next one starts a new one.
+type pollReader struct {
+	ep    *os.File
+	rc    syscall.RawConn
+	conns map[uint64]*wsConn // under readerMu
+	next  uint64
+	done  chan struct{}
+}
+
+var (
+	readerMu sync.Mutex
+	reader   *pollReader // the running reader, nil when none
+)
+
+// startPolled registers c with the running reader, starting one if needed.
+func startPolled(c *wsConn) error {
+	readerMu.Lock()
+	defer readerMu.Unlock()
+	if reader == nil {
+		r, err := newPollReader()
+		if err != nil {
+			return err
+		}
+		reader = r
+	}
+	r := reader
+	r.next++
+	tok := r.next
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
+	ev.Fd, ev.Pad = int32(uint32(tok)), int32(uint32(tok>>32))
+	var ctlErr error
+	err := c.rc.Control(func(fd uintptr) {
+		ctlErr = r.rc.Control(func(epfd uintptr) {
+			ctlErr = syscall.EpollCtl(int(epfd), syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		})
+	})
+	if err == nil {
+		err = ctlErr
+	}
+	if err != nil {
+		if len(r.conns) == 0 {
+			r.stopLocked()
+		}
+		return fmt.Errorf("epoll: %w", err)
+	}
+	c.tok, c.reader = tok, r
+	r.conns[tok] = c
+	return nil
+}
+
+func newPollReader() (*pollReader, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		_ = syscall.Close(epfd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		_ = ep.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	r := &pollReader{ep: ep, rc: rc, conns: make(map[uint64]*wsConn), done: make(chan struct{})}
+	go r.loop()
+	return r, nil
+}
+
+// stopLocked closes the epoll set, which ends the loop.
+func (r *pollReader) stopLocked() {
+	_ = r.ep.Close()
+	if reader == r {
+		reader = nil
+	}
+}
+
+// leave unregisters c; the last connection out stops the reader.
+func (r *pollReader) leave(c *wsConn) {
+	readerMu.Lock()
+	defer readerMu.Unlock()
+	delete(r.conns, c.tok)
+	if len(r.conns) == 0 {
+		r.stopLocked()
+	}
+}
+
+func (r *pollReader) loop() {
+	defer close(r.done)
+	events := make([]syscall.EpollEvent, 256)
+	buf := make([]byte, 64<<10)
+	for {
+		var n int
+		var werr error
+		// Read parks the goroutine in Go's poller until the set is ready.
+		err := r.rc.Read(func(fd uintptr) bool {
+			n, werr = syscall.EpollWait(int(fd), events, 0)
+			return n > 0 || werr != nil && !errors.Is(werr, syscall.EINTR)
+		})
+		if err != nil || werr != nil {
+			return // closed by the last connection out
+		}
+		for i := range events[:n] {
+			tok := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
+			readerMu.Lock()
+			c := r.conns[tok]
+			readerMu.Unlock()
+			if c != nil {
+				c.rmu.Lock()
+				if !c.ended {
+					c.readOnce(buf)
+				}
+				c.rmu.Unlock()
+			}
+		}
+	}
+}
+
+// readOnce reads what the socket holds (up to len(buf)) and hands each
+// complete frame on; a partial frame waits in c.pending for the rest.
+func (c *wsConn) readOnce(buf []byte) {
+	var n int
+	var rerr error
+	if err := c.rc.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), buf)
+		return true // never wait: epoll said there is something
+	}); err != nil {
+		c.end(err)
+		return
+	}
+	switch {
+	case errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EINTR):
+		return
+	case rerr != nil:
+		c.end(rerr)
+		return
+	case n == 0:
+		c.end(io.EOF)
+		return
+	}
+	data := buf[:n]
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, data...)
+		data = c.pending
+	}
+	used, err := c.frames(data)
+	if err != nil {
+		c.end(err)
+		return
+	}
+	rest := data[used:]
+	switch {
+	case len(rest) == 0:
+		c.pending = nil
+	case len(c.pending) > 0:
+		c.pending = append(c.pending[:0], rest...) // copy within: rest is after the start
+	default:
+		c.pending = append([]byte(nil), rest...)
+	}
+}
+
+// frames handles the complete server frames at the start of data and
+// returns how many bytes they took.
+func (c *wsConn) frames(data []byte) (int, error) {
+	used := 0
+	for {
+		p := data[used:]
+		if len(p) < 2 {
+			return used, nil
+		}
+		fin, op := p[0]&0x80 != 0, ws.OpCode(p[0]&0x0f)
+		if p[1]&0x80 != 0 {
+			return used, errors.New("server frame is masked")
+		}
+		hdr, length := 2, uint64(p[1]&0x7f)
+		switch length {
+		case 126:
+			if len(p) < 4 {
+				return used, nil
+			}
+			hdr, length = 4, uint64(binary.BigEndian.Uint16(p[2:]))
+		case 127:
+			if len(p) < 10 {
+				return used, nil
+			}
+			hdr, length = 10, binary.BigEndian.Uint64(p[2:])
+		}
+		if length > 64<<20 {
+			return used, fmt.Errorf("server frame of %d bytes", length)
+		}
+		if uint64(len(p)-hdr) < length {
+			return used, nil
+		}
+		payload := p[hdr : hdr+int(length)]
+		used += hdr + int(length)
+		switch op {
+		case ws.OpPing:
+			if err := c.writeControl(ws.OpPong, payload); err != nil {
+				return used, err
+			}
+		case ws.OpPong:
+		case ws.OpClose:
+			_ = c.writeControl(ws.OpClose, payload)
+			return used, io.EOF
+		case ws.OpText, ws.OpBinary, ws.OpContinuation:
+			if !fin || len(c.msg) > 0 {
+				c.msg = append(c.msg, payload...)
+				if !fin {
+					continue
+				}
+				payload, c.msg = c.msg, nil
+			}
+			c.onFrame(payload)
+		default:
+			return used, fmt.Errorf("unknown opcode %d", op)
+		}
+	}
+}
+
+func (c *wsConn) writeControl(op ws.OpCode, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return ws.WriteFrame(c.conn, ws.MaskFrame(ws.NewFrame(op, true, append([]byte(nil), payload...))))
+}
+
+// end stops reading c, under c.rmu: it leaves the reader and reports err
+// (nil once close was called) as run does.
+func (c *wsConn) end(err error) {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	c.reader.leave(c)
+	if c.closing.Load() {
+		err = nil
+	}
+	c.onFail(err)
+	close(c.done)
+}
+
+// startPoll hands c to the worker's reader; frames left over from the
+// handshake are handled first.
+func (c *wsConn) startPoll(frame func([]byte), fail func(error)) error {
+	sc, ok := c.conn.(syscall.Conn)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	c.rc, c.onFrame, c.onFail = rc, frame, fail
+	c.rmu.Lock() // no event is handled before the leftovers
+	defer c.rmu.Unlock()
+	if err := startPolled(c); err != nil {
+		return err
+	}
+	if c.br != nil {
+		left, _ := c.br.Peek(c.br.Buffered())
+		c.br = nil
+		used, err := c.frames(left)
+		if err != nil {
+			c.end(err)
+			return nil
+		}
+		c.pending = append([]byte(nil), left[used:]...)
+	}
+	return nil
+}
+
+// stopPoll ends a polled connection whose socket was closed: a closed
+// socket leaves the epoll set and would never be read again.
+func (c *wsConn) stopPoll() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.end(nil)
+}
