@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -67,6 +68,10 @@ var errStopped = errors.New("stopped by the coordinator")
 // WorkerEnv marks a process started as a bench worker.
 const WorkerEnv = "ROLLCALL_BENCH_WORKER"
 
+// ProfileEnv, when set to a path, makes each worker process write a CPU
+// profile of its part to PATH.N (N: the worker's index).
+const ProfileEnv = "ROLLCALL_BENCH_CPUPROFILE"
+
 // ServeWorker runs one worker on in/out: it reads its Params, runs its part
 // of the scenario and reports. The rollcall binary calls it when started
 // as a worker (`rollcall bench-worker`).
@@ -75,6 +80,19 @@ func ServeWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	var o order
 	if err := l.dec.Decode(&o); err != nil || o.Params == nil {
 		return fmt.Errorf("worker: no parameters on stdin: %v", err)
+	}
+	if path := os.Getenv(ProfileEnv); path != "" {
+		// Profile this worker: the generator must stay cheaper than the
+		// server it measures, and this shows where its time goes.
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, o.Params.Worker))
+		if err != nil {
+			return fmt.Errorf("worker: profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("worker: profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	err := runPart(ctx, *o.Params, l)
 	if err != nil && !errors.Is(err, errStopped) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -47,6 +48,7 @@ type Result struct {
 	Short    int64         `json:"short,omitempty"`    // joinstorm: members missing from views
 	Mismatch int64         `json:"mismatch,omitempty"` // joinstorm: views unlike the server's list
 	Cycles   int64         `json:"cycles,omitempty"`   // churn: connections that lived and closed
+	CPU      time.Duration `json:"cpu,omitempty"`      // fanout: the worker process's CPU time in the step
 }
 
 // add sums o into r; Elapsed keeps the longest.
@@ -74,6 +76,16 @@ func (r *Result) add(o *Result) {
 	r.Short += o.Short
 	r.Mismatch += o.Mismatch
 	r.Cycles += o.Cycles
+	r.CPU += o.CPU
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func sum(rs []*Result) *Result {
