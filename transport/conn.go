@@ -130,14 +130,15 @@ type Conn struct {
 
 	// Poll mode (Serve with a Poller); poll is set under mu, the rest
 	// before the first reader starts.
-	poll    *Poller
-	reading bool // a reader goroutine is running; under mu
-	rc      syscall.RawConn
-	tok     uint64
-	armed   bool // the socket is in the epoll set
-	onText  func([]byte) error
-	onEnd   func(ws.StatusCode, string)
-	idle    *time.Timer // under mu
+	poll      *Poller
+	reading   bool // a reader goroutine is running; under mu
+	rc        syscall.RawConn
+	tok       uint64
+	armed     bool // the socket is in the epoll set
+	armFailed bool // epoll refused the socket: never park again
+	onText    func([]byte) error
+	onEnd     func(ws.StatusCode, string)
+	idle      *time.Timer // under mu
 }
 
 type outFrame struct {

@@ -90,6 +90,9 @@ func (c *Conn) pollRead() {
 // reader gone and re-arms the socket. It reports false when the reader
 // must go on (the connection is closing, or the socket cannot be armed).
 func (c *Conn) park() bool {
+	if c.armFailed {
+		return false // read on as ReadLoop does
+	}
 	first := !c.armed
 	c.armed = true
 	br := c.br
@@ -119,6 +122,7 @@ func (c *Conn) park() bool {
 	}
 	c.reading = true
 	c.mu.Unlock()
+	c.armFailed = true // this reader keeps the connection from now on
 	c.br = getReader(c.nc)
 	return false
 }

@@ -346,3 +346,30 @@ func asClosedError(err error, ce *wsutil.ClosedError) bool {
 	}
 	return ok
 }
+
+// A socket the Poller cannot take (here: the Poller is already closed) is
+// read by a goroutine of its own, as without a Poller.
+func TestServeFallsBackWhenArmingFails(t *testing.T) {
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	conn := dial(t, ln)
+	s := serveOne(t, ln, p, Options{})
+	br := stream(conn)
+	for _, m := range []string{"one", "two"} {
+		writeText(t, conn, true, ws.OpText, m)
+		if got := readText(t, br); got != m {
+			t.Fatalf("echo %q, want %q", got, m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	conn.Close()
+	if e := waitEnd(t, s, 3*time.Second); e != (ended{CloseAbnormal, ""}) {
+		t.Fatalf("ended %v", e)
+	}
+}
