@@ -1,12 +1,13 @@
 package transport
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/rollcall/rollcall/internal/epoll"
 )
 
 // Poller waits for many connections to become readable with one epoll
@@ -14,17 +15,17 @@ import (
 // a reader runs only while there is something to read. One Poller serves
 // any number of connections; Close it after they have ended.
 //
-// The epoll descriptor is itself waited on through Go's network poller
-// (an epoll set is readable when one of its sockets is ready), so waiting
-// blocks no thread and never holds a P in a system call.
+// The epoll set is itself waited on through Go's network poller, so
+// waiting blocks no thread and never holds a P in a system call.
 type Poller struct {
-	ep     *os.File // the epoll instance, non-blocking
-	rc     syscall.RawConn
+	set    *epoll.Set
 	shards [pollShards]pollShard
 	next   atomic.Uint64 // last token handed out
 	done   chan struct{}
 
 	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
 }
 
 // pollShards spreads the token table over several locks so that readiness
@@ -38,21 +39,11 @@ type pollShard struct {
 
 // NewPoller starts a Poller and its wait loop.
 func NewPoller() (*Poller, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	set, err := epoll.New()
 	if err != nil {
-		return nil, fmt.Errorf("transport: epoll_create1: %w", err)
+		return nil, fmt.Errorf("transport: %w", err)
 	}
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		_ = syscall.Close(epfd)
-		return nil, fmt.Errorf("transport: epoll descriptor: %w", err)
-	}
-	ep := os.NewFile(uintptr(epfd), "epoll")
-	rc, err := ep.SyscallConn()
-	if err != nil {
-		_ = ep.Close()
-		return nil, fmt.Errorf("transport: epoll descriptor: %w", err)
-	}
-	p := &Poller{ep: ep, rc: rc, done: make(chan struct{})}
+	p := &Poller{set: set, done: make(chan struct{})}
 	for i := range p.shards {
 		p.shards[i].conns = make(map[uint64]*Conn)
 	}
@@ -61,14 +52,15 @@ func NewPoller() (*Poller, error) {
 }
 
 // Close stops the wait loop and releases the epoll instance. Connections
-// still registered are not closed, but no longer woken: end them first.
+// still registered are not closed, and are woken no more: only their idle
+// timeout ends them. End them first.
 func (p *Poller) Close() error {
-	var err error
 	p.closeOnce.Do(func() {
-		err = p.ep.Close() // wakes the wait loop with an error
+		p.closed.Store(true)
+		p.closeErr = p.set.Close() // wakes the wait loop with an error
 		<-p.done
 	})
-	return err
+	return p.closeErr
 }
 
 // wait is the loop that turns readiness into readers.
@@ -76,25 +68,17 @@ func (p *Poller) wait() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 256)
 	for {
-		var n int
-		var werr error
-		// Read calls the function until it reports done, parking the
-		// goroutine in Go's poller while the epoll set has nothing ready.
-		err := p.rc.Read(func(fd uintptr) bool {
-			n, werr = syscall.EpollWait(int(fd), events, 0)
-			return n > 0 || werr != nil && !errors.Is(werr, syscall.EINTR)
-		})
+		n, err := p.set.Wait(events)
 		if err != nil {
-			return // Close
-		}
-		if werr != nil {
-			// Nothing else is expected from a valid epoll descriptor; stop
-			// rather than spin.
-			fmt.Fprintf(os.Stderr, "transport: epoll_wait: %v\n", werr)
+			if !p.closed.Load() {
+				// Nothing else is expected from a valid epoll set; stop
+				// rather than spin.
+				fmt.Fprintf(os.Stderr, "transport: poller stopped: %v\n", err)
+			}
 			return
 		}
 		for i := range events[:n] {
-			tok := token(&events[i])
+			tok := epoll.Data(&events[i])
 			sh := p.shard(tok)
 			sh.mu.Lock()
 			c := sh.conns[tok]
@@ -131,39 +115,14 @@ func (p *Poller) unregister(tok uint64) {
 // socket is disabled again once the event is delivered). first adds fd to
 // the set; later calls re-enable it.
 func (p *Poller) arm(fd int, tok uint64, first bool) error {
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
-	setToken(&ev, tok)
 	op := syscall.EPOLL_CTL_MOD
 	if first {
 		op = syscall.EPOLL_CTL_ADD
 	}
-	return p.ctl(op, fd, &ev)
+	return p.set.Ctl(op, fd, syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLONESHOT, tok)
 }
 
 // disarm removes fd from the epoll set.
 func (p *Poller) disarm(fd int) {
-	_ = p.ctl(syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
-}
-
-// ctl runs epoll_ctl while holding the epoll descriptor, so that a closed
-// Poller's number, reused by another file, is never touched.
-func (p *Poller) ctl(op, fd int, ev *syscall.EpollEvent) error {
-	var err error
-	if cerr := p.rc.Control(func(epfd uintptr) { err = syscall.EpollCtl(int(epfd), op, fd, ev) }); cerr != nil {
-		return fmt.Errorf("transport: epoll: %w", cerr)
-	}
-	if err != nil {
-		return fmt.Errorf("transport: epoll_ctl: %w", err)
-	}
-	return nil
-}
-
-// The 64-bit epoll data is split over the Fd and Pad fields of
-// syscall.EpollEvent.
-func setToken(ev *syscall.EpollEvent, tok uint64) {
-	ev.Fd, ev.Pad = int32(uint32(tok)), int32(uint32(tok>>32))
-}
-
-func token(ev *syscall.EpollEvent) uint64 {
-	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+	_ = p.set.Ctl(syscall.EPOLL_CTL_DEL, fd, 0, 0)
 }

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"syscall"
 
 	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/internal/epoll"
 )
 
 // pollReader reads every connection of a worker from one goroutine: it
@@ -21,8 +22,7 @@ import (
 // It lives while connections are registered: the last one to leave closes
 // it, and the next one starts a new one.
 type pollReader struct {
-	ep    *os.File
-	rc    syscall.RawConn
+	set   *epoll.Set
 	conns map[uint64]*wsConn // under readerMu
 	next  uint64
 	done  chan struct{}
@@ -47,13 +47,9 @@ func startPolled(c *wsConn) error {
 	r := reader
 	r.next++
 	tok := r.next
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
-	ev.Fd, ev.Pad = int32(uint32(tok)), int32(uint32(tok>>32))
 	var ctlErr error
 	err := c.rc.Control(func(fd uintptr) {
-		ctlErr = r.rc.Control(func(epfd uintptr) {
-			ctlErr = syscall.EpollCtl(int(epfd), syscall.EPOLL_CTL_ADD, int(fd), &ev)
-		})
+		ctlErr = r.set.Ctl(syscall.EPOLL_CTL_ADD, int(fd), syscall.EPOLLIN|syscall.EPOLLRDHUP, tok)
 	})
 	if err == nil {
 		err = ctlErr
@@ -62,7 +58,7 @@ func startPolled(c *wsConn) error {
 		if len(r.conns) == 0 {
 			r.stopLocked()
 		}
-		return fmt.Errorf("epoll: %w", err)
+		return err
 	}
 	c.tok, c.reader = tok, r
 	r.conns[tok] = c
@@ -70,28 +66,18 @@ func startPolled(c *wsConn) error {
 }
 
 func newPollReader() (*pollReader, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	set, err := epoll.New()
 	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
+		return nil, err
 	}
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		_ = syscall.Close(epfd)
-		return nil, fmt.Errorf("epoll: %w", err)
-	}
-	ep := os.NewFile(uintptr(epfd), "epoll")
-	rc, err := ep.SyscallConn()
-	if err != nil {
-		_ = ep.Close()
-		return nil, fmt.Errorf("epoll: %w", err)
-	}
-	r := &pollReader{ep: ep, rc: rc, conns: make(map[uint64]*wsConn), done: make(chan struct{})}
+	r := &pollReader{set: set, conns: make(map[uint64]*wsConn), done: make(chan struct{})}
 	go r.loop()
 	return r, nil
 }
 
 // stopLocked closes the epoll set, which ends the loop.
 func (r *pollReader) stopLocked() {
-	_ = r.ep.Close()
+	_ = r.set.Close()
 	if reader == r {
 		reader = nil
 	}
@@ -112,18 +98,12 @@ func (r *pollReader) loop() {
 	events := make([]syscall.EpollEvent, 256)
 	buf := make([]byte, 64<<10)
 	for {
-		var n int
-		var werr error
-		// Read parks the goroutine in Go's poller until the set is ready.
-		err := r.rc.Read(func(fd uintptr) bool {
-			n, werr = syscall.EpollWait(int(fd), events, 0)
-			return n > 0 || werr != nil && !errors.Is(werr, syscall.EINTR)
-		})
-		if err != nil || werr != nil {
+		n, err := r.set.Wait(events)
+		if err != nil {
 			return // closed by the last connection out
 		}
 		for i := range events[:n] {
-			tok := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
+			tok := epoll.Data(&events[i])
 			readerMu.Lock()
 			c := r.conns[tok]
 			readerMu.Unlock()
