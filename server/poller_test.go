@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/rollcall/rollcall/presence"
 )
@@ -63,4 +66,60 @@ func settledGoroutines(base int) int {
 	}
 	time.Sleep(50 * time.Millisecond)
 	return runtime.NumGoroutine() - base
+}
+
+// Clients that connect together are not pinged together: each is pinged
+// after 3/4 to all of the ping interval of silence, so their first pings
+// spread over a quarter of the interval; and a silent client is not pinged
+// again before its own threshold has passed.
+func TestPingsAreSpread(t *testing.T) {
+	const interval = 400 * time.Millisecond
+	_, url := startServer(t, Options{PingInterval: interval, IdleTimeout: 3 * time.Second})
+	const n = 40
+	start := time.Now()
+	firsts := make(chan time.Duration, n)
+	counts := make(chan int, n)
+	for range n {
+		c := dial(t, url) // reads the session frame
+		go func() {
+			var first time.Duration
+			pings := 0
+			br := bufio.NewReader(c.conn)
+			_ = c.conn.SetReadDeadline(start.Add(1200 * time.Millisecond))
+			for {
+				h, err := ws.ReadHeader(br)
+				if err != nil {
+					break
+				}
+				if _, err := br.Discard(int(h.Length)); err != nil {
+					break
+				}
+				if h.OpCode == ws.OpPing {
+					if pings == 0 {
+						first = time.Since(start)
+					}
+					pings++
+				}
+			}
+			firsts <- first
+			counts <- pings
+		}()
+	}
+	lo, hi := time.Hour, time.Duration(0)
+	for range n {
+		f := <-firsts
+		if f == 0 {
+			t.Fatal("a silent client was not pinged within 3 ping intervals")
+		}
+		lo, hi = min(lo, f), max(hi, f)
+		if c := <-counts; c > 4 {
+			t.Errorf("a silent client got %d pings in 1.2 s with a 400 ms interval", c)
+		}
+	}
+	if lo < interval*3/4-50*time.Millisecond || hi > interval+200*time.Millisecond {
+		t.Errorf("first pings between %v and %v, want within [%v, %v]", lo, hi, interval*3/4, interval)
+	}
+	if hi-lo < interval/8 {
+		t.Errorf("first pings of %d clients that connected together all within %v", n, hi-lo)
+	}
 }

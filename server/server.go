@@ -71,7 +71,9 @@ type Options struct {
 	EncodeBase64   bool
 	Acknowledgment Acknowledgment
 	Limits         Limits
-	// PingInterval is how often an otherwise silent client is pinged;
+	// PingInterval is how often an otherwise silent client is pinged (each
+	// client after 3/4 to all of it, drawn once, so that clients that
+	// connected together are not pinged in one burst);
 	// IdleTimeout closes a client that sent nothing, not even a pong, for
 	// that long; WriteTimeout bounds one socket write.
 	PingInterval time.Duration
@@ -402,10 +404,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// keepalive pings every client that has been silent for a ping interval.
+// keepalive pings every client that has been silent for about a ping
+// interval. Each session's threshold is drawn between 3/4 and all of the
+// interval (pingAfter), and the loop looks often, so that clients that
+// connected together (a restart, a reconnect storm) are not pinged, and do
+// not answer, all in the same instant: ten thousand pings and pongs at once
+// hold a core for a fifth of a second, which every message then waits for.
 func (s *Server) keepalive() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.opts.PingInterval / 2)
+	t := time.NewTicker(min(max(s.opts.PingInterval/8, 10*time.Millisecond), time.Second))
 	defer t.Stop()
 	for {
 		select {
@@ -413,7 +420,8 @@ func (s *Server) keepalive() {
 			return
 		case now := <-t.C:
 			for _, sess := range s.snapshot() {
-				if now.Sub(sess.tc.LastRead()) >= s.opts.PingInterval {
+				if now.Sub(sess.tc.LastRead()) >= sess.pingAfter && now.Sub(sess.lastPing) >= sess.pingAfter {
+					sess.lastPing = now
 					_ = sess.tc.Ping()
 				}
 			}
