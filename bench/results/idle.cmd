@@ -1,1 +1,1 @@
-bin/rollcall bench idle --conns 15000 --duration 10s --comparator bin/centrifuge-bench --runs 1 --pin
+bin/rollcall bench idle --conns 15000 --duration 10s --runs 3 --comparator bin/centrifuge-bench --pin

@@ -265,3 +265,22 @@ func TestCentrifugeJSONString(t *testing.T) {
 		t.Errorf("invalid UTF-8 encoded as %s", got)
 	}
 }
+
+// cfFastPub takes plain publications and declines everything else to the
+// full decoder.
+func TestCentrifugeFastPub(t *testing.T) {
+	ch, data, ok := cfFastPub([]byte(`{"push":{"channel":"fan-1","pub":{"data":"0001|x...","info":{"client":"c1"}}}}`))
+	if !ok || ch != "fan-1" || string(data) != "0001|x..." {
+		t.Fatalf("plain publication: %q %q %v", ch, data, ok)
+	}
+	for _, line := range []string{
+		`{"push":{"channel":"fan-1","join":{"info":{"client":"c1"}}}}`,
+		`{"push":{"channel":"fan-1","pub":{"data":"a \"quoted\" b"}}}`,
+		`{"push":{"channel":"fan-1","pub":{"data":{"k":1}}}}`,
+		`{"id":3,"publish":{}}`,
+	} {
+		if ch, data, ok := cfFastPub([]byte(line)); ok {
+			t.Errorf("%s: took %q %q", line, ch, data)
+		}
+	}
+}
