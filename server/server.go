@@ -209,6 +209,7 @@ func New(opts Options) (*Server, error) {
 		QueueLength:    opts.Limits.QueueLength,
 		WriteTimeout:   opts.WriteTimeout,
 		IdleTimeout:    opts.IdleTimeout,
+		PingInterval:   opts.PingInterval,
 		Counters:       &s.counters.Counters,
 	}
 	s.api = s.newAPI()
@@ -231,8 +232,6 @@ func New(opts Options) (*Server, error) {
 			log.Debug("one reader goroutine per connection", "reason", err)
 		}
 	}
-	s.wg.Add(1)
-	go s.keepalive()
 	if opts.Acknowledgment.Enabled {
 		s.wg.Add(1)
 		go s.resendLoop()
@@ -402,31 +401,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.poller.Close() // every connection has ended
 	}
 	return err
-}
-
-// keepalive pings every client that has been silent for about a ping
-// interval. Each session's threshold is drawn between 3/4 and all of the
-// interval (pingAfter), and the loop looks often, so that clients that
-// connected together (a restart, a reconnect storm) are not pinged, and do
-// not answer, all in the same instant: ten thousand pings and pongs at once
-// hold a core for a fifth of a second, which every message then waits for.
-func (s *Server) keepalive() {
-	defer s.wg.Done()
-	t := time.NewTicker(min(max(s.opts.PingInterval/8, 10*time.Millisecond), time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case now := <-t.C:
-			for _, sess := range s.snapshot() {
-				if now.Sub(sess.tc.LastRead()) >= sess.pingAfter && now.Sub(sess.lastPing) >= sess.pingAfter {
-					sess.lastPing = now
-					_ = sess.tc.Ping()
-				}
-			}
-		}
-	}
 }
 
 // resendLoop re-sends unacknowledged frames every Acknowledgment.Interval.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -30,12 +29,6 @@ type session struct {
 	acks   ackQueue
 	ident  *Identity // nil on an open server
 	log    *slog.Logger
-
-	// pingAfter is how long this client may be silent before it is pinged:
-	// 3/4 to all of the ping interval, drawn once. lastPing is when it was
-	// last pinged. Both belong to the keepalive loop.
-	pingAfter time.Duration
-	lastPing  time.Time
 }
 
 func newSession(s *Server, tc *transport.Conn, broker bool, ident *Identity) *session {
@@ -43,7 +36,6 @@ func newSession(s *Server, tc *transport.Conn, broker bool, ident *Identity) *se
 	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.limit = rateLimiter{rate: s.opts.Limits.MessagesPerSecond, burst: float64(s.opts.Limits.Burst)}
 	sess.acks = ackQueue{sess: sess}
-	sess.pingAfter = s.opts.PingInterval - rand.N(s.opts.PingInterval/4+1)
 	sess.pc = s.engine.ConnectAs(sess.id, sess, identityMember(ident))
 	if ident != nil && ident.Data != nil {
 		sess.pc.SetData(ident.Data)

@@ -58,6 +58,10 @@ type Options struct {
 	// IdleTimeout closes a connection from which nothing (not even a pong)
 	// was read for this long.
 	IdleTimeout time.Duration
+	// PingInterval, when set, has Serve ping a peer that has been silent
+	// for about this long: each connection after 3/4 to all of it, drawn
+	// once, and at most once per that time.
+	PingInterval time.Duration
 	// Counters, when set, count this connection's traffic together with
 	// every other connection sharing them.
 	Counters *Counters
@@ -138,7 +142,9 @@ type Conn struct {
 	armFailed bool // epoll refused the socket: never park again
 	onText    func([]byte) error
 	onEnd     func(ws.StatusCode, string)
-	idle      *time.Timer // under mu
+	idle      *time.Timer // the keepalive timer (Serve); under mu
+	pingAfter time.Duration
+	lastPing  time.Time // owned by idleCheck
 }
 
 type outFrame struct {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"syscall"
@@ -19,13 +20,28 @@ import (
 // no read buffer, and the idle timeout is kept by a timer. Without one (p
 // nil, or a socket that cannot be polled), Serve runs ReadLoop on a
 // goroutine of its own.
+//
+// Either way a timer per connection pings a silent peer (Options.
+// PingInterval) and closes it after IdleTimeout.
 func (c *Conn) Serve(p *Poller, onText func([]byte) error, onEnd func(code ws.StatusCode, reason string)) {
+	if c.opts.PingInterval > 0 {
+		// Drawn once per connection, so that peers that connected together
+		// are not pinged, and do not answer, in one burst.
+		c.pingAfter = c.opts.PingInterval - rand.N(c.opts.PingInterval/4+1)
+	}
+	c.mu.Lock()
+	c.idle = time.AfterFunc(c.nextCheck(0), c.idleCheck)
+	c.mu.Unlock()
 	var rc syscall.RawConn
 	if sc, ok := c.nc.(syscall.Conn); ok && p != nil {
 		rc, _ = sc.SyscallConn()
 	}
 	if rc == nil {
-		go func() { onEnd(c.ReadLoop(onText)) }()
+		go func() {
+			code, reason := c.ReadLoop(onText)
+			c.stopTimer()
+			onEnd(code, reason)
+		}()
 		return
 	}
 	c.rc, c.onText, c.onEnd = rc, onText, onEnd
@@ -33,7 +49,6 @@ func (c *Conn) Serve(p *Poller, onText func([]byte) error, onEnd func(code ws.St
 	c.mu.Lock()
 	c.poll = p
 	c.reading = true
-	c.idle = time.AfterFunc(c.opts.IdleTimeout, c.idleCheck)
 	c.mu.Unlock()
 	if c.br.Buffered() > 0 || !c.park() {
 		go c.pollRead()
@@ -78,11 +93,16 @@ func (c *Conn) pollRead() {
 	}
 	c.poll.unregister(c.tok)
 	code, reason = c.finish(code, reason)
-	// After finish the connection is closed: idleCheck no longer re-arms.
+	c.stopTimer()
+	c.onEnd(code, reason)
+}
+
+// stopTimer stops the keepalive timer of an ended connection; once the
+// connection is closed idleCheck no longer re-arms it.
+func (c *Conn) stopTimer() {
 	c.mu.Lock()
 	c.idle.Stop()
 	c.mu.Unlock()
-	c.onEnd(code, reason)
 }
 
 // park hands the connection back to the Poller when nothing is buffered
@@ -127,19 +147,41 @@ func (c *Conn) park() bool {
 	return false
 }
 
-// idleCheck runs when the idle timer fires: it closes a connection from
-// which nothing was read for IdleTimeout, or sets the timer for the rest.
+// idleCheck runs when the keepalive timer fires: it closes a connection
+// from which nothing was read for IdleTimeout, pings one that has been
+// silent for its ping threshold (at most once per threshold), and sets the
+// timer for the next of these.
 func (c *Conn) idleCheck() {
-	quiet := time.Since(c.LastRead())
-	if quiet < c.opts.IdleTimeout {
-		c.mu.Lock()
-		if !c.closed {
-			c.idle.Reset(c.opts.IdleTimeout - quiet)
-		}
-		c.mu.Unlock()
+	now := time.Now()
+	quiet := now.Sub(c.LastRead())
+	if quiet >= c.opts.IdleTimeout {
+		c.Close(CloseGoingAway, "idle timeout")
 		return
 	}
-	c.Close(CloseGoingAway, "idle timeout")
+	if c.pingAfter > 0 && quiet >= c.pingAfter && now.Sub(c.lastPing) >= c.pingAfter {
+		c.lastPing = now
+		_ = c.Ping()
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.idle.Reset(c.nextCheck(quiet))
+	}
+	c.mu.Unlock()
+}
+
+// nextCheck is how long after now the keepalive timer must look again, for
+// a connection silent for quiet: when the idle timeout or the next ping is
+// due, whichever comes first.
+func (c *Conn) nextCheck(quiet time.Duration) time.Duration {
+	next := c.opts.IdleTimeout - quiet
+	if c.pingAfter > 0 {
+		if quiet < c.pingAfter {
+			next = min(next, c.pingAfter-quiet)
+		} else {
+			next = min(next, c.pingAfter-time.Since(c.lastPing))
+		}
+	}
+	return max(next, time.Millisecond)
 }
 
 // readBufSize is the read buffer of a connection: enough for a typical

@@ -403,7 +403,14 @@ func (s *session) fanout(ctx context.Context) error {
 		s.add("lost"+at, "msg", float64(lost), "lower")
 		s.add("duplicated"+at, "msg", float64(st.Dups), "lower")
 		if s.srv.pid != 0 {
-			s.add("server CPU"+at, "%", 100*(p1.CPU-p0.CPU).Seconds()/s.p.Duration.Seconds(), "lower")
+			cpu := p1.CPU - p0.CPU
+			s.add("server CPU"+at, "%", 100*cpu.Seconds()/s.p.Duration.Seconds(), "lower")
+			// What each delivery cost the server: the figure that still
+			// compares the servers when the generator, not they, set the
+			// limit.
+			if n := st.Received - st.Dups; n > 0 {
+				s.add("server CPU per delivery"+at, "µs", float64(cpu.Microseconds())/float64(n), "lower")
+			}
 		}
 		// The generator's CPU tells whether a step measured the server or
 		// the generator: near 100% of its core, latency is the generator's.
