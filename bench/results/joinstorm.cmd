@@ -1,1 +1,1 @@
-bin/rollcall bench joinstorm --conns 2000 --comparator bin/centrifuge-bench --runs 1 --pin
+bin/rollcall bench joinstorm --conns 2000 --runs 3 --comparator bin/centrifuge-bench --pin
