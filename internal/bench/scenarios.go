@@ -156,12 +156,15 @@ func (w *worker) fanout(ctx context.Context, l *link) error {
 			return nil
 		}
 		phase = "step"
-		// Wait for the step's start, publish, then wait until deliveries stop.
-		time.Sleep(time.Until(time.Unix(0, o.Start)))
-		cpu0 := processCPU()
+		// Reset the counts, wait for the step's start, publish, then wait
+		// until deliveries stop. The counts are reset before the start: the
+		// other workers' publishers begin at the start too, and a worker
+		// that woke a little late would zero deliveries of this step.
 		w.tally.take()
 		received.Store(0)
 		dups.Store(0)
+		time.Sleep(time.Until(time.Unix(0, o.Start)))
+		cpu0 := processCPU()
 		var sent atomic.Int64
 		var wg sync.WaitGroup
 		perPub := o.Rate / float64(p.Publishers)
