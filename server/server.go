@@ -83,8 +83,9 @@ type Options struct {
 	KeepEmptyChannels bool
 	// ReaderPerConn gives every connection a reader goroutine for its whole
 	// life instead of parking idle ones in epoll (transport.Poller), as on
-	// systems without epoll. It costs about 8 KB per idle connection; it
-	// is there to compare the two and to rule the poller out.
+	// systems without epoll. It costs about 5.5 KB more per idle
+	// connection; it is there to compare the two and to rule the poller
+	// out.
 	ReaderPerConn bool
 	// MemberEvents is who hears server-wide joins and leaves: everyone
 	// (default, as sgc) or only the joiner (presence.MemberEventsSelf).
