@@ -17,20 +17,7 @@ import (
 // cut in three, a fragmented message, 16- and 64-bit lengths; it answers
 // a ping and ends at the server's close frame.
 func TestReaderFrames(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	client, srv := tcpPair(t)
 
 	c := &wsConn{conn: client, done: make(chan struct{})}
 	got := make(chan string, 16)
@@ -113,20 +100,7 @@ func TestReaderFrames(t *testing.T) {
 // Closing a polled connection from this side ends it at once, with no
 // error reported.
 func TestReaderClose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	client, _ := tcpPair(t)
 	c := &wsConn{conn: client, done: make(chan struct{})}
 	failed := make(chan error, 1)
 	c.start(func([]byte) {}, func(err error) { failed <- err })
@@ -140,4 +114,24 @@ func TestReaderClose(t *testing.T) {
 	if err := <-failed; err != nil {
 		t.Fatalf("fail(%v) after close, want nil", err)
 	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, srv net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return client, srv
 }
