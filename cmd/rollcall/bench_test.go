@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -183,5 +184,41 @@ func TestBenchDrivesRunningServer(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v", err)
+	}
+}
+
+// With --comparator one invocation runs both servers, alternating their
+// runs, and prints each figure side by side with the ratio.
+func TestBenchSideBySide(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "centrifuge-bench")
+	build := exec.Command("go", "build", "-C", "../../bench/centrifuge", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the comparator: %v\n%s", err, out)
+	}
+	rep := runBenchBinary(t, "fanout", "--comparator", bin, "--runs", "2",
+		"--channels", "2", "--subscribers", "3", "--publishers", "2", "--rates", "50", "--duration", "300ms")
+	var order []string
+	for _, o := range rep.Outcomes {
+		order = append(order, fmt.Sprintf("%s/%d", o.Server, o.Run))
+	}
+	if want := "rollcall/1 centrifuge/1 rollcall/2 centrifuge/2"; strings.Join(order, " ") != want {
+		t.Errorf("runs in order %v, want %s", order, want)
+	}
+	for _, server := range []string{"rollcall", "centrifuge"} {
+		for name, want := range map[string]float64{"lost @ 50/s": 0, "duplicated @ 50/s": 0, "errors": 0} {
+			if got, ok := rep.Median(server, name); !ok || got != want {
+				t.Errorf("%s: %s = %v (%v), want %v", server, name, got, ok, want)
+			}
+		}
+		if got, ok := rep.Median(server, "delivered @ 50/s"); !ok || got <= 0 {
+			t.Errorf("%s delivered %v/s", server, got)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "rollcall / centrifuge") || !strings.Contains(table.String(), "×") {
+		t.Errorf("no ratio column:\n%s", &table)
 	}
 }
