@@ -25,7 +25,6 @@ type pollReader struct {
 	set   *epoll.Set
 	conns map[uint64]*wsConn // under readerMu
 	next  uint64
-	done  chan struct{}
 }
 
 var (
@@ -70,7 +69,7 @@ func newPollReader() (*pollReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &pollReader{set: set, conns: make(map[uint64]*wsConn), done: make(chan struct{})}
+	r := &pollReader{set: set, conns: make(map[uint64]*wsConn)}
 	go r.loop()
 	return r, nil
 }
@@ -94,7 +93,6 @@ func (r *pollReader) leave(c *wsConn) {
 }
 
 func (r *pollReader) loop() {
-	defer close(r.done)
 	events := make([]syscall.EpollEvent, 256)
 	buf := make([]byte, 64<<10)
 	for {
