@@ -148,7 +148,7 @@ func (h *harness) connect(name string) *client {
 	c := &client{
 		Conn: h.e.Connect(id, rec),
 		rec:  rec,
-		m:    presence.Member{ID: id, Name: name, Info: "info of " + name},
+		m:    presence.Member{ID: id, Name: name, Info: []byte("info of " + name)},
 	}
 	h.clients = append(h.clients, c)
 	return c
@@ -266,8 +266,8 @@ func members(cs ...*client) []presence.Member {
 	return out
 }
 
-// wantErr checks that err is want: for a *presence.Error, the same code and
-// the same text; otherwise errors.Is. A nil want means no error.
+// wantErr checks that err is want: for a *presence.Error, the same reason,
+// code and text; otherwise errors.Is. A nil want means no error.
 func wantErr(t *testing.T, err, want error) {
 	t.Helper()
 	if want == nil {
@@ -276,14 +276,15 @@ func wantErr(t *testing.T, err, want error) {
 		}
 		return
 	}
-	if !errors.Is(err, want) {
-		t.Fatalf("err = %v, want %v", err, want)
-	}
 	if wp, ok := want.(*presence.Error); ok {
 		var got *presence.Error
-		if !errors.As(err, &got) || got.Code != wp.Code || got.Text != wp.Text {
+		if !errors.As(err, &got) || *got != *wp {
 			t.Fatalf("err = %#v, want %#v", err, want)
 		}
+		return
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
 	}
 }
 
@@ -298,7 +299,7 @@ type ev struct {
 }
 
 func plain(e *presence.Event) ev {
-	out := ev{Kind: e.Kind, Member: e.Member, Channel: e.Channel, Text: e.Text, Members: e.Members, Err: e.Err}
+	out := ev{Kind: e.Kind, Member: e.Member, Channel: e.Channel, Text: string(e.Data), Members: e.Members, Err: e.Err}
 	if len(out.Members) == 0 {
 		out.Members = nil
 	}
