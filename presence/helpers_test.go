@@ -79,7 +79,7 @@ func (l *callLog) take() []string {
 // checked in one list.
 type harness struct {
 	t       *testing.T
-	e       *presence.Engine
+	e       *cluster
 	calls   *callLog
 	clients []*client
 	next    int
@@ -120,9 +120,14 @@ func newHarness(t *testing.T, opts presence.Options) *harness {
 			h.calls.add("Publish", fmt.Sprintf("%q", ch), who(c, m), text)
 		}
 	}
-	h.e = presence.New(opts)
+	h.e = newCluster(harnessNodes, opts)
+	t.Cleanup(h.e.close)
 	return h
 }
+
+// harnessNodes is how many nodes a harness spreads its connections over
+// (TestOverTwoNodes sets it to 2).
+var harnessNodes = 1
 
 // who names a member in the call log by its Name, and flags a member that
 // is not the connection's own (c is nil for server broadcasts).
@@ -140,13 +145,17 @@ func who(c *presence.Conn, m presence.Member) string {
 // sessionID makes a session id in the engine's format, 32 uppercase hex.
 func sessionID(n int) string { return fmt.Sprintf("%032X", 0xC0FFEE00+n) }
 
-// connect connects a new client that will join as name.
-func (h *harness) connect(name string) *client {
+// connect connects a new client that will join as name; over several
+// nodes, client n goes to node n%nodes.
+func (h *harness) connect(name string) *client { return h.connectOn(h.next+1, name) }
+
+// connectOn connects a new client to node i (modulo the number of nodes).
+func (h *harness) connectOn(i int, name string) *client {
 	h.next++
 	id := sessionID(h.next)
 	rec := &recorder{}
 	c := &client{
-		Conn: h.e.Connect(id, rec),
+		Conn: h.e.ConnectOn(i, id, rec),
 		rec:  rec,
 		m:    presence.Member{ID: id, Name: name, Info: []byte("info of " + name)},
 	}
