@@ -228,6 +228,25 @@ func TestInteropNodeSDK(t *testing.T) {
 			if w.body != "*" && string(r.Body) != w.body {
 				t.Errorf("request %d body:\n got %s\nwant %s", i, r.Body, w.body)
 			}
+			// The bodies decode and pass the default limits.
+			switch r.Path {
+			case "/apps/3/events":
+				tr, err := DecodeTrigger(r.Body)
+				if err == nil {
+					err = tr.Check(Limits{})
+				}
+				if err != nil {
+					t.Errorf("request %d: %v", i, err)
+				}
+			case "/apps/3/batch_events":
+				b, err := DecodeBatch(r.Body)
+				if err == nil {
+					err = CheckBatch(b, Limits{})
+				}
+				if err != nil || len(b) != 2 || b[0].Data != `{"x":1}` {
+					t.Errorf("request %d: %+v, %v", i, b, err)
+				}
+			}
 			if len(r.Body) > 0 && r.ContentType != "application/json" {
 				t.Errorf("request %d: content-type %q", i, r.ContentType)
 			}
