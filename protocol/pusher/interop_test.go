@@ -28,25 +28,28 @@ import (
 // npm packages are missing: run `npm ci` at the repository root
 // (scripts/browser-deps does it).
 
-// interopNode returns the node binary and the repository root, or fails the
-// test saying how to get them.
+// interopNode returns the node binary after checking that the npm packages
+// the drivers import are installed at the repository root, at the pinned
+// major versions; it fails the test saying how to get them.
 func interopNode(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("node is not installed (this test runs the pusher npm SDK): install Node 20 or later (Debian: apt-get install nodejs npm), then run `npm ci` at the repository root (scripts/browser-deps runs it when packages are missing)")
+		t.Fatalf("node is not installed (this test runs the pusher npm packages): install Node 20 or later (Debian: apt-get install nodejs npm), then run `npm ci` at the repository root (scripts/browser-deps runs it when packages are missing)")
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg, err := os.ReadFile(filepath.Join(root, "node_modules", "pusher", "package.json"))
-	if err != nil {
-		t.Fatalf("the pusher npm package is missing from %s/node_modules: run `npm ci` at the repository root (scripts/browser-deps does it): %v", root, err)
-	}
-	var meta struct{ Version string }
-	if err := json.Unmarshal(pkg, &meta); err != nil || !strings.HasPrefix(meta.Version, "5.") {
-		t.Fatalf("node_modules/pusher is version %q, want 5.x as pinned in package.json: run `npm ci` at the repository root", meta.Version)
+	for name, major := range map[string]string{"pusher": "5.", "pusher-js": "8."} {
+		pkg, err := os.ReadFile(filepath.Join(root, "node_modules", name, "package.json"))
+		if err != nil {
+			t.Fatalf("the %s npm package is missing from %s/node_modules: run `npm ci` at the repository root (scripts/browser-deps does it): %v", name, root, err)
+		}
+		var meta struct{ Version string }
+		if err := json.Unmarshal(pkg, &meta); err != nil || !strings.HasPrefix(meta.Version, major) {
+			t.Fatalf("node_modules/%s is version %q, want %sx as pinned in package.json: run `npm ci` at the repository root", name, meta.Version, major)
+		}
 	}
 	return node
 }
