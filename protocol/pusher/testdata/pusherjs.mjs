@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 const input = JSON.parse(readFileSync(0, "utf8"));
 const sdk = new PusherSDK({ appId: input.appId, key: input.key, secret: input.secret, host: input.host, port: input.port, useTLS: false });
 const out = { errors: [], events: {} };
-const expected = ["public", "public-plain", "pinged", "private-client", "presence-client", "presence-succeeded", "presence-added", "presence-removed", "user", "error", "cache-miss"];
+const expected = ["public", "public-plain", "pinged", "private-client", "presence-client", "presence-succeeded", "presence-added", "presence-removed", "user", "error", "cache-miss", "subscription-error"];
 const record = (name, value) => {
   out.events[name] = value;
   if (expected.every((n) => n in out.events)) finish(0);
@@ -35,7 +35,9 @@ const client = new Pusher(input.key, {
   enabledTransports: ["ws"],
   channelAuthorization: {
     customHandler: ({ socketId, channelName }, cb) =>
-      cb(null, channelName.startsWith("presence-")
+      cb(null, channelName === "private-denied"
+        ? { auth: input.key + ":0000" }
+        : channelName.startsWith("presence-")
         ? sdk.authorizeChannel(socketId, channelName, { user_id: 42, user_info: { name: "Bob" } })
         : sdk.authorizeChannel(socketId, channelName)),
   },
@@ -66,6 +68,7 @@ client.connection.bind("connected", () => {
   pres.bind("client-typing", (data, meta) => record("presence-client", { data, meta }));
   const cache = client.subscribe("cache-scores");
   cache.bind("pusher:cache_miss", () => record("cache-miss", true));
+  client.subscribe("private-denied").bind("pusher:subscription_error", (e) => record("subscription-error", e));
   client.user.bind("notice", (data) => record("user", data));
   client.signin();
 });
