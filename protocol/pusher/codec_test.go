@@ -388,3 +388,41 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAppendMemberAdded(b *testing.B) {
+	buf := make([]byte, 0, 256)
+	info := json.RawMessage(`{"name":"Ann","avatar":"https://example.com/a.png"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendMemberAdded(buf[:0], "presence-room", "12345", info)
+	}
+}
+
+func BenchmarkAppendChannelEvent(b *testing.B) {
+	buf := make([]byte, 0, 256)
+	data := `{"message":"hello world","n":[1,2,3]}`
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendChannelEvent(buf[:0], "my-channel", "my-event", data)
+	}
+}
+
+func BenchmarkDecodeClientFrameSubscribe(b *testing.B) {
+	frame := []byte(`{"event":"pusher:subscribe","data":{"auth":"k:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4","channel":"private-foobar"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeClientFrame(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeClientFrameClientEvent(b *testing.B) {
+	frame := []byte(`{"event":"client-typing","channel":"presence-room","data":{"text":"hello"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeClientFrame(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
