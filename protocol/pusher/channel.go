@@ -13,12 +13,19 @@ const DefaultMaxChannelNameLength = 200
 
 // Channel name prefixes (§2.1, §2.6, §4).
 const (
-	PrivatePrefix               = "private-"
-	PresencePrefix              = "presence-"
-	PrivateEncryptedPrefix      = "private-encrypted-"
-	CachePrefix                 = "cache-"
-	PrivateCachePrefix          = "private-cache-"
-	PresenceCachePrefix         = "presence-cache-"
+	// PrivatePrefix starts private channels.
+	PrivatePrefix = "private-"
+	// PresencePrefix starts presence channels.
+	PresencePrefix = "presence-"
+	// PrivateEncryptedPrefix starts end-to-end encrypted channels.
+	PrivateEncryptedPrefix = "private-encrypted-"
+	// CachePrefix starts public cache channels.
+	CachePrefix = "cache-"
+	// PrivateCachePrefix starts private cache channels.
+	PrivateCachePrefix = "private-cache-"
+	// PresenceCachePrefix starts presence cache channels.
+	PresenceCachePrefix = "presence-cache-"
+	// PrivateEncryptedCachePrefix starts encrypted cache channels.
 	PrivateEncryptedCachePrefix = "private-encrypted-cache-"
 	// ServerToUserPrefix starts the user channel of a signed-in user,
 	// "#server-to-user-{user_id}".

@@ -24,10 +24,15 @@ import (
 
 // Query parameters of a signed HTTP API request.
 const (
-	ParamAuthKey       = "auth_key"
+	// ParamAuthKey is the app key.
+	ParamAuthKey = "auth_key"
+	// ParamAuthTimestamp is the signing time in Unix seconds.
 	ParamAuthTimestamp = "auth_timestamp"
-	ParamAuthVersion   = "auth_version"
-	ParamBodyMD5       = "body_md5"
+	// ParamAuthVersion is always AuthVersion.
+	ParamAuthVersion = "auth_version"
+	// ParamBodyMD5 is the hex MD5 of a non-empty body.
+	ParamBodyMD5 = "body_md5"
+	// ParamAuthSignature is the signature; it is not signed itself.
 	ParamAuthSignature = "auth_signature"
 )
 

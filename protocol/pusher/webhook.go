@@ -15,7 +15,9 @@ import (
 
 // Webhook HTTP headers and content type.
 const (
-	HeaderWebhookKey       = "X-Pusher-Key"
+	// HeaderWebhookKey carries the app key.
+	HeaderWebhookKey = "X-Pusher-Key"
+	// HeaderWebhookSignature carries the body's signature.
 	HeaderWebhookSignature = "X-Pusher-Signature"
 	// WebhookContentType must be the Content-Type exactly: the SDK's
 	// webhook() parses nothing else.
@@ -24,12 +26,22 @@ const (
 
 // Webhook event names (§6).
 const (
-	WebhookChannelOccupied   = "channel_occupied"
-	WebhookChannelVacated    = "channel_vacated"
-	WebhookMemberAdded       = "member_added"
-	WebhookMemberRemoved     = "member_removed"
-	WebhookClientEvent       = "client_event"
-	WebhookCacheMiss         = "cache_miss"
+	// WebhookChannelOccupied: a channel's subscription count went 0 → 1.
+	WebhookChannelOccupied = "channel_occupied"
+	// WebhookChannelVacated: a channel's subscription count went to 0.
+	WebhookChannelVacated = "channel_vacated"
+	// WebhookMemberAdded: a user's first subscription to a presence channel.
+	WebhookMemberAdded = "member_added"
+	// WebhookMemberRemoved: a user's last subscription to a presence
+	// channel is gone.
+	WebhookMemberRemoved = "member_removed"
+	// WebhookClientEvent: a client event was sent.
+	WebhookClientEvent = "client_event"
+	// WebhookCacheMiss: a cache channel had nothing cached for a new
+	// subscriber.
+	WebhookCacheMiss = "cache_miss"
+	// WebhookSubscriptionCount: a non-presence channel's subscription count
+	// changed (optional).
 	WebhookSubscriptionCount = "subscription_count"
 )
 
@@ -41,11 +53,17 @@ const (
 //	client_event                                   Channel, Event, Data, SocketID, UserID (presence only)
 //	subscription_count                             Channel, SubscriptionCount
 type WebhookEvent struct {
-	Name     string `json:"name"`
-	Channel  string `json:"channel"`
-	UserID   string `json:"user_id,omitempty"`
-	Event    string `json:"event,omitempty"`
-	Data     string `json:"data,omitempty"`
+	// Name is one of the Webhook* event names.
+	Name string `json:"name"`
+	// Channel is the channel the event is about.
+	Channel string `json:"channel"`
+	// UserID is the presence user id (member events, presence client events).
+	UserID string `json:"user_id,omitempty"`
+	// Event is the client event's name.
+	Event string `json:"event,omitempty"`
+	// Data is the client event's data as a string.
+	Data string `json:"data,omitempty"`
+	// SocketID is the socket that sent the client event.
 	SocketID string `json:"socket_id,omitempty"`
 	// SubscriptionCount is written only for subscription_count events.
 	SubscriptionCount int `json:"subscription_count,omitempty"`
