@@ -178,8 +178,8 @@ func TestEncodeAppendsAndDoesNotAllocate(t *testing.T) {
 	if !strings.HasPrefix(string(buf), "prefix{") {
 		t.Fatalf("did not append: %s", buf)
 	}
-	info := json.RawMessage(`{"name":"Ann \"A\""}`)
-	members := []Member{{"1", info}, {"2", info}}
+	info := json.RawMessage(`{"name":"Ann \"A\" Zoë ☃ 😀","sep":"\u2028"}`)
+	members := []Member{{"1", info}, {"zoë", info}}
 	for name, fn := range map[string]func(){
 		"member_added":    func() { buf = AppendMemberAdded(buf[:0], "presence-x", "42", info) },
 		"member_removed":  func() { buf = AppendMemberRemoved(buf[:0], "presence-x", "42") },
