@@ -144,6 +144,8 @@ type Server struct {
 
 	dashboardStreams atomic.Int64 // open /dashboard/events streams
 
+	refusals *refusalLog // refused handshakes, logged at info at most once per IP a minute
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	byID     map[string]*session
@@ -204,6 +206,7 @@ func New(opts Options) (*Server, error) {
 		sessions: make(map[*session]struct{}),
 		byID:     make(map[string]*session),
 		stop:     make(chan struct{}),
+		refusals: newRefusalLog(log),
 	}
 	s.topts = transport.Options{
 		MaxMessageSize: opts.Limits.MaxMessageSize,
@@ -319,8 +322,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !originAllowed(r, s.opts.AllowedOrigins) {
-		s.log.Debug("websocket origin refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"))
-		http.Error(w, "rollcall: origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)", http.StatusForbidden)
+		s.refuseOrigin(w, r)
 		return
 	}
 	var ident *Identity
@@ -356,6 +358,19 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.counters.accepted.Add(1)
 	s.counters.open.Add(1)
 	sess.run()
+}
+
+// refuseOrigin answers a handshake from a browser origin that is not
+// allowed with 403, and logs it (at info, at most once per IP a minute).
+func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	reason := "origin " + origin + " is not allowed (see --allowed-origins)"
+	if strings.EqualFold(origin, "null") {
+		reason = "origin null (a page opened from a file or a sandboxed frame) is not allowed unless --allowed-origins names null"
+	}
+	s.log.Debug("websocket origin refused", "remote", r.RemoteAddr, "origin", origin)
+	s.refusals.refused(r, http.StatusForbidden, reason, slog.String("origin", origin))
+	http.Error(w, "rollcall: "+reason, http.StatusForbidden)
 }
 
 // forget removes an ended session.
