@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,6 +30,17 @@ const (
 	DefaultAckTimeout        = 5 * time.Second
 	DefaultAckMaxRetries     = 5
 	handshakeTimeout         = 10 * time.Second
+)
+
+// NoRateLimit as Limits.MessagesPerSecond lets clients send as fast as they
+// like.
+var NoRateLimit = math.Inf(1)
+
+// unlimitedRate and unlimitedBurst are what NoRateLimit gives the
+// per-connection token bucket: more than any connection can send.
+const (
+	unlimitedRate  = 1e15
+	unlimitedBurst = 1 << 40
 )
 
 // Acknowledgment configures the server's acknowledged delivery (sgc
@@ -57,7 +69,8 @@ type Limits struct {
 	MaxChannelName int
 	// MessagesPerSecond is the sustained rate of frames a client may send;
 	// Burst is how many may come at once. Frames over the rate are dropped
-	// and answered with error 45.
+	// and answered with error 45. Zero is DefaultMessagesPerSecond;
+	// NoRateLimit (+Inf) turns the limit off.
 	MessagesPerSecond float64
 	Burst             int
 	// QueueLength is how many frames may wait for a slow client before it
@@ -161,8 +174,11 @@ type Server struct {
 
 // New returns a server; call Shutdown to stop it.
 func New(opts Options) (*Server, error) {
-	if opts.Limits.MaxMessageSize < 0 || opts.Limits.QueueLength < 0 || opts.Limits.MessagesPerSecond < 0 {
+	if opts.Limits.MaxMessageSize < 0 || opts.Limits.QueueLength < 0 || opts.Limits.MessagesPerSecond < 0 || math.IsNaN(opts.Limits.MessagesPerSecond) {
 		return nil, errors.New("server: limits must not be negative")
+	}
+	if math.IsInf(opts.Limits.MessagesPerSecond, 1) {
+		opts.Limits.MessagesPerSecond, opts.Limits.Burst = unlimitedRate, unlimitedBurst
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = DefaultPingInterval
