@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -197,9 +198,11 @@ func TestServeRefusesMeaninglessValues(t *testing.T) {
 	if got := cfg.serverOptions(nil).Limits.MessagesPerSecond; got != server.NoRateLimit {
 		t.Fatalf("--rate 0 gives the server %v, want NoRateLimit", got)
 	}
-	if _, err := server.New(cfg.serverOptions(nil)); err != nil {
+	srv, err := server.New(cfg.serverOptions(nil))
+	if err != nil {
 		t.Fatalf("--rate 0: %v", err)
 	}
+	_ = srv.Shutdown(context.Background())
 	cfg, err = loadConfig([]string{"--rate", "7.5"}, io.Discard)
 	if err != nil || cfg.serverOptions(nil).Limits.MessagesPerSecond != 7.5 {
 		t.Fatalf("--rate 7.5: %v", err)
