@@ -433,13 +433,16 @@ func (s *session) fanout(ctx context.Context) error {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (s *session) joinstorm(ctx context.Context) error {
+	p0, t0 := s.sample(), time.Now()
 	f, r, err := s.start(ctx)
 	if err != nil {
 		return err
 	}
 	defer f.stop()
+	connected, p1 := time.Since(t0), s.sample()
 	s.logf("%d members connected; storming one channel", r.Conns)
 	time.Sleep(s.cfg.Settle)
+	p2 := s.sample()
 	if err := f.release(order{Start: time.Now().Add(200 * time.Millisecond).UnixNano()}); err != nil {
 		return err
 	}
@@ -447,6 +450,7 @@ func (s *session) joinstorm(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p3 := s.sample()
 	st := sum(res)
 	if err := f.finish(); err != nil {
 		return err
@@ -461,6 +465,13 @@ func (s *session) joinstorm(ctx context.Context) error {
 	}
 	s.add("frames delivered", "", float64(st.Frames), "lower")
 	s.add("bytes delivered", "MB", float64(st.Bytes)/1e6, "lower")
+	// Connecting is where --member-events all costs most: every join is
+	// told to every member. (It includes starting the worker processes.)
+	s.add("time to connect and join", "ms", ms(connected), "lower")
+	if s.srv.pid != 0 {
+		s.add("server CPU, connect and join", "ms", ms(p1.CPU-p0.CPU), "lower")
+		s.add("server CPU, storm", "ms", ms(p3.CPU-p2.CPU), "lower")
+	}
 	s.add("missing from views", "entries", float64(st.Short), "lower")
 	s.add("views unlike the server's list", "", float64(st.Mismatch), "lower")
 	r.add(&Result{Errors: st.Errors, Sample: st.Sample})
