@@ -431,7 +431,7 @@ func (c *Client) Unsubscribe(ctx context.Context, channel string) error {
 // Publish sends text to channel, or to every member when channel is empty.
 // It returns once the frame is written; the server's refusal arrives through
 // OnErrorPublishMsg.
-func (c *Client) Publish(ctx context.Context, text, channel string) error {
+func (c *Client) Publish(ctx context.Context, channel, text string) error {
 	cn, err := c.current(ctx)
 	if err != nil {
 		return err

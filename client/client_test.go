@@ -133,14 +133,14 @@ func TestChannels(t *testing.T) {
 		}
 
 		// Channel publish reaches the channel with the stored sender.
-		if err := b.Publish(ctx, "hi \"all\" é\n", "room"); err != nil {
+		if err := b.Publish(ctx, "room", "hi \"all\" é\n"); err != nil {
 			t.Fatal(err)
 		}
 		if e := ra.next(t, "publish", nil); e.text != "hi \"all\" é\n" || e.channel != "room" || e.member != b.Member() {
 			t.Fatalf("OnPublishMsg %v", e)
 		}
 		// Publish to everyone.
-		if err := a.Publish(ctx, "hello world", ""); err != nil {
+		if err := a.Publish(ctx, "", "hello world"); err != nil {
 			t.Fatal(err)
 		}
 		if e := rb.next(t, "publish", func(e event) bool { return e.channel == "" }); e.text != "hello world" || e.channel != "" || e.member.ID != a.Session() {
@@ -215,7 +215,7 @@ func TestServerErrors(t *testing.T) {
 		}
 
 		// Publish errors carry the message and fire OnErrorPublishMsg.
-		if err := a.Publish(ctx, "anyone?", "nowhere"); err != nil {
+		if err := a.Publish(ctx, "nowhere", "anyone?"); err != nil {
 			t.Fatal(err)
 		}
 		e = ra.next(t, "errorpublish", nil)
@@ -225,7 +225,7 @@ func TestServerErrors(t *testing.T) {
 		if err := a.Subscribe(ctx, "quiet"); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.Publish(ctx, "shh", "quiet"); err != nil {
+		if err := a.Publish(ctx, "quiet", "shh"); err != nil {
 			t.Fatal(err)
 		}
 		e = ra.next(t, "errorpublish", nil)
@@ -244,7 +244,7 @@ func TestPublishErrorToNonMember(t *testing.T) {
 	if err := a.Subscribe(ctx, "room"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Publish(ctx, "let me in", "room"); err != nil {
+	if err := b.Publish(ctx, "room", "let me in"); err != nil {
 		t.Fatal(err)
 	}
 	e := rb.next(t, "errorpublish", nil)
@@ -500,7 +500,7 @@ func TestMethodsAfterClose(t *testing.T) {
 	for name, err := range map[string]error{
 		"Subscribe":   a.Subscribe(ctx, "x"),
 		"Unsubscribe": a.Unsubscribe(ctx, "x"),
-		"Publish":     a.Publish(ctx, "x", ""),
+		"Publish":     a.Publish(ctx, "", "x"),
 		"Invite":      a.Invite(ctx, "x", "y"),
 	} {
 		if !errors.Is(err, ErrClosed) {

@@ -43,7 +43,7 @@ func Example() {
 		}
 		log.Fatal(err)
 	}
-	if err := c.Publish(ctx, "hello room", "room"); err != nil {
+	if err := c.Publish(ctx, "room", "hello room"); err != nil {
 		log.Fatal(err)
 	}
 	members, err := c.GetMembers(ctx, "room")

@@ -55,8 +55,8 @@ func TestHandlerPanicReachesOnException(t *testing.T) {
 			r.ch <- event{kind: "publish", text: text}
 		}})
 	ctx := ctxT(t)
-	c.Publish(ctx, "boom", "")
-	c.Publish(ctx, "after", "")
+	c.Publish(ctx, "", "boom")
+	c.Publish(ctx, "", "after")
 	e := r.next(t, "exception", nil)
 	if !errors.Is(e.err, ErrHandlerPanic) || e.err.Error() != "client: event handler panicked: kaboom" {
 		t.Fatalf("OnException(%v)", e.err)
@@ -81,10 +81,10 @@ func TestRawMessage(t *testing.T) {
 	if err := c.Subscribe(ctx, "room"); err != nil {
 		t.Fatalf("Subscribe with a swallowing OnRawMessage: %v", err)
 	}
-	if err := c.Publish(ctx, "in room", "room"); err != nil {
+	if err := c.Publish(ctx, "room", "in room"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Publish(ctx, "to all", ""); err != nil {
+	if err := c.Publish(ctx, "", "to all"); err != nil {
 		t.Fatal(err)
 	}
 	// Only the global message reaches OnPublishMsg; every frame reached
@@ -113,7 +113,7 @@ func TestCloseFromHandler(t *testing.T) {
 			close(closed)
 		}})
 	close(ready)
-	c.Publish(ctxT(t), "bye", "")
+	c.Publish(ctxT(t), "", "bye")
 	select {
 	case <-closed:
 	case <-time.After(waitFor):
@@ -132,7 +132,7 @@ func TestEventsInOrder(t *testing.T) {
 	c := dial(t, s.url, r, Options{Name: "alice"})
 	ctx := ctxT(t)
 	for _, text := range []string{"1", "2", "3", "4", "5"} {
-		if err := c.Publish(ctx, text, ""); err != nil {
+		if err := c.Publish(ctx, "", text); err != nil {
 			t.Fatal(err)
 		}
 	}

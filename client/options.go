@@ -34,34 +34,36 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("presence error %d: %s", e.Code, e.Text)
 }
 
-// Error codes sent by the server. Codes below 40 come from sgc; 40 and up are
-// rollcall's own. CodeInvitationDeclined is what this client sends when it
-// refuses an invitation without a more specific reason.
+// Error codes sent by the server, from the protocol's table (package
+// protocol/sgc, which the server reads too; sgc.Text gives each code's
+// standard text). Codes below 40 come from sgc; 40 and up are rollcall's
+// own. CodeInvitationDeclined is what this client sends when it refuses an
+// invitation without a more specific reason.
 const (
-	CodeMemberExists          = 1   // "Member already exists."
-	CodeMemberDenied          = 2   // "Create New Member request has been denied."
-	CodeMemberNotExists       = 3   // "Member not exists."
-	CodeChannelNotExists      = 5   // "Channel not exists"
-	CodeChannelDenied         = 6   // "Create New Channel request has been denied."
-	CodeSubscriptionDenied    = 10  // "Create Subscription request has been denied."
-	CodeSubscriptionExists    = 11  // "Subscription already exists."
-	CodeSubscriptionNotExists = 12  // "Subscription not exists."
-	CodePublishDenied         = 20  // "Publish Message request has been denied."
-	CodeSendMembersDenied     = 30  // "Send Members request has been denied."
-	CodeInvalidMessage        = 40  // "Invalid message: <detail>"
-	CodeUnknownMethod         = 41  // "Unknown method: <method>"
-	CodeMemberNotOwned        = 42  // "Member id does not belong to this connection."
-	CodeTooManyChannels       = 43  // "Too many channels for this connection."
-	CodeChannelFull           = 44  // "Channel is full."
-	CodeRateLimited           = 45  // "Rate limit exceeded."
-	CodeInvalidChannel        = 46  // "Invalid channel name."
-	CodeNoSuchInvitation      = 47  // "No such invitation."
-	CodeIdentityMismatch      = 48  // "Member does not match the authenticated identity."
-	CodeInvitationDeclined    = 100 // "Invitation declined."
+	CodeMemberExists          = sgc.CodeMemberExists
+	CodeMemberDenied          = sgc.CodeMemberDenied
+	CodeMemberNotExists       = sgc.CodeMemberNotExists
+	CodeChannelNotExists      = sgc.CodeChannelNotExists
+	CodeChannelDenied         = sgc.CodeChannelDenied
+	CodeSubscriptionDenied    = sgc.CodeSubscriptionDenied
+	CodeSubscriptionExists    = sgc.CodeSubscriptionExists
+	CodeSubscriptionNotExists = sgc.CodeSubscriptionNotExists
+	CodePublishDenied         = sgc.CodePublishDenied
+	CodeSendMembersDenied     = sgc.CodeSendMembersDenied
+	CodeInvalidMessage        = sgc.CodeInvalidMessage
+	CodeUnknownMethod         = sgc.CodeUnknownMethod
+	CodeMemberNotOwned        = sgc.CodeNotOwnMember
+	CodeTooManyChannels       = sgc.CodeTooManyChannels
+	CodeChannelFull           = sgc.CodeChannelFull
+	CodeRateLimited           = sgc.CodeRateLimited
+	CodeInvalidChannel        = sgc.CodeInvalidChannel
+	CodeNoSuchInvitation      = sgc.CodeNoInvitation
+	CodeIdentityMismatch      = sgc.CodeIdentityMismatch
+	CodeInvitationDeclined    = sgc.CodeInvitationDeclined
 )
 
 // TextInvitationDeclined is the refusal text sent with CodeInvitationDeclined.
-const TextInvitationDeclined = "Invitation declined."
+var TextInvitationDeclined = sgc.Text(sgc.CodeInvitationDeclined)
 
 // Sentinel errors; test with errors.Is.
 var (

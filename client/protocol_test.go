@@ -50,7 +50,7 @@ func TestAcknowledgesServerFrames(t *testing.T) {
 		if err := a.Subscribe(ctx, "room"); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.Publish(ctx, "hi", "room"); err != nil {
+		if err := a.Publish(ctx, "room", "hi"); err != nil {
 			t.Fatal(err)
 		}
 		r.next(t, "publish", nil)
@@ -136,7 +136,7 @@ func TestAckResendByteIdentical(t *testing.T) {
 		a := dial(t, s.url, newRecorder(), Options{Name: "alice", EncodeBase64: b64,
 			Acknowledgment: AckOptions{Enabled: true, Interval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond}})
 		fc := s.nextConn(t)
-		if err := a.Publish(ctxT(t), "hi", ""); err != nil {
+		if err := a.Publish(ctxT(t), "", "hi"); err != nil {
 			t.Fatal(err)
 		}
 		isHi := fromConn(fc, func(f frame) bool { return f.m.Method == sgc.MethodPublishMsg && f.m.Text == "hi" })
@@ -157,7 +157,7 @@ func TestAckResendByteIdentical(t *testing.T) {
 		waitNoPendingAck(t, a, first.m.ID)
 		// Causality check: a later frame's re-send comes after any re-send of
 		// the acked one would have.
-		if err := a.Publish(ctxT(t), "later", ""); err != nil {
+		if err := a.Publish(ctxT(t), "", "later"); err != nil {
 			t.Fatal(err)
 		}
 		isLater := fromConn(fc, func(f frame) bool { return f.m.Method == sgc.MethodPublishMsg && f.m.Text == "later" })
@@ -198,7 +198,7 @@ func TestAckBase64IDFromServer(t *testing.T) {
 	s.ackBase64 = true // the server echoes encoded ids
 	a := dial(t, s.url, newRecorder(), Options{Name: "alice", EncodeBase64: true,
 		Acknowledgment: AckOptions{Enabled: true, Interval: time.Hour, Timeout: time.Hour}})
-	if err := a.Publish(ctxT(t), "hi", ""); err != nil {
+	if err := a.Publish(ctxT(t), "", "hi"); err != nil {
 		t.Fatal(err)
 	}
 	f := s.waitFrame(t, "publish", method(sgc.MethodPublishMsg))
@@ -213,7 +213,7 @@ func TestAckMaxRetries(t *testing.T) {
 		Acknowledgment: AckOptions{Enabled: true, Interval: 5 * time.Millisecond, Timeout: 20 * time.Millisecond, MaxRetries: 2}})
 	fc := s.nextConn(t)
 	s.onFrame = func(*fconn, *sgc.Message, string) bool { return true } // server goes quiet
-	if err := a.Publish(ctxT(t), "hi", ""); err != nil {
+	if err := a.Publish(ctxT(t), "", "hi"); err != nil {
 		t.Fatal(err)
 	}
 	isHi := fromConn(fc, func(f frame) bool { return f.m.Method == sgc.MethodPublishMsg && f.m.Text == "hi" })
@@ -227,7 +227,7 @@ func TestAckMaxRetries(t *testing.T) {
 		return errors.Is(e.err, ErrNotAcknowledged) && strings.Contains(e.err.Error(), first.m.ID)
 	})
 	// The entry is gone: the frame after the error is not a fourth copy.
-	if err := a.Publish(ctxT(t), "sentinel", ""); err != nil {
+	if err := a.Publish(ctxT(t), "", "sentinel"); err != nil {
 		t.Fatal(err)
 	}
 	f := s.waitFrame(t, "sentinel", fromConn(fc, method(sgc.MethodPublishMsg)))
@@ -296,7 +296,7 @@ func TestReconnectAfterAbnormalClose(t *testing.T) {
 		t.Fatalf("OnDisconnect(%d), want 1006", e.code)
 	}
 	r.next(t, "connect", nil)
-	if err := a.Publish(ctxT(t), "back", ""); err != nil {
+	if err := a.Publish(ctxT(t), "", "back"); err != nil {
 		t.Fatal(err)
 	}
 	if e := r.next(t, "publish", nil); e.text != "back" {

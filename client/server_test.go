@@ -95,19 +95,19 @@ func TestAgainstRollcallServer(t *testing.T) {
 		}
 
 		// Messages, in the channel and to everyone.
-		if err := b.Publish(ctx, "hi room", "room"); err != nil {
+		if err := b.Publish(ctx, "room", "hi room"); err != nil {
 			t.Fatal(err)
 		}
 		if e := ra.next(t, "publish", nil); e.text != "hi room" || e.channel != "room" || e.member.ID != b.Session() {
 			t.Fatalf("publish %v", e)
 		}
-		if err := a.Publish(ctx, "to all", ""); err != nil {
+		if err := a.Publish(ctx, "", "to all"); err != nil {
 			t.Fatal(err)
 		}
 		if e := rb.next(t, "publish", func(e event) bool { return e.channel == "" }); e.text != "to all" || e.member.ID != a.Session() {
 			t.Fatalf("publish %v", e)
 		}
-		if err := a.Publish(ctx, "lost", "nowhere"); err != nil {
+		if err := a.Publish(ctx, "nowhere", "lost"); err != nil {
 			t.Fatal(err)
 		}
 		if e := ra.next(t, "errorpublish", nil); e.text != "lost" || e.srvError.Code == 0 {

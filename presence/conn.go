@@ -6,38 +6,37 @@ import (
 	"sync/atomic"
 )
 
-// Member is someone present on the server: one per connection, identified
-// by the connection's session id.
-type Member struct {
-	ID   string
-	Name string
-	Info string
-}
-
-// Conn is the engine's side of one client connection. The engine creates it
-// in Connect; the protocol layer passes it to every call made on the
-// client's behalf. Hooks and events receive it, so the application can read
-// the connection's Data.
+// Conn is the engine's side of one client connection on this node. The
+// engine creates it in Connect; the protocol adapter passes it to every call
+// made on the client's behalf. Hooks and events receive it, so the
+// application can read the connection's Data.
 type Conn struct {
 	id    string
 	sink  Sink
 	ident *Member // the authenticated identity, nil for an open connection
 	data  atomic.Pointer[any]
 
-	// mu serializes the operations of one connection and guards the fields
-	// below. Lock order: Conn.mu, then Engine.mu, then shard locks; view
+	// mu serializes the operations of one connection and guards closed.
+	// Lock order: Conn.mu, then a channel's mu, then its outbox's; view
 	// and invMu are leaf locks.
 	mu     sync.Mutex
 	closed bool
-	// member and channels are written with both mu and view held, so the
-	// engine reads them under mu and Member/Channels under view alone:
-	// hooks, which run while mu is held, can call those.
-	view     sync.RWMutex
-	member   *Member
-	channels []string
+	// member and subs are written with both mu and view held, so the
+	// engine reads them under mu, and Member, Channels and Entries under
+	// view alone: hooks, which run while mu is held, can call those.
+	view   sync.RWMutex
+	member *Member        // the joined member (sgc), nil before Join
+	subs   []subscription // in the order subscribed
 
 	invMu   sync.Mutex
 	invites []invitation // pending invitations received, oldest first
+}
+
+// subscription is one channel a connection is subscribed to, with the
+// member it is present there as (nil: a plain subscriber, no presence).
+type subscription struct {
+	channel string
+	member  *Member
 }
 
 type invitation struct {
@@ -45,7 +44,8 @@ type invitation struct {
 	inviter string
 }
 
-// ID returns the connection's session id, which is also its member id.
+// ID returns the connection's session id (sgc: also its member id on an
+// open server).
 func (c *Conn) ID() string { return c.id }
 
 // Identity returns the identity the server authenticated the connection
@@ -69,7 +69,7 @@ func (c *Conn) Data() any {
 // Connection.Data). It is safe to call at any time.
 func (c *Conn) SetData(v any) { c.data.Store(&v) }
 
-// Member returns the connection's member and whether it has joined.
+// Member returns the connection's joined member and whether it has joined.
 func (c *Conn) Member() (Member, bool) {
 	c.view.RLock()
 	defer c.view.RUnlock()
@@ -84,7 +84,57 @@ func (c *Conn) Member() (Member, bool) {
 func (c *Conn) Channels() []string {
 	c.view.RLock()
 	defer c.view.RUnlock()
-	return slices.Clone(c.channels)
+	out := make([]string, len(c.subs))
+	for i, s := range c.subs {
+		out[i] = s.channel
+	}
+	return out
+}
+
+// subscribed reports whether c is subscribed to channel; c.mu must be held.
+func (c *Conn) subscribed(channel string) bool {
+	return c.subIndex(channel) >= 0
+}
+
+func (c *Conn) subIndex(channel string) int {
+	return slices.IndexFunc(c.subs, func(s subscription) bool { return s.channel == channel })
+}
+
+// setMember changes the joined member; c.mu must be held.
+func (c *Conn) setMember(m *Member) {
+	c.view.Lock()
+	c.member = m
+	c.view.Unlock()
+}
+
+// addSub and dropSub change the subscriptions; c.mu must be held.
+func (c *Conn) addSub(s subscription) {
+	c.view.Lock()
+	c.subs = append(c.subs, s)
+	c.view.Unlock()
+}
+
+func (c *Conn) dropSub(channel string) {
+	c.view.Lock()
+	if i := c.subIndex(channel); i >= 0 {
+		c.subs = slices.Delete(c.subs, i, i+1)
+	}
+	c.view.Unlock()
+}
+
+// entries returns c's presence entries as changes (OpAdd), for a snapshot.
+func (c *Conn) entries(out []Change) []Change {
+	c.view.RLock()
+	defer c.view.RUnlock()
+	if c.member != nil {
+		out = append(out, Change{Op: OpAdd, Conn: c.id, Channel: Everyone, Member: *c.member})
+	}
+	for _, s := range c.subs {
+		if s.member != nil {
+			out = append(out, Change{Op: OpAdd, Conn: c.id, Channel: s.channel, Member: *s.member})
+		}
+	}
+	return out
 }
 
 func (c *Conn) addInvitation(inv invitation, max int) {
@@ -110,9 +160,8 @@ func (c *Conn) takeInvitation(inv invitation) bool {
 	return true
 }
 
-// setView changes the member and channels; c.mu must be held.
-func (c *Conn) setView(m *Member, channels []string) {
-	c.view.Lock()
-	c.member, c.channels = m, channels
-	c.view.Unlock()
+func (c *Conn) dropInvitations() {
+	c.invMu.Lock()
+	c.invites = nil
+	c.invMu.Unlock()
 }

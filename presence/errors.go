@@ -2,86 +2,82 @@ package presence
 
 import (
 	"errors"
-	"fmt"
+	"strings"
 )
 
-// Error codes. Codes below 40 and their texts are those of the sgc Presence
-// protocol; 40 and up are rollcall's own (docs/protocol.md lists them all).
+// Reason is why the engine refused a request. Every refusal the engine
+// returns matches one of the Err reasons below under errors.Is; each
+// protocol maps a reason to its own code and text (protocol/sgc has sgc's).
+// A Reason is a plain string, so it crosses the wire between nodes and
+// names a metric as it is.
+type Reason string
+
+// Error returns the reason in words, prefixed with "presence: ".
+func (r Reason) Error() string { return "presence: " + strings.ReplaceAll(string(r), "_", " ") }
+
+// The engine's refusals.
 const (
-	CodeMemberExists         = 1
-	CodeMemberDenied         = 2
-	CodeMemberNotExists      = 3
-	CodeChannelNotExists     = 5
-	CodeChannelDenied        = 6
-	CodeSubscriptionDenied   = 10
-	CodeSubscriptionExists   = 11
-	CodeSubscriptionNotExist = 12
-	CodePublishDenied        = 20
-	CodeSendMembersDenied    = 30
-	CodeInvalidMessage       = 40
-	CodeUnknownMethod        = 41
-	CodeNotOwnMember         = 42
-	CodeTooManyChannels      = 43
-	CodeChannelFull          = 44
-	CodeRateLimited          = 45
-	CodeInvalidChannel       = 46
-	CodeNoInvitation         = 47
-	CodeIdentityMismatch     = 48
-	CodeInvitationDeclined   = 100
+	ErrMemberExists         Reason = "member_exists"           // the member id is present already
+	ErrMemberDenied         Reason = "member_denied"           // BeforeNewMember refused
+	ErrMemberNotExists      Reason = "member_not_exists"       // the connection (or the invitee) has no member
+	ErrChannelNotExists     Reason = "channel_not_exists"      // no such channel
+	ErrChannelDenied        Reason = "channel_denied"          // BeforeNewChannel refused
+	ErrSubscriptionDenied   Reason = "subscription_denied"     // BeforeNewChannelMember refused
+	ErrSubscriptionExists   Reason = "subscription_exists"     // already subscribed
+	ErrSubscriptionNotExist Reason = "subscription_not_exists" // not subscribed
+	ErrPublishDenied        Reason = "publish_denied"          // BeforePublish refused
+	ErrSendMembersDenied    Reason = "send_members_denied"     // BeforeSendMembers refused
+	ErrNotOwnMember         Reason = "not_own_member"          // the member id is not the connection's
+	ErrTooManyChannels      Reason = "too_many_channels"       // Options.MaxChannelsPerConn
+	ErrChannelFull          Reason = "channel_full"            // Options.MaxMembersPerChannel
+	ErrInvalidChannel       Reason = "invalid_channel"         // empty, too long, not UTF-8, or reserved
+	ErrNoInvitation         Reason = "no_invitation"           // no such pending invitation
+	ErrIdentityMismatch     Reason = "identity_mismatch"       // name differs from the identity's
+	ErrInvitationDeclined   Reason = "invitation_declined"     // an invitee's refusal (see KindInvitationResponse)
 )
 
-// Error is a refusal with a protocol error code. Two Errors match under
-// errors.Is when their codes are equal, so a hook may return its own text:
+// Error is a refusal with the words for the client: a hook returns one to
+// refuse with its own text, and an invitee's refusal travels as one. Text
+// empty means the protocol's standard text for Reason. Code, when not zero,
+// is a protocol code to send instead of the reason's standard one (sgc's
+// error.code); protocols without numeric codes ignore it.
 //
-//	return &presence.Error{Code: presence.CodePublishDenied, Text: "muted for 5 minutes"}
+//	return &presence.Error{Text: "muted for 5 minutes"}
 type Error struct {
-	Code int
-	Text string
+	Reason Reason
+	Text   string
+	Code   int
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("presence error %d: %s", e.Code, e.Text)
+	if e.Text == "" {
+		return e.Reason.Error()
+	}
+	return e.Reason.Error() + ": " + e.Text
 }
 
-// Is reports whether target is an *Error with the same code.
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
-}
-
-// The engine's refusals, one per code, with the texts of the sgc protocol.
-var (
-	ErrMemberExists         = &Error{CodeMemberExists, "Member already exists."}
-	ErrMemberDenied         = &Error{CodeMemberDenied, "Create New Member request has been denied."}
-	ErrMemberNotExists      = &Error{CodeMemberNotExists, "Member not exists."}
-	ErrChannelNotExists     = &Error{CodeChannelNotExists, "Channel not exists"}
-	ErrChannelDenied        = &Error{CodeChannelDenied, "Create New Channel request has been denied."}
-	ErrSubscriptionDenied   = &Error{CodeSubscriptionDenied, "Create Subscription request has been denied."}
-	ErrSubscriptionExists   = &Error{CodeSubscriptionExists, "Subscription already exists."}
-	ErrSubscriptionNotExist = &Error{CodeSubscriptionNotExist, "Subscription not exists."}
-	ErrPublishDenied        = &Error{CodePublishDenied, "Publish Message request has been denied."}
-	ErrSendMembersDenied    = &Error{CodeSendMembersDenied, "Send Members request has been denied."}
-	ErrNotOwnMember         = &Error{CodeNotOwnMember, "Member id does not belong to this connection."}
-	ErrTooManyChannels      = &Error{CodeTooManyChannels, "Too many channels for this connection."}
-	ErrChannelFull          = &Error{CodeChannelFull, "Channel is full."}
-	ErrRateLimited          = &Error{CodeRateLimited, "Rate limit exceeded."}
-	ErrInvalidChannel       = &Error{CodeInvalidChannel, "Invalid channel name."}
-	ErrNoInvitation         = &Error{CodeNoInvitation, "No such invitation."}
-	ErrIdentityMismatch     = &Error{CodeIdentityMismatch, "Member does not match the authenticated identity."}
-)
+// Unwrap returns the reason, so that errors.Is(err, ErrPublishDenied) holds
+// for a hook's refusal of a publish.
+func (e *Error) Unwrap() error { return e.Reason }
 
 // ErrClosed is returned for calls on a connection that has disconnected.
 var ErrClosed = errors.New("presence: connection closed")
 
-// veto turns a hook's error into the refusal sent to the client: an *Error
-// from the hook is used as it is, any other error becomes def.
-func veto(err, def error) error {
+// veto turns a hook's error into the refusal returned to the caller: an
+// *Error from the hook keeps its text and code and gets the step's reason
+// when it has none; any other error becomes the step's reason alone (the
+// error itself is logged, not sent).
+func veto(err error, step Reason) error {
 	if err == nil {
 		return nil
 	}
 	var pe *Error
 	if errors.As(err, &pe) {
-		return pe
+		out := *pe
+		if out.Reason == "" {
+			out.Reason = step
+		}
+		return &out
 	}
-	return def
+	return step
 }

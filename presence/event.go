@@ -1,25 +1,31 @@
 package presence
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Kind says what an Event reports.
 type Kind uint8
 
 // Event kinds.
 const (
-	// KindNewMember: Member joined the server.
+	// KindNewMember: Member joined the server (entered Everyone).
 	KindNewMember Kind = iota + 1
 	// KindRemoveMember: Member left the server.
 	KindRemoveMember
-	// KindNewChannelMember: Member subscribed to Channel.
+	// KindNewChannelMember: Member entered Channel: its first presence
+	// entry there.
 	KindNewChannelMember
-	// KindRemoveChannelMember: Member unsubscribed from Channel.
+	// KindRemoveChannelMember: Member left Channel: its last entry there
+	// is gone.
 	KindRemoveChannelMember
-	// KindPublish: Member published Text to Channel ("" = to everyone).
-	// A server broadcast has an empty Member.
+	// KindPublish: Member published Data (named Name, for protocols that
+	// name events) to Channel; Everyone means to every member. A server
+	// broadcast has an empty Member.
 	KindPublish
 	// KindMembers: the reply to a members request: Members of Channel
-	// ("" = every member), Member is the requester.
+	// (Everyone: every member); Member is the requester.
 	KindMembers
 	// KindInvitation: Member (the inviter) invites the recipient to Channel.
 	KindInvitation
@@ -30,46 +36,67 @@ const (
 )
 
 // Event is one notification for one or more connections. The engine builds
-// it once per change and hands the same *Event to every recipient's Sink, so
-// that a protocol encodes it once (see Frame). Events are read-only once
-// delivered.
+// it once per change and hands the same *Event to every recipient's Sink,
+// so that a protocol encodes it once (see Frame). Events are read-only once
+// delivered, Data included.
 type Event struct {
 	Kind    Kind
-	Member  Member
 	Channel string
-	Text    string
+	// Name is the event's name for protocols that name events (Pusher's
+	// "client-typing"); empty for sgc's messages.
+	Name    string
+	Data    []byte
+	Member  Member
 	Members []Member
-	Err     *Error
+	// Except is the session id of a connection that must not receive the
+	// event (a Pusher client event's sender, or the HTTP API's socket_id).
+	Except string
+	Err    *Error
 
-	mu     sync.Mutex
-	frames []frame
+	mu     sync.Mutex // serializes encoders
+	frames atomic.Pointer[frame]
 }
 
+// frame is one encoding of an event, in a list that only grows.
 type frame struct {
 	key   any
 	bytes []byte
+	next  *frame
 }
 
 // Frame returns the wire form of ev for the encoding named by key, calling
-// encode only the first time a key is asked for. Protocols use it to encode a
-// fan-out once and queue the same bytes to every recipient.
+// encode only the first time a key is asked for. Protocols use it to encode
+// a fan-out once and queue the same bytes to every recipient; a variant of
+// the frame (sgc's broker envelope) is a key of its own. After the first
+// call for a key, Frame takes no lock.
 func (ev *Event) Frame(key any, encode func(*Event) []byte) []byte {
+	if b, ok := ev.lookup(key); ok {
+		return b
+	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	for _, f := range ev.frames {
-		if f.key == key {
-			return f.bytes
-		}
+	if b, ok := ev.lookup(key); ok {
+		return b
 	}
 	b := encode(ev)
-	ev.frames = append(ev.frames, frame{key, b})
+	ev.frames.Store(&frame{key: key, bytes: b, next: ev.frames.Load()})
 	return b
 }
 
-// Sink receives the events addressed to one connection. Deliver is called
-// with engine locks held, in the order the changes happened: it must not
-// block and must not call back into the engine. A transport queues the
-// frame and returns.
+func (ev *Event) lookup(key any) ([]byte, bool) {
+	for f := ev.frames.Load(); f != nil; f = f.next {
+		if f.key == key {
+			return f.bytes, true
+		}
+	}
+	return nil, false
+}
+
+// Sink receives the events addressed to one connection. Deliver must not
+// block and must not call back into the engine: a transport queues the
+// frame and returns. The events of one channel reach a sink in the order
+// the changes happened; Deliver may be called from several goroutines at
+// once (for different channels).
 type Sink interface {
 	Deliver(*Event)
 }

@@ -263,7 +263,7 @@ func (g *group) deliver(ev *Event, seen map[*Conn]struct{}) int {
 }
 
 func groupEvent(name, text string) *Event {
-	return &Event{Kind: KindPublish, Channel: name, Text: text}
+	return &Event{Kind: KindPublish, Channel: name, Data: []byte(text)}
 }
 
 // groupMatcher validates pattern and returns its match function, or nil

@@ -345,7 +345,7 @@ func TestGroupsSeedExample(t *testing.T) {
 		OnClientAdded:   func(g string, c *presence.Conn) { tell(g, c, "logged in") },
 		OnClientRemoved: func(g string, c *presence.Conn) { tell(g, c, "disconnected") },
 	}})
-	e = h.e
+	e = h.e.nodes[0]
 	alice := h.connect("alice")
 	if err := e.Join(t.Context(), alice.Conn, alice.m); err != nil {
 		t.Fatal(err)

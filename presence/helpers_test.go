@@ -79,7 +79,7 @@ func (l *callLog) take() []string {
 // checked in one list.
 type harness struct {
 	t       *testing.T
-	e       *presence.Engine
+	e       *cluster
 	calls   *callLog
 	clients []*client
 	next    int
@@ -120,9 +120,14 @@ func newHarness(t *testing.T, opts presence.Options) *harness {
 			h.calls.add("Publish", fmt.Sprintf("%q", ch), who(c, m), text)
 		}
 	}
-	h.e = presence.New(opts)
+	h.e = newCluster(harnessNodes, opts)
+	t.Cleanup(h.e.close)
 	return h
 }
+
+// harnessNodes is how many nodes a harness spreads its connections over
+// (TestOverTwoNodes sets it to 2).
+var harnessNodes = 1
 
 // who names a member in the call log by its Name, and flags a member that
 // is not the connection's own (c is nil for server broadcasts).
@@ -140,15 +145,19 @@ func who(c *presence.Conn, m presence.Member) string {
 // sessionID makes a session id in the engine's format, 32 uppercase hex.
 func sessionID(n int) string { return fmt.Sprintf("%032X", 0xC0FFEE00+n) }
 
-// connect connects a new client that will join as name.
-func (h *harness) connect(name string) *client {
+// connect connects a new client that will join as name; over several
+// nodes, client n goes to node n%nodes.
+func (h *harness) connect(name string) *client { return h.connectOn(h.next+1, name) }
+
+// connectOn connects a new client to node i (modulo the number of nodes).
+func (h *harness) connectOn(i int, name string) *client {
 	h.next++
 	id := sessionID(h.next)
 	rec := &recorder{}
 	c := &client{
-		Conn: h.e.Connect(id, rec),
+		Conn: h.e.ConnectOn(i, id, rec),
 		rec:  rec,
-		m:    presence.Member{ID: id, Name: name, Info: "info of " + name},
+		m:    presence.Member{ID: id, Name: name, Info: []byte("info of " + name)},
 	}
 	h.clients = append(h.clients, c)
 	return c
@@ -266,8 +275,8 @@ func members(cs ...*client) []presence.Member {
 	return out
 }
 
-// wantErr checks that err is want: for a *presence.Error, the same code and
-// the same text; otherwise errors.Is. A nil want means no error.
+// wantErr checks that err is want: for a *presence.Error, the same reason,
+// code and text; otherwise errors.Is. A nil want means no error.
 func wantErr(t *testing.T, err, want error) {
 	t.Helper()
 	if want == nil {
@@ -276,14 +285,15 @@ func wantErr(t *testing.T, err, want error) {
 		}
 		return
 	}
-	if !errors.Is(err, want) {
-		t.Fatalf("err = %v, want %v", err, want)
-	}
 	if wp, ok := want.(*presence.Error); ok {
 		var got *presence.Error
-		if !errors.As(err, &got) || got.Code != wp.Code || got.Text != wp.Text {
+		if !errors.As(err, &got) || *got != *wp {
 			t.Fatalf("err = %#v, want %#v", err, want)
 		}
+		return
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
 	}
 }
 
@@ -298,7 +308,7 @@ type ev struct {
 }
 
 func plain(e *presence.Event) ev {
-	out := ev{Kind: e.Kind, Member: e.Member, Channel: e.Channel, Text: e.Text, Members: e.Members, Err: e.Err}
+	out := ev{Kind: e.Kind, Member: e.Member, Channel: e.Channel, Text: string(e.Data), Members: e.Members, Err: e.Err}
 	if len(out.Members) == 0 {
 		out.Members = nil
 	}

@@ -14,12 +14,12 @@ func TestIdentityWinsOverClaims(t *testing.T) {
 	for _, refuse := range []bool{false, true} {
 		e := presence.New(presence.Options{RefuseNameMismatch: refuse})
 		rec := &recorder{}
-		c := e.ConnectAs(sessionID(1), rec, &presence.Member{ID: "u-alice", Name: "Alice", Info: "admin"})
+		c := e.ConnectAs(sessionID(1), rec, &presence.Member{ID: "u-alice", Name: "Alice", Info: []byte("admin")})
 		if id, ok := c.Identity(); !ok || id.ID != "u-alice" {
 			t.Fatalf("Identity() = %+v %v", id, ok)
 		}
 		wantErr(t, e.Join(ctx, c, presence.Member{ID: sessionID(9), Name: "Alice"}), presence.ErrNotOwnMember)
-		err := e.Join(ctx, c, presence.Member{ID: sessionID(1), Name: "Mallory", Info: "x"})
+		err := e.Join(ctx, c, presence.Member{ID: sessionID(1), Name: "Mallory", Info: []byte("x")})
 		if refuse {
 			wantErr(t, err, presence.ErrIdentityMismatch)
 			err = e.Join(ctx, c, presence.Member{ID: "u-alice", Name: ""})
@@ -27,8 +27,8 @@ func TestIdentityWinsOverClaims(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := presence.Member{ID: "u-alice", Name: "Alice", Info: "admin"}
-		if m, _ := c.Member(); m != want {
+		want := presence.Member{ID: "u-alice", Name: "Alice", Info: []byte("admin")}
+		if m, _ := c.Member(); !m.Equal(want) {
 			t.Fatalf("member %+v, want %+v", m, want)
 		}
 		// one identity holds one member at a time

@@ -37,7 +37,7 @@ func TestInviteAndRespond(t *testing.T) {
 	h.expectNothing()
 
 	// A refusal is carried to the inviter as it was given.
-	refusal := &presence.Error{Code: presence.CodeInvitationDeclined, Text: "busy right now"}
+	refusal := &presence.Error{Reason: presence.ErrInvitationDeclined, Code: 100, Text: "busy right now"}
 	wantErr(t, h.e.RespondInvitation(ctx, carol.Conn, "room", alice.ID(), refusal), nil)
 	h.expect(alice, answered("room", carol, alice, refusal))
 	h.expectNothing(bob, carol, dave)

@@ -136,29 +136,29 @@ func TestDisconnect(t *testing.T) {
 func TestCallsAfterDisconnect(t *testing.T) {
 	calls := []struct {
 		name string
-		call func(ctx context.Context, e *presence.Engine, c *client, other *client) error
+		call func(ctx context.Context, e *cluster, c *client, other *client) error
 	}{
-		{"Join", func(ctx context.Context, e *presence.Engine, c, _ *client) error { return e.Join(ctx, c.Conn, c.m) }},
-		{"Leave", func(ctx context.Context, e *presence.Engine, c, _ *client) error { return e.Leave(ctx, c.Conn, "") }},
-		{"Subscribe", func(ctx context.Context, e *presence.Engine, c, _ *client) error {
+		{"Join", func(ctx context.Context, e *cluster, c, _ *client) error { return e.Join(ctx, c.Conn, c.m) }},
+		{"Leave", func(ctx context.Context, e *cluster, c, _ *client) error { return e.Leave(ctx, c.Conn, "") }},
+		{"Subscribe", func(ctx context.Context, e *cluster, c, _ *client) error {
 			return e.Subscribe(ctx, c.Conn, "busy")
 		}},
-		{"Unsubscribe", func(ctx context.Context, e *presence.Engine, c, _ *client) error {
+		{"Unsubscribe", func(ctx context.Context, e *cluster, c, _ *client) error {
 			return e.Unsubscribe(ctx, c.Conn, "busy")
 		}},
-		{"Publish", func(ctx context.Context, e *presence.Engine, c, _ *client) error {
+		{"Publish", func(ctx context.Context, e *cluster, c, _ *client) error {
 			return e.Publish(ctx, c.Conn, "", "x")
 		}},
-		{"PublishChannel", func(ctx context.Context, e *presence.Engine, c, _ *client) error {
+		{"PublishChannel", func(ctx context.Context, e *cluster, c, _ *client) error {
 			return e.Publish(ctx, c.Conn, "busy", "x")
 		}},
-		{"SendMembers", func(ctx context.Context, e *presence.Engine, c, _ *client) error {
+		{"SendMembers", func(ctx context.Context, e *cluster, c, _ *client) error {
 			return e.SendMembers(ctx, c.Conn, "")
 		}},
-		{"Invite", func(ctx context.Context, e *presence.Engine, c, o *client) error {
+		{"Invite", func(ctx context.Context, e *cluster, c, o *client) error {
 			return e.Invite(ctx, c.Conn, "busy", []string{o.ID()})
 		}},
-		{"RespondInvitation", func(ctx context.Context, e *presence.Engine, c, o *client) error {
+		{"RespondInvitation", func(ctx context.Context, e *cluster, c, o *client) error {
 			return e.RespondInvitation(ctx, c.Conn, "busy", o.ID(), nil)
 		}},
 	}

@@ -12,52 +12,39 @@ import (
 	"github.com/rollcall/rollcall/presence"
 )
 
-func TestErrorsMatchByCode(t *testing.T) {
-	sentinels := []struct {
-		err  *presence.Error
-		code int
-	}{
-		{presence.ErrMemberExists, 1},
-		{presence.ErrMemberDenied, 2},
-		{presence.ErrMemberNotExists, 3},
-		{presence.ErrChannelNotExists, 5},
-		{presence.ErrChannelDenied, 6},
-		{presence.ErrSubscriptionDenied, 10},
-		{presence.ErrSubscriptionExists, 11},
-		{presence.ErrSubscriptionNotExist, 12},
-		{presence.ErrPublishDenied, 20},
-		{presence.ErrSendMembersDenied, 30},
-		{presence.ErrNotOwnMember, 42},
-		{presence.ErrTooManyChannels, 43},
-		{presence.ErrChannelFull, 44},
-		{presence.ErrRateLimited, 45},
-		{presence.ErrInvalidChannel, 46},
-		{presence.ErrNoInvitation, 47},
+func TestReasonsMatch(t *testing.T) {
+	reasons := []presence.Reason{
+		presence.ErrMemberExists, presence.ErrMemberDenied, presence.ErrMemberNotExists,
+		presence.ErrChannelNotExists, presence.ErrChannelDenied, presence.ErrSubscriptionDenied,
+		presence.ErrSubscriptionExists, presence.ErrSubscriptionNotExist, presence.ErrPublishDenied,
+		presence.ErrSendMembersDenied, presence.ErrNotOwnMember, presence.ErrTooManyChannels,
+		presence.ErrChannelFull, presence.ErrInvalidChannel, presence.ErrNoInvitation,
+		presence.ErrIdentityMismatch, presence.ErrInvitationDeclined,
 	}
-	for _, s := range sentinels {
-		if s.err.Code != s.code {
-			t.Errorf("%q: code %d, want %d", s.err.Text, s.err.Code, s.code)
+	seen := map[presence.Reason]bool{}
+	for _, r := range reasons {
+		if seen[r] {
+			t.Errorf("reason %q is used twice", r)
 		}
-		own := &presence.Error{Code: s.code, Text: "my own words"}
-		if !errors.Is(own, s.err) || !errors.Is(s.err, own) {
-			t.Errorf("code %d: an Error with the same code does not match", s.code)
+		seen[r] = true
+		own := &presence.Error{Reason: r, Text: "my own words"}
+		if !errors.Is(own, r) {
+			t.Errorf("%q: an Error with the reason does not match it", r)
 		}
-		if !errors.Is(fmt.Errorf("context: %w", own), s.err) {
-			t.Errorf("code %d: a wrapped Error does not match", s.code)
+		if !errors.Is(fmt.Errorf("context: %w", own), r) {
+			t.Errorf("%q: a wrapped Error does not match", r)
 		}
-		if errors.Is(&presence.Error{Code: s.code + 100, Text: s.err.Text}, s.err) {
-			t.Errorf("code %d: an Error with the same text but another code matches", s.code)
+		for _, other := range reasons {
+			if other != r && errors.Is(own, other) {
+				t.Errorf("%q matches %q", r, other)
+			}
 		}
-		if errors.Is(s.err, presence.ErrClosed) || errors.Is(presence.ErrClosed, s.err) {
-			t.Errorf("code %d matches ErrClosed", s.code)
+		if errors.Is(r, presence.ErrClosed) || errors.Is(presence.ErrClosed, r) {
+			t.Errorf("%q matches ErrClosed", r)
 		}
-		if msg := s.err.Error(); !strings.Contains(msg, fmt.Sprint(s.code)) || !strings.Contains(msg, s.err.Text) {
-			t.Errorf("Error() = %q lacks code or text", msg)
+		if msg := own.Error(); !strings.HasPrefix(msg, "presence: ") || strings.Contains(msg, "_") || !strings.Contains(msg, "my own words") {
+			t.Errorf("Error() = %q: want the reason in words and the text", msg)
 		}
-	}
-	// The sgc texts are exact (no final period for code 5).
-	if presence.ErrChannelNotExists.Text != "Channel not exists" {
-		t.Errorf("ErrChannelNotExists.Text = %q", presence.ErrChannelNotExists.Text)
 	}
 }
 
@@ -117,11 +104,11 @@ func TestEventFrameEncodesOncePerKey(t *testing.T) {
 	var sgcCalls, pusherCalls atomic.Int32
 	encSGC := func(ev *presence.Event) []byte {
 		sgcCalls.Add(1)
-		return []byte("sgc:" + ev.Text)
+		return []byte("sgc:" + string(ev.Data))
 	}
 	encPusher := func(ev *presence.Event) []byte {
 		pusherCalls.Add(1)
-		return []byte("pusher:" + ev.Text)
+		return []byte("pusher:" + string(ev.Data))
 	}
 
 	// Every recipient asks for the frame of its own protocol, as a transport
@@ -146,7 +133,7 @@ func TestEventFrameEncodesOncePerKey(t *testing.T) {
 	sgcCalls.Store(0)
 	pusherCalls.Store(0)
 
-	if err := e.Broadcast("hello", ""); err != nil {
+	if err := e.Broadcast(t.Context(), "", "hello"); err != nil {
 		t.Fatal(err)
 	}
 	if s, p := sgcCalls.Load(), pusherCalls.Load(); s != 1 || p != 1 {
@@ -164,7 +151,7 @@ func TestEventFrameEncodesOncePerKey(t *testing.T) {
 }
 
 func TestEventFrameConcurrent(t *testing.T) {
-	ev := &presence.Event{Kind: presence.KindPublish, Text: "x"}
+	ev := &presence.Event{Kind: presence.KindPublish, Data: []byte("x")}
 	var calls atomic.Int32
 	enc := func(*presence.Event) []byte { calls.Add(1); return []byte("frame") }
 	var wg sync.WaitGroup

@@ -51,7 +51,7 @@ func TestPublishToEveryone(t *testing.T) {
 }
 
 func TestPublishRefused(t *testing.T) {
-	custom := &presence.Error{Code: presence.CodePublishDenied, Text: "muted for 5 minutes"}
+	custom := &presence.Error{Reason: presence.ErrPublishDenied, Text: "muted for 5 minutes"}
 	denyAll := func(context.Context, *presence.Conn, string, presence.Member, string) error {
 		return errors.New("no")
 	}
@@ -117,20 +117,20 @@ func TestBroadcast(t *testing.T) {
 	h.subscribe(bob, "room")
 
 	// From the server: an empty member.
-	wantErr(t, h.e.Broadcast("maintenance at noon", "room"), nil)
+	wantErr(t, h.e.Broadcast(t.Context(), "room", "maintenance at noon"), nil)
 	h.expect(alice, published("room", presence.Member{}, "maintenance at noon"))
 	h.expect(bob, published("room", presence.Member{}, "maintenance at noon"))
 	h.expectNothing(carol, idle)
 	h.expectCalls(`Publish "room" <server> maintenance at noon`)
 
-	wantErr(t, h.e.Broadcast("hello all", ""), nil)
+	wantErr(t, h.e.Broadcast(t.Context(), "", "hello all"), nil)
 	for _, c := range cs {
 		h.expect(c, published("", presence.Member{}, "hello all"))
 	}
 	h.expectNothing(idle)
 	h.expectCalls(`Publish "" <server> hello all`)
 
-	wantErr(t, h.e.Broadcast("anyone?", "nowhere"), presence.ErrChannelNotExists)
+	wantErr(t, h.e.Broadcast(t.Context(), "nowhere", "anyone?"), presence.ErrChannelNotExists)
 	h.expectNothing()
 	h.expectCalls()
 }
@@ -140,7 +140,7 @@ func TestBroadcastCallsOnPublishWithNilConn(t *testing.T) {
 	e := presence.New(presence.Options{Events: presence.Events{
 		OnPublish: func(c *presence.Conn, _ string, _ presence.Member, _ string) { gotConn = c },
 	}})
-	if err := e.Broadcast("x", ""); err != nil {
+	if err := e.Broadcast(t.Context(), "", "x"); err != nil {
 		t.Fatal(err)
 	}
 	if gotConn != nil {

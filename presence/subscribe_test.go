@@ -78,7 +78,7 @@ func TestSubscribeCreatesChannelAndTellsItsMembers(t *testing.T) {
 func TestSubscribeRefused(t *testing.T) {
 	long := strings.Repeat("x", presence.DefaultMaxChannelName+1)
 	deny := func(context.Context, *presence.Conn, string, presence.Member) error { return errors.New("no") }
-	custom := &presence.Error{Code: presence.CodeSubscriptionDenied, Text: "members only"}
+	custom := &presence.Error{Reason: presence.ErrSubscriptionDenied, Text: "members only"}
 
 	tests := []struct {
 		name    string

@@ -31,24 +31,26 @@ type apiChannel struct {
 	Members int    `json:"members"`
 }
 
-// newAPI builds the routes of the HTTP API under /api/ (docs/http-api.md).
-func (s *Server) newAPI() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/publish", s.apiPublish)
-	mux.HandleFunc("GET /api/channels", s.apiChannels)
-	mux.HandleFunc("GET /api/channels/{name}/members", s.apiChannelMembers)
-	mux.HandleFunc("GET /api/members", s.apiMembers)
-	mux.HandleFunc("POST /api/connections/{session}/disconnect", s.apiDisconnect)
-	mux.HandleFunc("POST /api/broadcast", s.apiBroadcast)
-	mux.HandleFunc("GET /api/groups", s.apiGroups)
-	mux.HandleFunc("GET /api/groups/{name}", s.apiGroup)
-	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, _ *http.Request) {
+// routeAPI adds the routes of the HTTP API under /api/ (docs/http-api.md)
+// to mux, each behind the API key.
+func (s *Server) routeAPI(mux *http.ServeMux) {
+	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireKey(h)) }
+	route("POST /api/publish", s.apiPublish)
+	route("GET /api/channels", s.apiChannels)
+	route("GET /api/channels/{name}/members", s.apiChannelMembers)
+	route("GET /api/members", s.apiMembers)
+	route("POST /api/connections/{session}/disconnect", s.apiDisconnect)
+	route("POST /api/broadcast", s.apiBroadcast)
+	route("GET /api/groups", s.apiGroups)
+	route("GET /api/groups/{name}", s.apiGroup)
+	route("GET /api/stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no such API route: %s %s", r.Method, r.URL.Path)})
-	})
-	return s.requireKey(mux)
+	}
+	route("/api/", notFound)
+	route("/api", notFound)
 }
 
 // requireKey lets through requests that carry the API key as a bearer
@@ -96,7 +98,7 @@ func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
 	if req.Channel != nil {
 		channel = *req.Channel
 	}
-	if err := s.Broadcast(*req.Text, channel); err != nil {
+	if err := s.Broadcast(r.Context(), channel, *req.Text); err != nil {
 		writeEngineError(w, err, channel)
 		return
 	}
@@ -129,12 +131,12 @@ func (s *Server) apiMembers(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("session")
-	sess := s.session(id)
-	if sess == nil {
+	tc := s.conn(id)
+	if tc == nil {
 		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no connection with session %q", id)})
 		return
 	}
-	sess.tc.Close(transport.ClosePolicyViolation, "disconnected by the server")
+	tc.Close(transport.ClosePolicyViolation, "disconnected by the server")
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "session": id})
 }
 
@@ -191,7 +193,7 @@ func (s *Server) apiGroup(w http.ResponseWriter, r *http.Request) {
 	for i, c := range conns {
 		out.Connections[i].Session = c.ID()
 		if m, ok := c.Member(); ok {
-			am := apiMember(m)
+			am := toAPIMember(m)
 			out.Connections[i].Member = &am
 		}
 	}
@@ -201,9 +203,13 @@ func (s *Server) apiGroup(w http.ResponseWriter, r *http.Request) {
 func apiMembers(ms []presence.Member) []apiMember {
 	out := make([]apiMember, len(ms))
 	for i, m := range ms {
-		out[i] = apiMember(m)
+		out[i] = toAPIMember(m)
 	}
 	return out
+}
+
+func toAPIMember(m presence.Member) apiMember {
+	return apiMember{ID: m.ID, Name: m.Name, Info: string(m.Info)}
 }
 
 // readJSON decodes a request body strictly; on failure it answers 400 (or
@@ -228,12 +234,12 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func writeEngineError(w http.ResponseWriter, err error, channel string) {
-	var pe *presence.Error
+	var reason presence.Reason
 	switch {
 	case errors.Is(err, presence.ErrChannelNotExists):
 		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no channel %q", channel)})
-	case errors.As(err, &pe):
-		writeJSON(w, http.StatusBadRequest, apiError{pe.Text})
+	case errors.As(err, &reason):
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
 	default:
 		writeJSON(w, http.StatusInternalServerError, apiError{err.Error()})
 	}

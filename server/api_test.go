@@ -163,11 +163,11 @@ func TestAPIGroups(t *testing.T) {
 	alice := a.join("alice", "")
 	groups := srv.Engine().Groups()
 	for _, g := range []string{"sales/eu", "sales/us"} {
-		if err := groups.Add(g, srv.session(a.session).pc); err != nil {
+		if err := groups.Add(g, srv.Engine().Conn(a.session)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := groups.Add("sales/us", srv.session(b.session).pc); err != nil {
+	if err := groups.Add("sales/us", srv.Engine().Conn(b.session)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -260,5 +260,5 @@ func identityMember(id *Identity) *presence.Member {
 	if id == nil {
 		return nil
 	}
-	return &presence.Member{ID: id.ID, Name: id.Name, Info: id.Info}
+	return &presence.Member{ID: id.ID, Name: id.Name, Info: []byte(id.Info)}
 }

@@ -91,7 +91,7 @@ func refused(t *testing.T, u string, h http.Header) (*http.Response, string) {
 // nothingCreated checks that refused handshakes left no trace.
 func nothingCreated(t *testing.T, srv *Server) {
 	t.Helper()
-	if n := len(srv.snapshot()); n != 0 {
+	if n := srv.openConns(); n != 0 {
 		t.Fatalf("%d sessions after refused handshakes", n)
 	}
 	if n := srv.Engine().MemberCount(); n != 0 {
@@ -154,13 +154,10 @@ func TestAuthBasic(t *testing.T) {
 	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Member: sgc.Member{ID: c.session}, Channel: "room", Text: "hi"})
 	c.expect(sgc.MethodPublishMsg, func(m *sgc.Message) bool { return m.Member.ID == "u-alice" && m.Text == "hi" })
 	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Member: sgc.Member{ID: "u-bob"}, Text: "spoof"})
-	c.expectError(presence.CodeNotOwnMember)
+	c.expectError(sgc.CodeNotOwnMember)
 
 	// identity groups at connect
-	var pc *presence.Conn
-	for _, s := range srv.snapshot() {
-		pc = s.pc
-	}
+	pc := srv.Engine().Conn(c.session)
 	if got := srv.Engine().Groups().Of(pc); !slices.Equal(got, []string{"sales/eu", "staff"}) {
 		t.Fatalf("groups %v", got)
 	}
@@ -168,7 +165,13 @@ func TestAuthBasic(t *testing.T) {
 	// one identity, one member: a second connection of alice cannot join
 	c2 := dialAuth(t, u, basicHeader("alice", "s3cret"))
 	c2.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{Name: "Alice"}})
-	c2.expectError(presence.CodeMemberExists)
+	c2.expectError(sgc.CodeMemberExists)
+	// once the first connection's member left, the second may join
+	c.send(&sgc.Message{Method: sgc.MethodRemoveMember})
+	c.send(&sgc.Message{Method: sgc.MethodGetMembers})
+	c.expectError(sgc.CodeMemberNotExists) // the leave was handled
+	c2.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{Name: "Alice"}})
+	c2.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.ID == "u-alice" })
 }
 
 // TestAuthRefuseNameMismatch: with RefuseNameMismatch a differing name is
@@ -177,9 +180,9 @@ func TestAuthRefuseNameMismatch(t *testing.T) {
 	_, u := startServer(t, Options{Auth: Auth{Basic: basicAuth, RefuseNameMismatch: true}})
 	c := dialAuth(t, u, basicHeader("alice", "s3cret"))
 	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "mallory"}})
-	c.expectError(presence.CodeIdentityMismatch)
+	c.expectError(sgc.CodeIdentityMismatch)
 	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: "u-bob", Name: "Alice"}})
-	c.expectError(presence.CodeNotOwnMember)
+	c.expectError(sgc.CodeNotOwnMember)
 	if me := c.joinAs("Alice"); me.ID != "u-alice" || me.Name != "Alice" || me.Info != "ops" {
 		t.Fatalf("joined as %+v", me)
 	}
@@ -311,7 +314,7 @@ func TestAuthJWT(t *testing.T) {
 		// leave by the identity's id, so the next case may join again
 		c.send(&sgc.Message{Method: sgc.MethodRemoveMember, Member: sgc.Member{ID: "u-carol"}})
 		c.send(&sgc.Message{Method: sgc.MethodGetMembers})
-		c.expectError(presence.CodeMemberNotExists)
+		c.expectError(sgc.CodeMemberNotExists)
 		c.conn.Close()
 	}
 
@@ -379,8 +382,8 @@ func TestConnectionHooks(t *testing.T) {
 	mu.Lock()
 	got := slices.Clone(connected)
 	mu.Unlock()
-	wantIdent := presence.Member{ID: "u-alice", Name: "Alice", Info: "ops"}
-	if len(got) != 1 || got[0].ident != wantIdent || got[0].data.(*account).plan != "gold" {
+	wantIdent := presence.Member{ID: "u-alice", Name: "Alice", Info: []byte("ops")}
+	if len(got) != 1 || !got[0].ident.Equal(wantIdent) || got[0].data.(*account).plan != "gold" {
 		t.Fatalf("OnConnect calls %+v", got)
 	}
 	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "hello"})
@@ -391,7 +394,7 @@ func TestConnectionHooks(t *testing.T) {
 	c.sendFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")))
 	select {
 	case d := <-disconnected:
-		if d.code != 1000 || d.ident != wantIdent || d.data.(*account).plan != "gold" {
+		if d.code != 1000 || !d.ident.Equal(wantIdent) || d.data.(*account).plan != "gold" {
 			t.Fatalf("OnDisconnect %+v", d)
 		}
 	case <-time.After(testTimeout):

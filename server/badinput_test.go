@@ -8,7 +8,6 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/protocol/sgc"
 	"github.com/rollcall/rollcall/transport"
 )
@@ -122,19 +121,19 @@ func TestBadInputErrorFrames(t *testing.T) {
 		text  string
 	}{
 		{"unknown method", `{"jsonrpc":"2.0","method":"sgc@presence@teleport"}`,
-			presence.CodeUnknownMethod, "Unknown method: sgc@presence@teleport"},
+			sgc.CodeUnknownMethod, "Unknown method: sgc@presence@teleport"},
 		{"wrong-typed channel", `{"jsonrpc":"2.0","method":"sgc@presence@channel@member@new","channel":{"name":42}}`,
-			presence.CodeInvalidMessage, `Invalid message: field "channel.name" must be a string.`},
+			sgc.CodeInvalidMessage, `Invalid message: field "channel.name" must be a string.`},
 		{"member not an object", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","member":"me","message":{"text":"x"}}`,
-			presence.CodeInvalidMessage, `Invalid message: field "member" must be an object.`},
+			sgc.CodeInvalidMessage, `Invalid message: field "member" must be an object.`},
 		{"bad base64", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"sgc@b64:%%%"}}`,
-			presence.CodeInvalidMessage, `Invalid message: field "message.text" has an invalid sgc@b64: value.`},
+			sgc.CodeInvalidMessage, `Invalid message: field "message.text" has an invalid sgc@b64: value.`},
 		{"server-only method", `{"jsonrpc":"2.0","method":"sgc@presence@session","message":{"text":"x"}}`,
-			presence.CodeInvalidMessage, "Invalid message: sgc@presence@session is sent by the server, not to it."},
+			sgc.CodeInvalidMessage, "Invalid message: sgc@presence@session is sent by the server, not to it."},
 		{"acting for another member", `{"jsonrpc":"2.0","method":"sgc@presence@member@remove","member":{"id":"` + by.session + `"}}`,
-			presence.CodeNotOwnMember, "Member id does not belong to this connection."},
+			sgc.CodeNotOwnMember, "Member id does not belong to this connection."},
 		{"publishing as another member", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"fake"},"member":{"id":"` + by.session + `"}}`,
-			presence.CodeNotOwnMember, "Member id does not belong to this connection."},
+			sgc.CodeNotOwnMember, "Member id does not belong to this connection."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +165,7 @@ func TestFloodIsRateLimited(t *testing.T) {
 	for i := 0; i < sent; i++ {
 		c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: "flood"})
 	}
-	c.expectError(presence.CodeRateLimited)
+	c.expectError(sgc.CodeRateLimited)
 	// At most the burst (plus what refilled meanwhile) got through.
 	got := 0
 	for {

@@ -49,7 +49,7 @@ func TestChurnLeavesNoState(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		srv.mu.Lock()
-		sessions, byID := len(srv.sessions), len(srv.byID)
+		sessions, byID := len(srv.conns), len(srv.byID)
 		srv.mu.Unlock()
 		st := srv.Stats()
 		if st.Connections != 0 || sessions != 0 || byID != 0 || st.Members != 0 || st.Channels != 0 {

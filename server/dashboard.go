@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rollcall/rollcall/presence"
@@ -41,28 +40,41 @@ type dashboardChannel struct {
 	MoreMembers int         `json:"more_members"`
 }
 
-// newDashboard builds the routes under /dashboard: the data endpoints, and
-// the page itself from Options.Web.
-func (s *Server) newDashboard() http.Handler {
+// routeDashboard adds the routes under /dashboard to mux: the data
+// endpoints, and the page itself from Options.Web.
+func (s *Server) routeDashboard(mux *http.ServeMux) {
 	if !s.opts.Dashboard {
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		off := func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "rollcall: the dashboard is off", http.StatusNotFound)
-		})
+		}
+		mux.Handle("/dashboard/", s.orUpgrade(off))
+		mux.Handle("/dashboard", s.orUpgrade(off))
+		return
 	}
-	mux := http.NewServeMux()
 	mux.Handle("GET /dashboard/data", s.dashboardAccess(http.HandlerFunc(s.dashboardData)))
 	mux.Handle("GET /dashboard/events", s.dashboardAccess(http.HandlerFunc(s.dashboardEvents)))
-	mux.HandleFunc("/dashboard/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/dashboard/", s.orUpgrade(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no such dashboard route: %s %s", r.Method, r.URL.Path)})
-	})
-	mux.HandleFunc("/dashboard", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.Handle("/dashboard", s.orUpgrade(func(w http.ResponseWriter, r *http.Request) {
 		if s.opts.Web == nil {
 			http.Error(w, "rollcall: no dashboard page (Options.Web is not set)", http.StatusNotFound)
 			return
 		}
 		s.opts.Web.ServeHTTP(w, r)
+	}))
+}
+
+// orUpgrade upgrades a WebSocket request on a path of the web pages, as on
+// any path no protocol claims, and serves the page otherwise.
+func (s *Server) orUpgrade(page http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isUpgrade(r) {
+			s.upgrade(w, r)
+			return
+		}
+		page(w, r)
 	})
-	return mux
 }
 
 // dashboardAccess lets a request through when the server has no API key,
@@ -154,9 +166,4 @@ func firstMembers(ms []presence.Member) ([]apiMember, int) {
 		ms = ms[:dashboardMembers]
 	}
 	return apiMembers(ms), more
-}
-
-// isDashboard reports whether path is the dashboard's.
-func isDashboard(path string) bool {
-	return path == "/dashboard" || strings.HasPrefix(path, "/dashboard/")
 }

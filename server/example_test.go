@@ -21,7 +21,7 @@ func Example() {
 		Hooks: presence.Hooks{
 			BeforePublish: func(ctx context.Context, c *presence.Conn, channel string, m presence.Member, text string) error {
 				if strings.Contains(text, "spam") {
-					return &presence.Error{Code: presence.CodePublishDenied, Text: "No spam, please."}
+					return &presence.Error{Text: "No spam, please."} // refused as ErrPublishDenied, with this text
 				}
 				return nil
 			},
@@ -81,7 +81,7 @@ func Example_chat() {
 	for _, m := range members {
 		fmt.Println("in lobby:", m.Name)
 	}
-	_ = alice.Publish(ctx, "hello, bob", "lobby")
+	_ = alice.Publish(ctx, "lobby", "hello, bob")
 	fmt.Println(<-got)
 	// Output:
 	// in lobby: bob

@@ -132,7 +132,7 @@ func TestGroupsBroadcastWire(t *testing.T) {
 		},
 		Events: presence.Events{
 			OnNewMember: func(c *presence.Conn, m presence.Member) {
-				for g := range strings.SplitSeq(m.Info, ",") {
+				for g := range strings.SplitSeq(string(m.Info), ",") {
 					if g == "" {
 						continue
 					}
@@ -158,7 +158,7 @@ func TestGroupsBroadcastWire(t *testing.T) {
 	d := join("d", "")
 	guest := dial(t, url)
 	guest.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{Name: "guest"}})
-	guest.expectError(presence.CodeMemberDenied)
+	guest.expectError(sgc.CodeMemberDenied)
 	// Drain the member@new frames of those who joined after each.
 	a.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.Name == "d" })
 	b.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.Name == "d" })

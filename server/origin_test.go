@@ -53,7 +53,7 @@ func TestOriginRejectedBeforeUpgrade(t *testing.T) {
 	if se, ok := err.(ws.StatusError); !ok || int(se) != http.StatusForbidden {
 		t.Fatalf("foreign origin: %v", err)
 	}
-	if n := len(srv.snapshot()); n != 0 {
+	if n := srv.openConns(); n != 0 {
 		t.Fatalf("%d sessions after a refused handshake", n)
 	}
 	if err := dialOrigin("https://ok.example"); err != nil {

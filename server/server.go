@@ -1,6 +1,8 @@
-// Package server is rollcall's HTTP side: an http.Handler that upgrades
-// WebSocket requests to the sgc Presence protocol, answers health checks,
-// and drives one presence engine.
+// Package server is rollcall's HTTP side: one http.Handler with one mux
+// that answers health checks, serves the operator HTTP API, the dashboard's
+// data and the web files, authenticates WebSocket handshakes, upgrades
+// them, and hands each connection to its protocol's adapter (adapter/sgc),
+// all over one presence engine.
 package server
 
 import (
@@ -16,6 +18,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	sgcadapter "github.com/rollcall/rollcall/adapter/sgc"
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/protocol/sgc"
 	"github.com/rollcall/rollcall/transport"
@@ -35,12 +38,7 @@ const (
 // Acknowledgment option). When Enabled, every frame the server sends gets an
 // id; a frame not acknowledged within Timeout is re-sent byte-identical with
 // the same id, checked every Interval, at most MaxRetries times.
-type Acknowledgment struct {
-	Enabled    bool
-	Interval   time.Duration
-	Timeout    time.Duration
-	MaxRetries int
-}
+type Acknowledgment = sgcadapter.Acknowledgment
 
 // Limits protect the server from its clients. Zero fields take safe
 // defaults; the README and docs/protocol.md list them.
@@ -134,24 +132,23 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	engine *presence.Engine
-	enc    sgc.Encoder
+	sgc    *sgcadapter.Handler
 	topts  transport.Options
+	mux    *http.ServeMux
 
-	api       http.Handler
-	dashboard http.Handler
-	started   time.Time
-	counters  counters
+	started  time.Time
+	counters counters
 
 	dashboardStreams atomic.Int64 // open /dashboard/events streams
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	byID     map[string]*session
-	closed   bool
-	wg       sync.WaitGroup // one per session and background loop
-	stop     chan struct{}
+	mu     sync.Mutex
+	conns  map[*transport.Conn]string // every open connection, to its session id once known
+	byID   map[string]*transport.Conn
+	closed bool
+	wg     sync.WaitGroup // one per connection
+	stop   chan struct{}
 
-	// poller wakes a session's reader only when its client has sent
+	// poller wakes a connection's reader only when its client has sent
 	// something; nil where epoll is not available (a goroutine per
 	// connection then).
 	poller *transport.Poller
@@ -197,13 +194,12 @@ func New(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:     opts,
-		log:      log,
-		enc:      sgc.Encoder{Base64: opts.EncodeBase64},
-		started:  time.Now(),
-		sessions: make(map[*session]struct{}),
-		byID:     make(map[string]*session),
-		stop:     make(chan struct{}),
+		opts:    opts,
+		log:     log,
+		started: time.Now(),
+		conns:   make(map[*transport.Conn]string),
+		byID:    make(map[string]*transport.Conn),
+		stop:    make(chan struct{}),
 	}
 	s.topts = transport.Options{
 		MaxMessageSize: opts.Limits.MaxMessageSize,
@@ -211,10 +207,8 @@ func New(opts Options) (*Server, error) {
 		WriteTimeout:   opts.WriteTimeout,
 		IdleTimeout:    opts.IdleTimeout,
 		PingInterval:   opts.PingInterval,
-		Counters:       &s.counters.Counters,
+		Counters:       &s.counters.transport,
 	}
-	s.api = s.newAPI()
-	s.dashboard = s.newDashboard()
 	s.engine = presence.New(presence.Options{
 		Hooks:                opts.Hooks,
 		Events:               opts.Events,
@@ -233,10 +227,24 @@ func New(opts Options) (*Server, error) {
 			log.Debug("one reader goroutine per connection", "reason", err)
 		}
 	}
-	if opts.Acknowledgment.Enabled {
-		s.wg.Add(1)
-		go s.resendLoop()
-	}
+	s.sgc = sgcadapter.New(sgcadapter.Config{
+		Engine:            s.engine,
+		EncodeBase64:      opts.EncodeBase64,
+		Acknowledgment:    opts.Acknowledgment,
+		MessagesPerSecond: opts.Limits.MessagesPerSecond,
+		Burst:             opts.Limits.Burst,
+		Poller:            s.poller,
+		Counters:          &s.counters.Counters,
+		Logger:            log,
+	})
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	s.routeAPI(s.mux)
+	s.routeDashboard(s.mux)
+	s.mux.HandleFunc("/", s.serveRoot)
 	return s, nil
 }
 
@@ -247,44 +255,37 @@ func (s *Server) Engine() *presence.Engine { return s.engine }
 // Broadcast sends text from the server to a channel's members, or to every
 // member when channel is "" (sgc Server.Broadcast). Clients receive a
 // publish@msg with an empty member.
-func (s *Server) Broadcast(text, channel string) error {
-	if err := s.engine.Broadcast(text, channel); err != nil {
+func (s *Server) Broadcast(ctx context.Context, channel, text string) error {
+	if err := s.engine.Broadcast(ctx, channel, text); err != nil {
 		return err
 	}
-	s.counters.publishes.Add(1)
+	s.counters.Publishes.Add(1)
 	return nil
 }
 
 // ServeHTTP answers GET /healthz, serves the HTTP API under /api/ and the
 // dashboard under /dashboard, hands other plain requests to Options.Web,
-// and upgrades WebSocket requests on any path but /healthz and /api/ to the
-// Presence protocol.
+// and upgrades WebSocket requests on any other path to the Presence
+// protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/healthz" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
+	s.mux.ServeHTTP(w, r)
+}
+
+// serveRoot takes every path no other route claims: WebSocket upgrades,
+// then the web files, then 426.
+func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
+	if isUpgrade(r) {
+		s.upgrade(w, r)
 		return
 	}
-	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
-		s.api.ServeHTTP(w, r)
+	if s.opts.Web != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.opts.Web.ServeHTTP(w, r)
 		return
 	}
-	if !isUpgrade(r) {
-		if isDashboard(r.URL.Path) {
-			s.dashboard.ServeHTTP(w, r)
-			return
-		}
-		if s.opts.Web != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			s.opts.Web.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		http.Error(w, "rollcall: this endpoint speaks WebSocket (subprotocol "+sgc.Subprotocol+"); connect with a WebSocket client", http.StatusUpgradeRequired)
-		return
-	}
-	s.upgrade(w, r)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Upgrade", "websocket")
+	w.Header().Set("Sec-WebSocket-Version", "13")
+	http.Error(w, "rollcall: this endpoint speaks WebSocket (subprotocol "+sgc.Subprotocol+"); connect with a WebSocket client", http.StatusUpgradeRequired)
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -340,29 +341,50 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tc := transport.New(nc, rw.Reader, s.topts)
-	sess := newSession(s, tc, strings.EqualFold(hs.Protocol, sgc.BrokerSubprotocol), ident)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		tc.Close(transport.CloseGoingAway, "server shutting down")
 		tc.ReadLoop(func([]byte) error { return nil })
-		s.engine.Disconnect(sess.pc)
 		return
 	}
-	s.sessions[sess] = struct{}{}
-	s.byID[sess.id] = sess
+	s.conns[tc] = ""
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.counters.accepted.Add(1)
 	s.counters.open.Add(1)
-	sess.run()
+	peer := sgcadapter.Peer{
+		Broker: strings.EqualFold(hs.Protocol, sgc.BrokerSubprotocol),
+		Begin: func(ctx context.Context, c *presence.Conn) {
+			s.mu.Lock()
+			s.conns[tc] = c.ID()
+			s.byID[c.ID()] = tc
+			s.mu.Unlock()
+			if f := s.opts.OnConnect; f != nil {
+				f(ctx, c)
+			}
+		},
+		End: func(c *presence.Conn, code ws.StatusCode) { s.ended(tc, c, code) },
+	}
+	if ident != nil {
+		peer.Identity, peer.Data, peer.Groups = identityMember(ident), ident.Data, ident.Groups
+	}
+	s.sgc.Serve(tc, peer)
 }
 
-// forget removes an ended session.
-func (s *Server) forget(sess *session) {
+// ended forgets a connection that has ended, whatever its protocol.
+func (s *Server) ended(tc *transport.Conn, c *presence.Conn, code ws.StatusCode) {
+	if sent, _ := tc.CloseStatus(); sent != 0 && !tc.ClosedByPeer() && !s.shuttingDown() {
+		s.counters.closedForCause.Add(1)
+	}
+	if f := s.opts.OnDisconnect; f != nil {
+		f(c, int(code))
+	}
 	s.mu.Lock()
-	delete(s.sessions, sess)
-	delete(s.byID, sess.id)
+	if id := s.conns[tc]; id != "" && s.byID[id] == tc {
+		delete(s.byID, id)
+	}
+	delete(s.conns, tc)
 	s.mu.Unlock()
 	s.counters.open.Add(-1)
 	s.wg.Done()
@@ -377,8 +399,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closed = true
 		close(s.stop)
 	}
-	for sess := range s.sessions {
-		sess.tc.Close(transport.CloseGoingAway, "server shutting down")
+	for tc := range s.conns {
+		tc.Close(transport.CloseGoingAway, "server shutting down")
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -391,43 +413,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		s.mu.Lock()
-		for sess := range s.sessions {
-			sess.tc.Terminate()
+		for tc := range s.conns {
+			tc.Terminate()
 		}
 		s.mu.Unlock()
 		<-done
 		err = fmt.Errorf("server shutdown: %w", ctx.Err())
 	}
+	s.sgc.Close()
 	if s.poller != nil {
 		_ = s.poller.Close() // every connection has ended
 	}
 	return err
 }
 
-// resendLoop re-sends unacknowledged frames every Acknowledgment.Interval.
-func (s *Server) resendLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opts.Acknowledgment.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case now := <-t.C:
-			for _, sess := range s.snapshot() {
-				sess.acks.resend(now)
-			}
-		}
-	}
-}
-
-func (s *Server) encodeEvent(ev *presence.Event) []byte {
-	m := eventMessage(ev)
-	return s.enc.Encode(&m)
-}
-
-// session returns the live session with id, or nil.
-func (s *Server) session(id string) *session {
+// conn returns the open connection with session id id, or nil.
+func (s *Server) conn(id string) *transport.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.byID[id]
@@ -438,14 +439,4 @@ func (s *Server) shuttingDown() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
-}
-
-func (s *Server) snapshot() []*session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		out = append(out, sess)
-	}
-	return out
 }

@@ -110,7 +110,7 @@ func TestPresenceFlow(t *testing.T) {
 		}
 		// an invitation can be answered once.
 		c.send(&sgc.Message{Method: sgc.MethodInvitationResponse, Channel: "room", Members: []sgc.Member{{ID: alice.ID}}})
-		c.expectError(presence.CodeNoInvitation)
+		c.expectError(sgc.CodeNoInvitation)
 
 		// invitation accepted: the invitee subscribes and answers code 0.
 		a.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "room", Member: alice, Members: []sgc.Member{{ID: carol.ID}}})
@@ -144,7 +144,7 @@ func TestPresenceFlow(t *testing.T) {
 		}
 		// alice, no longer a member, may not publish.
 		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "x", Channel: "room"})
-		if e := a.expectError(presence.CodeMemberNotExists); !e.HasText || e.Text != "x" {
+		if e := a.expectError(sgc.CodeMemberNotExists); !e.HasText || e.Text != "x" {
 			t.Fatalf("publish error should carry the message: %+v", e)
 		}
 
@@ -205,7 +205,7 @@ func TestHooksVeto(t *testing.T) {
 				return deny
 			}
 			if text == "custom" {
-				return &presence.Error{Code: presence.CodePublishDenied, Text: "muted"}
+				return &presence.Error{Code: sgc.CodePublishDenied, Text: "muted"}
 			}
 			return nil
 		},
@@ -269,35 +269,35 @@ func TestProtocolErrors(t *testing.T) {
 	a, b := dial(t, url), dial(t, url)
 	// not joined yet
 	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
-	a.expectError(presence.CodeMemberNotExists)
+	a.expectError(sgc.CodeMemberNotExists)
 	alice := a.join("alice", "")
 	a.send(&sgc.Message{Method: sgc.MethodNewMember, Member: alice})
-	a.expectError(presence.CodeMemberExists)
+	a.expectError(sgc.CodeMemberExists)
 	b.join("bob", "")
 	a.subscribe("x")
 	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
-	a.expectError(presence.CodeSubscriptionExists)
+	a.expectError(sgc.CodeSubscriptionExists)
 	b.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
-	b.expectError(presence.CodeChannelFull)
+	b.expectError(sgc.CodeChannelFull)
 	a.subscribe("y")
 	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "z"})
-	a.expectError(presence.CodeTooManyChannels)
+	a.expectError(sgc.CodeTooManyChannels)
 	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: ""})
-	a.expectError(presence.CodeInvalidChannel)
+	a.expectError(sgc.CodeInvalidChannel)
 	b.send(&sgc.Message{Method: sgc.MethodRemoveChannelMember, Channel: "nope"})
-	b.expectError(presence.CodeChannelNotExists)
+	b.expectError(sgc.CodeChannelNotExists)
 	b.send(&sgc.Message{Method: sgc.MethodRemoveChannelMember, Channel: "x"})
-	b.expectError(presence.CodeSubscriptionNotExist)
+	b.expectError(sgc.CodeSubscriptionNotExists)
 	b.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "x", Text: "t"})
-	b.expectError(presence.CodeSubscriptionNotExist)
+	b.expectError(sgc.CodeSubscriptionNotExists)
 	b.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "nope", Text: "t"})
-	b.expectError(presence.CodeChannelNotExists)
+	b.expectError(sgc.CodeChannelNotExists)
 	b.send(&sgc.Message{Method: sgc.MethodGetMembers, Channel: "nope"})
-	b.expectError(presence.CodeChannelNotExists)
+	b.expectError(sgc.CodeChannelNotExists)
 	b.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "x", Members: []sgc.Member{{ID: "NOBODY"}}})
-	b.expectError(presence.CodeMemberNotExists)
+	b.expectError(sgc.CodeMemberNotExists)
 	b.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "x"})
-	b.expectError(presence.CodeInvalidMessage)
+	b.expectError(sgc.CodeInvalidMessage)
 }
 
 func TestHealthzAndPlainHTTP(t *testing.T) {
@@ -356,13 +356,13 @@ func TestServerBroadcast(t *testing.T) {
 	a.join("a", "")
 	b.join("b", "")
 	a.subscribe("room")
-	if err := srv.Broadcast("room notice", "room"); err != nil {
+	if err := srv.Broadcast(t.Context(), "room", "room notice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Broadcast("all notice", ""); err != nil {
+	if err := srv.Broadcast(t.Context(), "", "all notice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Broadcast("x", "nowhere"); !errors.Is(err, presence.ErrChannelNotExists) {
+	if err := srv.Broadcast(t.Context(), "nowhere", "x"); !errors.Is(err, presence.ErrChannelNotExists) {
 		t.Fatalf("unknown channel: %v", err)
 	}
 	want := `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"room notice"},"channel":{"name":"room"},"member":{"id":"","name":"","info":""}}`

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rollcall/rollcall/adapter"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -53,15 +54,12 @@ type Stats struct {
 // counters are the server's own counters; each is one atomic add on its
 // path, with no lock and no allocation.
 type counters struct {
-	transport.Counters // messages read and written, counted by the transport
+	transport        transport.Counters // messages read and written, counted by the transport
+	adapter.Counters                    // publishes, errors…, counted by the protocol adapters
 
 	open           atomic.Int64
 	accepted       atomic.Uint64
 	closedForCause atomic.Uint64
-	slowConsumers  atomic.Uint64
-	publishes      atomic.Uint64
-	errors         atomic.Uint64
-	rateLimited    atomic.Uint64
 }
 
 // Stats returns the server's counters and the size of its state now.
@@ -73,14 +71,14 @@ func (s *Server) Stats() Stats {
 		Connections:      c.open.Load(),
 		ConnectionsTotal: c.accepted.Load(),
 		ClosedForCause:   c.closedForCause.Load(),
-		SlowConsumers:    c.slowConsumers.Load(),
+		SlowConsumers:    c.SlowConsumers.Load(),
 		Members:          s.engine.MemberCount(),
 		Channels:         s.engine.ChannelCount(),
-		MessagesIn:       c.MessagesRead.Load(),
-		MessagesOut:      c.MessagesWritten.Load(),
-		Publishes:        c.publishes.Load(),
-		Errors:           c.errors.Load(),
-		RateLimited:      c.rateLimited.Load(),
+		MessagesIn:       c.transport.MessagesRead.Load(),
+		MessagesOut:      c.transport.MessagesWritten.Load(),
+		Publishes:        c.Publishes.Load(),
+		Errors:           c.Errors.Load(),
+		RateLimited:      c.RateLimited.Load(),
 		Goroutines:       runtime.NumGoroutine(),
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/protocol/sgc"
 )
 
@@ -71,7 +70,7 @@ func TestStatsCount(t *testing.T) {
 	b.expect(sgc.MethodPublishMsg, nil)
 	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 5, Out: 10, Pubs: 1, Members: 2, Channels: 1})
 
-	if err := srv.Broadcast("from the server", "room"); err != nil {
+	if err := srv.Broadcast(t.Context(), "room", "from the server"); err != nil {
 		t.Fatal(err)
 	}
 	a.expect(sgc.MethodPublishMsg, nil)
@@ -79,7 +78,7 @@ func TestStatsCount(t *testing.T) {
 	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 5, Out: 12, Pubs: 2, Members: 2, Channels: 1})
 
 	a.send(&sgc.Message{Method: "nothing@such"})
-	a.expectError(presence.CodeUnknownMethod)
+	a.expectError(sgc.CodeUnknownMethod)
 	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 6, Out: 13, Pubs: 2, Err: 1, Members: 2, Channels: 1})
 
 	// A binary frame: the server closes b for cause (1003); b leaves.
@@ -103,7 +102,7 @@ func TestStatsRateLimited(t *testing.T) {
 	for i := range 3 {
 		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: fmt.Sprint(i)})
 	}
-	a.expectError(presence.CodeRateLimited)
+	a.expectError(sgc.CodeRateLimited)
 	deadline := time.Now().Add(testTimeout)
 	for {
 		st := srv.Stats()

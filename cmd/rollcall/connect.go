@@ -289,7 +289,7 @@ func (t *term) command(ctx context.Context, line string) bool {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	if !strings.HasPrefix(line, "/") {
-		if err := t.c.Publish(ctx, line, t.current()); err != nil {
+		if err := t.c.Publish(ctx, t.current(), line); err != nil {
 			t.fail("publish", err)
 		}
 		return true

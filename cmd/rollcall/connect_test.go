@@ -128,11 +128,11 @@ func TestConnectSession(t *testing.T) {
 		t.Fatalf("bob got %q", got)
 	}
 	out.expect(t, "[room] alice: hi there")
-	if err := bob.Publish(ctx, "yo", "room"); err != nil {
+	if err := bob.Publish(ctx, "room", "yo"); err != nil {
 		t.Fatal(err)
 	}
 	out.expect(t, "[room] bob: yo")
-	if err := bob.Publish(ctx, "hello all", ""); err != nil {
+	if err := bob.Publish(ctx, "", "hello all"); err != nil {
 		t.Fatal(err)
 	}
 	out.expect(t, "[everyone] bob: hello all")

@@ -1,0 +1,65 @@
+package sgc
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/rollcall/rollcall/presence"
+	wire "github.com/rollcall/rollcall/protocol/sgc"
+)
+
+func TestEveryReasonHasACode(t *testing.T) {
+	reasons := []presence.Reason{
+		presence.ErrMemberExists, presence.ErrMemberDenied, presence.ErrMemberNotExists,
+		presence.ErrChannelNotExists, presence.ErrChannelDenied, presence.ErrSubscriptionDenied,
+		presence.ErrSubscriptionExists, presence.ErrSubscriptionNotExist, presence.ErrPublishDenied,
+		presence.ErrSendMembersDenied, presence.ErrNotOwnMember, presence.ErrTooManyChannels,
+		presence.ErrChannelFull, presence.ErrInvalidChannel, presence.ErrNoInvitation,
+		presence.ErrIdentityMismatch, presence.ErrInvitationDeclined,
+	}
+	seen := map[int]presence.Reason{}
+	for _, r := range reasons {
+		e, ok := errorFrame(fmt.Errorf("wrapped: %w", r))
+		if !ok || e.Code == 0 || e.Text != wire.Text(e.Code) {
+			t.Errorf("%q: error frame %+v, %v", r, e, ok)
+		}
+		if prev, dup := seen[e.Code]; dup {
+			t.Errorf("%q and %q share code %d", r, prev, e.Code)
+		}
+		seen[e.Code] = r
+	}
+}
+
+func TestErrorFrameOfAHooksRefusal(t *testing.T) {
+	tests := []struct {
+		err  error
+		want wire.Error
+	}{
+		{&presence.Error{Reason: presence.ErrPublishDenied, Text: "muted"}, wire.Error{Code: 20, Text: "muted"}},
+		{&presence.Error{Reason: presence.ErrPublishDenied, Code: 77}, wire.Error{Code: 77, Text: wire.Text(20)}},
+		{presence.ErrChannelFull, wire.NewError(wire.CodeChannelFull)},
+		{invalid("why"), wire.Error{Code: 40, Text: "Invalid message: why."}},
+	}
+	for _, tt := range tests {
+		if got, ok := errorFrame(tt.err); !ok || got != tt.want {
+			t.Errorf("errorFrame(%v) = %+v, %v; want %+v", tt.err, got, ok, tt.want)
+		}
+	}
+	if _, ok := errorFrame(errors.New("socket broke")); ok {
+		t.Error("an error that is no refusal got an error frame")
+	}
+}
+
+func TestAckQueueClosed(t *testing.T) {
+	var q ackQueue
+	q.add("A", []byte("a"))
+	if q.Len() != 1 {
+		t.Fatalf("Len = %d", q.Len())
+	}
+	q.drop()
+	q.add("B", []byte("late"))
+	if q.Len() != 0 {
+		t.Fatal("a closed queue took a new entry")
+	}
+}

@@ -1,0 +1,225 @@
+// Package sgc serves the sgcWebSockets Presence protocol
+// (presence.esegece.com) over one transport connection per client: it
+// decodes what a client sends into engine calls and encodes what the engine
+// delivers into sgc frames, with acknowledgments and the rate limit. The
+// server does the upgrade and the authentication and hands each connection
+// to Handler.Serve.
+package sgc
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/adapter"
+	"github.com/rollcall/rollcall/presence"
+	wire "github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/transport"
+)
+
+// Acknowledgment configures acknowledged delivery (sgc's Acknowledgment
+// option). When Enabled, every frame the server sends gets an id; a frame
+// not acknowledged within Timeout is re-sent byte-identical with the same
+// id, checked every Interval, at most MaxRetries times.
+type Acknowledgment struct {
+	Enabled    bool
+	Interval   time.Duration
+	Timeout    time.Duration
+	MaxRetries int
+}
+
+// Config configures a Handler. Every field but Engine may be zero.
+type Config struct {
+	Engine *presence.Engine
+	// EncodeBase64 writes every value as sgc@b64:.
+	EncodeBase64   bool
+	Acknowledgment Acknowledgment
+	// MessagesPerSecond and Burst limit the frames of one connection
+	// (error 45); a rate below 0 means no limit.
+	MessagesPerSecond float64
+	Burst             int
+	// Poller parks idle connections (nil: a reader goroutine each).
+	Poller   *transport.Poller
+	Counters *adapter.Counters
+	Logger   *slog.Logger
+}
+
+// Peer is what the server knows of a connection it hands to Serve.
+type Peer struct {
+	// Broker is set when the client negotiated broker.esegece.com: frames
+	// then travel in the broker envelope.
+	Broker bool
+	// Identity is who the connection authenticated as (nil: open server),
+	// Data the application value to attach, Groups the groups to file it
+	// into once the session frame was sent.
+	Identity *presence.Member
+	Data     any
+	Groups   []string
+	// Begin is called once the engine knows the connection, after the
+	// session frame, before the first frame is read; ctx ends with the
+	// connection. End is called after it ended and its member left.
+	Begin func(ctx context.Context, c *presence.Conn)
+	End   func(c *presence.Conn, code ws.StatusCode)
+}
+
+// Handler serves the sgc connections of one server.
+type Handler struct {
+	cfg      Config
+	log      *slog.Logger
+	enc      wire.Encoder
+	counters *adapter.Counters
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// brokerKey names the broker-envelope variant of a handler's frames in the
+// Event.Frame cache.
+type brokerKey struct{ h *Handler }
+
+// New returns a handler; Close stops its background work.
+func New(cfg Config) *Handler {
+	h := &Handler{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		enc:      wire.Encoder{Base64: cfg.EncodeBase64},
+		counters: cfg.Counters,
+		sessions: make(map[*session]struct{}),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.counters == nil {
+		h.counters = new(adapter.Counters)
+	}
+	if cfg.Acknowledgment.Enabled {
+		go h.resendLoop()
+	} else {
+		close(h.done)
+	}
+	return h
+}
+
+// Serve runs the protocol on tc until the connection ends; with a Poller it
+// returns at once and the connection goes on without a goroutine while
+// idle.
+func (h *Handler) Serve(tc *transport.Conn, p Peer) {
+	sess := newSession(h, tc, p)
+	h.mu.Lock()
+	h.sessions[sess] = struct{}{}
+	h.mu.Unlock()
+	sess.run()
+}
+
+// Close stops the re-sending of unacknowledged frames. The connections
+// are the server's to close.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	select {
+	case <-h.stop:
+	default:
+		close(h.stop)
+	}
+	h.mu.Unlock()
+	<-h.done
+}
+
+// PendingAcks returns how many frames sent to the open connections await
+// their acknowledgment.
+func (h *Handler) PendingAcks() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for sess := range h.sessions {
+		n += sess.acks.Len()
+	}
+	return n
+}
+
+func (h *Handler) forget(sess *session) {
+	h.mu.Lock()
+	delete(h.sessions, sess)
+	h.mu.Unlock()
+}
+
+// resendLoop re-sends unacknowledged frames every Acknowledgment.Interval.
+func (h *Handler) resendLoop() {
+	defer close(h.done)
+	t := time.NewTicker(h.cfg.Acknowledgment.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.mu.Lock()
+			live := make([]*session, 0, len(h.sessions))
+			for sess := range h.sessions {
+				live = append(live, sess)
+			}
+			h.mu.Unlock()
+			for _, sess := range live {
+				sess.acks.resend(now)
+			}
+		}
+	}
+}
+
+// frame returns the sgc frame of ev, encoded once per handler, in the
+// broker envelope when asked: both variants come from the Event's cache.
+func (h *Handler) frame(ev *presence.Event, broker bool) []byte {
+	plain := ev.Frame(h, h.encodeEvent)
+	if !broker {
+		return plain
+	}
+	return ev.Frame(brokerKey{h}, func(*presence.Event) []byte {
+		return wire.AppendBroker(make([]byte, 0, len(plain)+24), plain)
+	})
+}
+
+func (h *Handler) encodeEvent(ev *presence.Event) []byte {
+	m := eventMessage(ev)
+	return h.enc.Encode(&m)
+}
+
+// eventMessage maps an engine event to its sgc frame.
+func eventMessage(ev *presence.Event) wire.Message {
+	m := wire.Message{Member: wireMember(ev.Member), Channel: ev.Channel, Text: string(ev.Data)}
+	switch ev.Kind {
+	case presence.KindNewMember:
+		m.Method = wire.MethodNewMember
+	case presence.KindRemoveMember:
+		m.Method = wire.MethodRemoveMember
+	case presence.KindNewChannelMember:
+		m.Method = wire.MethodNewChannelMember
+	case presence.KindRemoveChannelMember:
+		m.Method = wire.MethodRemoveChannelMember
+	case presence.KindPublish:
+		m.Method = wire.MethodPublishMsg
+	case presence.KindMembers:
+		m.Method = wire.MethodSendMembers
+	case presence.KindInvitation:
+		m.Method = wire.MethodChannelInvitation
+	case presence.KindInvitationResponse:
+		m.Method = wire.MethodInvitationResponse
+		if ev.Err != nil {
+			m.Error = wireError(ev.Err)
+		}
+	}
+	m.Members = make([]wire.Member, len(ev.Members))
+	for i, mm := range ev.Members {
+		m.Members[i] = wireMember(mm)
+	}
+	return m
+}
+
+func wireMember(m presence.Member) wire.Member {
+	return wire.Member{ID: m.ID, Name: m.Name, Info: string(m.Info)}
+}

@@ -1,0 +1,239 @@
+package sgc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/adapter"
+	"github.com/rollcall/rollcall/presence"
+	wire "github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/transport"
+)
+
+// session is one sgc Presence connection: it decodes what the client sends
+// into engine calls and encodes what the engine delivers.
+type session struct {
+	h      *Handler
+	tc     *transport.Conn
+	pc     *presence.Conn
+	id     string
+	peer   Peer
+	ctx    context.Context
+	cancel context.CancelFunc
+	limit  adapter.RateLimiter
+	acks   ackQueue
+	log    *slog.Logger
+}
+
+func newSession(h *Handler, tc *transport.Conn, p Peer) *session {
+	sess := &session{h: h, tc: tc, id: wire.NewID(), peer: p}
+	sess.ctx, sess.cancel = context.WithCancel(context.Background())
+	sess.limit = adapter.RateLimiter{Rate: h.cfg.MessagesPerSecond, Burst: float64(h.cfg.Burst)}
+	sess.acks = ackQueue{sess: sess}
+	sess.pc = h.cfg.Engine.ConnectAs(sess.id, sess, p.Identity)
+	if p.Data != nil {
+		sess.pc.SetData(p.Data)
+	}
+	return sess
+}
+
+// run sends the session frame and starts serving the connection; ended
+// cleans up after it.
+func (sess *session) run() {
+	log := sess.h.log.With("session", sess.id, "remote", sess.tc.RemoteAddr().String())
+	if id, ok := sess.pc.Identity(); ok {
+		log = log.With("identity", id.ID)
+	}
+	sess.log = log
+	log.Debug("connected", "broker", sess.peer.Broker)
+	sess.send(sess.h.enc.Encode(&wire.Message{Method: wire.MethodSession, Text: sess.id}))
+	// After the session frame, so that a group's OnClientAdded may already
+	// message the connection.
+	for _, g := range sess.peer.Groups {
+		if err := sess.h.cfg.Engine.Groups().Add(g, sess.pc); err != nil {
+			log.Debug("identity group skipped", "group", g, "err", err)
+		}
+	}
+	if f := sess.peer.Begin; f != nil {
+		f(sess.ctx, sess.pc)
+	}
+	sess.tc.Serve(sess.h.cfg.Poller, sess.handle, sess.ended)
+}
+
+// ended runs once the connection has closed.
+func (sess *session) ended(code ws.StatusCode, reason string) {
+	sess.cancel()
+	sess.h.cfg.Engine.Disconnect(sess.pc)
+	sess.acks.drop()
+	sess.h.forget(sess)
+	sess.log.Debug("disconnected", "code", int(code), "reason", reason)
+	if f := sess.peer.End; f != nil {
+		f(sess.pc, code)
+	}
+}
+
+// Deliver implements presence.Sink: the frame is encoded once per handler
+// (and once more for the broker envelope) and the same bytes go to every
+// recipient.
+func (sess *session) Deliver(ev *presence.Event) {
+	if !sess.h.cfg.Acknowledgment.Enabled {
+		sess.queue(sess.h.frame(ev, sess.peer.Broker))
+		return
+	}
+	sess.send(ev.Frame(sess.h, sess.h.encodeEvent))
+}
+
+// send queues one frame (without id) to the client, adding an ack id and
+// the broker envelope where they apply. With acknowledgments the frame is
+// copied for this recipient: its id is its own, the one unavoidable
+// per-recipient copy of a fan-out.
+func (sess *session) send(frame []byte) {
+	if !sess.h.cfg.Acknowledgment.Enabled {
+		sess.queue(sess.wrap(frame))
+		return
+	}
+	id := wire.NewID()
+	frame = sess.wrap(sess.h.enc.WithID(frame, id))
+	sess.acks.add(id, frame)
+	sess.queue(frame)
+}
+
+func (sess *session) wrap(frame []byte) []byte {
+	if !sess.peer.Broker {
+		return frame
+	}
+	return wire.AppendBroker(make([]byte, 0, len(frame)+24), frame)
+}
+
+func (sess *session) queue(frame []byte) {
+	if err := sess.tc.Send(frame); errors.Is(err, transport.ErrSlowConsumer) {
+		sess.h.counters.SlowConsumers.Add(1)
+		sess.h.log.Info("slow consumer disconnected", "session", sess.id)
+	}
+}
+
+// handle processes one text message from the client.
+func (sess *session) handle(data []byte) error {
+	if sess.peer.Broker {
+		payload, forPresence, err := wire.UnwrapBroker(data)
+		if err != nil {
+			return &transport.CloseError{Code: transport.CloseProtocolError, Reason: err.Error()}
+		}
+		if !forPresence {
+			sess.log.Debug("broker frame for another protocol ignored")
+			return nil
+		}
+		data = payload
+	}
+	m, err := wire.Decode(data)
+	if err == nil && m.Method == wire.MethodAcknowledgment {
+		// Acknowledgments answer the server's own frames: never limited.
+		sess.acks.remove(m.ID)
+		return nil
+	}
+	if !sess.limit.Allow(time.Now()) {
+		sess.h.counters.RateLimited.Add(1)
+		if sess.limit.ShouldWarn() {
+			sess.replyError(&wire.Message{}, wire.NewError(wire.CodeRateLimited))
+		}
+		return nil
+	}
+	var fe *wire.FieldError
+	switch {
+	case errors.As(err, &fe):
+		sess.ack(m)
+		sess.replyError(m, wire.Error{Code: wire.CodeInvalidMessage, Text: wire.Text(wire.CodeInvalidMessage) + fe.Error() + "."})
+		return nil
+	case err != nil:
+		sess.log.Debug("invalid frame", "err", err)
+		return &transport.CloseError{Code: transport.CloseProtocolError, Reason: "invalid frame: " + err.Error()}
+	}
+	sess.ack(m)
+	if err := sess.dispatch(m); err != nil {
+		e, ok := errorFrame(err)
+		if !ok {
+			return err
+		}
+		sess.replyError(m, e)
+	}
+	return nil
+}
+
+// ack answers a frame that carries an id, before it is processed.
+func (sess *session) ack(m *wire.Message) {
+	if m.ID != "" {
+		sess.queue(sess.wrap(wire.AppendAck(nil, m.ID)))
+	}
+}
+
+func (sess *session) dispatch(m *wire.Message) error {
+	e, ctx, pc := sess.h.cfg.Engine, sess.ctx, sess.pc
+	// A client may only speak as its own member: its session id, or the
+	// id of the identity it authenticated as.
+	if m.Member.ID != "" && m.Member.ID != sess.id && (sess.peer.Identity == nil || m.Member.ID != sess.peer.Identity.ID) {
+		return presence.ErrNotOwnMember
+	}
+	switch m.Method {
+	case wire.MethodNewMember:
+		return e.Join(ctx, pc, presence.Member{ID: m.Member.ID, Name: m.Member.Name, Info: []byte(m.Member.Info)})
+	case wire.MethodRemoveMember:
+		return e.Leave(ctx, pc, m.Member.ID)
+	case wire.MethodNewChannelMember:
+		return e.Subscribe(ctx, pc, m.Channel)
+	case wire.MethodRemoveChannelMember:
+		return e.Unsubscribe(ctx, pc, m.Channel)
+	case wire.MethodPublishMsg:
+		if err := e.Publish(ctx, pc, m.Channel, m.Text); err != nil {
+			return err
+		}
+		sess.h.counters.Publishes.Add(1)
+		return nil
+	case wire.MethodGetMembers:
+		return e.SendMembers(ctx, pc, m.Channel)
+	case wire.MethodChannelInvitation:
+		if len(m.Members) == 0 {
+			return invalid("an invitation needs at least one member in \"members\"")
+		}
+		ids := make([]string, len(m.Members))
+		for i, inv := range m.Members {
+			ids[i] = inv.ID
+		}
+		return e.Invite(ctx, pc, m.Channel, ids)
+	case wire.MethodInvitationResponse:
+		if len(m.Members) == 0 || m.Members[0].ID == "" {
+			return invalid("an invitation response needs the inviter in \"members\"")
+		}
+		return e.RespondInvitation(ctx, pc, m.Channel, m.Members[0].ID, refusalOf(m.Error))
+	case wire.MethodSession, wire.MethodSendMembers, wire.MethodErrorMemberChannel, wire.MethodErrorPublishMsg:
+		return invalid(fmt.Sprintf("%s is sent by the server, not to it", m.Method))
+	default:
+		sess.log.Debug("unknown method", "method", m.Method)
+		return &refusal{wire.Error{Code: wire.CodeUnknownMethod, Text: wire.Text(wire.CodeUnknownMethod) + m.Method}}
+	}
+}
+
+// replyError sends an error frame about request m. It names the channel of
+// the request and the connection's member (or the member as sent when it
+// has not joined); a failed publish also carries the message text.
+func (sess *session) replyError(m *wire.Message, e wire.Error) {
+	out := wire.Message{
+		Method:  wire.MethodErrorMemberChannel,
+		Error:   e,
+		Channel: m.Channel,
+		Member:  m.Member,
+	}
+	if own, ok := sess.pc.Member(); ok {
+		out.Member = wireMember(own)
+	}
+	if m.Method == wire.MethodPublishMsg {
+		out.HasText, out.Text = true, m.Text
+	}
+	sess.h.counters.Errors.Add(1)
+	sess.log.Debug("error sent", "method", m.Method, "code", e.Code, "text", e.Text)
+	sess.send(sess.h.enc.Encode(&out))
+}

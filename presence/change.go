@@ -1,0 +1,105 @@
+package presence
+
+// outcome is what one change of a channel's entries means for the local
+// subscribers.
+type outcome struct {
+	ds []delivery // for the channel's outbox, in order
+	// toAll is for every member of the server after ds were delivered,
+	// leaving out those ds reached (toAll.record).
+	toAll   *delivery
+	entered bool    // the member's first entry in the channel
+	left    bool    // its last entry is gone
+	member  *Member // the member as present (removals)
+	freed   bool    // the channel was freed
+}
+
+// change applies one change of ch's entries, made on node ("" = here) for
+// connection conn as member m, and says what to deliver. For a change made
+// here, c is the connection: it becomes, or stops being, a subscriber of ch
+// too, and the change is replicated to the other nodes. ch.mu must be held;
+// the caller queues o.ds to ch's outbox before releasing it.
+//
+// Who hears what (the sgc rules, the same on every node): a member entering
+// or leaving a channel is told to the channel's subscribers; entering or
+// leaving Everyone to every member with MemberEventsAll, and to the joiner
+// alone with MemberEventsSelf; an unsubscribe to every member with
+// MemberEventsAll (the channel's subscribers first), and to the channel's
+// subscribers and the leaver with MemberEventsSelf.
+func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member, c *Conn) outcome {
+	var o outcome
+	all := e.opts.MemberEvents == MemberEventsAll
+	switch op {
+	case OpAdd:
+		if c != nil {
+			o.ds = append(o.ds, e.subscribeLocal(ch, c))
+		}
+		if ch.add(node, conn, m) {
+			o.entered = true
+			switch {
+			case ch != e.everyone:
+				o.ds = append(o.ds, delivery{op: deliverAll, ev: &Event{Kind: KindNewChannelMember, Member: *m, Channel: ch.name}})
+			case all:
+				o.ds = append(o.ds, delivery{op: deliverAll, ev: &Event{Kind: KindNewMember, Member: *m}})
+			case c != nil:
+				o.ds = append(o.ds, delivery{op: deliverOne, conn: c, ev: &Event{Kind: KindNewMember, Member: *m}})
+			}
+		}
+	case OpRemove, OpUnsubscribe:
+		if c != nil {
+			o.ds = append(o.ds, e.unsubscribeLocal(ch, c))
+		}
+		present, _, last := ch.remove(node, conn, m.ID)
+		if last {
+			o.left, o.member = true, present
+			switch {
+			case ch == e.everyone:
+				if all {
+					o.ds = append(o.ds, delivery{op: deliverAll, ev: &Event{Kind: KindRemoveMember, Member: *present}})
+				}
+			case op == OpUnsubscribe && all:
+				// The channel's subscribers hear it in order with the
+				// channel's other events and member lists; every other
+				// member of the server hears it after them.
+				ev := &Event{Kind: KindRemoveChannelMember, Member: *present, Channel: ch.name}
+				d := delivery{op: deliverAll, ev: ev, record: make(map[*Conn]struct{})}
+				o.ds = append(o.ds, d)
+				o.toAll = &delivery{op: deliverAll, ev: ev, skip: d.record}
+			default:
+				ev := &Event{Kind: KindRemoveChannelMember, Member: *present, Channel: ch.name}
+				o.ds = append(o.ds, delivery{op: deliverAll, ev: ev})
+				if op == OpUnsubscribe && c != nil {
+					o.ds = append(o.ds, delivery{op: deliverOne, conn: c, ev: ev})
+				}
+			}
+		}
+	}
+	if node == "" {
+		e.broker.Replicate(Change{Op: op, Conn: conn, Channel: ch.name, Member: *m})
+	}
+	if o.toAll == nil {
+		// (Otherwise commit frees it once every member was told.)
+		o.freed = e.freeIfEmpty(ch)
+	}
+	return o
+}
+
+// commit queues o to ch's outbox, releases ch.mu and returns once every
+// local subscriber was told, reporting whether the channel was freed. An
+// unsubscribe told to every member keeps ch.mu, and the channel, until
+// every member was told: nobody may subscribe to the channel, and then hear
+// of the unsubscribe after the channel's member list, in between. (The
+// outboxes' runners take no channel lock, so holding one while waiting for
+// them cannot deadlock.)
+func (e *Engine) commit(ch *channel, o outcome) (freed bool) {
+	t := ch.out.push(o.ds...)
+	if o.toAll == nil {
+		ch.mu.Unlock()
+		ch.out.flush(t)
+		return o.freed
+	}
+	ch.out.flush(t)
+	e.everyone.out.flush(e.everyone.out.push(*o.toAll))
+	freed = e.freeIfEmpty(ch)
+	ch.mu.Unlock()
+	return freed
+}

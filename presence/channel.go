@@ -1,0 +1,224 @@
+package presence
+
+import (
+	"slices"
+	"sync"
+)
+
+// Everyone is the reserved channel of server-wide membership: a member
+// that joins (Join) is present in it, and a publish to it reaches every
+// member. It is never freed, never listed among the channels, and no client
+// can name it (its name starts with a NUL byte, which channel names may not).
+const Everyone = "\x00everyone"
+
+const shardCount = 64
+
+// shard is one part of the channel table; its lock guards only the map,
+// never a delivery.
+type shard struct {
+	mu       sync.RWMutex
+	channels map[string]*channel
+}
+
+// channel is a channel's presence entries, from every node, and its local
+// subscribers (in its outbox).
+type channel struct {
+	name string
+
+	// mu guards the entries and the counts below. Changes are queued to
+	// the outbox under it, so the outbox delivers them in this order.
+	mu        sync.RWMutex
+	dead      bool       // freed: a caller holding it looks it up again
+	members   []*present // distinct members, in order of arrival
+	byID      map[string]*present
+	localSubs int // local subscribers, presence or not
+
+	out outbox
+}
+
+// present is one member in a channel with all its entries: usually one
+// connection, more when a member is present through several (two tabs of
+// one Pusher user, or connections on several nodes).
+type present struct {
+	member *Member
+	first  entryRef
+	more   []entryRef
+}
+
+// entryRef names a presence entry's connection: a session id on a node
+// ("" is this node).
+type entryRef struct {
+	node string
+	conn string
+}
+
+func newChannel(name string) *channel {
+	return &channel{name: name, byID: make(map[string]*present)}
+}
+
+// add records the entry (node, conn) of m, and reports whether it is m's
+// first entry in the channel (the member entered it). Adding an entry that
+// is there already does nothing. ch.mu must be held.
+func (ch *channel) add(node, conn string, m *Member) (first bool) {
+	ref := entryRef{node, conn}
+	p := ch.byID[m.ID]
+	if p == nil {
+		p = &present{member: m, first: ref}
+		ch.byID[m.ID] = p
+		ch.members = append(ch.members, p)
+		return true
+	}
+	if p.first == ref || slices.Contains(p.more, ref) {
+		return false
+	}
+	p.more = append(p.more, ref)
+	return false
+}
+
+// remove drops the entry (node, conn) of member id and reports whether it
+// was there and whether it was the member's last (the member left the
+// channel), with the member as it was present. ch.mu must be held.
+func (ch *channel) remove(node, conn, id string) (m *Member, found, last bool) {
+	p := ch.byID[id]
+	if p == nil {
+		return nil, false, false
+	}
+	ref := entryRef{node, conn}
+	switch {
+	case p.first == ref && len(p.more) == 0:
+		delete(ch.byID, id)
+		if i := slices.Index(ch.members, p); i >= 0 {
+			ch.members = slices.Delete(ch.members, i, i+1)
+		}
+		return p.member, true, true
+	case p.first == ref:
+		p.first = p.more[0]
+		p.more = slices.Delete(p.more, 0, 1)
+	default:
+		i := slices.Index(p.more, ref)
+		if i < 0 {
+			return nil, false, false
+		}
+		p.more = slices.Delete(p.more, i, i+1)
+	}
+	return p.member, true, false
+}
+
+// has reports whether member id is present in the channel.
+func (ch *channel) has(id string) bool { return ch.byID[id] != nil }
+
+// empty reports whether the channel has neither entries nor local
+// subscribers. ch.mu must be held.
+func (ch *channel) empty() bool { return len(ch.members) == 0 && ch.localSubs == 0 }
+
+// snapshot returns the channel's members in order of arrival. ch.mu must be
+// held (read).
+func (ch *channel) snapshot() []Member {
+	out := make([]Member, len(ch.members))
+	for i, p := range ch.members {
+		out[i] = *p.member
+	}
+	return out
+}
+
+// shard picks a channel's shard by the FNV-1a hash of its name.
+func (e *Engine) shard(name string) *shard {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return &e.shards[h%shardCount]
+}
+
+// lookup returns the live channel of that name, or nil. The channel may be
+// freed right after; lock uses the result safely.
+func (e *Engine) lookup(name string) *channel {
+	if name == Everyone {
+		return e.everyone
+	}
+	sh := e.shard(name)
+	sh.mu.RLock()
+	ch := sh.channels[name]
+	sh.mu.RUnlock()
+	return ch
+}
+
+// lock returns the channel of that name with its lock held, creating it
+// when create is set (and reporting whether it did), or nil when it does
+// not exist and create is not set.
+func (e *Engine) lock(name string, create bool) (ch *channel, created bool) {
+	for {
+		ch = e.lookup(name)
+		if ch == nil {
+			if !create {
+				return nil, false
+			}
+			sh := e.shard(name)
+			sh.mu.Lock()
+			if ch = sh.channels[name]; ch == nil {
+				ch = newChannel(name)
+				sh.channels[name] = ch
+				created = true
+			}
+			sh.mu.Unlock()
+		}
+		ch.mu.Lock()
+		if !ch.dead {
+			return ch, created
+		}
+		ch.mu.Unlock()
+		created = false
+	}
+}
+
+// rlock is lock for reading, without creating.
+func (e *Engine) rlock(name string) *channel {
+	for {
+		ch := e.lookup(name)
+		if ch == nil {
+			return nil
+		}
+		ch.mu.RLock()
+		if !ch.dead {
+			return ch
+		}
+		ch.mu.RUnlock()
+	}
+}
+
+// freeIfEmpty frees ch when it has nothing left (and empty channels are
+// not kept), and reports whether it did. ch.mu must be held.
+func (e *Engine) freeIfEmpty(ch *channel) bool {
+	if ch == e.everyone || !ch.empty() || e.opts.KeepEmptyChannels {
+		return false
+	}
+	ch.dead = true
+	sh := e.shard(ch.name)
+	sh.mu.Lock()
+	if sh.channels[ch.name] == ch {
+		delete(sh.channels, ch.name)
+	}
+	sh.mu.Unlock()
+	return true
+}
+
+// subscribeLocal makes c a local subscriber of ch, subscribing the node to
+// the channel at the broker for its first one, and returns the delivery to
+// queue. ch.mu must be held.
+func (e *Engine) subscribeLocal(ch *channel, c *Conn) delivery {
+	ch.localSubs++
+	if ch.localSubs == 1 && ch != e.everyone {
+		e.broker.Subscribe(ch.name)
+	}
+	return delivery{op: addSub, conn: c}
+}
+
+// unsubscribeLocal undoes subscribeLocal. ch.mu must be held.
+func (e *Engine) unsubscribeLocal(ch *channel, c *Conn) delivery {
+	ch.localSubs--
+	if ch.localSubs == 0 && ch != e.everyone {
+		e.broker.Unsubscribe(ch.name)
+	}
+	return delivery{op: removeSub, conn: c}
+}

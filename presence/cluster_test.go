@@ -1,0 +1,187 @@
+package presence_test
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/rollcall/rollcall/presence"
+)
+
+// TestOverTwoNodes runs the engine's presence, publish, member list and
+// invitation tests again with their connections spread over two engines
+// joined by the fake network (connection i on node i%2): every event must
+// arrive exactly where and as it does on one node.
+func TestOverTwoNodes(t *testing.T) {
+	tests := map[string]func(*testing.T){
+		// (Not TestInviteDeliversOneEventToAllInvitees: invitees on two
+		// nodes get an event each.)
+		"InviteAndRespond": TestInviteAndRespond,
+		"InviteRefused":    TestInviteRefused, "RespondInvitationToAnInviterWhoLeft": TestRespondInvitationToAnInviterWhoLeft,
+		"JoinDeliversNewMemberToEveryMemberIncludingJoiner": TestJoinDeliversNewMemberToEveryMemberIncludingJoiner,
+		"JoinRefused": TestJoinRefused, "MemberEventsSelf": TestMemberEventsSelf,
+		"Leave": TestLeave, "LeaveFreesEmptiedChannels": TestLeaveFreesEmptiedChannels, "LeaveRefused": TestLeaveRefused,
+		"RejoinAfterLeave": TestRejoinAfterLeave, "Disconnect": TestDisconnect, "CallsAfterDisconnect": TestCallsAfterDisconnect,
+		"SendMembers": TestSendMembers, "SendMembersRefused": TestSendMembersRefused,
+		"MembersChannelsMemberCount": TestMembersChannelsMemberCount, "SendMembersListIsASnapshot": TestSendMembersListIsASnapshot,
+		"PublishToChannel": TestPublishToChannel, "PublishToEveryone": TestPublishToEveryone, "PublishRefused": TestPublishRefused,
+		"Broadcast": TestBroadcast,
+		"SubscribeCreatesChannelAndTellsItsMembers":       TestSubscribeCreatesChannelAndTellsItsMembers,
+		"SubscribeRefused":                                TestSubscribeRefused,
+		"SubscribeLimitsAtTheBoundary":                    TestSubscribeLimitsAtTheBoundary,
+		"UnsubscribeTellsEveryMemberAndFreesEmptyChannel": TestUnsubscribeTellsEveryMemberAndFreesEmptyChannel,
+		"UnsubscribeKeepEmptyChannels":                    TestUnsubscribeKeepEmptyChannels,
+		"UnsubscribeRefused":                              TestUnsubscribeRefused,
+	}
+	harnessNodes = 2
+	defer func() { harnessNodes = 1 }()
+	for _, name := range slices.Sorted(mapKeys(tests)) {
+		t.Run(name, tests[name])
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// twoNodes returns a harness of two nodes, and a client on each.
+func twoNodes(t *testing.T, opts presence.Options) (*harness, *client, *client) {
+	t.Helper()
+	harnessNodes = 2
+	defer func() { harnessNodes = 1 }()
+	h := newHarness(t, opts)
+	a, b := h.connect("alice"), h.connect("bob") // nodes b and a
+	return h, a, b
+}
+
+// Each node derives the same channel and member lists from the entries.
+func TestNodesAgree(t *testing.T) {
+	h, a, b := twoNodes(t, presence.Options{})
+	ctx := t.Context()
+	for _, c := range []*client{a, b} {
+		wantErr(t, h.e.Join(ctx, c.Conn, c.m), nil)
+		wantErr(t, h.e.Subscribe(ctx, c.Conn, "room"), nil)
+	}
+	for i, e := range h.e.nodes {
+		all, _ := e.Members("")
+		room, _ := e.Members("room")
+		if !equalMembers(all, members(a, b)) || !equalMembers(room, members(a, b)) {
+			t.Errorf("node %d: members %v, room %v", i, all, room)
+		}
+		if chs := e.Channels(); len(chs) != 1 || chs[0] != (presence.ChannelInfo{Name: "room", Members: 2}) {
+			t.Errorf("node %d: channels %+v", i, chs)
+		}
+	}
+	// A member id is present once in the cluster.
+	twin := h.e.ConnectOn(1, sessionID(99), &recorder{})
+	wantErr(t, h.e.Join(ctx, twin, presence.Member{ID: sessionID(99)}), nil)
+	h.drain()
+	// A channel that lives on the other node is no unknown channel here.
+	lone := h.connect("carol")
+	wantErr(t, h.e.Join(ctx, lone.Conn, lone.m), nil)
+	h.drain()
+	wantErr(t, h.e.Unsubscribe(ctx, lone.Conn, "room"), presence.ErrSubscriptionNotExist)
+	wantErr(t, h.e.Publish(ctx, lone.Conn, "room", "x"), presence.ErrSubscriptionNotExist)
+	h.expectNothing()
+}
+
+// The members limit counts the members of every node.
+func TestChannelFullAcrossNodes(t *testing.T) {
+	h, a, b := twoNodes(t, presence.Options{MaxMembersPerChannel: 1})
+	ctx := t.Context()
+	for _, c := range []*client{a, b} {
+		wantErr(t, h.e.Join(ctx, c.Conn, c.m), nil)
+	}
+	wantErr(t, h.e.Subscribe(ctx, a.Conn, "room"), nil)
+	wantErr(t, h.e.Subscribe(ctx, b.Conn, "room"), presence.ErrChannelFull)
+}
+
+// A member present through connections on both nodes enters a channel once
+// and leaves it once, with its last entry.
+func TestMemberOnTwoNodes(t *testing.T) {
+	h, a, b := twoNodes(t, presence.Options{})
+	ctx := t.Context()
+	watcher := h.connect("watcher")
+	wantErr(t, h.e.Join(ctx, watcher.Conn, watcher.m), nil)
+	wantErr(t, h.e.Subscribe(ctx, watcher.Conn, "room"), nil)
+	h.drain()
+	dana := presence.Member{ID: "u-dana", Name: "Dana"}
+	for _, c := range []*client{a, b} {
+		wantErr(t, h.e.of(c.Conn).SubscribeWith(ctx, c.Conn, "room", presence.Subscription{Member: &dana}), nil)
+		h.e.settle()
+	}
+	h.expect(watcher, subscribed("room", dana))
+	if got, _ := h.e.nodes[1].Members("room"); len(got) != 2 {
+		t.Errorf("room on node b: %v, want watcher and dana once", got)
+	}
+	h.e.Disconnect(a.Conn)
+	h.expect(watcher)
+	h.e.Disconnect(b.Conn)
+	h.expect(watcher, unsubscribed("room", dana))
+}
+
+// Forget turns a node's entries into leaves on the others; Sync repairs a
+// replica that missed a change.
+func TestForgetAndSync(t *testing.T) {
+	h, a, b := twoNodes(t, presence.Options{})
+	ctx := t.Context()
+	// a is on node b, b on node a.
+	for _, c := range []*client{a, b} {
+		wantErr(t, h.e.Join(ctx, c.Conn, c.m), nil)
+		wantErr(t, h.e.Subscribe(ctx, c.Conn, "room"), nil)
+	}
+	h.drain()
+	nodeA, nodeB := h.e.nodes[0], h.e.nodes[1]
+
+	// A change lost on the way: node b never hears that carol joined.
+	carol := h.connectOn(0, "carol")
+	h.e.net.mu.Lock()
+	h.e.net.dropNext = true
+	h.e.net.mu.Unlock()
+	wantErr(t, h.e.Join(ctx, carol.Conn, carol.m), nil)
+	h.expect(a)
+	h.drain()
+	if all, _ := nodeB.Members(""); len(all) != 2 {
+		t.Fatalf("node b lists %v before the repair", all)
+	}
+	nodeB.Receiver().Sync("a", nodeA.Receiver().Entries())
+	h.expect(a, joined(carol.m))
+	if all, _ := nodeB.Members(""); !equalMembers(all, members(a, b, carol)) {
+		t.Errorf("node b lists %v after the repair", all)
+	}
+	// A second snapshot with nothing new tells nobody anything.
+	nodeB.Receiver().Sync("a", nodeA.Receiver().Entries())
+	h.expect(a)
+
+	// Node a dies: node b's client hears the leaves of b and carol, once
+	// each: channels first, as a member leaves, then the server.
+	nodeB.Receiver().Forget("a")
+	got := plainAll(a.rec.take())
+	if len(got) != 3 || !reflect.DeepEqual(got[0], unsubscribed("room", b.m)) ||
+		!reflect.DeepEqual(got[1:], []ev{left(b.m), left(carol.m)}) && !reflect.DeepEqual(got[1:], []ev{left(carol.m), left(b.m)}) {
+		t.Errorf("after Forget, a received:\n%s\nwant the room leave of bob, then the leaves of bob and carol", evList(got))
+	}
+	if all, _ := nodeB.Members(""); !equalMembers(all, members(a)) {
+		t.Errorf("node b lists %v after Forget", all)
+	}
+	nodeB.Receiver().Forget("a")
+	h.expect(a)
+}
+
+func equalMembers(got, want []presence.Member) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(got, w.Equal) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,166 @@
+package presence
+
+import "context"
+
+// Subscription says how SubscribeWith subscribes a connection.
+type Subscription struct {
+	// Member is who the connection is present as in the channel. Nil
+	// subscribes without presence: the connection receives the channel's
+	// events but is no member of it (a Pusher public or private channel).
+	Member *Member
+	// Members delivers the channel's members to the connection (a
+	// KindMembers event) right after it subscribed, in order with the
+	// channel's events: the list reflects exactly the joins and leaves
+	// delivered before it.
+	Members bool
+}
+
+// Subscribe adds c's member to a channel, creating the channel if needed,
+// and tells the channel's subscribers, c included. c must have joined.
+func (e *Engine) Subscribe(ctx context.Context, c *Conn, channel string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := e.checkMember(c); err != nil {
+		return err
+	}
+	return e.subscribe(ctx, c, channel, *c.member, Subscription{Member: c.member})
+}
+
+// SubscribeWith subscribes c to a channel as s says, whether or not c has
+// joined; the hooks see s.Member (or c's joined member, or an empty one).
+func (e *Engine) SubscribeWith(ctx context.Context, c *Conn, channel string, s Subscription) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	var who Member
+	switch {
+	case s.Member != nil:
+		cp := *s.Member
+		s.Member, who = &cp, cp
+	case c.member != nil:
+		who = *c.member
+	}
+	return e.subscribe(ctx, c, channel, who, s)
+}
+
+// subscribe runs with c.mu held.
+func (e *Engine) subscribe(ctx context.Context, c *Conn, name string, who Member, s Subscription) error {
+	if err := e.checkChannelName(name); err != nil {
+		return err
+	}
+	if c.subscribed(name) {
+		return ErrSubscriptionExists
+	}
+	if len(c.subs) >= e.opts.MaxChannelsPerConn {
+		return ErrTooManyChannels
+	}
+	askNewChannel := func() error {
+		err := veto(e.opts.Hooks.BeforeNewChannel(ctx, c, name, who), ErrChannelDenied)
+		if err != nil {
+			e.log.Debug("new channel vetoed", "session", c.id, "channel", name, "err", err)
+		}
+		return err
+	}
+	guarded := e.opts.Hooks.BeforeNewChannel != nil
+	asked := false
+	if guarded && e.lookup(name) == nil {
+		if err := askNewChannel(); err != nil {
+			return err
+		}
+		asked = true
+	}
+	if h := e.opts.Hooks.BeforeNewChannelMember; h != nil {
+		if err := veto(h(ctx, c, name, who), ErrSubscriptionDenied); err != nil {
+			e.log.Debug("subscription vetoed", "session", c.id, "channel", name, "err", err)
+			return err
+		}
+	}
+	var ch *channel
+	created := false
+	for {
+		// A channel that existed when we looked but was freed while the
+		// hooks ran needs BeforeNewChannel's consent to be created anew.
+		if ch, created = e.lock(name, asked || !guarded); ch != nil {
+			break
+		}
+		if err := askNewChannel(); err != nil {
+			return err
+		}
+		asked = true
+	}
+	if m := s.Member; m != nil {
+		if max := e.opts.MaxMembersPerChannel; max > 0 && !ch.has(m.ID) && len(ch.members) >= max {
+			e.freeIfEmpty(ch)
+			ch.mu.Unlock()
+			return ErrChannelFull
+		}
+	}
+	c.addSub(subscription{channel: name, member: s.Member})
+	var o outcome
+	if s.Member != nil {
+		o = e.change(ch, "", OpAdd, c.id, s.Member, c)
+	} else {
+		o.ds = append(o.ds, e.subscribeLocal(ch, c))
+	}
+	if s.Members {
+		o.ds = append(o.ds, delivery{op: deliverOne, conn: c,
+			ev: &Event{Kind: KindMembers, Member: who, Channel: name, Members: ch.snapshot()}})
+	}
+	e.commit(ch, o)
+	if f := e.opts.Events.OnNewChannel; created && f != nil {
+		f(name)
+	}
+	if f := e.opts.Events.OnNewChannelMember; f != nil && s.Member != nil {
+		f(c, name, *s.Member)
+	}
+	return nil
+}
+
+// Unsubscribe removes c from a channel. As in sgc, every member of the
+// server hears of it, not only the channel's; with MemberEventsSelf only the
+// channel's remaining subscribers and c do.
+func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, channel string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.member == nil && len(c.subs) == 0 {
+		return ErrMemberNotExists
+	}
+	if e.lookup(channel) == nil || channel == Everyone {
+		return ErrChannelNotExists
+	}
+	i := c.subIndex(channel)
+	if i < 0 {
+		return ErrSubscriptionNotExist
+	}
+	e.unsubscribe(c, c.subs[i], OpUnsubscribe)
+	return nil
+}
+
+// unsubscribe takes c out of the channel of s, as op says (OpUnsubscribe,
+// or OpRemove when the member leaves). It runs with c.mu held.
+func (e *Engine) unsubscribe(c *Conn, s subscription, op Op) {
+	c.dropSub(s.channel)
+	ch, _ := e.lock(s.channel, false)
+	if ch == nil {
+		return // cannot happen: a subscriber keeps its channel alive
+	}
+	var o outcome
+	if s.member != nil {
+		o = e.change(ch, "", op, c.id, s.member, c)
+	} else {
+		o.ds = append(o.ds, e.unsubscribeLocal(ch, c))
+		o.freed = e.freeIfEmpty(ch)
+	}
+	freed := e.commit(ch, o)
+	if f := e.opts.Events.OnRemoveChannelMember; f != nil && s.member != nil {
+		f(c, s.channel, *s.member)
+	}
+	if f := e.opts.Events.OnRemoveChannel; freed && f != nil {
+		f(s.channel)
+	}
+}
