@@ -52,7 +52,8 @@ type Node struct {
 	started   time.Time
 	closed    bool
 	peers     map[string]*peer
-	sameName  bool // logged that another process uses our name
+	routed    map[string]uint64 // embedded: node -> incarnation of the servers routed to
+	sameName  bool              // logged that another process uses our name
 	closeOnce sync.Once
 
 	// Test hooks.
@@ -107,7 +108,8 @@ func New(ctx context.Context, o Options) (*Node, error) {
 			waitRoutes(n.srv, o.JoinTimeout, ctx.Done())
 		}
 		n.nc, err = nats.Connect("", nats.InProcessServer(n.srv), nats.Token(secret), nats.NoEcho(),
-			nats.Name(o.Name), nats.NoReconnect())
+			nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
+			nats.DisconnectErrHandler(n.disconnected), nats.ReconnectHandler(n.reconnected))
 	} else {
 		opts := append([]nats.Option{nats.MaxReconnects(-1), nats.Name(o.Name)}, o.NATSOptions...)
 		opts = append(opts, nats.NoEcho(),
@@ -371,7 +373,7 @@ func (n *Node) loop() {
 				}
 				routed = cur
 			}
-			n.check(now, gone)
+			n.check(now, routed, gone)
 		}
 	}
 }
@@ -484,7 +486,9 @@ func (n *Node) control(subj string, data []byte) {
 // Ready reports whether this node has synced the entries of every live
 // node it hears and is connected to NATS. A starting node is not ready
 // before it had a heartbeat's time to hear the others (unless its embedded
-// server has no route: it is alone); a node alone is ready.
+// server has no route: it is alone); with an embedded server, it is not
+// ready either while a node it has a route to is not synced. A node alone
+// is ready.
 func (n *Node) Ready() bool {
 	if !n.nc.IsConnected() {
 		return false
@@ -500,6 +504,11 @@ func (n *Node) Ready() bool {
 	for _, p := range n.peers {
 		if p.state == StateAlive && !p.synced {
 			return false
+		}
+	}
+	for name, inc := range n.routed {
+		if p := n.peers[name]; p == nil || p.inc != inc || !p.synced {
+			return false // routed to, not (yet) heard and synced
 		}
 	}
 	return true

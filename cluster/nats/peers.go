@@ -112,6 +112,11 @@ func (n *Node) hear(name string, inc uint64, now time.Time) *peer {
 	case p.state == StateLeft:
 		return nil
 	case p.state == StateDead:
+		if n.srv != nil && n.routed[name] != inc {
+			// Its route closed; this message was on its way before. It
+			// comes back with its route.
+			return nil
+		}
 		n.log.Info("cluster node heard again", "peer", name)
 		n.up(p, now)
 	}
@@ -173,12 +178,21 @@ func (n *Node) change(p *peer, seq uint64, body []byte, now time.Time) {
 // check runs every tick: forgets the nodes silent for NodeTimeout and
 // those whose embedded server's route closed (gone: server names), asks
 // again for snapshots not received, and drops long-gone nodes from the
-// list.
-func (n *Node) check(now time.Time, gone []string) {
+// list. routed are the names of the servers the embedded server has a
+// route to.
+func (n *Node) check(now time.Time, routed map[string]bool, gone []string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed || n.recv == nil {
 		return
+	}
+	if n.srv != nil {
+		n.routed = make(map[string]uint64, len(routed))
+		for s := range routed {
+			if name, inc, ok := parseServerName(s); ok {
+				n.routed[name] = inc
+			}
+		}
 	}
 	for _, s := range gone {
 		name, inc, ok := parseServerName(s)
@@ -190,7 +204,7 @@ func (n *Node) check(now time.Time, gone []string) {
 			n.down(p, StateDead, now)
 		}
 	}
-	retry := max(n.o.Heartbeat, 200*time.Millisecond)
+	retry := max(2*n.o.Heartbeat, 200*time.Millisecond)
 	keep := max(10*n.o.NodeTimeout, 5*time.Minute)
 	for name, p := range n.peers {
 		switch p.state {
