@@ -196,13 +196,13 @@ func TestHeartbeatTimeout(t *testing.T) {
 	n3.PauseHeartbeats(true)
 	waitFor(t, 5*time.Second, "n3 silent for half the timeout", func() bool {
 		s, _ := status(n1.Node, "n3")
-		return time.Since(s.LastHeard) > timeout/2
+		return time.Since(s.LastHeartbeat) > timeout/2
 	})
 	n3.PauseHeartbeats(false)
 	paused, _ := status(n1.Node, "n3")
 	waitFor(t, 5*time.Second, "n3 heard again", func() bool {
 		s, _ := status(n1.Node, "n3")
-		return s.LastHeard.After(paused.LastHeard)
+		return s.LastHeartbeat.After(paused.LastHeartbeat)
 	})
 
 	// n2 stops: forgotten after the timeout, not before.
@@ -210,7 +210,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 	last, _ := status(n1.Node, "n2")
 	waitFor(t, timeout+2*time.Second, "n1 forgets n2", func() bool { return n1.f.count(isOp("forget", "n2")) == 1 })
 	c, _ := n1.f.find(isOp("forget", "n2"))
-	if d := c.at.Sub(last.LastHeard); d < timeout {
+	if d := c.at.Sub(last.LastHeartbeat); d < timeout {
 		t.Errorf("n2 forgotten %v after its last heartbeat, before the timeout %v", d, timeout)
 	}
 	if s, _ := status(n1.Node, "n2"); s.State != StateDead {

@@ -87,6 +87,9 @@ func (o *Options) fill() error {
 	if err := checkName(o.Name); err != nil {
 		return err
 	}
+	if len(o.URLs) > 0 && (len(o.Peers) > 0 || o.ClusterAdvertise != "" || o.Server != nil) {
+		return errors.New("natsbroker: Peers, ClusterAdvertise and Server are for the embedded server; URLs name an external NATS")
+	}
 	if o.Prefix == "" {
 		o.Prefix = defaultPrefix
 	}

@@ -37,13 +37,13 @@ func (s State) String() string {
 
 // NodeStatus describes one node, for stats.
 type NodeStatus struct {
-	Name        string
-	Incarnation string // 16 hex digits
-	State       State
-	Self        bool      // this node
-	Synced      bool      // its entries are replicated here (this node: Ready)
-	LastHeard   time.Time // last heartbeat (this node: last one sent)
-	Entries     int       // its presence entries, as its last heartbeat told
+	Name          string
+	Incarnation   string // 16 hex digits
+	State         State
+	Self          bool      // this node
+	Synced        bool      // its entries are replicated here (this node: Ready)
+	LastHeartbeat time.Time // last heartbeat (this node: last one sent)
+	Entries       int       // its presence entries, as its last heartbeat told
 }
 
 // peer is what this node keeps of another node.
@@ -54,7 +54,6 @@ type peer struct {
 	state   State
 	since   time.Time // when it entered state
 	lastHB  time.Time // last heartbeat
-	heard   time.Time // last message of any kind
 	count   int       // entries, from its heartbeat
 
 	synced bool      // the replica follows its stream
@@ -120,14 +119,13 @@ func (n *Node) hear(name string, inc uint64, now time.Time) *peer {
 		n.log.Info("cluster node heard again", "peer", name)
 		n.up(p, now)
 	}
-	p.heard = now
 	return p
 }
 
 // up makes p alive and asks it for a snapshot.
 func (n *Node) up(p *peer, now time.Time) {
 	p.state, p.since = StateAlive, now
-	p.lastHB, p.heard = now, now
+	p.lastHB = now // a node heard counts as a heartbeat
 	p.asm = nil
 	n.unsync(p, now)
 }
@@ -340,7 +338,7 @@ func (n *Node) Nodes() []NodeStatus {
 	n.outMu.Lock()
 	self := NodeStatus{
 		Name: n.name, Incarnation: incString(n.inc), State: StateAlive, Self: true,
-		Synced: ready, LastHeard: n.lastHB, Entries: int(max(n.count, 0)),
+		Synced: ready, LastHeartbeat: n.lastHB, Entries: int(max(n.count, 0)),
 	}
 	n.outMu.Unlock()
 	n.mu.Lock()
@@ -348,7 +346,7 @@ func (n *Node) Nodes() []NodeStatus {
 	for _, p := range n.peers {
 		out = append(out, NodeStatus{
 			Name: p.name, Incarnation: incString(p.inc), State: p.state,
-			Synced: p.synced, LastHeard: p.lastHB, Entries: p.count,
+			Synced: p.synced, LastHeartbeat: p.lastHB, Entries: p.count,
 		})
 	}
 	n.mu.Unlock()
