@@ -109,12 +109,14 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		}
 		n.nc, err = nats.Connect("", nats.InProcessServer(n.srv), nats.Token(secret), nats.NoEcho(),
 			nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
-			nats.DisconnectErrHandler(n.disconnected), nats.ReconnectHandler(n.reconnected))
+			nats.DisconnectErrHandler(n.disconnected), nats.ReconnectHandler(n.reconnected),
+			nats.ErrorHandler(n.asyncError))
 	} else {
 		opts := append([]nats.Option{nats.MaxReconnects(-1), nats.Name(o.Name)}, o.NATSOptions...)
 		opts = append(opts, nats.NoEcho(),
 			nats.DisconnectErrHandler(n.disconnected),
-			nats.ReconnectHandler(n.reconnected))
+			nats.ReconnectHandler(n.reconnected),
+			nats.ErrorHandler(n.asyncError))
 		n.nc, err = nats.Connect(strings.Join(o.URLs, ","), opts...)
 	}
 	if err != nil {
@@ -533,6 +535,13 @@ func (n *Node) WaitReady(ctx context.Context) error {
 // have missed changes) and for a heartbeat.
 func (n *Node) disconnected(_ *nats.Conn, err error) {
 	n.log.Warn("cluster NATS connection lost", "err", err)
+}
+
+// asyncError logs what NATS reports on its own, such as messages dropped
+// because the dispatcher fell behind (a slow consumer): a lost change is
+// repaired by a snapshot, a lost publish stays lost.
+func (n *Node) asyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
+	n.log.Debug("cluster NATS error", "err", err)
 }
 
 func (n *Node) reconnected(*nats.Conn) {

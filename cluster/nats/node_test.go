@@ -354,3 +354,42 @@ func TestNewNodeJoinsWholeCluster(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "n3 has n1's entry", func() bool { return slices.Equal(n3.f.replicaOf("n1"), []string{"one"}) })
 }
+
+// A node that joins while another changes its entries all the time ends
+// with the same entries: the snapshot and the stream around it agree.
+func TestJoinWhileChanging(t *testing.T) {
+	n1 := startNode(t, opts("n1"))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			key := fmt.Sprint("k", i%50)
+			n1.f.mu.Lock()
+			has := n1.f.own[key]
+			n1.f.mu.Unlock()
+			if has {
+				n1.remove(key)
+			} else {
+				n1.add(key)
+			}
+		}
+	}()
+	n2 := startNode(t, opts("n2", n1.ClusterAddr()))
+	waitFor(t, 10*time.Second, "n2 ready", func() bool { return n2.Ready() && alive(n2.Node) == 1 })
+	close(stop)
+	<-done
+	n1.f.mu.Lock()
+	var want []string
+	for k := range n1.f.own {
+		want = append(want, k)
+	}
+	n1.f.mu.Unlock()
+	slices.Sort(want)
+	waitFor(t, 5*time.Second, "n2 has n1's entries", func() bool { return slices.Equal(n2.f.replicaOf("n1"), want) })
+}
