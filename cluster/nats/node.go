@@ -29,9 +29,12 @@ type Node struct {
 	nc      *nats.Conn
 	pfx     string // Options.Prefix + "."
 	selfTok string
-	msgs    chan *nats.Msg // everything the dispatcher delivers, in order
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// msgs holds everything the dispatcher delivers, in the order NATS
+	// brought it: one node's join (a change) reaches the engine before its
+	// member's publish that followed, as on one node.
+	msgs chan *nats.Msg
+	stop chan struct{}
+	wg   sync.WaitGroup
 
 	aliveSub *nats.Subscription // answers "is this name alive?"
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -392,4 +393,39 @@ func TestJoinWhileChanging(t *testing.T) {
 	n1.f.mu.Unlock()
 	slices.Sort(want)
 	waitFor(t, 5*time.Second, "n2 has n1's entries", func() bool { return slices.Equal(n2.f.replicaOf("n1"), want) })
+}
+
+// What one node sends reaches another in the order it was sent, whatever
+// the kind: a member's join (a change) comes before its publish.
+func TestChangeAndPublishInOrder(t *testing.T) {
+	ns := cluster(t, 2, nil)
+	n1, n2 := ns[0], ns[1]
+	n2.Subscribe("room")
+	waitInterest(t, n1, "room", 1)
+	for i := range 50 {
+		n1.add(fmt.Sprint("m", i))
+		n1.publish("room", []byte(fmt.Sprint("m", i)))
+	}
+	waitFor(t, 5*time.Second, "every publish at n2", func() bool {
+		return n2.f.count(func(c call) bool { return c.op == "deliver" }) == 50
+	})
+	n2.f.mu.Lock()
+	defer n2.f.mu.Unlock()
+	seen := map[string]bool{}
+	for _, c := range n2.f.calls {
+		switch c.op {
+		case "apply":
+			seen[c.data[1:]] = true
+		case "sync":
+			for _, e := range strings.Split(c.data, ",") {
+				if e != "" {
+					seen[e[1:]] = true
+				}
+			}
+		case "deliver":
+			if !seen[c.data] {
+				t.Errorf("publish %s before its change", c.data)
+			}
+		}
+	}
 }
