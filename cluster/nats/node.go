@@ -43,6 +43,8 @@ type Node struct {
 	seq     uint64 // last sequence number given to a change
 	count   int64  // this node's entries (sum of the changes' deltas)
 	lastHB  time.Time
+	outBuf  []byte // the change message being built
+	chgSubj string // subject of this node's changes
 	snapIDs atomic.Uint64
 
 	subsMu sync.Mutex
@@ -101,6 +103,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		peers:   make(map[string]*peer),
 	}
 	n.log = n.log.With("incarnation", incString(n.inc))
+	n.chgSubj = n.ctlSubject(kindChange)
 	var err error
 	if len(o.URLs) == 0 {
 		secret := rand.Text()
@@ -140,13 +143,15 @@ func New(ctx context.Context, o Options) (*Node, error) {
 // that question for others.
 func (n *Node) claimName(ctx context.Context) error {
 	timeout := max(n.o.Heartbeat, 250*time.Millisecond)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	subj := n.pfx + "a." + n.selfTok
-	_, err := n.nc.RequestWithContext(ctx, subj, nil)
+	_, err := n.nc.RequestWithContext(rctx, subj, nil)
 	switch {
 	case err == nil:
 		return &nameInUseError{n.name}
+	case ctx.Err() != nil:
+		return fmt.Errorf("natsbroker: start: %w", ctx.Err())
 	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 	default:
 		return fmt.Errorf("natsbroker: asking whether node name %q is in use: %w", n.name, err)
@@ -241,7 +246,7 @@ func (n *Node) Close() error {
 		n.mu.Unlock()
 		if started && n.nc.IsConnected() {
 			n.outMu.Lock()
-			_ = n.nc.Publish(n.pfx+"c."+string(rune(kindLeave))+"."+n.selfTok, appendU64(nil, n.inc))
+			_ = n.nc.Publish(n.ctlSubject(kindLeave), appendU64(nil, n.inc))
 			n.outMu.Unlock()
 			_ = n.nc.FlushTimeout(time.Second)
 		}
@@ -308,7 +313,13 @@ func (n *Node) sendTo(node, conn string, data []byte) {
 // replicate sends one change of this node's entries (delta: +1 an entry
 // added, -1 one gone) to every other node, in order.
 func (n *Node) replicate(delta int, change []byte) {
-	b := make([]byte, 0, 8+binary.MaxVarintLen64+len(change))
+	n.replicateFunc(delta, func(b []byte) []byte { return append(b, change...) })
+}
+
+// replicateFunc is replicate with the change appended by body to the
+// message. The message buffer is reused (NATS copies what it publishes):
+// a change costs no allocation here.
+func (n *Node) replicateFunc(delta int, body func([]byte) []byte) {
 	n.outMu.Lock()
 	defer n.outMu.Unlock()
 	n.seq++
@@ -316,12 +327,23 @@ func (n *Node) replicate(delta int, change []byte) {
 	if n.dropNext.Load() > 0 && n.dropNext.Add(-1) >= 0 {
 		return
 	}
-	b = appendU64(b, n.inc)
+	b := appendU64(n.outBuf[:0], n.inc)
 	b = binary.AppendUvarint(b, n.seq)
-	b = append(b, change...)
-	if err := n.nc.Publish(n.pfx+"c."+string(rune(kindChange))+"."+n.selfTok, b); err != nil {
+	b = body(b)
+	if err := n.nc.Publish(n.chgSubj, b); err != nil {
 		n.log.Debug("cluster change dropped", "seq", n.seq, "err", err)
 	}
+	if cap(b) <= maxKeptBuffer {
+		n.outBuf = b
+	}
+}
+
+// maxKeptBuffer is the largest change buffer kept for the next change.
+const maxKeptBuffer = 64 << 10
+
+// ctlSubject is the subject of this node's control messages of a kind.
+func (n *Node) ctlSubject(kind byte) string {
+	return n.pfx + "c." + string(rune(kind)) + "." + n.selfTok
 }
 
 // heartbeat tells the others this node is alive, how far its stream went
@@ -336,12 +358,12 @@ func (n *Node) heartbeat() {
 	b = binary.AppendUvarint(b, n.seq)
 	b = binary.AppendUvarint(b, uint64(max(n.count, 0)))
 	n.lastHB = time.Now()
-	_ = n.nc.Publish(n.pfx+"c."+string(rune(kindHeartbeat))+"."+n.selfTok, b)
+	_ = n.nc.Publish(n.ctlSubject(kindHeartbeat), b)
 }
 
 // hello asks every node for a heartbeat now.
 func (n *Node) hello() {
-	_ = n.nc.Publish(n.pfx+"c."+string(rune(kindHello))+"."+n.selfTok, appendU64(nil, n.inc))
+	_ = n.nc.Publish(n.ctlSubject(kindHello), appendU64(nil, n.inc))
 }
 
 // tick is the period of the loop: heartbeats, timeouts, route checks.

@@ -35,6 +35,9 @@ func (s State) String() string {
 	return "unknown"
 }
 
+// MarshalText makes a State its name in JSON and the like.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // NodeStatus describes one node, for stats.
 type NodeStatus struct {
 	Name          string

@@ -39,7 +39,7 @@ func (n *Node) Replicate(ch presence.Change) {
 	case presence.OpRemove, presence.OpUnsubscribe:
 		delta = -1
 	}
-	n.replicate(delta, appendChange(make([]byte, 0, 32+len(ch.Conn)+len(ch.Channel)+len(ch.Member.ID)+len(ch.Member.Name)+len(ch.Member.Info)), ch))
+	n.replicateFunc(delta, func(b []byte) []byte { return appendChange(b, ch) })
 }
 
 // eventFrame is the Event.Frame key of this package's encoding.
