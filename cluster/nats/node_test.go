@@ -429,3 +429,27 @@ func TestChangeAndPublishInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A killed node restarted with its name: it starts (nobody answers for the
+// name), the survivor syncs the new incarnation, and the old one's last
+// words are ignored.
+func TestRestartAfterKill(t *testing.T) {
+	ns := cluster(t, 2, func(o *Options) { o.NodeTimeout = 30 * time.Second })
+	n1, old := ns[0], ns[1]
+	old.add("old")
+	waitFor(t, 5*time.Second, "old entry at n1", func() bool { return slices.Equal(n1.f.replicaOf("n2"), []string{"old"}) })
+	killServer(old)
+	waitFor(t, 2*time.Second, "n1 forgets n2", func() bool { return n1.f.count(isOp("forget", "n2")) == 1 })
+
+	nw := startNode(t, opts("n2", n1.ClusterAddr()))
+	nw.add("new")
+	waitFor(t, 5*time.Second, "n1 has the new n2's entries", func() bool {
+		s, _ := status(n1.Node, "n2")
+		return s.Incarnation == nw.Incarnation() && s.State == StateAlive && slices.Equal(n1.f.replicaOf("n2"), []string{"new"})
+	})
+	old.Close()
+	waitFor(t, 5*time.Second, "both ready", func() bool { return n1.Ready() && nw.Ready() })
+	if c := n1.f.count(isOp("forget", "n2")); c != 1 {
+		t.Errorf("n2 forgotten %d times, want 1", c)
+	}
+}
