@@ -78,8 +78,9 @@ type assembly struct {
 }
 
 // maxPending bounds the changes kept while a snapshot is awaited; beyond
-// it they are dropped and the gap asks for another snapshot.
-const maxPending = 4096
+// it the oldest half is dropped (if the snapshot is older still, the gap
+// asks for another one).
+const maxPending = 16384
 
 // maxRetired is how many earlier incarnations of a name are remembered.
 const maxRetired = 4
@@ -161,9 +162,12 @@ func (n *Node) down(p *peer, s State, now time.Time) {
 func (n *Node) change(p *peer, seq uint64, body []byte, now time.Time) {
 	switch {
 	case !p.synced:
-		if len(p.buf) < maxPending {
-			p.buf = append(p.buf, pending{seq, body})
+		if len(p.buf) == maxPending {
+			// Keep the newest: the oldest are likely in the snapshot
+			// on its way, the newest follow it.
+			p.buf = p.buf[:copy(p.buf, p.buf[maxPending/2:])]
 		}
+		p.buf = append(p.buf, pending{seq, body})
 	case seq < p.next:
 		// Already in the snapshot.
 	case seq > p.next:
