@@ -74,6 +74,11 @@ func TestExternalNATSAndReconnect(t *testing.T) {
 }
 
 func TestSnapshotInChunks(t *testing.T) {
+	t.Run("AllArrive", func(t *testing.T) { testSnapshotInChunks(t, false) })
+	t.Run("OneLost", func(t *testing.T) { testSnapshotInChunks(t, true) })
+}
+
+func testSnapshotInChunks(t *testing.T, lose bool) {
 	o1 := opts("n1")
 	o1.Server = func(so *server.Options) { so.MaxPayload = 1024 }
 	n1 := startNode(t, o1)
@@ -87,9 +92,18 @@ func TestSnapshotInChunks(t *testing.T) {
 	if got := n1.nc.MaxPayload(); got != 1024 {
 		t.Fatalf("max payload %d", got)
 	}
+	if lose {
+		n1.dropChunk.Store(1) // the first snapshot is incomplete: n2 asks again
+	}
 	n2 := startNode(t, opts("n2", n1.ClusterAddr()))
 	waitFor(t, 10*time.Second, "n2 ready with n1", func() bool { return n2.Ready() && alive(n2.Node) == 1 })
 	if got := n2.f.replicaOf("n1"); !slices.Equal(got, want) {
 		t.Errorf("n2 has %d of n1's %d entries", len(got), k)
+	}
+	if c := n2.f.count(isOp("sync", "n1")); c != 1 {
+		t.Errorf("n2 synced n1 %d times, want 1 (an incomplete snapshot is not applied)", c)
+	}
+	if lose && n1.dropChunk.Load() != 0 {
+		t.Errorf("no chunk was dropped")
 	}
 }

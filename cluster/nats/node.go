@@ -62,8 +62,9 @@ type Node struct {
 	closeOnce sync.Once
 
 	// Test hooks.
-	dropNext atomic.Int32 // drop this many outgoing changes
-	pauseHB  atomic.Bool  // send no heartbeats
+	dropNext  atomic.Int32 // drop this many outgoing changes
+	pauseHB   atomic.Bool  // send no heartbeats
+	dropChunk atomic.Int32 // drop the second chunk of this many snapshots
 }
 
 // rawReceiver is the engine's side as the core sees it: opaque payloads.
