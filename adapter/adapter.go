@@ -5,6 +5,7 @@
 package adapter
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -22,7 +23,7 @@ type Counters struct {
 // for concurrent use: a connection's reader alone uses it.
 type RateLimiter struct {
 	// Rate is the sustained rate in frames per second, Burst how many may
-	// come at once. A Rate below 0 means no limit.
+	// come at once. A Rate of +Inf means no limit.
 	Rate, Burst float64
 
 	tokens float64
@@ -32,7 +33,7 @@ type RateLimiter struct {
 
 // Allow takes a token at now and reports whether there was one.
 func (l *RateLimiter) Allow(now time.Time) bool {
-	if l.Rate < 0 {
+	if math.IsInf(l.Rate, 1) {
 		return true
 	}
 	if l.last.IsZero() {

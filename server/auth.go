@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -42,9 +43,12 @@ type Identity struct {
 // credentials gets 401 before any upgrade, and nothing is created in the
 // engine. The zero value is an open server.
 type Auth struct {
-	// Basic checks HTTP Basic credentials (Authorization: Basic). It returns
-	// the identity, or an error to refuse (the error is logged at debug
-	// level, never sent).
+	// Basic checks HTTP Basic credentials (Authorization: Basic), and the
+	// credentials sgc's browser client puts in the path
+	// (URLAuthPrefix + "<user>/<password>", URL-decoded) of a handshake
+	// without an Authorization header. It returns the identity, or an error
+	// to refuse (the error is logged at debug level, never sent). Compare
+	// passwords in constant time (bcrypt does).
 	Basic func(ctx context.Context, r *http.Request, user, password string) (Identity, error)
 	// JWT validates bearer tokens, from "Authorization: Bearer <token>" or
 	// the "token" query parameter (browsers cannot set headers on a
@@ -199,17 +203,9 @@ func (s *Server) authenticate(r *http.Request) (Identity, error) {
 		if !ok {
 			return Identity{}, &authError{msg: "malformed Basic credentials"}
 		}
-		id, err := a.Basic(r.Context(), r, user, pass)
-		if err != nil {
-			return Identity{}, &authError{msg: "wrong user name or password", cause: err}
-		}
-		if id.ID == "" {
-			id.ID = user
-		}
-		if id.Name == "" {
-			id.Name = user
-		}
-		return id, nil
+		return s.basicIdentity(r, user, pass)
+	case a.Basic != nil && h == "" && strings.HasPrefix(r.URL.Path, URLAuthPrefix):
+		return s.urlAuth(r)
 	case a.JWT != nil && strings.EqualFold(scheme, "Bearer") && cred != "":
 		return s.verifyToken(cred)
 	case a.JWT != nil && h == "" && r.URL.Query().Get("token") != "":
@@ -217,12 +213,58 @@ func (s *Server) authenticate(r *http.Request) (Identity, error) {
 	}
 	var want []string
 	if a.Basic != nil {
-		want = append(want, "Authorization: Basic")
+		want = append(want, "Authorization: Basic", URLAuthPrefix+"<user>/<password>")
 	}
 	if a.JWT != nil {
 		want = append(want, "Authorization: Bearer <token>", "?token=<token>")
 	}
 	return Identity{}, &authError{msg: "missing credentials: send " + strings.Join(want, " or ")}
+}
+
+// URLAuthPrefix is the path under which sgc's browser client sends
+// credentials, since a browser cannot set an Authorization header on a
+// WebSocket: it opens URLAuthPrefix + "<user>/<password>" (each segment
+// URL-escaped by the page). With Auth.Basic set, such a path is checked
+// like Basic credentials, by the same callback; on an open server it is an
+// ordinary upgrade path.
+const URLAuthPrefix = "/sgc/auth/url/"
+
+// urlAuth checks the credentials in an URLAuthPrefix path: exactly two
+// non-empty segments (a trailing slash is allowed), each URL-decoded. The
+// path is never logged.
+func (s *Server) urlAuth(r *http.Request) (Identity, error) {
+	bad := &authError{msg: "malformed URL credentials: want " + URLAuthPrefix + "<user>/<password>, each URL-escaped"}
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), URLAuthPrefix)
+	if !ok {
+		return Identity{}, bad
+	}
+	rest = strings.TrimSuffix(rest, "/")
+	rawUser, rawPass, ok := strings.Cut(rest, "/")
+	if !ok || strings.Contains(rawPass, "/") {
+		return Identity{}, bad
+	}
+	user, err1 := url.PathUnescape(rawUser)
+	pass, err2 := url.PathUnescape(rawPass)
+	if err1 != nil || err2 != nil || user == "" || pass == "" {
+		return Identity{}, bad
+	}
+	return s.basicIdentity(r, user, pass)
+}
+
+// basicIdentity asks Auth.Basic about user and password (from the header or
+// the URL) and fills in the identity's defaults.
+func (s *Server) basicIdentity(r *http.Request, user, pass string) (Identity, error) {
+	id, err := s.opts.Auth.Basic(r.Context(), r, user, pass)
+	if err != nil {
+		return Identity{}, &authError{msg: "wrong user name or password", cause: err}
+	}
+	if id.ID == "" {
+		id.ID = user
+	}
+	if id.Name == "" {
+		id.Name = user
+	}
+	return id, nil
 }
 
 func (s *Server) verifyToken(token string) (Identity, error) {
@@ -246,6 +288,7 @@ func (s *Server) refuseAuth(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Debug("websocket authentication refused", "remote", r.RemoteAddr, "reason", ae.msg)
 		}
 	}
+	s.refusals.refused(r, http.StatusUnauthorized, msg)
 	if s.opts.Auth.Basic != nil {
 		w.Header().Add("WWW-Authenticate", `Basic realm="rollcall", charset="UTF-8"`)
 	}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +311,28 @@ func TestClientPingGetsPong(t *testing.T) {
 	p := make([]byte, 5)
 	if _, err := io.ReadFull(c.br, p); err != nil || string(p) != "hello" {
 		t.Fatalf("pong payload %q %v", p, err)
+	}
+}
+
+// TestNoRateLimit: with MessagesPerSecond NoRateLimit a client may send far
+// more than the default burst at once; every frame is delivered and none is
+// refused with error 45.
+func TestNoRateLimit(t *testing.T) {
+	_, url := startServer(t, Options{Limits: Limits{MessagesPerSecond: NoRateLimit}})
+	c := dial(t, url)
+	c.join("fast", "")
+	c.subscribe("room")
+	const sent = 5 * 2 * DefaultMessagesPerSecond // five default bursts
+	for i := range sent {
+		c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: fmt.Sprint(i)})
+	}
+	for i := range sent {
+		m := c.read()
+		if m.Method != sgc.MethodPublishMsg || m.Text != fmt.Sprint(i) {
+			t.Fatalf("frame %d: %+v, want publish %d", i, m, i)
+		}
+	}
+	if _, err := New(Options{Limits: Limits{MessagesPerSecond: math.NaN()}}); err == nil {
+		t.Fatal("a NaN rate was accepted")
 	}
 }

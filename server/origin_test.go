@@ -24,6 +24,9 @@ func TestOriginAllowed(t *testing.T) {
 		{"https://example.com.evil.test", []string{"*.example.com"}, false},
 		{"http://localhost:3000", []string{"localhost:*"}, true},
 		{"null", nil, false},
+		{"null", []string{"*"}, false},
+		{"null", []string{"null"}, true},
+		{"NULL", []string{"null"}, true},
 		{"::bad", []string{"*.example.com"}, false},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,6 +35,10 @@ const (
 	handshakeTimeout         = 10 * time.Second
 )
 
+// NoRateLimit as Limits.MessagesPerSecond lets clients send as fast as they
+// like.
+var NoRateLimit = math.Inf(1)
+
 // Acknowledgment configures the server's acknowledged delivery (sgc
 // Acknowledgment option). When Enabled, every frame the server sends gets an
 // id; a frame not acknowledged within Timeout is re-sent byte-identical with
@@ -55,7 +60,8 @@ type Limits struct {
 	MaxChannelName int
 	// MessagesPerSecond is the sustained rate of frames a client may send;
 	// Burst is how many may come at once. Frames over the rate are dropped
-	// and answered with error 45.
+	// and answered with error 45. Zero is DefaultMessagesPerSecond;
+	// NoRateLimit (+Inf) turns the limit off.
 	MessagesPerSecond float64
 	Burst             int
 	// QueueLength is how many frames may wait for a slow client before it
@@ -141,6 +147,8 @@ type Server struct {
 
 	dashboardStreams atomic.Int64 // open /dashboard/events streams
 
+	refusals *refusalLog // refused handshakes, logged at info at most once per IP a minute
+
 	mu     sync.Mutex
 	conns  map[*transport.Conn]string // every open connection, to its session id once known
 	byID   map[string]*transport.Conn
@@ -156,7 +164,7 @@ type Server struct {
 
 // New returns a server; call Shutdown to stop it.
 func New(opts Options) (*Server, error) {
-	if opts.Limits.MaxMessageSize < 0 || opts.Limits.QueueLength < 0 || opts.Limits.MessagesPerSecond < 0 {
+	if opts.Limits.MaxMessageSize < 0 || opts.Limits.QueueLength < 0 || opts.Limits.MessagesPerSecond < 0 || math.IsNaN(opts.Limits.MessagesPerSecond) {
 		return nil, errors.New("server: limits must not be negative")
 	}
 	if opts.PingInterval <= 0 {
@@ -171,7 +179,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Limits.MessagesPerSecond == 0 {
 		opts.Limits.MessagesPerSecond = DefaultMessagesPerSecond
 	}
-	if opts.Limits.Burst <= 0 {
+	if opts.Limits.Burst <= 0 && !math.IsInf(opts.Limits.MessagesPerSecond, 1) {
 		opts.Limits.Burst = int(2 * opts.Limits.MessagesPerSecond)
 	}
 	ack := &opts.Acknowledgment
@@ -194,12 +202,13 @@ func New(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:    opts,
-		log:     log,
-		started: time.Now(),
-		conns:   make(map[*transport.Conn]string),
-		byID:    make(map[string]*transport.Conn),
-		stop:    make(chan struct{}),
+		opts:     opts,
+		log:      log,
+		started:  time.Now(),
+		conns:    make(map[*transport.Conn]string),
+		byID:     make(map[string]*transport.Conn),
+		stop:     make(chan struct{}),
+		refusals: newRefusalLog(log),
 	}
 	s.topts = transport.Options{
 		MaxMessageSize: opts.Limits.MaxMessageSize,
@@ -320,8 +329,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !originAllowed(r, s.opts.AllowedOrigins) {
-		s.log.Debug("websocket origin refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"))
-		http.Error(w, "rollcall: origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)", http.StatusForbidden)
+		s.refuseOrigin(w, r)
 		return
 	}
 	var ident *Identity
@@ -370,6 +378,19 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 		peer.Identity, peer.Data, peer.Groups = identityMember(ident), ident.Data, ident.Groups
 	}
 	s.sgc.Serve(tc, peer)
+}
+
+// refuseOrigin answers a handshake from a browser origin that is not
+// allowed with 403, and logs it (at info, at most once per IP a minute).
+func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	reason := "origin " + origin + " is not allowed (see --allowed-origins)"
+	if strings.EqualFold(origin, "null") {
+		reason = "origin null (a page opened from a file or a sandboxed frame) is not allowed unless --allowed-origins names null"
+	}
+	s.log.Debug("websocket origin refused", "remote", r.RemoteAddr, "origin", origin)
+	s.refusals.refused(r, http.StatusForbidden, reason, slog.String("origin", origin))
+	http.Error(w, "rollcall: "+reason, http.StatusForbidden)
 }
 
 // ended forgets a connection that has ended, whatever its protocol.

@@ -225,9 +225,16 @@ type browserRun struct {
 // (Chromium then exits too, as its DevTools pipe to node closes).
 func startBrowserScenario(t *testing.T, node, chromium, url, artifacts, goName, message string) *browserRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*browserStep)
-	cmd := exec.CommandContext(ctx, node, "testdata/browser.mjs", url, artifacts,
+	return startNodeScript(t, node, chromium, 8*browserStep, "testdata/browser.mjs", url, artifacts,
 		strconv.FormatInt(browserIdle.Milliseconds(), 10), goName, message)
+}
+
+// startNodeScript starts node on script with args and CHROMIUM set, as
+// startBrowserScenario does, within timeout.
+func startNodeScript(t *testing.T, node, chromium string, timeout time.Duration, script string, args ...string) *browserRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 15 * time.Second
@@ -249,7 +256,7 @@ func startBrowserScenario(t *testing.T, node, chromium, url, artifacts, goName, 
 			waited = true
 			waitErr = cmd.Wait()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				waitErr = fmt.Errorf("timed out after %v: %w", 8*browserStep, waitErr)
+				waitErr = fmt.Errorf("timed out after %v: %w", timeout, waitErr)
 			}
 		}
 		return waitErr

@@ -1,7 +1,7 @@
 // Package web serves rollcall's browser files, embedded in the binary: the
-// dependency-free browser client rollcall.js (also at sgc's path
-// …/presence.esegece.com.js, so pages written for sgc find a client there)
-// the demo page at "/", and the live dashboard's page at "/dashboard" with
+// dependency-free browser client rollcall.js (an ES module; also as a classic
+// script, and at sgc's path …/presence.esegece.com.js as sgc's browser API
+// over it, so pages written for sgc find a client there), the demo page at "/", and the live dashboard's page at "/dashboard" with
 // its script "/dashboard.js" (the server serves the dashboard's data).
 //
 // Handler is what server.Options.Web expects: the server hands it the
@@ -15,11 +15,13 @@ import (
 	"strings"
 )
 
-//go:embed static/rollcall.js static/index.html static/dashboard.html static/dashboard.js
+//go:embed static/rollcall.js static/sgc-presence.js static/index.html static/dashboard.html static/dashboard.js
 var files embed.FS
 
 // SGCScript is the last path segment under which sgc's server serves its
-// browser client; any path ending in it (case-insensitive) gets rollcall.js.
+// browser client; any path ending in it (case-insensitive) gets a classic
+// script defining sgc's browser API, window.sgcws_presence, over
+// rollcall.js (static/sgc-presence.js after rollcall.js, see ClassicScript).
 const SGCScript = "presence.esegece.com.js"
 
 const (
@@ -40,11 +42,19 @@ func mustRead(name, contentType string) file {
 	return file{body: b, contentType: contentType}
 }
 
-// Handler serves GET and HEAD for "/" (the demo page), "/rollcall.js", any
-// path whose last segment is presence.esegece.com.js, "/dashboard" and
+// Handler serves GET and HEAD for "/" (the demo page), "/rollcall.js" (the
+// ES module), "/rollcall.classic.js" (the same as a classic script), any path
+// whose last segment is presence.esegece.com.js or sgcWebSockets.js (or
+// several of them separated by commas; sgc's browser API), "/dashboard" and
 // "/dashboard.js"; everything else is 404, and other methods on those paths
-// are 405.
+// are 405. The classic scripts are generated from rollcall.js once; Handler
+// panics if rollcall.js does not keep to the form they need (a build
+// error, which the tests catch).
 func Handler() http.Handler {
+	gen, err := classicFiles()
+	if err != nil {
+		panic(err)
+	}
 	script := mustRead("static/rollcall.js", typeJS)
 	page := mustRead("static/index.html", typeHTML)
 	dashboard := mustRead("static/dashboard.html", typeHTML)
@@ -58,11 +68,17 @@ func Handler() http.Handler {
 			f = dashboard
 		case p == "/dashboard.js":
 			f = dashboardScript
-		case p == "/rollcall.js", strings.EqualFold(p[strings.LastIndexByte(p, '/')+1:], SGCScript):
+		case p == "/rollcall.js":
 			f = script
+		case p == ClassicScript:
+			f = gen[ClassicScript]
 		default:
-			http.NotFound(w, r)
-			return
+			sgc, ok := sgcFiles(gen, p[strings.LastIndexByte(p, '/')+1:])
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			f = sgc
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,8 +25,14 @@ func TestRoutes(t *testing.T) {
 	}{
 		{"GET", "/", 200, typeHTML, "<!doctype html>"},
 		{"GET", "/rollcall.js", 200, typeJS, "export class Presence"},
-		{"GET", "/presence.esegece.com.js", 200, typeJS, "export class Presence"},
-		{"GET", "/js/Presence.ESEGECE.com.JS", 200, typeJS, "export class Presence"},
+		{"GET", "/presence.esegece.com.js", 200, typeJS, "globalThis.sgcws_presence = sgcws_presence"},
+		{"GET", "/js/Presence.ESEGECE.com.JS", 200, typeJS, "globalThis.sgcws_presence = sgcws_presence"},
+		{"GET", "/js/sgcWebSockets.js", 200, typeJS, "not needed"},
+		{"GET", "/sgcWebSockets.js,presence.esegece.com.js", 200, typeJS, "globalThis.sgcws_presence = sgcws_presence"},
+		{"GET", "/sgcWebSockets.js,other.js", 404, "", ""},
+		{"GET", "/rollcall.classic.js", 200, typeJS, "globalThis.Rollcall = Object.freeze({ SUBPROTOCOL,"},
+		{"HEAD", "/presence.esegece.com.js", 200, typeJS, ""},
+		{"GET", "/sgc-presence.js", 404, "", ""},
 		{"HEAD", "/rollcall.js", 200, typeJS, ""},
 		{"HEAD", "/", 200, typeHTML, ""},
 		{"GET", "/index.html", 404, "", ""},
@@ -92,5 +99,40 @@ func TestPageImportsClient(t *testing.T) {
 	}
 	if !strings.Contains(string(dash), `from "/dashboard.js"`) {
 		t.Fatal(`dashboard.html does not import from "/dashboard.js"`)
+	}
+}
+
+// TestClassicScripts: the classic scripts are rollcall.js with every export
+// made local, in one function (the protocol logic has one source), and
+// nothing of module syntax is left.
+func TestClassicScripts(t *testing.T) {
+	gen, err := classicFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := files.ReadFile("static/rollcall.js")
+	body, names, err := classicBody(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Presence", "encodeFrame", "decodeFrame", "Method", "SUBPROTOCOL", "Invitation"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("export %s not found in %q", want, names)
+		}
+	}
+	for _, name := range []string{ClassicScript, SGCScript} {
+		js := string(gen[name].body)
+		if !strings.Contains(js, string(body)) {
+			t.Errorf("%s does not hold rollcall.js's body", name)
+		}
+		if moduleSyntax.MatchString(js) {
+			t.Errorf("%s has module syntax left", name)
+		}
+	}
+	if _, _, err := classicBody([]byte("import { x } from \"./x.js\";\nexport const y = 1;\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("an import was accepted: %v", err)
+	}
+	if _, _, err := classicBody([]byte("export { a, b };\n")); err == nil {
+		t.Error("an export list was accepted")
 	}
 }

@@ -38,7 +38,7 @@ type Config struct {
 	EncodeBase64   bool
 	Acknowledgment Acknowledgment
 	// MessagesPerSecond and Burst limit the frames of one connection
-	// (error 45); a rate below 0 means no limit.
+	// (error 45); a rate of +Inf means no limit.
 	MessagesPerSecond float64
 	Burst             int
 	// Poller parks idle connections (nil: a reader goroutine each).

@@ -132,7 +132,7 @@ func TestServeBasicAuthEndToEnd(t *testing.T) {
 		for logs.Scan() {
 		}
 	}()
-	dial := func(user, pass string) (io.ReadWriter, func(), error) {
+	dialPath := func(user, pass, path string) (io.ReadWriter, func(), error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		h := http.Header{}
@@ -141,13 +141,31 @@ func TestServeBasicAuthEndToEnd(t *testing.T) {
 			r.SetBasicAuth(user, pass)
 			h = r.Header
 		}
-		conn, br, _, err := ws.Dialer{Protocols: []string{sgc.Subprotocol}, Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, "ws://"+addr+"/")
+		conn, br, _, err := ws.Dialer{Protocols: []string{sgc.Subprotocol}, Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, "ws://"+addr+path)
 		if err != nil {
 			return nil, nil, err
 		}
 		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 		rd := wsStream(conn, br)
 		return rd, func() { conn.Close() }, nil
+	}
+	dial := func(user, pass string) (io.ReadWriter, func(), error) { return dialPath(user, pass, "/") }
+	// sgc's browser client's form: the credentials in the path, checked
+	// against the same users file.
+	for _, path := range []string{"/sgc/auth/url/alice/wrong", "/sgc/auth/url/bob/s3cret", "/sgc/auth/url/alice"} {
+		_, _, err := dialPath("", "", path)
+		var se ws.StatusError
+		if !errors.As(err, &se) || int(se) != http.StatusUnauthorized {
+			t.Fatalf("%s: %v, want 401", path, err)
+		}
+	}
+	if rd, closeConn, err := dialPath("", "", "/sgc/auth/url/alice/s3cr%65t"); err != nil {
+		t.Fatalf("URL credentials: %v", err)
+	} else {
+		if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgc.MethodSession) {
+			t.Fatalf("session frame: %s %v", first, err)
+		}
+		closeConn()
 	}
 	for _, cred := range [][2]string{{"alice", "wrong"}, {"bob", "s3cret"}, {"", ""}} {
 		_, _, err := dial(cred[0], cred[1])

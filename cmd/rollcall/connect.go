@@ -14,7 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/protocol/sgc"
 )
 
 const connectHelp = `Lines you type are published to the current channel (the last one joined,
@@ -22,7 +25,7 @@ or everyone when you are in none). Commands:
   /join CH         join channel CH and make it current
   /leave [CH]      leave CH (default: the current channel)
   /members [CH]    list who is in CH, or everyone online
-  /invite CH ID    invite the member with id ID to CH
+  /invite CH WHO   invite a member to CH, by name or id
   /accept          accept the latest invitation
   /refuse          refuse the latest invitation
   /quit            leave (Ctrl-D works too)
@@ -79,9 +82,12 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		header.Set("Authorization", "Bearer "+*token)
 	}
 
-	t := &term{out: stdout, greeted: make(chan struct{})}
+	t := &term{out: stdout, greeted: make(chan struct{}), listed: make(chan struct{}, 1), prompt: isTerminal(stdin) && isTerminal(stdout)}
 	c, err := client.Dial(ctx, positional[0], t.options(client.Options{Name: *name, Info: *info, EncodeBase64: *b64, HTTPHeader: header}))
 	if err != nil {
+		if why := handshakeRefusal(ctx, positional[0], header); why != "" {
+			return fmt.Errorf("connect: %w; the server said: %s", err, why)
+		}
 		return fmt.Errorf("connect: %w", err)
 	}
 	t.c = c
@@ -99,6 +105,7 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	t.members(ctx, "")
 	t.println("type /help for commands")
+	t.showPrompt()
 
 	lines := make(chan string)
 	done := make(chan struct{})
@@ -119,12 +126,14 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		case <-ctx.Done():
 			return nil
 		case line, ok := <-lines:
+			t.typed()
 			if !ok || !t.command(ctx, line) {
 				t.mu.Lock()
 				t.quitting = true
 				t.mu.Unlock()
 				return nil
 			}
+			t.showPrompt()
 		}
 	}
 }
@@ -138,21 +147,101 @@ type term struct {
 	joined    []string // channels in the order joined; the last is current
 	invites   []*client.Invitation
 	session   string
+	me        client.Member // the member the server confirmed on this connection
 	connected bool
 	greeted   chan struct{} // closed once the first connection is announced
 	quitting  bool
+
+	// Whole-server member lists asked for, and their replies seen by
+	// OnGetMembers (on the client's event goroutine, after every event of
+	// the frames before them); listed is signalled at each reply.
+	listAsked, listSeen int
+	listed              chan struct{}
+	watch               *inviteWatch // the /invite waiting for the server's verdict
+
+	// prompt is on when a person types at a terminal: the prompt stays on
+	// its own line below the output (which clears it and draws it again).
+	prompt      bool
+	promptShown bool
+}
+
+// inviteWatch collects the refusals of one invitation: errors naming its
+// channel.
+type inviteWatch struct {
+	channel string
+	errs    []client.Error
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// clearPrompt erases a prompt shown on the current line, so that output
+// goes above it; t.mu is held.
+func (t *term) clearPrompt() {
+	if t.promptShown {
+		fmt.Fprint(t.out, "\r\x1b[K")
+	}
+}
+
+// redrawPrompt shows the prompt again after output, if it was shown; t.mu
+// is held.
+func (t *term) redrawPrompt() {
+	if t.promptShown {
+		fmt.Fprint(t.out, t.promptText())
+	}
+}
+
+// promptText names where a typed line goes; t.mu is held.
+func (t *term) promptText() string {
+	ch := ""
+	if n := len(t.joined); n > 0 {
+		ch = t.joined[n-1]
+	}
+	return where(ch) + "> "
+}
+
+// showPrompt draws the prompt when waiting for a line.
+func (t *term) showPrompt() {
+	if !t.prompt {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.promptShown {
+		t.promptShown = true
+		fmt.Fprint(t.out, t.promptText())
+	}
+}
+
+// typed notes that the person ended a line: the terminal moved below the
+// prompt.
+func (t *term) typed() {
+	t.mu.Lock()
+	t.promptShown = false
+	t.mu.Unlock()
 }
 
 func (t *term) println(a ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.clearPrompt()
 	fmt.Fprintln(t.out, a...)
+	t.redrawPrompt()
 }
 
 func (t *term) printf(format string, a ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.clearPrompt()
 	fmt.Fprintf(t.out, format+"\n", a...)
+	t.redrawPrompt()
 }
 
 func display(m client.Member) string {
@@ -173,28 +262,38 @@ func where(channel string) string {
 }
 
 // self reports whether m is this client (events may arrive before Dial
-// returns, so the session comes from OnSession, not from t.c).
+// returns, so the session comes from OnSession, not from t.c): its session
+// id, or the id the server gave its member (an authenticating server names
+// the member after the identity).
 func (t *term) self(m client.Member) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return m.ID == t.session
+	return m.ID == t.session || (t.me.ID != "" && m.ID == t.me.ID)
 }
 
 func (t *term) options(o client.Options) client.Options {
 	o.OnSession = func(session string) {
 		t.mu.Lock()
 		t.session = session
+		t.me = client.Member{}
 		t.mu.Unlock()
 	}
 	o.OnConnect = func(session string) {
 		t.mu.Lock()
 		again := t.connected
 		t.connected = true
+		me := t.me
 		t.mu.Unlock()
+		// The name (and id) the server gave the member, which an
+		// authenticating server may have corrected.
+		who := display(me)
+		if me.ID != "" && me.ID != session {
+			who += " (id " + me.ID + ")"
+		}
 		if again {
-			t.printf("reconnected, session %s", session)
+			t.printf("reconnected as %s, session %s", who, session)
 		} else {
-			t.printf("connected as %s, session %s", o.Name, session)
+			t.printf("connected as %s, session %s", who, session)
 			close(t.greeted)
 		}
 	}
@@ -209,8 +308,28 @@ func (t *term) options(o client.Options) client.Options {
 	o.OnError = func(err error) { t.printf("error: %v", err) }
 	o.OnException = func(err error) { t.printf("error: %v", err) }
 	o.OnNewMember = func(m client.Member) {
-		if !t.self(m) {
+		// A connection hears of nobody before it joined: the first
+		// member@new after the session is its own.
+		t.mu.Lock()
+		own := t.me.ID == "" && t.session != ""
+		if own {
+			t.me = m
+		}
+		t.mu.Unlock()
+		if !own && !t.self(m) {
 			t.printf("* %s is online", display(m))
+		}
+	}
+	o.OnGetMembers = func(ch string, _ []client.Member) {
+		if ch != "" {
+			return
+		}
+		t.mu.Lock()
+		t.listSeen++
+		t.mu.Unlock()
+		select {
+		case t.listed <- struct{}{}:
+		default:
 		}
 	}
 	o.OnRemoveMember = func(m client.Member) { t.printf("* %s went offline", display(m)) }
@@ -241,6 +360,16 @@ func (t *term) options(o client.Options) client.Options {
 		}
 	}
 	o.OnErrorMemberChannel = func(e client.Error, ch string, _ client.Member) {
+		t.mu.Lock()
+		w := t.watch
+		watched := w != nil && ch == w.channel
+		if watched {
+			w.errs = append(w.errs, e)
+		}
+		t.mu.Unlock()
+		if watched {
+			return // the /invite command reports it
+		}
 		if ch != "" {
 			t.printf("error %d: %s %s", e.Code, e.Text, where(ch))
 		} else {
@@ -327,11 +456,7 @@ func (t *term) command(ctx context.Context, line string) bool {
 	case cmd == "/members" && len(args) <= 1:
 		t.members(ctx, arg(0))
 	case cmd == "/invite" && len(args) == 2:
-		if err := t.c.Invite(ctx, args[0], args[1]); err != nil {
-			t.fail("invite", err)
-			break
-		}
-		t.printf("invited %s to %s", args[1], args[0])
+		t.invite(ctx, args[0], args[1])
 	case (cmd == "/accept" || cmd == "/refuse") && len(args) == 0:
 		t.answer(ctx, cmd == "/accept")
 	case cmd == "/join" || cmd == "/leave" || cmd == "/members" || cmd == "/invite" || cmd == "/accept" || cmd == "/refuse":
@@ -351,9 +476,131 @@ func (t *term) join(ctx context.Context, ch string) {
 	t.members(ctx, ch)
 }
 
+// listMembers asks for every member online, counting the request so that
+// afterListed can wait for its reply's event.
+func (t *term) listMembers(ctx context.Context) ([]client.Member, error) {
+	t.mu.Lock()
+	t.listAsked++
+	t.mu.Unlock()
+	ms, err := t.c.GetMembers(ctx, "")
+	if err != nil {
+		t.mu.Lock()
+		t.listAsked-- // no send@members came, so no OnGetMembers will
+		t.mu.Unlock()
+	}
+	return ms, err
+}
+
+// afterListed waits until the client has run the events of every frame
+// up to the reply to the last member list asked for.
+func (t *term) afterListed(ctx context.Context) error {
+	t.mu.Lock()
+	want := t.listAsked
+	t.mu.Unlock()
+	for {
+		t.mu.Lock()
+		seen := t.listSeen
+		t.mu.Unlock()
+		if seen >= want {
+			return nil
+		}
+		select {
+		case <-t.listed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// resolveMember finds who (an id, or else a name) among ms; problem says
+// why not.
+func resolveMember(ms []client.Member, who string) (m client.Member, problem string) {
+	for _, x := range ms {
+		if x.ID == who {
+			return x, ""
+		}
+	}
+	var named []client.Member
+	for _, x := range ms {
+		if x.Name == who {
+			named = append(named, x)
+		}
+	}
+	if len(named) == 0 {
+		for _, x := range ms {
+			if strings.EqualFold(x.Name, who) {
+				named = append(named, x)
+			}
+		}
+	}
+	switch len(named) {
+	case 0:
+		return m, fmt.Sprintf("nobody named %q (or with that id) is online; /members lists who is", who)
+	case 1:
+		return named[0], ""
+	}
+	ids := make([]string, len(named))
+	for i, x := range named {
+		ids[i] = x.ID
+	}
+	return m, fmt.Sprintf("%d members are named %q: %s; /invite CH ID picks one", len(named), who, strings.Join(ids, ", "))
+}
+
+// invite invites who (a name or an id) to ch, and reports success only
+// once the server has taken the invitation: it answers an invitation only
+// to refuse it, so a member list asked for after the invitation, whose
+// reply comes after any such refusal, settles it.
+func (t *term) invite(ctx context.Context, ch, who string) {
+	ms, err := t.listMembers(ctx)
+	if err != nil {
+		t.fail("invite", err)
+		return
+	}
+	target, problem := resolveMember(ms, who)
+	if problem != "" {
+		t.println(problem)
+		return
+	}
+	w := &inviteWatch{channel: ch}
+	t.mu.Lock()
+	t.watch = w
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.watch = nil
+		t.mu.Unlock()
+	}()
+	if err := t.c.Invite(ctx, ch, target.ID); err != nil {
+		t.printf("invite: %v", err)
+		return
+	}
+	if _, err := t.listMembers(ctx); err != nil {
+		t.printf("invite: no answer from the server: %v", err)
+		return
+	}
+	if err := t.afterListed(ctx); err != nil {
+		t.printf("invite: no answer from the server: %v", err)
+		return
+	}
+	t.mu.Lock()
+	errs := w.errs
+	t.mu.Unlock()
+	if len(errs) > 0 {
+		t.printf("could not invite %s to %s: %s (error %d)", display(target), ch, errs[0].Text, errs[0].Code)
+		return
+	}
+	t.printf("invited %s (%s) to %s", display(target), target.ID, ch)
+}
+
 // members prints who is in ch, or everyone online when ch is empty.
 func (t *term) members(ctx context.Context, ch string) {
-	ms, err := t.c.GetMembers(ctx, ch)
+	var ms []client.Member
+	var err error
+	if ch == "" {
+		ms, err = t.listMembers(ctx)
+	} else {
+		ms, err = t.c.GetMembers(ctx, ch)
+	}
 	if err != nil {
 		t.fail("members", err)
 		return
@@ -397,4 +644,29 @@ func (t *term) answer(ctx context.Context, accept bool) {
 	}
 	t.setJoined(inv.Channel, true)
 	t.members(ctx, inv.Channel)
+}
+
+// handshakeRefusal dials url once more to read why the server refused the
+// handshake (rollcall answers 401 and 403 with the reason in the body);
+// "" when it did not answer with an HTTP error.
+func handshakeRefusal(ctx context.Context, url string, header http.Header) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: header, Subprotocols: []string{sgc.Subprotocol}})
+	if err == nil {
+		c.CloseNow()
+		return ""
+	}
+	if resp == nil || resp.StatusCode < 400 {
+		return ""
+	}
+	var body []byte
+	if resp.Body != nil {
+		body, _ = io.ReadAll(io.LimitReader(resp.Body, 512))
+	}
+	why := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(body)), "rollcall: "))
+	if why == "" {
+		return resp.Status
+	}
+	return resp.Status + ": " + why
 }

@@ -150,9 +150,9 @@ func TestConnectSession(t *testing.T) {
 	send("/refuse")
 	out.expect(t, "no invitation to answer")
 
-	// alice invites bob; he refuses.
+	// alice invites bob by id; he refuses.
 	send("/invite lounge " + bob.Session())
-	out.expect(t, "invited "+bob.Session()+" to lounge")
+	out.expect(t, "invited bob ("+bob.Session()+") to lounge")
 	inv := recv(t, invites, "invitation for bob")
 	if inv.From.Name != "alice" || inv.From.Info != "qa" || inv.Channel != "lounge" {
 		t.Fatalf("bob was invited by %+v to %q", inv.From, inv.Channel)
@@ -161,6 +161,27 @@ func TestConnectSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.expect(t, "bob refused your invitation to lounge: busy (7)")
+
+	// By name; "invited" only once the server took it.
+	send("/invite patio Bob")
+	out.expect(t, "invited bob ("+bob.Session()+") to patio")
+	if inv := recv(t, invites, "invitation by name"); inv.Channel != "patio" || inv.From.Name != "alice" {
+		t.Fatalf("bob got %+v", inv)
+	}
+	send("/invite patio nobody")
+	out.expect(t, `nobody named "nobody" (or with that id) is online`)
+	// The server refuses a channel name over its limit (error 46): no
+	// "invited", the refusal instead.
+	long := strings.Repeat("x", 201)
+	send("/invite " + long + " bob")
+	if l := out.expect(t, "invite"); l != "could not invite bob to "+long+": Invalid channel name. (error 46)" {
+		t.Fatalf("refused invitation reported as %q", l)
+	}
+	select {
+	case inv := <-invites:
+		t.Fatalf("bob was invited to %q", inv.Channel)
+	default:
+	}
 
 	send("/join room")
 	out.expect(t, "error 11: Subscription already exists. [room]")
@@ -255,19 +276,51 @@ func TestConnectCredentials(t *testing.T) {
 	go func() {
 		done <- runConnect(context.Background(), []string{url, "--user", "dave"}, strings.NewReader(""), out, io.Discard)
 	}()
+	out.expect(t, "connected as Dave (id dave-id), session ")
 	out.expect(t, "online (1): Dave (dave-id)")
 	if err := recv(t, done, "return at end of input"); err != nil {
 		t.Fatal(err)
 	}
 
 	t.Setenv("ROLLCALL_PASSWORD", "wrong")
-	if err := runConnect(context.Background(), []string{url, "--user", "dave"}, strings.NewReader(""), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "401") {
-		t.Fatalf("wrong password: %v", err)
+	err = runConnect(context.Background(), []string{url, "--user", "dave"}, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "the server said: 401 Unauthorized: wrong user name or password") {
+		t.Fatalf("wrong password: %v, want the server's reason", err)
 	}
 	if err := runConnect(context.Background(), []string{url, "--token", "not-a-jwt"}, strings.NewReader(""), io.Discard, io.Discard); err == nil {
 		t.Fatal("bad token accepted")
 	}
 	if err := runConnect(context.Background(), []string{url, "--user", "a", "--token", "b"}, nil, io.Discard, io.Discard); !errors.As(err, new(usageError)) {
 		t.Fatalf("both credentials: %v", err)
+	}
+}
+
+// TestConnectPrompt: at a terminal the prompt, naming where a line goes,
+// stays on its own line: output arriving while it is shown clears it,
+// goes above it, and draws it again.
+func TestConnectPrompt(t *testing.T) {
+	var b strings.Builder
+	tm := &term{out: &b, prompt: true}
+	tm.showPrompt()
+	tm.printf("[room] bob: %s", "yo")
+	if got, want := b.String(), "[everyone]> \r\x1b[K[room] bob: yo\n[everyone]> "; got != want {
+		t.Fatalf("output %q, want %q", got, want)
+	}
+	b.Reset()
+	tm.typed() // Enter: the terminal is on a new line
+	tm.setJoined("room", true)
+	tm.println("left x")
+	tm.showPrompt()
+	tm.showPrompt()
+	if got, want := b.String(), "left x\n[room]> "; got != want {
+		t.Fatalf("output %q, want %q", got, want)
+	}
+	// Not at a terminal (tests, pipes): no prompt at all.
+	b.Reset()
+	plain := &term{out: &b}
+	plain.showPrompt()
+	plain.println("hi")
+	if b.String() != "hi\n" {
+		t.Fatalf("output %q", b.String())
 	}
 }

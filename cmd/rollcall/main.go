@@ -17,11 +17,61 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version may be set at build time with -ldflags "-X main.version=...";
+// otherwise the module version from the build information is used (a tag
+// with go install …@v1.2.3, a pseudo-version from the VCS with go build).
 var version = "dev"
+
+// versionString is what rollcall version prints: the version, the VCS
+// revision and time (with ", modified" for a build from a changed tree) and
+// the Go version, from runtime/debug.ReadBuildInfo.
+func versionString() string {
+	info, ok := debug.ReadBuildInfo()
+	return formatVersion(version, info, ok)
+}
+
+func formatVersion(set string, info *debug.BuildInfo, ok bool) string {
+	v := set
+	var rev, when string
+	modified := false
+	if ok {
+		if (v == "" || v == "dev") && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if v == "" {
+		v = "dev"
+	}
+	out := "rollcall " + v
+	if rev != "" {
+		out += " (revision " + rev
+		if when != "" {
+			out += ", " + when
+		}
+		if modified {
+			out += ", modified"
+		}
+		out += ")"
+	}
+	if ok && info.GoVersion != "" {
+		out += ", " + info.GoVersion
+	}
+	return out
+}
 
 const usage = `rollcall: a presence server speaking the sgc Presence protocol
 
@@ -34,7 +84,7 @@ Usage:
                                 churn (rollcall bench -h)
   rollcall hash-password        read a password on stdin, print its bcrypt hash
                                 (for the users file of serve --auth basic)
-  rollcall version              print the version
+  rollcall version              print the version, VCS revision and Go version
 `
 
 func main() {
@@ -61,7 +111,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "hash-password":
 		err = runHashPassword(args[1:], stdin, stdout)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "rollcall", version)
+		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -299,9 +299,19 @@ func TestServeWeb(t *testing.T) {
 	if code, ct := get("http://" + addr + "/dashboard/data"); code != 200 || ct != "application/json; charset=utf-8" {
 		t.Fatalf("GET /dashboard/data: %d %q", code, ct)
 	}
+	// An unknown path: 404 with the pages on (docs/protocol.md, Connecting).
+	if code, _ := get("http://" + addr + "/favicon.ico"); code != http.StatusNotFound {
+		t.Fatalf("GET /favicon.ico: %d, want 404", code)
+	}
+	if code, ct := get("http://" + addr + "/rollcall.classic.js"); code != 200 || ct != "text/javascript; charset=utf-8" {
+		t.Fatalf("GET /rollcall.classic.js: %d %q", code, ct)
+	}
 	_, addr, _ = startBinary(t, nil, "serve", "--addr", "127.0.0.1:0", "--no-web")
 	if code, _ := get("http://" + addr + "/"); code != http.StatusUpgradeRequired {
 		t.Fatalf("GET / with --no-web: %d", code)
+	}
+	if code, _ := get("http://" + addr + "/favicon.ico"); code != http.StatusUpgradeRequired {
+		t.Fatalf("GET /favicon.ico with --no-web: %d, want 426", code)
 	}
 	for _, path := range []string{"/dashboard", "/dashboard/data", "/dashboard/events"} {
 		if code, _ := get("http://" + addr + path); code != http.StatusNotFound {

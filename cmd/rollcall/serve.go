@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,6 +76,7 @@ func defaultConfig() config {
 	c.Addr = ":8080"
 	c.LogLevel = "info"
 	c.MemberEvents = "all"
+	c.Auth.Mode = "none"
 	c.PingInterval = server.DefaultPingInterval
 	c.IdleTimeout = transport.DefaultIdleTimeout
 	c.WriteTimeout = transport.DefaultWriteTimeout
@@ -117,19 +121,19 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.BoolVar(&c.ReaderPerConn, "reader-per-conn", c.ReaderPerConn, "give every connection a reader goroutine instead of parking idle ones in epoll (for comparison)")
-	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping clients silent for this long")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close clients silent (no pong either) for this long")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "bound on one socket write")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown may take")
+	durationVar(fs, &c.PingInterval, "ping-interval", "ping clients silent for this long")
+	durationVar(fs, &c.IdleTimeout, "idle-timeout", "close clients silent (no pong either) for this long")
+	durationVar(fs, &c.WriteTimeout, "write-timeout", "bound on one socket write")
+	durationVar(fs, &c.ShutdownTimeout, "shutdown-timeout", "how long a graceful shutdown may take")
 	fs.BoolVar(&c.Ack.Enabled, "ack", c.Ack.Enabled, "acknowledged delivery: id every frame, re-send until acknowledged")
-	fs.DurationVar(&c.Ack.Interval, "ack-interval", c.Ack.Interval, "how often unacknowledged frames are checked")
-	fs.DurationVar(&c.Ack.Timeout, "ack-timeout", c.Ack.Timeout, "re-send a frame unacknowledged for this long")
+	durationVar(fs, &c.Ack.Interval, "ack-interval", "how often unacknowledged frames are checked")
+	durationVar(fs, &c.Ack.Timeout, "ack-timeout", "re-send a frame unacknowledged for this long")
 	fs.IntVar(&c.Ack.MaxRetries, "ack-retries", c.Ack.MaxRetries, "re-sends before a frame is given up")
 	fs.Int64Var(&c.Limits.MaxMessageSize, "max-message-size", c.Limits.MaxMessageSize, "largest client message in bytes (close 1009)")
 	fs.IntVar(&c.Limits.MaxChannelsPerConn, "max-channels", c.Limits.MaxChannelsPerConn, "channels per connection (error 43)")
 	fs.IntVar(&c.Limits.MaxMembersPerChannel, "max-channel-members", c.Limits.MaxMembersPerChannel, "members per channel, 0 = no limit (error 44)")
 	fs.IntVar(&c.Limits.MaxChannelName, "max-channel-name", c.Limits.MaxChannelName, "longest channel name in bytes (error 46)")
-	fs.Float64Var(&c.Limits.MessagesPerSecond, "rate", c.Limits.MessagesPerSecond, "messages per second per connection (error 45)")
+	fs.Float64Var(&c.Limits.MessagesPerSecond, "rate", c.Limits.MessagesPerSecond, "messages per second per connection, 0 = no limit (error 45)")
 	fs.IntVar(&c.Limits.Burst, "burst", c.Limits.Burst, "messages a connection may send at once above the rate")
 	fs.IntVar(&c.Limits.QueueLength, "queue", c.Limits.QueueLength, "outbound frames queued per connection before it is closed as slow (1008)")
 }
@@ -145,7 +149,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 			MaxChannelsPerConn:   c.Limits.MaxChannelsPerConn,
 			MaxMembersPerChannel: c.Limits.MaxMembersPerChannel,
 			MaxChannelName:       c.Limits.MaxChannelName,
-			MessagesPerSecond:    c.Limits.MessagesPerSecond,
+			MessagesPerSecond:    c.rate(),
 			Burst:                c.Limits.Burst,
 			QueueLength:          c.Limits.QueueLength,
 		},
@@ -180,14 +184,8 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	cfg = defaultConfig()
 	if *path != "" {
-		data, err := os.ReadFile(*path)
-		if err != nil {
-			return cfg, fmt.Errorf("read config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config %s: %w", *path, err)
+		if err := cfg.readFile(*path); err != nil {
+			return cfg, err
 		}
 	}
 	if addr := os.Getenv("ROLLCALL_ADDR"); addr != "" {
@@ -208,7 +206,156 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 	if err := again.Parse(args); err != nil {
 		return cfg, usageError{err.Error()}
 	}
-	return cfg, nil
+	return cfg, cfg.validate()
+}
+
+// readFile reads the YAML configuration file at path over c. Unknown keys
+// and durations without a unit are errors; relative paths in it
+// (users_file, jwt_public_key, tls_cert, tls_key) are taken from the
+// file's folder, not from the working directory.
+func (c *config) readFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := checkDurations(&doc, ""); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&c.Auth.UsersFile, &c.Auth.JWTPublicKey, &c.TLSCert, &c.TLSKey} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return nil
+}
+
+// durationKeys are the YAML keys holding durations.
+var durationKeys = map[string]bool{
+	"ping_interval": true, "idle_timeout": true, "write_timeout": true, "shutdown_timeout": true,
+	"ack.interval": true, "ack.timeout": true,
+}
+
+// checkDurations refuses a duration key whose value is not a Go duration
+// with a unit (YAML would read a bare 25 as 25 nanoseconds).
+func checkDurations(n *yaml.Node, prefix string) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := checkDurations(c, prefix); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := prefix + k.Value
+			switch {
+			case durationKeys[key]:
+				if _, err := parseDuration(v.Value); err != nil || v.Kind != yaml.ScalarNode {
+					if err == nil {
+						err = errors.New("want a duration such as 5s")
+					}
+					return fmt.Errorf("line %d: %s: %w", v.Line, key, err)
+				}
+			case v.Kind == yaml.MappingNode:
+				if err := checkDurations(v, key+"."); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// parseDuration is time.ParseDuration with errors that say what to write.
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err == nil {
+		return d, nil
+	}
+	if _, nerr := strconv.ParseFloat(strings.TrimSpace(s), 64); nerr == nil {
+		return 0, fmt.Errorf("duration %q has no unit: use e.g. %ss (units: ms, s, m, h)", s, strings.TrimSpace(s))
+	}
+	return 0, fmt.Errorf("bad duration %q: use e.g. 5s, 500ms or 2m", s)
+}
+
+// durationFlag is a duration flag whose errors say what to write.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*f.d = d
+	return nil
+}
+
+func durationVar(fs *flag.FlagSet, d *time.Duration, name, usage string) {
+	fs.Var(durationFlag{d}, name, usage)
+}
+
+// validate refuses settings that would mean nothing, or something other
+// than what they seem to say (the server takes a zero limit as its
+// default). Zero means something only where documented: --rate 0 is no
+// limit, --max-channel-members 0 no cap.
+func (c *config) validate() error {
+	var bad []string
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			bad = append(bad, fmt.Sprintf("%s must be positive (a duration such as 5s), got %v", name, d))
+		}
+	}
+	atLeast := func(name string, v, min int64, what string) {
+		if v < min {
+			bad = append(bad, fmt.Sprintf("%s must be at least %d%s, got %d", name, min, what, v))
+		}
+	}
+	positive("--ping-interval (ping_interval)", c.PingInterval)
+	positive("--idle-timeout (idle_timeout)", c.IdleTimeout)
+	positive("--write-timeout (write_timeout)", c.WriteTimeout)
+	positive("--shutdown-timeout (shutdown_timeout)", c.ShutdownTimeout)
+	positive("--ack-interval (ack.interval)", c.Ack.Interval)
+	positive("--ack-timeout (ack.timeout)", c.Ack.Timeout)
+	atLeast("--ack-retries (ack.max_retries)", int64(c.Ack.MaxRetries), 1, "")
+	atLeast("--max-message-size (limits.max_message_size)", c.Limits.MaxMessageSize, 1, " (bytes)")
+	atLeast("--max-channels (limits.max_channels_per_conn)", int64(c.Limits.MaxChannelsPerConn), 1, "")
+	atLeast("--max-channel-members (limits.max_members_per_channel)", int64(c.Limits.MaxMembersPerChannel), 0, " (0 = no limit)")
+	atLeast("--max-channel-name (limits.max_channel_name)", int64(c.Limits.MaxChannelName), 1, " (bytes)")
+	atLeast("--burst (limits.burst)", int64(c.Limits.Burst), 1, "")
+	atLeast("--queue (limits.queue_length)", int64(c.Limits.QueueLength), 1, " (frames)")
+	if r := c.Limits.MessagesPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		bad = append(bad, fmt.Sprintf("--rate (limits.messages_per_second) must be 0 (no limit) or positive, got %v", r))
+	}
+	if len(bad) > 0 {
+		return usageError{strings.Join(bad, "; ")}
+	}
+	return nil
+}
+
+// rate is the server's MessagesPerSecond: 0 means no limit.
+func (c *config) rate() float64 {
+	if c.Limits.MessagesPerSecond == 0 {
+		return server.NoRateLimit
+	}
+	return c.Limits.MessagesPerSecond
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -275,7 +422,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ln = tls.NewListener(ln, tlsConf)
 		scheme = "https"
 	}
-	log.Info("rollcall listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version,
+	log.Info("rollcall listening", "addr", ln.Addr().String(), "scheme", scheme, "version", versionString(),
 		"auth", cfg.authSummary(), "http_api", cfg.APIKey != "", "base64", cfg.Base64, "ack", cfg.Ack.Enabled, "web", !cfg.NoWeb)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -313,7 +313,7 @@ export class Presence {
     this.session = "";
     /** @type {Member|null} the member as the server confirmed it */
     this.me = null;
-    /** @type {{name: string, info: string}|null} the member we want to be */
+    /** @type {{name: string, info: string, id?: string}|null} the member we want to be */
     this._wanted = null;
     /** @type {Set<string>} channels we want to be in (restored on reconnect) */
     this.channels = new Set();
@@ -488,7 +488,7 @@ export class Presence {
   /** @returns {Member} the member this client speaks as */
   _self() {
     return {
-      id: this.me?.id ?? this.session,
+      id: this.me?.id ?? (this._wanted?.id || this.session),
       name: this.me?.name ?? this._wanted?.name ?? "",
       info: this.me?.info ?? this._wanted?.info ?? "",
     };
@@ -546,7 +546,8 @@ export class Presence {
           this._pendingConnect.resolve(text);
           this._pendingConnect = null;
         }
-        if (this._wanted) this._sendJoin();
+        // A "session" listener may have joined already.
+        if (this._wanted && !this._joinSent) this._sendJoin();
         break;
       case Method.newMember: {
         // Our own join is the first member@new after we sent it: no presence
@@ -626,12 +627,16 @@ export class Presence {
 
   /**
    * Joins as a member (sent now if connected, else on the next session;
-   * re-sent after every reconnect).
+   * re-sent after every reconnect). The member id is the session id unless
+   * id is given (a server decides whether it accepts an id of the page's
+   * choosing; rollcall takes the session id or, when it authenticates, the
+   * identity's).
    * @param {string} name
    * @param {string} [info]
+   * @param {string} [id]
    */
-  join(name, info = "") {
-    this._wanted = { name, info };
+  join(name, info = "", id = "") {
+    this._wanted = id ? { name, info, id } : { name, info };
     if (this.me === null && this.session && !this._joinSent) this._sendJoin();
   }
 

@@ -444,3 +444,15 @@ test("channels subscribed before the join are sent once the join is confirmed", 
     { jsonrpc: "2.0", method: Method.newChannelMember, member: me, channel: { name: "early" } },
   ]);
 });
+
+test("a join from a session listener is sent once; join may name the member id", async () => {
+  const { p, sock } = newClient();
+  p.on("session", () => p.join("alice", "qa", "app-id-7"));
+  const done = p.connect();
+  sock().open();
+  sock().deliver({ jsonrpc: "2.0", method: Method.session, message: { text: SESSION } });
+  await done;
+  assert.deepEqual(sock().frames(), [
+    { jsonrpc: "2.0", method: Method.newMember, member: { id: "app-id-7", name: "alice", info: "qa" } },
+  ]);
+});

@@ -1,0 +1,161 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/server"
+	"github.com/rollcall/rollcall/web"
+)
+
+// TestBrowserSGCPage runs a page written against sgc's browser API
+// (testdata/sgc-page.html: classic scripts from /sgcWebSockets.js and
+// /presence.esegece.com.js, sgcws_presence, sgc... events) in headless
+// Chromium against a server with Basic authentication, next to a Go client
+// (testdata/sgc-browser.mjs drives it). The page connects with its
+// credentials in sgc's /sgc/auth/url/ path, joins, subscribes and lists
+// #lobby; the Go client sees it join, receives its message, and its own
+// message reaches the page, as do the join, channel leave and leave of a
+// second Go client. A page with a wrong password is refused.
+func TestBrowserSGCPage(t *testing.T) {
+	node, chromium := browserPrerequisites(t)
+	artifacts := browserArtifacts(t)
+	page, err := os.ReadFile("testdata/sgc-page.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		pageUser, pagePass = "carol", "p@ss/w ☃%"
+		goName, goPass     = "gopher", "go-pass"
+		newbie             = "newbie"
+		pageMessage        = `hello from an sgc page: "quoted" ☃`
+		goMessage          = "hello sgc page, from Go ☃"
+	)
+	passwords := map[string]string{pageUser: pagePass, goName: goPass, newbie: goPass}
+	site := http.NewServeMux()
+	site.HandleFunc("/sgc-page.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(page)
+	})
+	site.Handle("/", web.Handler())
+	srv, err := server.New(server.Options{
+		Web: site,
+		Auth: server.Auth{Basic: func(_ context.Context, _ *http.Request, user, password string) (server.Identity, error) {
+			if want, ok := passwords[user]; !ok || password != want {
+				return server.Identity{}, errors.New("wrong password")
+			}
+			return server.Identity{}, nil
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	})
+	wsURL := "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
+	dial := func(name string, o client.Options) *client.Client {
+		t.Helper()
+		r := &http.Request{Header: http.Header{}}
+		r.SetBasicAuth(name, passwords[name])
+		o.Name, o.HTTPHeader, o.NoReconnect = name, r.Header, true
+		c, err := client.Dial(stepContext(t), wsURL, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+
+	joined := make(chan client.Member, 1)
+	published := make(chan client.Member, 1)
+	gc := dial(goName, client.Options{
+		OnNewChannelMember: func(channel string, m client.Member) {
+			if channel == "lobby" && m.Name == pageUser {
+				trySend(joined, m)
+			}
+		},
+		OnPublishMsg: func(text, channel string, from client.Member) {
+			if text == pageMessage && channel == "lobby" {
+				trySend(published, from)
+			}
+		},
+	})
+	if err := gc.Subscribe(stepContext(t), "lobby"); err != nil {
+		t.Fatal(err)
+	}
+
+	pageURL := hs.URL + "/sgc-page.html?" + url.Values{"user": {pageUser}, "password": {pagePass}}.Encode()
+	badURL := hs.URL + "/sgc-page.html?" + url.Values{"user": {pageUser}, "password": {"wrong"}}.Encode()
+	run := startNodeScript(t, node, chromium, 6*browserStep, "testdata/sgc-browser.mjs",
+		pageURL, badURL, artifacts, goName, pageMessage, goMessage, newbie)
+	sawOK := false
+	for run.lines.Scan() {
+		line := run.lines.Text()
+		t.Log(line)
+		switch {
+		case strings.HasPrefix(line, "step: subscribed "):
+			var got struct {
+				Me      client.Member
+				Members []string
+			}
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "step: subscribed ")), &got); err != nil {
+				t.Fatal(err)
+			}
+			// The server's identity: the login is the member id.
+			if got.Me.ID != pageUser || got.Me.Name != pageUser || got.Me.Info != "from an sgc page" {
+				t.Fatalf("the page joined as %+v", got.Me)
+			}
+			if want := []string{pageUser + "/" + pageUser, goName + "/" + goName}; !slices.Equal(got.Members, want) {
+				t.Fatalf("the page lists %q in #lobby, want %q", got.Members, want)
+			}
+			select {
+			case m := <-joined:
+				if m.ID != pageUser {
+					t.Fatalf("the Go client saw the page join as %+v", m)
+				}
+			case <-time.After(browserStep):
+				t.Fatal("the Go client did not see the page join #lobby")
+			}
+			if err := gc.Publish(stepContext(t), "lobby", goMessage); err != nil {
+				t.Fatal(err)
+			}
+			nb := dial(newbie, client.Options{})
+			if err := nb.Subscribe(stepContext(t), "lobby"); err != nil {
+				t.Fatal(err)
+			}
+			if err := nb.Unsubscribe(stepContext(t), "lobby"); err != nil {
+				t.Fatal(err)
+			}
+			_ = nb.Close()
+		case line == "step: published":
+			select {
+			case from := <-published:
+				if from.ID != pageUser || from.Name != pageUser {
+					t.Fatalf("the page's message reached the Go client from %+v", from)
+				}
+			case <-time.After(browserStep):
+				t.Fatal("the page's message did not reach the Go client")
+			}
+		case line == "browser: ok":
+			sawOK = true
+		}
+	}
+	if err := run.wait(); err != nil || !sawOK {
+		t.Fatalf("the sgc page scenario failed (%v); its output is above, a screenshot is in %s\nstderr:\n%s", err, artifacts, run.stderr)
+	}
+}
