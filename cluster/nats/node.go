@@ -84,9 +84,11 @@ type rawReceiver interface {
 const dispatchBuffer = 1 << 16
 
 // New starts this node's side of the cluster: the embedded nats-server
-// (unless Options.URLs names an external NATS) and the connection to it,
-// and checks that no live node has the same name (the error then matches
-// ErrNameInUse). ctx bounds the start. The node hears nothing until Start.
+// (unless Options.URLs names an external NATS), waiting up to JoinTimeout
+// for its routes to Peers, and the connection to it; then it checks that
+// no live node has the same name (the error then matches ErrNameInUse),
+// which takes about a heartbeat unless the node is alone. ctx bounds the
+// start. The node hears nothing until Start.
 func New(ctx context.Context, o Options) (*Node, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
