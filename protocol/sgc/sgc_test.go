@@ -215,3 +215,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkEncodeMembers encodes a member list of 2,000 members, the reply
+// every member of a 2,000-member channel asks for as it joins.
+func BenchmarkEncodeMembers(b *testing.B) {
+	ms := make([]Member, 2000)
+	for i := range ms {
+		ms[i] = Member{ID: NewID(), Name: "member " + NewID()[:6], Info: "joined from the storm"}
+	}
+	m := &Message{Method: MethodSendMembers, Member: ms[0], Channel: "storm", Members: ms}
+	var e Encoder
+	buf := e.Append(nil, m)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = e.Append(buf[:0], m)
+	}
+}
