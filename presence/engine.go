@@ -168,10 +168,7 @@ func (e *Engine) Channels() []ChannelInfo {
 // Members returns the members of a channel in order of arrival, or every
 // member in join order when channel is "" (or Everyone). No hook runs.
 func (e *Engine) Members(channel string) ([]Member, error) {
-	if channel == "" {
-		channel = Everyone
-	}
-	ch := e.rlock(channel)
+	ch := e.rlock(scope(channel))
 	if ch == nil {
 		return nil, ErrChannelNotExists
 	}
@@ -206,6 +203,15 @@ func (e *Engine) checkMember(c *Conn) error {
 		return ErrMemberNotExists
 	}
 	return nil
+}
+
+// scope names the channel a call about channel is about: "" means
+// Everyone.
+func scope(channel string) string {
+	if channel == "" {
+		return Everyone
+	}
+	return channel
 }
 
 // checkChannelName refuses an empty name, one longer than the limit, one

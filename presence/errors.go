@@ -36,6 +36,17 @@ const (
 	ErrInvitationDeclined   Reason = "invitation_declined"     // an invitee's refusal (see KindInvitationResponse)
 )
 
+// Reasons returns every reason the engine refuses with, for tables that
+// must cover them all (a protocol's codes, metrics by reason).
+func Reasons() []Reason {
+	return []Reason{
+		ErrMemberExists, ErrMemberDenied, ErrMemberNotExists, ErrChannelNotExists, ErrChannelDenied,
+		ErrSubscriptionDenied, ErrSubscriptionExists, ErrSubscriptionNotExist, ErrPublishDenied,
+		ErrSendMembersDenied, ErrNotOwnMember, ErrTooManyChannels, ErrChannelFull, ErrInvalidChannel,
+		ErrNoInvitation, ErrIdentityMismatch, ErrInvitationDeclined,
+	}
+}
+
 // Error is a refusal with the words for the client: a hook returns one to
 // refuse with its own text, and an invitee's refusal travels as one. Text
 // empty means the protocol's standard text for Reason. Code, when not zero,

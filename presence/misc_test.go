@@ -13,14 +13,7 @@ import (
 )
 
 func TestReasonsMatch(t *testing.T) {
-	reasons := []presence.Reason{
-		presence.ErrMemberExists, presence.ErrMemberDenied, presence.ErrMemberNotExists,
-		presence.ErrChannelNotExists, presence.ErrChannelDenied, presence.ErrSubscriptionDenied,
-		presence.ErrSubscriptionExists, presence.ErrSubscriptionNotExist, presence.ErrPublishDenied,
-		presence.ErrSendMembersDenied, presence.ErrNotOwnMember, presence.ErrTooManyChannels,
-		presence.ErrChannelFull, presence.ErrInvalidChannel, presence.ErrNoInvitation,
-		presence.ErrIdentityMismatch, presence.ErrInvitationDeclined,
-	}
+	reasons := presence.Reasons()
 	seen := map[presence.Reason]bool{}
 	for _, r := range reasons {
 		if seen[r] {

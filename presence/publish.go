@@ -87,10 +87,7 @@ func (e *Engine) BroadcastMessage(ctx context.Context, channel string, msg Messa
 // publish delivers ev to the local subscribers of channel ("" =
 // Everyone) and hands it to the broker for the other nodes.
 func (e *Engine) publish(channel string, ev *Event) error {
-	name := channel
-	if name == "" {
-		name = Everyone
-	}
+	name := scope(channel)
 	ch := e.rlock(name)
 	if ch == nil {
 		return ErrChannelNotExists
@@ -119,11 +116,7 @@ func (e *Engine) SendMembers(ctx context.Context, c *Conn, channel string) error
 			return err
 		}
 	}
-	name := channel
-	if name == "" {
-		name = Everyone
-	}
-	ch := e.rlock(name)
+	ch := e.rlock(scope(channel))
 	if ch == nil {
 		return ErrChannelNotExists
 	}

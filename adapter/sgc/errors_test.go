@@ -10,16 +10,8 @@ import (
 )
 
 func TestEveryReasonHasACode(t *testing.T) {
-	reasons := []presence.Reason{
-		presence.ErrMemberExists, presence.ErrMemberDenied, presence.ErrMemberNotExists,
-		presence.ErrChannelNotExists, presence.ErrChannelDenied, presence.ErrSubscriptionDenied,
-		presence.ErrSubscriptionExists, presence.ErrSubscriptionNotExist, presence.ErrPublishDenied,
-		presence.ErrSendMembersDenied, presence.ErrNotOwnMember, presence.ErrTooManyChannels,
-		presence.ErrChannelFull, presence.ErrInvalidChannel, presence.ErrNoInvitation,
-		presence.ErrIdentityMismatch, presence.ErrInvitationDeclined,
-	}
 	seen := map[int]presence.Reason{}
-	for _, r := range reasons {
+	for _, r := range presence.Reasons() {
 		e, ok := errorFrame(fmt.Errorf("wrapped: %w", r))
 		if !ok || e.Code == 0 || e.Text != wire.Text(e.Code) {
 			t.Errorf("%q: error frame %+v, %v", r, e, ok)

@@ -190,29 +190,23 @@ func (h *Handler) encodeEvent(ev *presence.Event) []byte {
 	return h.enc.Encode(&m)
 }
 
+// methods names the sgc method of each kind of engine event.
+var methods = map[presence.Kind]string{
+	presence.KindNewMember:           wire.MethodNewMember,
+	presence.KindRemoveMember:        wire.MethodRemoveMember,
+	presence.KindNewChannelMember:    wire.MethodNewChannelMember,
+	presence.KindRemoveChannelMember: wire.MethodRemoveChannelMember,
+	presence.KindPublish:             wire.MethodPublishMsg,
+	presence.KindMembers:             wire.MethodSendMembers,
+	presence.KindInvitation:          wire.MethodChannelInvitation,
+	presence.KindInvitationResponse:  wire.MethodInvitationResponse,
+}
+
 // eventMessage maps an engine event to its sgc frame.
 func eventMessage(ev *presence.Event) wire.Message {
-	m := wire.Message{Member: wireMember(ev.Member), Channel: ev.Channel, Text: view(ev.Data)}
-	switch ev.Kind {
-	case presence.KindNewMember:
-		m.Method = wire.MethodNewMember
-	case presence.KindRemoveMember:
-		m.Method = wire.MethodRemoveMember
-	case presence.KindNewChannelMember:
-		m.Method = wire.MethodNewChannelMember
-	case presence.KindRemoveChannelMember:
-		m.Method = wire.MethodRemoveChannelMember
-	case presence.KindPublish:
-		m.Method = wire.MethodPublishMsg
-	case presence.KindMembers:
-		m.Method = wire.MethodSendMembers
-	case presence.KindInvitation:
-		m.Method = wire.MethodChannelInvitation
-	case presence.KindInvitationResponse:
-		m.Method = wire.MethodInvitationResponse
-		if ev.Err != nil {
-			m.Error = wireError(ev.Err)
-		}
+	m := wire.Message{Method: methods[ev.Kind], Member: wireMember(ev.Member), Channel: ev.Channel, Text: view(ev.Data)}
+	if ev.Kind == presence.KindInvitationResponse && ev.Err != nil {
+		m.Error = wireError(ev.Err)
 	}
 	m.Members = make([]wire.Member, len(ev.Members))
 	for i, mm := range ev.Members {
