@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -278,6 +279,11 @@ func (c *Conn) startWriterLocked() {
 // batch: writev (net.Buffers) would leave each socket holding a cached
 // iovec array for as long as it lives, which an idle connection should not.
 func (c *Conn) writeLoop() {
+	// Let the goroutines that are ready to run go first: in a storm they
+	// queue more frames for this connection, and the batch below takes
+	// them all in one write instead of a write each. On an idle server
+	// nothing is waiting and this returns at once.
+	runtime.Gosched()
 	for {
 		c.mu.Lock()
 		batch := c.queue
