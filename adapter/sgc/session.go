@@ -173,10 +173,13 @@ func (sess *session) ack(m *wire.Message) {
 
 func (sess *session) dispatch(m *wire.Message) error {
 	e, ctx, pc := sess.h.cfg.Engine, sess.ctx, sess.pc
-	// A client may only speak as its own member: its session id, or the
-	// id of the identity it authenticated as.
-	if m.Member.ID != "" && m.Member.ID != sess.id && (sess.peer.Identity == nil || m.Member.ID != sess.peer.Identity.ID) {
-		return presence.ErrNotOwnMember
+	// A frame names the member it is from or about; the engine decides
+	// which ids this connection may name (a join names the id it asks for,
+	// which Join decides).
+	if m.Method != wire.MethodNewMember {
+		if err := pc.CheckMemberID(m.Member.ID); err != nil {
+			return err
+		}
 	}
 	switch m.Method {
 	case wire.MethodNewMember:
