@@ -42,7 +42,9 @@ var NoRateLimit = math.Inf(1)
 // Acknowledgment configures the server's acknowledged delivery (sgc
 // Acknowledgment option). When Enabled, every frame the server sends gets an
 // id; a frame not acknowledged within Timeout is re-sent byte-identical with
-// the same id, checked every Interval, at most MaxRetries times.
+// the same id, checked every Interval, at most MaxRetries times, to the
+// connections that have acknowledged at least once (sent an acknowledgment
+// or a frame with an id); a connection that never does gets each frame once.
 type Acknowledgment = sgcadapter.Acknowledgment
 
 // Limits protect the server from its clients. Zero fields take safe

@@ -23,7 +23,10 @@ import (
 // Acknowledgment configures acknowledged delivery (sgc's Acknowledgment
 // option). When Enabled, every frame the server sends gets an id; a frame
 // not acknowledged within Timeout is re-sent byte-identical with the same
-// id, checked every Interval, at most MaxRetries times.
+// id, checked every Interval, at most MaxRetries times, to a connection
+// that has acknowledged at least once (sent an acknowledgment or a frame
+// with an id). A connection that never acknowledges, as sgc's browser
+// client, gets each frame once.
 type Acknowledgment struct {
 	Enabled    bool
 	Interval   time.Duration

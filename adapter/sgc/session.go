@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -27,6 +28,9 @@ type session struct {
 	cancel context.CancelFunc
 	limit  adapter.RateLimiter
 	acks   ackQueue
+	// acking is set once the client has sent an acknowledgment or a
+	// frame with an id: only then are unacknowledged frames re-sent.
+	acking atomic.Bool
 	log    *slog.Logger
 }
 
@@ -133,6 +137,7 @@ func (sess *session) handle(data []byte) error {
 	m, err := wire.Decode(data)
 	if err == nil && m.Method == wire.MethodAcknowledgment {
 		// Acknowledgments answer the server's own frames: never limited.
+		sess.acking.Store(true)
 		sess.acks.remove(m.ID)
 		return nil
 	}
@@ -164,9 +169,11 @@ func (sess *session) handle(data []byte) error {
 	return nil
 }
 
-// ack answers a frame that carries an id, before it is processed.
+// ack answers a frame that carries an id, before it is processed. A client
+// that ids its frames acknowledges the server's too.
 func (sess *session) ack(m *wire.Message) {
 	if m.ID != "" {
+		sess.acking.Store(true)
 		sess.queue(sess.wrap(wire.AppendAck(nil, m.ID)))
 	}
 }

@@ -125,7 +125,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	durationVar(fs, &c.IdleTimeout, "idle-timeout", "close clients silent (no pong either) for this long")
 	durationVar(fs, &c.WriteTimeout, "write-timeout", "bound on one socket write")
 	durationVar(fs, &c.ShutdownTimeout, "shutdown-timeout", "how long a graceful shutdown may take")
-	fs.BoolVar(&c.Ack.Enabled, "ack", c.Ack.Enabled, "acknowledged delivery: id every frame, re-send until acknowledged")
+	fs.BoolVar(&c.Ack.Enabled, "ack", c.Ack.Enabled, "acknowledged delivery: id every frame, re-send until acknowledged to clients that have acknowledged at least once")
 	durationVar(fs, &c.Ack.Interval, "ack-interval", "how often unacknowledged frames are checked")
 	durationVar(fs, &c.Ack.Timeout, "ack-timeout", "re-send a frame unacknowledged for this long")
 	fs.IntVar(&c.Ack.MaxRetries, "ack-retries", c.Ack.MaxRetries, "re-sends before a frame is given up")
