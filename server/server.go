@@ -87,6 +87,15 @@ type Options struct {
 	WriteTimeout time.Duration
 	// KeepEmptyChannels keeps a channel after its last member leaves.
 	KeepEmptyChannels bool
+	// Strict closes a connection (1002) that sends a frame that is not
+	// JSON, whose "jsonrpc" is not "2.0" or that has no method, and answers
+	// an unknown method with error 41: for developers who want to see their
+	// mistakes. By default, as sgc's server, the connection stays open: such
+	// a frame is answered with error 40 (not JSON, wrong "jsonrpc") or
+	// ignored (no method, an unknown method), and counted in
+	// Stats.InvalidFrames. Binary frames, invalid UTF-8 and oversized
+	// messages close the connection either way (1003, 1007, 1009).
+	Strict bool
 	// ReaderPerConn gives every connection a reader goroutine for its whole
 	// life instead of parking idle ones in epoll (transport.Poller), as on
 	// systems without epoll. It costs about 5.5 KB more per idle
@@ -244,6 +253,7 @@ func New(opts Options) (*Server, error) {
 		Acknowledgment:    opts.Acknowledgment,
 		MessagesPerSecond: opts.Limits.MessagesPerSecond,
 		Burst:             opts.Limits.Burst,
+		Strict:            opts.Strict,
 		Poller:            s.poller,
 		Counters:          &s.counters.Counters,
 		Logger:            log,

@@ -44,6 +44,13 @@ type Config struct {
 	// (error 45); a rate of +Inf means no limit.
 	MessagesPerSecond float64
 	Burst             int
+	// Strict closes the connection (1002) on a frame that is not JSON,
+	// whose "jsonrpc" is not "2.0" or that has no method, and answers an
+	// unknown method with error 41. Otherwise, as sgc's server does with
+	// what sgc's browser client really sends, the connection stays open: a
+	// frame that is not JSON or has the wrong "jsonrpc" is answered with
+	// error 40, one without a method or with an unknown method is ignored.
+	Strict bool
 	// Poller parks idle connections (nil: a reader goroutine each).
 	Poller   *transport.Poller
 	Counters *adapter.Counters
