@@ -46,10 +46,11 @@ type Config struct {
 	Burst             int
 	// Strict closes the connection (1002) on a frame that is not JSON,
 	// whose "jsonrpc" is not "2.0" or that has no method, and answers an
-	// unknown method with error 41. Otherwise, as sgc's server does with
-	// what sgc's browser client really sends, the connection stays open: a
-	// frame that is not JSON or has the wrong "jsonrpc" is answered with
-	// error 40, one without a method or with an unknown method is ignored.
+	// unknown method with error 41. Otherwise the connection stays open
+	// (sgc's browser client sends invalid JSON for any text holding a "):
+	// a frame that is not JSON or has the wrong "jsonrpc" is answered with
+	// error 40, one without a method or with an unknown method is ignored,
+	// as sgc's server ignores them.
 	Strict bool
 	// Poller parks idle connections (nil: a reader goroutine each).
 	Poller   *transport.Poller
