@@ -17,6 +17,11 @@ type Counters struct {
 	Errors        atomic.Uint64 // error replies sent to clients
 	RateLimited   atomic.Uint64 // frames dropped by the rate limit
 	SlowConsumers atomic.Uint64 // connections closed because their queue overflowed
+	// InvalidFrames counts the frames that were not the protocol at all
+	// (sgc: not JSON, "jsonrpc" not "2.0", no or an unknown method),
+	// whether they were ignored, answered with an error or closed the
+	// connection.
+	InvalidFrames atomic.Uint64
 }
 
 // RateLimiter is a token bucket for one connection's frames. It is not safe

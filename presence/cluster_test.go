@@ -19,7 +19,7 @@ func TestOverTwoNodes(t *testing.T) {
 		"InviteAndRespond": TestInviteAndRespond,
 		"InviteRefused":    TestInviteRefused, "RespondInvitationToAnInviterWhoLeft": TestRespondInvitationToAnInviterWhoLeft,
 		"JoinDeliversNewMemberToEveryMemberIncludingJoiner": TestJoinDeliversNewMemberToEveryMemberIncludingJoiner,
-		"JoinRefused": TestJoinRefused, "MemberEventsSelf": TestMemberEventsSelf,
+		"JoinRefused": TestJoinRefused, "JoinWithAppChosenID": TestJoinWithAppChosenID, "MemberEventsSelf": TestMemberEventsSelf,
 		"Leave": TestLeave, "LeaveFreesEmptiedChannels": TestLeaveFreesEmptiedChannels, "LeaveRefused": TestLeaveRefused,
 		"RejoinAfterLeave": TestRejoinAfterLeave, "Disconnect": TestDisconnect, "CallsAfterDisconnect": TestCallsAfterDisconnect,
 		"SendMembers": TestSendMembers, "SendMembersRefused": TestSendMembersRefused,

@@ -44,9 +44,29 @@ type invitation struct {
 	inviter string
 }
 
-// ID returns the connection's session id (sgc: also its member id on an
-// open server).
+// ID returns the connection's session id (sgc: also its member id when it
+// joins with no id of its own on an open server).
 func (c *Conn) ID() string { return c.id }
+
+// CheckMemberID returns ErrNotOwnMember unless id is one c may name as
+// the member a request is about or from (sgc's member.id in every frame):
+// empty, c's session id, the id of the identity it authenticated as, or
+// the id it joined as (an open connection's own choice, see Engine.Join).
+// So a connection acts only for the member it joined as. A join names the
+// id it asks for, which Join checks itself.
+func (c *Conn) CheckMemberID(id string) error {
+	c.view.RLock()
+	defer c.view.RUnlock()
+	if !c.owns(id) {
+		return ErrNotOwnMember
+	}
+	return nil
+}
+
+// owns is CheckMemberID's rule; c.mu or c.view must be held.
+func (c *Conn) owns(id string) bool {
+	return id == "" || id == c.id || (c.ident != nil && id == c.ident.ID) || (c.member != nil && id == c.member.ID)
+}
 
 // Identity returns the identity the server authenticated the connection
 // as (see Engine.ConnectAs), and whether it has one.

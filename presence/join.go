@@ -2,14 +2,23 @@ package presence
 
 import "context"
 
-// Join makes c a member of the server (present in Everyone). m.ID must be
-// c's session id or empty (which means the same). For a connection with an
-// identity (ConnectAs), m.ID may also be the identity's id; the member's id
-// becomes the identity's, its info the identity's when set, and a name
+// Join makes c a member of the server (present in Everyone).
+//
+// On an open connection (Connect) m.ID is the application's choice: empty
+// means c's session id, and any other id is taken as it is (sgc's
+// newmember(id, name, info) passes the application's own user ids). The id
+// is bound to c while it is a member: c's requests may then name it, its
+// session id or no id (CheckMemberID), and no other connection can take it.
+//
+// For a connection with an identity (ConnectAs), m.ID must be empty, c's
+// session id or the identity's id (ErrNotOwnMember otherwise); the member's
+// id becomes the identity's, its info the identity's when set, and a name
 // differing from the identity's (when set) is corrected, or refused with
-// ErrIdentityMismatch if Options.RefuseNameMismatch. A member id is present
-// once: a second join with an id that is present, here or on another node,
-// gets ErrMemberExists.
+// ErrIdentityMismatch if Options.RefuseNameMismatch.
+//
+// A member id is present once: a join with an id that is present, here or
+// on another node, gets ErrMemberExists (first come, first served), as does
+// a second join of a connection that is a member already.
 func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -19,13 +28,10 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	if m.ID == "" {
 		m.ID = c.id
 	}
-	if id := c.ident; id != nil && m.ID == id.ID {
-		m.ID = c.id
-	}
-	if m.ID != c.id {
-		return ErrNotOwnMember
-	}
 	if id := c.ident; id != nil {
+		if m.ID != c.id && m.ID != id.ID {
+			return ErrNotOwnMember
+		}
 		m.ID = id.ID
 		if len(id.Info) > 0 {
 			m.Info = id.Info
@@ -61,15 +67,16 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	return nil
 }
 
-// Leave removes c's member from every channel and from the server. memberID
-// must be c's own id or empty.
+// Leave removes c's member from every channel and from the server.
+// memberID must be one c may name (see CheckMemberID): empty, c's session
+// id, its identity's or its member's id.
 func (e *Engine) Leave(ctx context.Context, c *Conn, memberID string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return ErrClosed
 	}
-	if memberID != "" && memberID != c.id && (c.member == nil || memberID != c.member.ID) {
+	if !c.owns(memberID) {
 		return ErrNotOwnMember
 	}
 	if c.member == nil {

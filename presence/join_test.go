@@ -56,9 +56,13 @@ func TestJoinRefused(t *testing.T) {
 		member func(c *client) presence.Member // default c.m
 		want   error
 	}{{
-		name:   "another connection's id",
-		member: func(c *client) presence.Member { return presence.Member{ID: sessionID(999), Name: "mallory"} },
-		want:   presence.ErrNotOwnMember,
+		name: "an id another connection joined as",
+		prep: func(h *harness, c *client) {
+			taker := h.connect("taker") // over two nodes, on the other node
+			wantErr(h.t, h.e.Join(h.t.Context(), taker.Conn, presence.Member{ID: "u-taken"}), nil)
+		},
+		member: func(c *client) presence.Member { return presence.Member{ID: "u-taken", Name: "mallory"} },
+		want:   presence.ErrMemberExists,
 	}, {
 		name: "already joined",
 		prep: func(h *harness, c *client) {
@@ -117,7 +121,7 @@ func TestJoinRefused(t *testing.T) {
 				}
 			}
 			h := newHarness(t, presence.Options{Hooks: hooks})
-			other := h.join1("other")
+			h.join1("other")
 			c := h.connect("alice")
 			if tt.prep != nil {
 				tt.prep(h, c)
@@ -132,7 +136,7 @@ func TestJoinRefused(t *testing.T) {
 
 			wantErr(t, h.e.Join(t.Context(), c.Conn, m), tt.want)
 
-			h.expectNothing(other, c)
+			h.expectNothing()
 			h.expectCalls()
 			if n := h.e.MemberCount(); n != count {
 				t.Errorf("MemberCount() = %d, want %d", n, count)
@@ -227,5 +231,86 @@ func TestMemberEventsSelf(t *testing.T) {
 	}
 	if _, err := presence.ParseMemberEvents("none"); err == nil {
 		t.Error("ParseMemberEvents accepted none")
+	}
+}
+
+// TestJoinWithAppChosenID: an open connection joins under an id of its own
+// choosing (sgc's newmember(id, name, info)); the id is bound to it while
+// it is a member: nobody else can take it or act for it, and it may name
+// that id, its session id or none.
+func TestJoinWithAppChosenID(t *testing.T) {
+	h := newHarness(t, presence.Options{})
+	ctx := t.Context()
+	alice, bob, carol := h.connect("alice"), h.connect("bob"), h.connect("carol")
+	alice.m.ID = "u-42"
+	wantErr(t, h.e.Join(ctx, alice.Conn, alice.m), nil)
+	h.expect(alice, joined(alice.m))
+	h.expectCalls("NewMember alice(conn " + alice.ID() + ")")
+	if m, _ := alice.Member(); !m.Equal(alice.m) {
+		t.Fatalf("alice.Member() = %+v, want %+v", m, alice.m)
+	}
+	wantErr(t, h.e.Join(ctx, bob.Conn, bob.m), nil)
+	h.expect(alice, joined(bob.m))
+	h.expect(bob, joined(bob.m))
+	h.expectCalls("NewMember bob")
+
+	// First come: the id is taken, here or on the other node.
+	wantErr(t, h.e.Join(ctx, carol.Conn, presence.Member{ID: "u-42", Name: "mallory"}), presence.ErrMemberExists)
+	h.expectNothing()
+	h.expectCalls()
+
+	// Which ids each connection may name.
+	for _, tt := range []struct {
+		c    *client
+		id   string
+		want error
+	}{
+		{alice, "u-42", nil}, {alice, alice.ID(), nil}, {alice, "", nil},
+		{alice, bob.ID(), presence.ErrNotOwnMember}, {alice, "u-43", presence.ErrNotOwnMember},
+		{bob, "u-42", presence.ErrNotOwnMember}, {bob, bob.ID(), nil},
+		{carol, "u-42", presence.ErrNotOwnMember}, {carol, carol.ID(), nil}, {carol, "", nil},
+	} {
+		if err := tt.c.CheckMemberID(tt.id); !errors.Is(err, tt.want) && (err != nil || tt.want != nil) {
+			t.Errorf("%s.CheckMemberID(%q) = %v, want %v", tt.c.m.Name, tt.id, err, tt.want)
+		}
+	}
+	wantErr(t, h.e.Leave(ctx, bob.Conn, "u-42"), presence.ErrNotOwnMember)
+	h.expectMembers("", alice, bob)
+
+	// The member acts as itself, under its own id.
+	wantErr(t, h.e.Subscribe(ctx, alice.Conn, "room"), nil)
+	h.expect(alice, subscribed("room", alice.m))
+	wantErr(t, h.e.Subscribe(ctx, bob.Conn, "room"), nil)
+	h.expect(alice, subscribed("room", bob.m))
+	h.expect(bob, subscribed("room", bob.m))
+	wantErr(t, h.e.Publish(ctx, alice.Conn, "room", "hi"), nil)
+	h.expect(alice, published("room", alice.m, "hi"))
+	h.expect(bob, published("room", alice.m, "hi"))
+	// and is found by it
+	wantErr(t, h.e.Invite(ctx, bob.Conn, "side", []string{"u-42"}), nil)
+	h.expect(alice, invited("side", bob))
+	wantErr(t, h.e.RespondInvitation(ctx, alice.Conn, "side", bob.ID(), nil), nil)
+	h.expect(bob, answered("side", alice, bob, nil))
+	h.drain()
+
+	// Leaving frees the id: alice may no longer name it, carol may take it.
+	wantErr(t, h.e.Leave(ctx, alice.Conn, "u-42"), nil)
+	h.expect(bob, unsubscribed("room", alice.m), left(alice.m))
+	wantErr(t, alice.CheckMemberID("u-42"), presence.ErrNotOwnMember)
+	carol.m.ID = "u-42"
+	wantErr(t, h.e.Join(ctx, carol.Conn, carol.m), nil)
+	h.expect(bob, joined(carol.m))
+	h.expect(carol, joined(carol.m))
+	h.expectMembers("", bob, carol)
+	h.drain()
+
+	// A disconnect removes a member by its connection, whatever its id.
+	h.e.Disconnect(carol.Conn)
+	h.expect(bob, left(carol.m))
+	h.expectMembers("", bob)
+	for i, e := range h.e.nodes {
+		if n := e.MemberCount(); n != 1 {
+			t.Errorf("node %d: %d members, want 1", i, n)
+		}
 	}
 }

@@ -21,15 +21,17 @@ func (s *Server) openConns() int {
 	return len(s.conns)
 }
 
-// TestAckResend: a frame whose ack is withheld comes again byte-identical
-// with the same id, until the ack arrives.
+// TestAckResend: to a connection that acknowledges, a frame whose ack is
+// withheld comes again byte-identical with the same id, until the ack
+// arrives.
 func TestAckResend(t *testing.T) {
 	srv, url := startServer(t, ackOptions())
-	c := dialProto(t, url)
+	c := dialAcking(t, url) // acknowledges the session frame
+	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "a"}})
 	first := c.readRaw()
 	m, err := sgc.Decode(first)
-	if err != nil || m.Method != sgc.MethodSession || len(m.ID) != 32 {
-		t.Fatalf("session frame without id: %s", first)
+	if err != nil || m.Method != sgc.MethodNewMember || len(m.ID) != 32 {
+		t.Fatalf("join echo without id: %s", first)
 	}
 	again := c.readRaw()
 	if !bytes.Equal(first, again) {
@@ -58,7 +60,8 @@ func TestAckResend(t *testing.T) {
 // TestAckGivesUp: after MaxRetries re-sends the frame is dropped.
 func TestAckGivesUp(t *testing.T) {
 	srv, url := startServer(t, ackOptions())
-	c := dialProto(t, url)
+	c := dialAcking(t, url)
+	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "a"}})
 	first := c.readRaw()
 	for i := 0; i < 3; i++ {
 		if b := c.readRaw(); !bytes.Equal(b, first) {
@@ -69,6 +72,82 @@ func TestAckGivesUp(t *testing.T) {
 	if n := srv.sgc.PendingAcks(); n != 0 {
 		t.Fatalf("%d pending", n)
 	}
+}
+
+// TestAckOnlyToConnectionsThatAcknowledge: with acknowledgments on, a
+// connection that never acknowledges (sgc's browser client) gets every
+// frame once, with its id, and no re-send; one that has sent an
+// acknowledgment, or a frame with an id, keeps getting re-sends of what it
+// does not acknowledge.
+func TestAckOnlyToConnectionsThatAcknowledge(t *testing.T) {
+	srv, url := startServer(t, ackOptions())
+	silent := dialProto(t, url, sgc.Subprotocol)
+	session := silent.read()
+	if session.Method != sgc.MethodSession || session.ID == "" {
+		t.Fatalf("session frame %+v", session)
+	}
+	silent.session = session.Text
+	// the join as sgc's browser client sends it: no id
+	silent.sendText([]byte(`{"jsonrpc":"2.0", "method":"sgc@presence@member@new","member":{"id":"` + silent.session + `","name":"page","info":""}}`))
+	if m := silent.read(); m.Method != sgc.MethodNewMember || m.Member.Name != "page" || m.ID == "" {
+		t.Fatalf("join echo %+v", m)
+	}
+
+	// A client that ids its own frames but never sends an acknowledgment
+	// is one that acknowledges too.
+	ider := dialProto(t, url, sgc.Subprotocol)
+	ider.session = ider.read().Text
+	ider.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: ider.session, Name: "ider"}, ID: "REQ1"})
+	if got := string(ider.readRaw()); got != `{"jsonrpc":"2.0","method":"sgc@presence@acknowledgment","id":"REQ1"}` {
+		t.Fatalf("ack %s", got)
+	}
+	ider.expect(sgc.MethodNewMember, nil)
+	if m := silent.read(); m.Method != sgc.MethodNewMember || m.Member.Name != "ider" {
+		t.Fatalf("silent heard %+v", m)
+	}
+
+	acker := dialAcking(t, url)
+	acker.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: acker.session, Name: "acker"}})
+	// silent hears acker's join once; acker and ider hear it again and
+	// again, up to the retry limit.
+	heard := silent.read()
+	if heard.Method != sgc.MethodNewMember || heard.Member.Name != "acker" {
+		t.Fatalf("silent heard %+v", heard)
+	}
+	for _, c := range []*rawClient{acker, ider} {
+		var echo []byte
+		copies := 0
+		for copies < 1+3 {
+			b := c.readRaw()
+			m, err := sgc.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Method == sgc.MethodSession || m.Method == sgc.MethodNewMember && m.Member.Name == "ider" {
+				continue // ider's re-sends of its session frame and its own join
+			}
+			if m.Method != sgc.MethodNewMember || m.Member.Name != "acker" {
+				t.Fatalf("%s: unexpected %s", c.session, b)
+			}
+			if echo == nil {
+				echo = b
+			} else if !bytes.Equal(b, echo) {
+				t.Fatalf("re-send differs:\n%s\n%s", echo, b)
+			}
+			copies++
+		}
+	}
+	// Every frame has been acknowledged, given up after its re-sends, or
+	// given up without one (silent's): nothing is left to re-send...
+	deadline := time.Now().Add(testTimeout)
+	for srv.sgc.PendingAcks() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d frames still pending", srv.sgc.PendingAcks())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// ...and silent got no copy of anything.
+	silent.expectNothing(200 * time.Millisecond)
 }
 
 // TestAckDroppedOnClose: the pending entries of a closed connection go.

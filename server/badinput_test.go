@@ -41,57 +41,149 @@ func (b *bystander) stillWorks() {
 }
 
 // TestBadInputCloses covers input that ends the connection with a close
-// code naming the problem.
+// code naming the problem: frames that are not the protocol with
+// Options.Strict (otherwise TestLenientFrames), and what is not a valid
+// text message in either mode.
 func TestBadInputCloses(t *testing.T) {
 	tests := []struct {
-		name   string
-		frame  func(c *rawClient) ws.Frame
-		code   ws.StatusCode
-		reason string
+		name       string
+		strictOnly bool
+		frame      func(c *rawClient) ws.Frame
+		code       ws.StatusCode
+		reason     string
 	}{
-		{"not json", func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte("hello?")) },
+		{"not json", true, func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte("hello?")) },
 			transport.CloseProtocolError, "not a JSON object"},
-		{"json array", func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte(`[1]`)) },
+		{"json array", true, func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte(`[1]`)) },
 			transport.CloseProtocolError, "not a JSON object"},
-		{"jsonrpc 1.0", func(*rawClient) ws.Frame {
+		{"unescaped quote", true, func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte(unescapedQuote)) },
+			transport.CloseProtocolError, "not a JSON object"},
+		{"jsonrpc 1.0", true, func(*rawClient) ws.Frame {
 			return ws.NewTextFrame([]byte(`{"jsonrpc":"1.0","method":"sgc@presence@get@members"}`))
 		}, transport.CloseProtocolError, `"jsonrpc" must be "2.0"`},
-		{"no method", func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte(`{"jsonrpc":"2.0"}`)) },
+		{"no method", true, func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte(`{"jsonrpc":"2.0"}`)) },
 			transport.CloseProtocolError, `"method"`},
-		{"binary frame", func(*rawClient) ws.Frame { return ws.NewBinaryFrame([]byte(`{"jsonrpc":"2.0"}`)) },
+		{"binary frame", false, func(*rawClient) ws.Frame { return ws.NewBinaryFrame([]byte(`{"jsonrpc":"2.0"}`)) },
 			transport.CloseUnsupportedData, "binary frames are not supported"},
-		{"invalid utf-8", func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte("{\"jsonrpc\":\"2.0\",\"x\":\"\xff\xfe\"}")) },
+		{"invalid utf-8", false, func(*rawClient) ws.Frame { return ws.NewTextFrame([]byte("{\"jsonrpc\":\"2.0\",\"x\":\"\xff\xfe\"}")) },
 			transport.CloseInvalidPayload, "not valid UTF-8"},
-		{"oversized", func(*rawClient) ws.Frame {
+		{"oversized", false, func(*rawClient) ws.Frame {
 			return ws.NewTextFrame([]byte(`{"jsonrpc":"2.0","method":"x","message":{"text":"` + strings.Repeat("a", 2048) + `"}}`))
 		}, transport.CloseMessageTooBig, "message exceeds 1024 bytes"},
-		{"reserved bits", func(*rawClient) ws.Frame {
+		{"reserved bits", false, func(*rawClient) ws.Frame {
 			f := ws.NewTextFrame([]byte(`{}`))
 			f.Header.Rsv = 4
 			return f
 		}, transport.CloseProtocolError, "reserved bits"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			srv, url := startServer(t, Options{Limits: Limits{MaxMessageSize: 1024}})
-			by := newBystander(t, url)
-			bad := dial(t, url)
-			me := bad.join("offender", "")
-			bad.subscribe("room")
-			bad.sendFrame(tt.frame(bad))
-			if reason := bad.expectClose(tt.code); !strings.Contains(reason, tt.reason) {
-				t.Fatalf("close reason %q, want %q", reason, tt.reason)
+		for _, strict := range []bool{true, false} {
+			if tt.strictOnly && !strict {
+				continue
 			}
-			// the offender's presence is cleaned up and the bystander hears it
-			if m := by.expect(sgc.MethodRemoveMember, nil); m.Member != me {
-				t.Fatalf("bystander saw %+v", m)
+			t.Run(fmt.Sprintf("%s strict=%v", tt.name, strict), func(t *testing.T) {
+				t.Parallel()
+				srv, url := startServer(t, Options{Limits: Limits{MaxMessageSize: 1024}, Strict: strict})
+				by := newBystander(t, url)
+				bad := dial(t, url)
+				me := bad.join("offender", "")
+				bad.subscribe("room")
+				bad.sendFrame(tt.frame(bad))
+				if reason := bad.expectClose(tt.code); !strings.Contains(reason, tt.reason) {
+					t.Fatalf("close reason %q, want %q", reason, tt.reason)
+				}
+				// the offender's presence is cleaned up and the bystander hears it
+				if m := by.expect(sgc.MethodRemoveMember, nil); m.Member != me {
+					t.Fatalf("bystander saw %+v", m)
+				}
+				by.stillWorks()
+				if n := srv.Engine().MemberCount(); n != 1 {
+					t.Fatalf("%d members", n)
+				}
+			})
+		}
+	}
+}
+
+// unescapedQuote is a publish as sgc's browser client builds it, by
+// concatenation, for the text `say "hi"`: not JSON.
+const unescapedQuote = `{"jsonrpc":"2.0", "method":"sgc@presence@publish@msg", "message":{"text":"say "hi""}, "channel":{"name":"room"}, "member":{"id":"", "name":"", "info":""}}`
+
+// TestLenientFrames: by default a frame that is not JSON (as sgc's browser
+// client sends for a text holding a quote or a line break) or whose
+// "jsonrpc" is wrong is answered with error 40, and one without a method or
+// with an unknown method is ignored (acknowledged if it has an id); the
+// connection stays open, keeps its member and channels, and the next
+// publish is heard. Each such frame is counted in Stats.InvalidFrames.
+func TestLenientFrames(t *testing.T) {
+	srv, url := startServer(t, Options{})
+	by := newBystander(t, url)
+	c := dial(t, url)
+	me := c.join("page", "")
+	c.subscribe("room")
+	by.expect(sgc.MethodNewChannelMember, nil)
+
+	for _, tt := range []struct{ name, frame, text string }{
+		{"unescaped quote", unescapedQuote,
+			`Invalid message: frame is not a JSON object (is a " or a line break inside a value not escaped?).`},
+		{"raw line break", "{\"jsonrpc\":\"2.0\", \"method\":\"sgc@presence@publish@msg\", \"message\":{\"text\":\"two\nlines\"}, \"channel\":{\"name\":\"room\"}}",
+			`Invalid message: frame is not a JSON object (is a " or a line break inside a value not escaped?).`},
+		{"not an object", `"hello"`,
+			`Invalid message: frame is not a JSON object (is a " or a line break inside a value not escaped?).`},
+		{"jsonrpc 1.0", `{"jsonrpc":"1.0","method":"sgc@presence@get@members"}`,
+			`Invalid message: "jsonrpc" must be "2.0".`},
+	} {
+		c.sendText([]byte(tt.frame))
+		e := c.expectError(sgc.CodeInvalidMessage)
+		if e.Error.Text != tt.text || e.Member != me {
+			t.Fatalf("%s: error %+v from %+v, want %q from %+v", tt.name, e.Error, e.Member, tt.text, me)
+		}
+	}
+	// Ignored: no reply at all, so the reply to the next request is the
+	// next frame; a frame with an id is still acknowledged first.
+	for _, frame := range []string{
+		`{"jsonrpc":"2.0"}`,
+		`{"jsonrpc":"2.0","method":""}`,
+		`{"jsonrpc":"2.0","method":"sgc@presence@teleport","channel":{"name":"room"}}`,
+		`{"jsonrpc":"2.0","method":"sgc@presence@teleport","id":"T1"}`,
+	} {
+		c.sendText([]byte(frame))
+		if strings.Contains(frame, `"T1"`) {
+			if got := string(c.readRaw()); got != `{"jsonrpc":"2.0","method":"sgc@presence@acknowledgment","id":"T1"}` {
+				t.Fatalf("after %s: %s, want its ack", frame, got)
 			}
-			by.stillWorks()
-			if n := srv.Engine().MemberCount(); n != 1 {
-				t.Fatalf("%d members", n)
-			}
-		})
+		}
+		c.send(&sgc.Message{Method: sgc.MethodGetMembers, Channel: "room"})
+		if m := c.read(); m.Method != sgc.MethodSendMembers || len(m.Members) != 2 {
+			t.Fatalf("after %s: %+v, want the member list of room", frame, m)
+		}
+	}
+	// The connection is open and present: the next publish is heard.
+	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: `say "hi"`})
+	if m := by.expect(sgc.MethodPublishMsg, nil); m.Text != `say "hi"` || m.Member != me {
+		t.Fatalf("bystander heard %+v", m)
+	}
+	c.expect(sgc.MethodPublishMsg, func(m *sgc.Message) bool { return m.Text == `say "hi"` })
+	by.stillWorks()
+	if st := srv.Stats(); st.InvalidFrames != 8 || st.ClosedForCause != 0 || st.Members != 2 {
+		t.Fatalf("invalid frames %d, closed for cause %d, members %d; want 8, 0, 2", st.InvalidFrames, st.ClosedForCause, st.Members)
+	}
+}
+
+// TestStrictFrames: with Options.Strict an unknown method is answered with
+// error 41 (and the frames of TestBadInputCloses close the connection).
+func TestStrictFrames(t *testing.T) {
+	srv, url := startServer(t, Options{Strict: true})
+	c := dial(t, url)
+	me := c.join("c", "")
+	c.sendText([]byte(`{"jsonrpc":"2.0","method":"sgc@presence@teleport"}`))
+	if e := c.expectError(sgc.CodeUnknownMethod); e.Error.Text != "Unknown method: sgc@presence@teleport" || e.Member != me {
+		t.Fatalf("error frame %+v", e)
+	}
+	c.sendText([]byte(unescapedQuote))
+	c.expectClose(transport.CloseProtocolError)
+	if st := srv.Stats(); st.InvalidFrames != 2 {
+		t.Fatalf("invalid frames %d, want 2", st.InvalidFrames)
 	}
 }
 
@@ -122,8 +214,6 @@ func TestBadInputErrorFrames(t *testing.T) {
 		code  int
 		text  string
 	}{
-		{"unknown method", `{"jsonrpc":"2.0","method":"sgc@presence@teleport"}`,
-			sgc.CodeUnknownMethod, "Unknown method: sgc@presence@teleport"},
 		{"wrong-typed channel", `{"jsonrpc":"2.0","method":"sgc@presence@channel@member@new","channel":{"name":42}}`,
 			sgc.CodeInvalidMessage, `Invalid message: field "channel.name" must be a string.`},
 		{"member not an object", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","member":"me","message":{"text":"x"}}`,

@@ -42,7 +42,9 @@ var NoRateLimit = math.Inf(1)
 // Acknowledgment configures the server's acknowledged delivery (sgc
 // Acknowledgment option). When Enabled, every frame the server sends gets an
 // id; a frame not acknowledged within Timeout is re-sent byte-identical with
-// the same id, checked every Interval, at most MaxRetries times.
+// the same id, checked every Interval, at most MaxRetries times, to the
+// connections that have acknowledged at least once (sent an acknowledgment
+// or a frame with an id); a connection that never does gets each frame once.
 type Acknowledgment = sgcadapter.Acknowledgment
 
 // Limits protect the server from its clients. Zero fields take safe
@@ -85,6 +87,15 @@ type Options struct {
 	WriteTimeout time.Duration
 	// KeepEmptyChannels keeps a channel after its last member leaves.
 	KeepEmptyChannels bool
+	// Strict closes a connection (1002) that sends a frame that is not
+	// JSON, whose "jsonrpc" is not "2.0" or that has no method, and answers
+	// an unknown method with error 41: for developers who want to see their
+	// mistakes. By default, as sgc's server, the connection stays open: such
+	// a frame is answered with error 40 (not JSON, wrong "jsonrpc") or
+	// ignored (no method, an unknown method), and counted in
+	// Stats.InvalidFrames. Binary frames, invalid UTF-8 and oversized
+	// messages close the connection either way (1003, 1007, 1009).
+	Strict bool
 	// ReaderPerConn gives every connection a reader goroutine for its whole
 	// life instead of parking idle ones in epoll (transport.Poller), as on
 	// systems without epoll. It costs about 5.5 KB more per idle
@@ -242,6 +253,7 @@ func New(opts Options) (*Server, error) {
 		Acknowledgment:    opts.Acknowledgment,
 		MessagesPerSecond: opts.Limits.MessagesPerSecond,
 		Burst:             opts.Limits.Burst,
+		Strict:            opts.Strict,
 		Poller:            s.poller,
 		Counters:          &s.counters.Counters,
 		Logger:            log,

@@ -47,6 +47,12 @@ type Stats struct {
 	// RateLimited counts the messages dropped by the per-connection rate
 	// limit.
 	RateLimited uint64 `json:"rate_limited"`
+	// InvalidFrames counts the client frames that were not the protocol:
+	// not JSON, "jsonrpc" not "2.0", no or an unknown method. By default
+	// they are ignored or answered with error 40 (those replies count in
+	// Errors too); with Options.Strict they close the connection (counted
+	// in ClosedForCause too) or get error 41.
+	InvalidFrames uint64 `json:"invalid_frames"`
 	// Goroutines is the number of goroutines of the whole process.
 	Goroutines int `json:"goroutines"`
 }
@@ -79,6 +85,7 @@ func (s *Server) Stats() Stats {
 		Publishes:        c.Publishes.Load(),
 		Errors:           c.Errors.Load(),
 		RateLimited:      c.RateLimited.Load(),
+		InvalidFrames:    c.InvalidFrames.Load(),
 		Goroutines:       runtime.NumGoroutine(),
 	}
 }

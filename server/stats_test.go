@@ -14,13 +14,13 @@ import (
 type counts struct {
 	Conns                     int64
 	Total, In, Out, Pubs, Err uint64
-	Cause, Limited            uint64
+	Cause, Limited, Invalid   uint64
 	Members, Channels         int
 }
 
 func countsOf(s Stats) counts {
 	return counts{s.Connections, s.ConnectionsTotal, s.MessagesIn, s.MessagesOut, s.Publishes, s.Errors,
-		s.ClosedForCause, s.RateLimited, s.Members, s.Channels}
+		s.ClosedForCause, s.RateLimited, s.InvalidFrames, s.Members, s.Channels}
 }
 
 // waitCounts polls the server's stats until they are want, and fails the
@@ -77,20 +77,23 @@ func TestStatsCount(t *testing.T) {
 	b.expect(sgc.MethodPublishMsg, nil)
 	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 5, Out: 12, Pubs: 2, Members: 2, Channels: 1})
 
+	// A frame that is not the protocol: ignored (an unknown method) or
+	// answered with error 40 (not JSON), counted either way.
 	a.send(&sgc.Message{Method: "nothing@such"})
-	a.expectError(sgc.CodeUnknownMethod)
-	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 6, Out: 13, Pubs: 2, Err: 1, Members: 2, Channels: 1})
+	a.sendText([]byte(`{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"say "hi""}}`))
+	a.expectError(sgc.CodeInvalidMessage)
+	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 7, Out: 13, Pubs: 2, Err: 1, Invalid: 2, Members: 2, Channels: 1})
 
 	// A binary frame: the server closes b for cause (1003); b leaves.
 	b.sendFrame(ws.NewBinaryFrame([]byte("x")))
 	b.expectClose(ws.StatusUnsupportedData)
 	a.expect(sgc.MethodRemoveChannelMember, nil)
 	a.expect(sgc.MethodRemoveMember, nil)
-	waitCounts(t, srv, counts{Conns: 1, Total: 2, In: 6, Out: 15, Pubs: 2, Err: 1, Cause: 1, Members: 1, Channels: 1})
+	waitCounts(t, srv, counts{Conns: 1, Total: 2, In: 7, Out: 15, Pubs: 2, Err: 1, Cause: 1, Invalid: 2, Members: 1, Channels: 1})
 
 	// A client that closes is not closed for cause.
 	a.sendFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")))
-	waitCounts(t, srv, counts{Conns: 0, Total: 2, In: 6, Out: 15, Pubs: 2, Err: 1, Cause: 1})
+	waitCounts(t, srv, counts{Conns: 0, Total: 2, In: 7, Out: 15, Pubs: 2, Err: 1, Cause: 1, Invalid: 2})
 }
 
 // TestStatsRateLimited: frames over the rate are counted as rate-limited,

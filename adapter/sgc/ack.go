@@ -52,13 +52,21 @@ func (q *ackQueue) drop() {
 }
 
 // resend re-queues every frame unacknowledged for longer than the timeout,
-// byte-identical, and gives up on a frame after MaxRetries re-sends.
+// byte-identical, and gives up on a frame after MaxRetries re-sends. A
+// connection that has never acknowledged (sgc's browser client never does)
+// gets no re-send: its frames are given up once past the timeout, since
+// each copy would only fire the client's event again.
 func (q *ackQueue) resend(now time.Time) {
 	opts := q.sess.h.cfg.Acknowledgment
+	acking := q.sess.acking.Load()
 	q.mu.Lock()
 	var due [][]byte
 	for id, p := range q.pending {
 		if now.Sub(p.sent) < opts.Timeout {
+			continue
+		}
+		if !acking {
+			delete(q.pending, id)
 			continue
 		}
 		if p.retries >= opts.MaxRetries {

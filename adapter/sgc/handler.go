@@ -24,7 +24,10 @@ import (
 // Acknowledgment configures acknowledged delivery (sgc's Acknowledgment
 // option). When Enabled, every frame the server sends gets an id; a frame
 // not acknowledged within Timeout is re-sent byte-identical with the same
-// id, checked every Interval, at most MaxRetries times.
+// id, checked every Interval, at most MaxRetries times, to a connection
+// that has acknowledged at least once (sent an acknowledgment or a frame
+// with an id). A connection that never acknowledges, as sgc's browser
+// client, gets each frame once.
 type Acknowledgment struct {
 	Enabled    bool
 	Interval   time.Duration
@@ -42,6 +45,14 @@ type Config struct {
 	// (error 45); a rate of +Inf means no limit.
 	MessagesPerSecond float64
 	Burst             int
+	// Strict closes the connection (1002) on a frame that is not JSON,
+	// whose "jsonrpc" is not "2.0" or that has no method, and answers an
+	// unknown method with error 41. Otherwise the connection stays open
+	// (sgc's browser client sends invalid JSON for any text holding a "):
+	// a frame that is not JSON or has the wrong "jsonrpc" is answered with
+	// error 40, one without a method or with an unknown method is ignored,
+	// as sgc's server ignores them.
+	Strict bool
 	// Poller parks idle connections (nil: a reader goroutine each).
 	Poller   *transport.Poller
 	Counters *adapter.Counters

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -27,6 +28,9 @@ type session struct {
 	cancel context.CancelFunc
 	limit  adapter.RateLimiter
 	acks   ackQueue
+	// acking is set once the client has sent an acknowledgment or a
+	// frame with an id: only then are unacknowledged frames re-sent.
+	acking atomic.Bool
 	log    *slog.Logger
 }
 
@@ -133,6 +137,7 @@ func (sess *session) handle(data []byte) error {
 	m, err := wire.Decode(data)
 	if err == nil && m.Method == wire.MethodAcknowledgment {
 		// Acknowledgments answer the server's own frames: never limited.
+		sess.acking.Store(true)
 		sess.acks.remove(m.ID)
 		return nil
 	}
@@ -150,8 +155,7 @@ func (sess *session) handle(data []byte) error {
 		sess.replyError(m, wire.Error{Code: wire.CodeInvalidMessage, Text: wire.Text(wire.CodeInvalidMessage) + fe.Error() + "."})
 		return nil
 	case err != nil:
-		sess.log.Debug("invalid frame", "err", err)
-		return &transport.CloseError{Code: transport.CloseProtocolError, Reason: "invalid frame: " + err.Error()}
+		return sess.notTheProtocol(err)
 	}
 	sess.ack(m)
 	if err := sess.dispatch(m); err != nil {
@@ -164,19 +168,24 @@ func (sess *session) handle(data []byte) error {
 	return nil
 }
 
-// ack answers a frame that carries an id, before it is processed.
+// ack answers a frame that carries an id, before it is processed. A client
+// that ids its frames acknowledges the server's too.
 func (sess *session) ack(m *wire.Message) {
 	if m.ID != "" {
+		sess.acking.Store(true)
 		sess.queue(sess.wrap(wire.AppendAck(nil, m.ID)))
 	}
 }
 
 func (sess *session) dispatch(m *wire.Message) error {
 	e, ctx, pc := sess.h.cfg.Engine, sess.ctx, sess.pc
-	// A client may only speak as its own member: its session id, or the
-	// id of the identity it authenticated as.
-	if m.Member.ID != "" && m.Member.ID != sess.id && (sess.peer.Identity == nil || m.Member.ID != sess.peer.Identity.ID) {
-		return presence.ErrNotOwnMember
+	// A frame names the member it is from or about; the engine decides
+	// which ids this connection may name (a join names the id it asks for,
+	// which Join decides).
+	if m.Method != wire.MethodNewMember {
+		if err := pc.CheckMemberID(m.Member.ID); err != nil {
+			return err
+		}
 	}
 	switch m.Method {
 	case wire.MethodNewMember:
@@ -212,9 +221,38 @@ func (sess *session) dispatch(m *wire.Message) error {
 	case wire.MethodSession, wire.MethodSendMembers, wire.MethodErrorMemberChannel, wire.MethodErrorPublishMsg:
 		return invalid(fmt.Sprintf("%s is sent by the server, not to it", m.Method))
 	default:
-		sess.log.Debug("unknown method", "method", m.Method)
+		sess.h.counters.InvalidFrames.Add(1)
+		sess.log.Debug("unknown method", "method", m.Method, "strict", sess.h.cfg.Strict)
+		if !sess.h.cfg.Strict {
+			return nil // ignored, as sgc does: a newer client's method, say
+		}
 		return &refusal{wire.Error{Code: wire.CodeUnknownMethod, Text: wire.Text(wire.CodeUnknownMethod) + m.Method}}
 	}
+}
+
+// notTheProtocol answers a frame that Decode could not read as a Presence
+// message. Strict: close 1002 with the reason. Otherwise the connection
+// stays open, since sgc's browser client builds its JSON by concatenation
+// and sends broken frames for ordinary text (a " or a line break in a
+// message): a frame that is not JSON, or whose "jsonrpc" is not "2.0", is
+// answered with error 40 naming the problem, so that the sender learns its
+// request was lost; one without a method is ignored, as sgc's writer emits
+// frames without "method" for methods outside its table.
+func (sess *session) notTheProtocol(err error) error {
+	sess.h.counters.InvalidFrames.Add(1)
+	sess.log.Debug("invalid frame", "err", err, "strict", sess.h.cfg.Strict)
+	if sess.h.cfg.Strict {
+		return &transport.CloseError{Code: transport.CloseProtocolError, Reason: "invalid frame: " + err.Error()}
+	}
+	detail := err.Error()
+	switch {
+	case errors.Is(err, wire.ErrMethod):
+		return nil
+	case errors.Is(err, wire.ErrNotJSON):
+		detail += ` (is a " or a line break inside a value not escaped?)`
+	}
+	sess.replyError(&wire.Message{}, wire.Error{Code: wire.CodeInvalidMessage, Text: wire.Text(wire.CodeInvalidMessage) + detail + "."})
+	return nil
 }
 
 // replyError sends an error frame about request m. It names the channel of

@@ -147,6 +147,20 @@ func TestServeConfigPrecedence(t *testing.T) {
 		t.Fatalf("flag over env: %+v %v", cfg, err)
 	}
 
+	// --strict, in the file or on the command line, reaches the server.
+	if err := os.WriteFile(path, []byte("strict: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = loadConfig([]string{"--config", path}, io.Discard); err != nil || !cfg.serverOptions(nil).Strict {
+		t.Fatalf("strict: true: %+v %v", cfg, err)
+	}
+	if cfg, err = loadConfig([]string{"--strict"}, io.Discard); err != nil || !cfg.serverOptions(nil).Strict {
+		t.Fatalf("--strict: %+v %v", cfg, err)
+	}
+	if cfg, err = loadConfig(nil, io.Discard); err != nil || cfg.serverOptions(nil).Strict {
+		t.Fatalf("strict by default: %+v %v", cfg, err)
+	}
+
 	if err := os.WriteFile(path, []byte("adr: x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

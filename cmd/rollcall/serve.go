@@ -33,6 +33,7 @@ type config struct {
 	LogLevel          string        `yaml:"log_level"`
 	Base64            bool          `yaml:"base64"`
 	KeepEmptyChannels bool          `yaml:"keep_empty_channels"`
+	Strict            bool          `yaml:"strict"`
 	NoWeb             bool          `yaml:"no_web"`
 	ReaderPerConn     bool          `yaml:"reader_per_conn"`
 	Debug             bool          `yaml:"debug"`
@@ -120,12 +121,13 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MemberEvents, "member-events", c.MemberEvents, "who hears server-wide joins and leaves: all (as sgc) or self (presence per channel only; for many thousands of members)")
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
+	fs.BoolVar(&c.Strict, "strict", c.Strict, "close (1002) a connection that sends a frame that is not JSON, has the wrong jsonrpc or no method, and answer unknown methods with error 41 (default: error 40 or ignored, the connection stays open)")
 	fs.BoolVar(&c.ReaderPerConn, "reader-per-conn", c.ReaderPerConn, "give every connection a reader goroutine instead of parking idle ones in epoll (for comparison)")
 	durationVar(fs, &c.PingInterval, "ping-interval", "ping clients silent for this long")
 	durationVar(fs, &c.IdleTimeout, "idle-timeout", "close clients silent (no pong either) for this long")
 	durationVar(fs, &c.WriteTimeout, "write-timeout", "bound on one socket write")
 	durationVar(fs, &c.ShutdownTimeout, "shutdown-timeout", "how long a graceful shutdown may take")
-	fs.BoolVar(&c.Ack.Enabled, "ack", c.Ack.Enabled, "acknowledged delivery: id every frame, re-send until acknowledged")
+	fs.BoolVar(&c.Ack.Enabled, "ack", c.Ack.Enabled, "acknowledged delivery: id every frame, re-send until acknowledged to clients that have acknowledged at least once")
 	durationVar(fs, &c.Ack.Interval, "ack-interval", "how often unacknowledged frames are checked")
 	durationVar(fs, &c.Ack.Timeout, "ack-timeout", "re-send a frame unacknowledged for this long")
 	fs.IntVar(&c.Ack.MaxRetries, "ack-retries", c.Ack.MaxRetries, "re-sends before a frame is given up")
@@ -157,6 +159,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 		IdleTimeout:       c.IdleTimeout,
 		WriteTimeout:      c.WriteTimeout,
 		KeepEmptyChannels: c.KeepEmptyChannels,
+		Strict:            c.Strict,
 		ReaderPerConn:     c.ReaderPerConn,
 		APIKey:            c.APIKey,
 		AllowedOrigins:    c.AllowedOrigins,

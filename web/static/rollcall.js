@@ -629,8 +629,8 @@ export class Presence {
    * Joins as a member (sent now if connected, else on the next session;
    * re-sent after every reconnect). The member id is the session id unless
    * id is given (a server decides whether it accepts an id of the page's
-   * choosing; rollcall takes the session id or, when it authenticates, the
-   * identity's).
+   * choosing; rollcall takes any id no other member has, or, when it
+   * authenticates, only the identity's).
    * @param {string} name
    * @param {string} [info]
    * @param {string} [id]

@@ -153,7 +153,8 @@ class sgcws_presence {
 
   /**
    * Joins as a member. The id is the session id (from sgcsession) unless
-   * the page passes another, which the server may refuse.
+   * the page passes another, which rollcall takes when no other member has
+   * it (error 1 otherwise) on a server without authentication.
    * @param {string} id
    * @param {string} name
    * @param {string} [info]
