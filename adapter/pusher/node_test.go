@@ -169,3 +169,86 @@ func TestNodeClientEvents(t *testing.T) {
 func TestNodeSignin(t *testing.T) {
 	start(t, nil).runNode(t, "signin.mjs", nil)
 }
+
+func TestNodeHTTPAPI(t *testing.T) {
+	start(t, nil).runNode(t, "api.mjs", nil)
+}
+
+func TestNodeEcho(t *testing.T) {
+	start(t, nil).runNode(t, "echo.mjs", nil)
+}
+
+// TestNodeWebhooks runs the presence and client-event scenarios, then
+// checks every webhook the server sent with the SDK's webhook check, and
+// what they said.
+func TestNodeWebhooks(t *testing.T) {
+	e := start(t, nil)
+	e.runNode(t, "clientevents.mjs", nil)
+	e.runNode(t, "channels.mjs", nil)
+	e.runNode(t, "presence.mjs", nil)
+	var events []map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := e.runNode(t, "webhooks.mjs", map[string]any{"requests": e.hooks.requests()})
+		var res struct{ Events []map[string]any }
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatal(err)
+		}
+		events = res.Events
+		if has(events, "channel_vacated", "presence-room", "") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []struct{ name, channel, user string }{
+		{"channel_occupied", "private-chat", ""},
+		{"channel_vacated", "private-chat", ""},
+		{"member_added", "presence-room", "alice"},
+		{"member_added", "presence-room", "42"},
+		{"member_removed", "presence-room", "alice"},
+		{"member_removed", "presence-room", "bob"},
+		{"cache_miss", "cache-scores", ""},
+		{"channel_vacated", "presence-room", ""},
+	} {
+		if !has(events, want.name, want.channel, want.user) {
+			t.Errorf("no %s webhook for %s %s in %v", want.name, want.channel, want.user, events)
+		}
+	}
+	// member_added once per user, however many tabs.
+	n := 0
+	for _, ev := range events {
+		if ev["name"] == "member_added" && ev["user_id"] == "alice" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("member_added for alice %d times, want once", n)
+	}
+	var sawPresence, sawPrivate bool
+	for _, ev := range events {
+		if ev["name"] != "client_event" {
+			continue
+		}
+		if ev["socket_id"] == nil || ev["event"] == nil {
+			t.Errorf("client_event without socket_id or event: %v", ev)
+		}
+		switch ev["channel"] {
+		case "presence-chat":
+			sawPresence = ev["user_id"] == "ann" && ev["data"] == `{"text":"yo"}`
+		case "private-chat":
+			sawPrivate = sawPrivate || ev["user_id"] == nil
+		}
+	}
+	if !sawPresence || !sawPrivate {
+		t.Errorf("client_event webhooks: presence with user_id %v, private without %v", sawPresence, sawPrivate)
+	}
+}
+
+func has(events []map[string]any, name, channel, user string) bool {
+	for _, ev := range events {
+		if ev["name"] == name && ev["channel"] == channel && (user == "" || ev["user_id"] == user) {
+			return true
+		}
+	}
+	return false
+}
