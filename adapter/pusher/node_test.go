@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -89,6 +91,9 @@ func start(t *testing.T, mut func(*server.Options)) *env {
 			},
 		},
 	}
+	if os.Getenv("PUSHER_TEST_LOG") != "" {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if mut != nil {
 		mut(&opts)
 	}
@@ -126,7 +131,23 @@ func nodeBin(t *testing.T) string {
 // its input (plus extra), and returns what it printed.
 func (e *env) runNode(t *testing.T, script string, extra map[string]any) json.RawMessage {
 	t.Helper()
-	node := nodeBin(t)
+	nodeBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := e.node(ctx, script, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// node runs a script (see runNode) and returns its output or an error with
+// its stderr.
+func (e *env) node(ctx context.Context, script string, extra map[string]any) (json.RawMessage, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, err
+	}
 	in := map[string]any{
 		"host": e.host, "port": e.port,
 		"appId": appID, "key": appKey, "secret": appSecret,
@@ -137,17 +158,15 @@ func (e *env) runNode(t *testing.T, script string, extra map[string]any) json.Ra
 		in[k] = v
 	}
 	b, _ := json.Marshal(in)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", script))
 	cmd.Stdin = bytes.NewReader(b)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node testdata/%s: %v\nstdout: %s\nstderr: %s", script, err, out, stderr.Bytes())
+		return nil, fmt.Errorf("node testdata/%s: %v\nstdout: %s\nstderr: %s", script, err, out, stderr.Bytes())
 	}
-	return out
+	return out, nil
 }
 
 func TestNodeConnect(t *testing.T) {
