@@ -13,7 +13,7 @@ func TestIdentityMapping(t *testing.T) {
 		pusherJS string // user_info pusher-js gets
 	}{
 		{`{"name":"Pia","color":"red"}`, "Pia", `{"name":"Pia","color":"red"}`}, // a Pusher user, as signed
-		{`{"color":"red"}`, "", `{"color":"red"}`},                             // no name
+		{`{"color":"red"}`, "", `{"color":"red"}`},                              // no name
 		{`"just a string"`, "", `"just a string"`},
 		{`role=qa`, "Sam", `{"name":"Sam","info":"role=qa"}`}, // an sgc member
 		{`{"name":"Other"}`, "Sam", `{"name":"Sam","info":"{\"name\":\"Other\"}"}`},
