@@ -216,6 +216,17 @@ func (e *env) api(t *testing.T, method, path string, body []byte, mut func(url.V
 	return resp.StatusCode, string(b)
 }
 
+func postRaw(t *testing.T, e *env, pathQuery string, body []byte) (int, string) {
+	t.Helper()
+	resp, err := http.Post(e.hs.URL+pathQuery, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func (e *env) trigger(t *testing.T, channel, event, data string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"name": event, "channels": []string{channel}, "data": data})
