@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/client"
 	wire "github.com/rollcall/rollcall/protocol/pusher"
 	"github.com/rollcall/rollcall/server"
@@ -525,5 +526,44 @@ func TestShutdownAndIdle(t *testing.T) {
 	go func() { _ = e.srv.Shutdown(ctx) }()
 	if code := r.closed(); code != wire.CodeReconnect {
 		t.Errorf("shutdown closed with %d, want 4200", code)
+	}
+}
+
+// TestConnectionLimits: an app at its max_connections gets 4004, a server
+// at its Pusher max_connections 4100, a disabled app 4003 (and 403 from
+// the HTTP API); a slot freed is usable again.
+func TestConnectionLimits(t *testing.T) {
+	e := start(t, func(o *server.Options) {
+		o.Pusher.MaxConnections = 3
+		o.Pusher.Apps[1].MaxConnections = 1
+		o.Pusher.Apps = append(o.Pusher.Apps, pusheradapter.App{ID: "3", Key: "off-key", Secret: "off", Disabled: true})
+	})
+	refused := func(key string, code int) {
+		t.Helper()
+		r := e.dialURL(t, e.wsURL(key, "protocol=7"))
+		if f := r.next(); f.Event != wire.EventError || int(f.inner()["code"].(float64)) != code {
+			t.Fatalf("%s: %+v, want pusher:error %d", key, f, code)
+		}
+		if c := r.closed(); int(c) != code {
+			t.Fatalf("%s: closed with %d, want %d", key, c, code)
+		}
+	}
+	refused("off-key", wire.CodeAppDisabled)
+	o1 := e.dial(t, otherKey)
+	refused(otherKey, wire.CodeOverQuota)
+	a1, _ := e.dial(t, appKey), e.dial(t, appKey)
+	refused(appKey, wire.CodeOverCapacity)
+	a1.c.Close(websocket.StatusNormalClosure, "")
+	time.Sleep(100 * time.Millisecond)
+	e.dial(t, appKey).alive()
+	o1.alive()
+	q := wire.SignRequest("off-key", "off", "GET", "/apps/3/channels", nil, nil, time.Now())
+	resp, err := http.Get(e.hs.URL + "/apps/3/channels?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("disabled app's API: %d, want 403", resp.StatusCode)
 	}
 }
