@@ -19,8 +19,10 @@ import (
 
 	"github.com/gobwas/ws"
 
+	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
 	sgcadapter "github.com/rollcall/rollcall/adapter/sgc"
 	"github.com/rollcall/rollcall/presence"
+	pusherwire "github.com/rollcall/rollcall/protocol/pusher"
 	"github.com/rollcall/rollcall/protocol/sgc"
 	"github.com/rollcall/rollcall/transport"
 )
@@ -135,6 +137,9 @@ type Options struct {
 	// web.Handler(): the demo page and rollcall.js). Nil: such requests get
 	// 426 Upgrade Required.
 	Web http.Handler
+	// Pusher turns on the Pusher Channels protocol for its apps
+	// (docs/pusher.md); no apps, no Pusher.
+	Pusher PusherOptions
 	// Dashboard turns on the live dashboard: its data at /dashboard/data
 	// (one JSON snapshot) and /dashboard/events (a snapshot every second as
 	// Server-Sent Events), and its page at /dashboard, which Web serves
@@ -153,6 +158,9 @@ type Server struct {
 	topts  transport.Options
 	mux    *http.ServeMux
 
+	pusher *pusheradapter.Handler // nil: no Pusher apps
+	ptopts transport.Options      // Pusher connections: idle close 4201
+
 	started  time.Time
 	counters counters
 
@@ -160,12 +168,15 @@ type Server struct {
 
 	refusals *refusalLog // refused handshakes, logged at info at most once per IP a minute
 
-	mu     sync.Mutex
-	conns  map[*transport.Conn]string // every open connection, to its session id once known
-	byID   map[string]*transport.Conn
-	closed bool
-	wg     sync.WaitGroup // one per connection
-	stop   chan struct{}
+	mu    sync.Mutex
+	conns map[*transport.Conn]string // every open connection, to its session id once known
+	byID  map[string]*transport.Conn
+	// pusherConns are the Pusher connections: Shutdown closes them with
+	// 4200 (pusher-js reconnects at once), the others with 1001.
+	pusherConns map[*transport.Conn]struct{}
+	closed      bool
+	wg          sync.WaitGroup // one per connection
+	stop        chan struct{}
 
 	// poller wakes a connection's reader only when its client has sent
 	// something; nil where epoll is not available (a goroutine per
@@ -213,13 +224,15 @@ func New(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:     opts,
-		log:      log,
-		started:  time.Now(),
-		conns:    make(map[*transport.Conn]string),
-		byID:     make(map[string]*transport.Conn),
-		stop:     make(chan struct{}),
-		refusals: newRefusalLog(log),
+		opts:    opts,
+		log:     log,
+		started: time.Now(),
+		conns:   make(map[*transport.Conn]string),
+		byID:    make(map[string]*transport.Conn),
+		stop:    make(chan struct{}),
+
+		pusherConns: make(map[*transport.Conn]struct{}),
+		refusals:    newRefusalLog(log),
 	}
 	s.topts = transport.Options{
 		MaxMessageSize: opts.Limits.MaxMessageSize,
@@ -229,8 +242,12 @@ func New(opts Options) (*Server, error) {
 		PingInterval:   opts.PingInterval,
 		Counters:       &s.counters.transport,
 	}
+	hooks := opts.Hooks
+	if len(opts.Pusher.Apps) > 0 {
+		hooks.BeforeNewChannelMember = s.reservedForPusher(hooks.BeforeNewChannelMember)
+	}
 	s.engine = presence.New(presence.Options{
-		Hooks:                opts.Hooks,
+		Hooks:                hooks,
 		Events:               opts.Events,
 		KeepEmptyChannels:    opts.KeepEmptyChannels,
 		MemberEvents:         opts.MemberEvents,
@@ -263,6 +280,10 @@ func New(opts Options) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	if err := s.setupPusher(); err != nil {
+		s.sgc.Close()
+		return nil, err
+	}
 	s.routeAPI(s.mux)
 	s.routeDashboard(s.mux)
 	s.mux.HandleFunc("/", s.serveRoot)
@@ -410,7 +431,7 @@ func (s *Server) ended(tc *transport.Conn, c *presence.Conn, code ws.StatusCode)
 	if sent, _ := tc.CloseStatus(); sent != 0 && !tc.ClosedByPeer() && !s.shuttingDown() {
 		s.counters.closedForCause.Add(1)
 	}
-	if f := s.opts.OnDisconnect; f != nil {
+	if f := s.opts.OnDisconnect; f != nil && c != nil {
 		f(c, int(code))
 	}
 	s.mu.Lock()
@@ -418,6 +439,7 @@ func (s *Server) ended(tc *transport.Conn, c *presence.Conn, code ws.StatusCode)
 		delete(s.byID, id)
 	}
 	delete(s.conns, tc)
+	delete(s.pusherConns, tc)
 	s.mu.Unlock()
 	s.counters.open.Add(-1)
 	s.wg.Done()
@@ -433,6 +455,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.stop)
 	}
 	for tc := range s.conns {
+		if _, ok := s.pusherConns[tc]; ok {
+			// pusher-js reconnects at once on 4200 (to another node).
+			_ = tc.Send(pusherwire.AppendError(nil, pusherwire.CodeReconnect, "Server shutting down"))
+			tc.Close(ws.StatusCode(pusherwire.CodeReconnect), "server shutting down")
+			continue
+		}
 		tc.Close(transport.CloseGoingAway, "server shutting down")
 	}
 	s.mu.Unlock()
@@ -454,6 +482,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("server shutdown: %w", ctx.Err())
 	}
 	s.sgc.Close()
+	if s.pusher != nil {
+		s.pusher.Close()
+	}
 	if s.poller != nil {
 		_ = s.poller.Close() // every connection has ended
 	}

@@ -66,6 +66,10 @@ type Options struct {
 	// Counters, when set, count this connection's traffic together with
 	// every other connection sharing them.
 	Counters *Counters
+	// IdleCode and IdleReason are the close code and reason of the idle
+	// timeout; zero means 1001 "idle timeout" (Pusher uses 4201).
+	IdleCode   ws.StatusCode
+	IdleReason string
 }
 
 // Counters count the traffic of many connections. Each field is updated
@@ -90,6 +94,9 @@ func (o *Options) withDefaults() {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.IdleCode == 0 {
+		o.IdleCode, o.IdleReason = CloseGoingAway, "idle timeout"
 	}
 }
 
@@ -552,8 +559,8 @@ func (c *Conn) checkHeader(h ws.Header, inText bool) (ws.StatusCode, string) {
 // readFailed turns a read error into how the connection ended.
 func (c *Conn) readFailed(err error) (ws.StatusCode, string) {
 	if errors.Is(err, os.ErrDeadlineExceeded) && !c.closingNow() {
-		c.Close(CloseGoingAway, "idle timeout")
-		return CloseGoingAway, "idle timeout"
+		c.Close(c.opts.IdleCode, c.opts.IdleReason)
+		return c.opts.IdleCode, c.opts.IdleReason
 	}
 	return CloseAbnormal, ""
 }

@@ -155,7 +155,7 @@ func (c *Conn) idleCheck() {
 	now := time.Now()
 	quiet := now.Sub(c.LastRead())
 	if quiet >= c.opts.IdleTimeout {
-		c.Close(CloseGoingAway, "idle timeout")
+		c.Close(c.opts.IdleCode, c.opts.IdleReason)
 		return
 	}
 	if c.pingAfter > 0 && quiet >= c.pingAfter && now.Sub(c.lastPing) >= c.pingAfter {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,9 @@ Scenarios:
 Without --target, bench starts its own server (this binary's serve --debug) on
 127.0.0.1; with --comparator it also runs the Centrifuge comparator
 (bench/centrifuge), alternating runs, and prints both side by side.
-Targets outside loopback are refused.
+Targets outside loopback are refused. --protocol pusher runs rollcall over the
+Pusher Channels protocol instead (fanout only: presence channels, client events);
+--protocol sgc,pusher runs both, alternating, in one table.
 `
 
 // benchDefaults are each scenario's sizes when no flag says otherwise.
@@ -64,7 +67,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.Target, "target", "", "drive this running rollcall server (ws://127.0.0.1:PORT/) instead of starting one")
 	fs.IntVar(&cfg.PID, "pid", 0, "process id of --target, for its memory and CPU figures")
 	fs.StringVar(&cfg.Comparator, "comparator", "", "Centrifuge comparator binary (built from bench/centrifuge); runs it beside rollcall")
-	servers := fs.String("servers", "", "servers to run, comma-separated (default: rollcall, and centrifuge with --comparator)")
+	servers := fs.String("servers", "", "servers to run, comma-separated: rollcall, rollcall-pusher, centrifuge (default: rollcall, and centrifuge with --comparator)")
+	protocols := fs.String("protocol", "sgc", "the protocols rollcall is driven with, comma-separated: sgc, pusher (fanout)")
 	fs.IntVar(&p.Workers, "workers", 0, "worker processes (default: one per 8,000 connections)")
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "runs per server, alternating; the table shows medians")
 	fs.BoolVar(&cfg.Pin, "pin", false, "pin servers to CPU 0 and workers to CPU 1 with taskset")
@@ -112,6 +116,34 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Servers = []string{"rollcall", "centrifuge"}
 	default:
 		cfg.Servers = []string{"rollcall"}
+	}
+	var rollcalls []string
+	for _, pr := range strings.Split(*protocols, ",") {
+		switch strings.TrimSpace(pr) {
+		case "sgc":
+			rollcalls = append(rollcalls, "rollcall")
+		case "pusher":
+			if scenario != "fanout" {
+				return usageError{"bench: --protocol pusher runs the fanout scenario only"}
+			}
+			rollcalls = append(rollcalls, "rollcall-pusher")
+		default:
+			return usageError{fmt.Sprintf("bench: bad --protocol %q: want sgc, pusher or both (sgc,pusher)", pr)}
+		}
+	}
+	if *servers == "" {
+		var out []string
+		for _, sv := range cfg.Servers {
+			if sv == "rollcall" {
+				out = append(out, rollcalls...)
+			} else {
+				out = append(out, sv)
+			}
+		}
+		cfg.Servers = out
+	}
+	if slices.Contains(cfg.Servers, "rollcall-pusher") && cfg.Target != "" {
+		return usageError{"bench: --protocol pusher starts its own server (with a bench app); it takes no --target"}
 	}
 	if _, err := presence.ParseMemberEvents(*memberEvents); err != nil {
 		return usageError{fmt.Sprintf("bench: bad --member-events %q: want all or self", *memberEvents)}

@@ -20,6 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/transport"
@@ -70,6 +71,7 @@ type config struct {
 		Burst                int     `yaml:"burst"`
 		QueueLength          int     `yaml:"queue_length"`
 	} `yaml:"limits"`
+	Pusher pusherConfig `yaml:"pusher"`
 }
 
 func defaultConfig() config {
@@ -91,6 +93,7 @@ func defaultConfig() config {
 	c.Limits.MessagesPerSecond = server.DefaultMessagesPerSecond
 	c.Limits.Burst = 2 * server.DefaultMessagesPerSecond
 	c.Limits.QueueLength = transport.DefaultQueueLength
+	c.Pusher.ActivityTimeout = pusheradapter.DefaultActivityTimeout
 	return c
 }
 
@@ -138,6 +141,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.Limits.MessagesPerSecond, "rate", c.Limits.MessagesPerSecond, "messages per second per connection, 0 = no limit (error 45)")
 	fs.IntVar(&c.Limits.Burst, "burst", c.Limits.Burst, "messages a connection may send at once above the rate")
 	fs.IntVar(&c.Limits.QueueLength, "queue", c.Limits.QueueLength, "outbound frames queued per connection before it is closed as slow (1008)")
+	c.pusherFlags(fs)
 }
 
 func (c *config) serverOptions(log *slog.Logger) server.Options {
@@ -163,6 +167,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 		ReaderPerConn:     c.ReaderPerConn,
 		APIKey:            c.APIKey,
 		AllowedOrigins:    c.AllowedOrigins,
+		Pusher:            c.pusherOptions(),
 		Logger:            log,
 	}
 }
@@ -344,6 +349,7 @@ func (c *config) validate() error {
 	atLeast("--max-channel-name (limits.max_channel_name)", int64(c.Limits.MaxChannelName), 1, " (bytes)")
 	atLeast("--burst (limits.burst)", int64(c.Limits.Burst), 1, "")
 	atLeast("--queue (limits.queue_length)", int64(c.Limits.QueueLength), 1, " (frames)")
+	bad = append(bad, c.validatePusher()...)
 	if r := c.Limits.MessagesPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 		bad = append(bad, fmt.Sprintf("--rate (limits.messages_per_second) must be 0 (no limit) or positive, got %v", r))
 	}
@@ -426,7 +432,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scheme = "https"
 	}
 	log.Info("rollcall listening", "addr", ln.Addr().String(), "scheme", scheme, "version", versionString(),
-		"auth", cfg.authSummary(), "http_api", cfg.APIKey != "", "base64", cfg.Base64, "ack", cfg.Ack.Enabled, "web", !cfg.NoWeb)
+		"auth", cfg.authSummary(), "http_api", cfg.APIKey != "", "pusher_apps", len(opts.Pusher.Apps), "base64", cfg.Base64, "ack", cfg.Ack.Enabled, "web", !cfg.NoWeb)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -435,7 +441,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: closing every connection with 1001")
+	log.Info("shutting down: closing every connection with 1001 (Pusher connections: 4200)")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx))

@@ -155,13 +155,27 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 			"--rate", "1000000", "--burst", "1000000", "--max-channels", "10000")
 		args = append(args, cfg.ServeArgs...)
 		srv, err = startServer(ctx, serverPin, `msg="rollcall listening" addr=(\S+)`, args...)
+	case name == "rollcall-pusher":
+		if len(cfg.Exe) == 0 {
+			return nil, errors.New("no rollcall binary to start")
+		}
+		yaml, remove, cerr := pusherConfig()
+		if cerr != nil {
+			return nil, cerr
+		}
+		defer remove()
+		args := append([]string{}, cfg.Exe...)
+		args = append(args, "serve", "--addr", "127.0.0.1:0", "--debug", "--no-web", "--log-level", "info",
+			"--config", yaml, "--max-channels", "10000", "--max-message-size", "1048576")
+		args = append(args, cfg.ServeArgs...)
+		srv, err = startServer(ctx, serverPin, `msg="rollcall listening" addr=(\S+)`, args...)
 	case name == "centrifuge":
 		if cfg.Comparator == "" {
 			return nil, errors.New("no comparator binary: build bench/centrifuge and pass --comparator")
 		}
 		srv, err = startServer(ctx, serverPin, `listening on (\S+)`, cfg.Comparator, "--addr", "127.0.0.1:0")
 	default:
-		return nil, fmt.Errorf("unknown server %q: want rollcall or centrifuge", name)
+		return nil, fmt.Errorf("unknown server %q: want rollcall, rollcall-pusher or centrifuge", name)
 	}
 	if err != nil {
 		return nil, err

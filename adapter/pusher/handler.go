@@ -1,0 +1,344 @@
+// Package pusher serves the Pusher Channels protocol (version 7) over one
+// transport connection per client, and the Pusher HTTP API, into the same
+// presence engine as the sgc protocol: pusher-js, Laravel Echo and the
+// `pusher` server SDKs work unchanged. The wire codec is protocol/pusher;
+// this package translates it to engine calls and engine events to frames.
+// The server does the upgrade and hands each connection to Handler.Serve,
+// and routes the HTTP API (Handler.ServeAPI) under /apps/.
+package pusher
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/adapter"
+	"github.com/rollcall/rollcall/presence"
+	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/transport"
+)
+
+// Defaults of Config fields left zero.
+const (
+	DefaultCacheTTL       = 30 * time.Minute
+	DefaultWebhookQueue   = 10000
+	DefaultWebhookBatch   = 50 * time.Millisecond
+	DefaultWebhookRetries = 5
+)
+
+// Config configures a Handler. Engine and Apps are required.
+type Config struct {
+	Engine *presence.Engine
+	Apps   []App
+	// ActivityTimeout is the activity_timeout sent to clients, in seconds:
+	// pusher-js pings after this much silence from the server.
+	ActivityTimeout int
+	// MaxConnections caps the Pusher connections of the whole server
+	// (4100, over capacity: pusher-js retries after a back-off); 0 = none.
+	MaxConnections int
+	// CacheTTL is how long a cache channel keeps its last event.
+	CacheTTL time.Duration
+	// WebhookQueue is how many events wait per webhook URL; more are
+	// dropped (and counted), so a dead endpoint costs bounded memory and
+	// never slows delivery. WebhookBatch is how long events gather into
+	// one POST; WebhookRetries how often a failed POST is retried, with
+	// exponential back-off from 100 ms.
+	WebhookQueue   int
+	WebhookBatch   time.Duration
+	WebhookRetries int
+	WebhookClient  *http.Client
+	// Poller parks idle connections (nil: a reader goroutine each).
+	Poller   *transport.Poller
+	Counters *adapter.Counters
+	Logger   *slog.Logger
+}
+
+// Peer is what the server knows of a connection it hands to Serve.
+type Peer struct {
+	// Key is the app key of the URL path /app/{key}; Query its query.
+	Key   string
+	Query url.Values
+	// Begin is called once the engine knows the connection, after
+	// connection_established; ctx ends with the connection. End is called
+	// once after the connection ended, with c nil when it was refused
+	// before the engine knew it (unknown key, …).
+	Begin func(ctx context.Context, c *presence.Conn)
+	End   func(c *presence.Conn, code ws.StatusCode)
+}
+
+// Handler serves the Pusher connections and HTTP API of one server.
+type Handler struct {
+	cfg      Config
+	log      *slog.Logger
+	engine   *presence.Engine
+	counters *adapter.Counters
+	apps     []*App
+	byKey    map[string]*App
+	byID     map[string]*App
+	def      *App
+
+	conns    atomic.Int64
+	appConns map[*App]*atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[string]*session               // by socket id
+	users    map[userKey]map[*session]struct{} // signed-in sockets
+	subs     map[string]int                    // engine channel -> local Pusher subscribers
+	cache    map[string]cached                 // engine channel -> last event
+	hooks    map[*App][]*webhookSender
+	closed   bool
+	stopOnce sync.Once
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type userKey struct {
+	app *App
+	id  string
+}
+
+type cached struct {
+	name, data string
+	at         time.Time
+}
+
+// New returns a handler for the apps of cfg; Close stops its webhooks.
+func New(cfg Config) (*Handler, error) {
+	if err := checkApps(cfg.Apps); err != nil {
+		return nil, err
+	}
+	if cfg.ActivityTimeout <= 0 {
+		cfg.ActivityTimeout = DefaultActivityTimeout
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if cfg.WebhookQueue <= 0 {
+		cfg.WebhookQueue = DefaultWebhookQueue
+	}
+	if cfg.WebhookBatch <= 0 {
+		cfg.WebhookBatch = DefaultWebhookBatch
+	}
+	if cfg.WebhookRetries <= 0 {
+		cfg.WebhookRetries = DefaultWebhookRetries
+	}
+	if cfg.WebhookClient == nil {
+		cfg.WebhookClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	h := &Handler{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		engine:   cfg.Engine,
+		counters: cfg.Counters,
+		byKey:    make(map[string]*App),
+		byID:     make(map[string]*App),
+		appConns: make(map[*App]*atomic.Int64),
+		sessions: make(map[string]*session),
+		users:    make(map[userKey]map[*session]struct{}),
+		subs:     make(map[string]int),
+		cache:    make(map[string]cached),
+		hooks:    make(map[*App][]*webhookSender),
+		stop:     make(chan struct{}),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.counters == nil {
+		h.counters = new(adapter.Counters)
+	}
+	for i := range cfg.Apps {
+		a := cfg.Apps[i] // a copy: the handler owns its apps
+		a.setDefaults()
+		app := &a
+		h.apps = append(h.apps, app)
+		h.byKey[app.Key], h.byID[app.ID] = app, app
+		h.appConns[app] = new(atomic.Int64)
+		if app.Default {
+			h.def = app
+		}
+		for _, w := range app.Webhooks {
+			ws := newWebhookSender(h, app, w)
+			h.hooks[app] = append(h.hooks[app], ws)
+			h.wg.Add(1)
+			go ws.run()
+		}
+	}
+	return h, nil
+}
+
+// Close stops the webhook senders (events still queued are dropped). The
+// connections are the server's to close.
+func (h *Handler) Close() {
+	h.stopOnce.Do(func() { close(h.stop) })
+	h.wg.Wait()
+}
+
+// Owns reports whether c is one of this handler's connections.
+func (h *Handler) Owns(c *presence.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sessions[c.ID()]
+	return s != nil && s.pc == c
+}
+
+// Reserved reports whether an engine channel name belongs to Pusher alone,
+// so that sgc clients may not subscribe to it: a channel of a non-default
+// app ("app-<id>:…"), or a user channel ("#server-to-user-…"; every name
+// starting with "#" is refused to Pusher clients too).
+func Reserved(channel string) bool {
+	return isAppPrefixed(channel) || (len(channel) > 0 && channel[0] == '#')
+}
+
+// WebhookDrops returns how many webhook events were dropped because an
+// endpoint's queue was full or it kept failing.
+func (h *Handler) WebhookDrops() uint64 {
+	var n uint64
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ws := range h.hooks {
+		for _, w := range ws {
+			n += w.dropped.Load()
+		}
+	}
+	return n
+}
+
+// Serve runs the protocol on tc until the connection ends.
+func (h *Handler) Serve(tc *transport.Conn, p Peer) {
+	app := h.byKey[p.Key]
+	refuse := func(code int, msg string) {
+		h.log.Debug("pusher connection refused", "remote", tc.RemoteAddr().String(), "code", code, "reason", msg)
+		_ = tc.Send(wire.AppendError(nil, code, msg))
+		tc.Close(ws.StatusCode(code), msg)
+		tc.Serve(nil, func([]byte) error { return nil }, func(code ws.StatusCode, _ string) {
+			if p.End != nil {
+				p.End(nil, code)
+			}
+		})
+	}
+	switch {
+	case app == nil:
+		refuse(wire.CodeAppNotFound, "App key "+p.Key+" not in this cluster. Did you forget to specify the cluster?")
+		return
+	case app.Disabled:
+		refuse(wire.CodeAppDisabled, "Application disabled")
+		return
+	}
+	if code := wire.CheckProtocol(p.Query.Get("protocol")); code != 0 {
+		refuse(code, wire.CodeText(code)+": this server speaks protocol 7")
+		return
+	}
+	if n := h.conns.Add(1); h.cfg.MaxConnections > 0 && n > int64(h.cfg.MaxConnections) {
+		h.conns.Add(-1)
+		refuse(wire.CodeOverCapacity, "Over capacity")
+		return
+	}
+	if n := h.appConns[app].Add(1); app.MaxConnections > 0 && n > int64(app.MaxConnections) {
+		h.appConns[app].Add(-1)
+		h.conns.Add(-1)
+		refuse(wire.CodeOverQuota, "Application is over connection quota")
+		return
+	}
+	s := newSession(h, app, tc, p)
+	h.mu.Lock()
+	h.sessions[s.id] = s
+	h.mu.Unlock()
+	s.run()
+}
+
+// forget drops an ended session.
+func (h *Handler) forget(s *session) {
+	h.mu.Lock()
+	delete(h.sessions, s.id)
+	if s.user != nil {
+		k := userKey{s.app, s.user.ID}
+		delete(h.users[k], s)
+		if len(h.users[k]) == 0 {
+			delete(h.users, k)
+		}
+	}
+	h.mu.Unlock()
+	h.appConns[s.app].Add(-1)
+	h.conns.Add(-1)
+}
+
+// occupy counts a local subscriber of an engine channel in or out and
+// fires channel_occupied / channel_vacated on the 0 <-> 1 transitions.
+func (h *Handler) occupy(app *App, engineName, name string, delta int) {
+	h.mu.Lock()
+	n := h.subs[engineName] + delta
+	if n <= 0 {
+		delete(h.subs, engineName)
+	} else {
+		h.subs[engineName] = n
+	}
+	h.mu.Unlock()
+	switch {
+	case delta > 0 && n == 1:
+		h.webhook(app, wire.WebhookEvent{Name: wire.WebhookChannelOccupied, Channel: name})
+	case delta < 0 && n == 0:
+		h.webhook(app, wire.WebhookEvent{Name: wire.WebhookChannelVacated, Channel: name})
+	}
+}
+
+// subscriptions returns the local Pusher subscribers of an engine channel.
+func (h *Handler) subscriptions(engineName string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.subs[engineName]
+}
+
+// cached returns the last event of a cache channel, if it is fresh.
+func (h *Handler) cached(engineName string) (cached, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.cache[engineName]
+	if ok && time.Since(c.at) > h.cfg.CacheTTL {
+		delete(h.cache, engineName)
+		return cached{}, false
+	}
+	return c, ok
+}
+
+func (h *Handler) setCached(engineName, name, data string) {
+	h.mu.Lock()
+	h.cache[engineName] = cached{name: name, data: data, at: time.Now()}
+	h.mu.Unlock()
+}
+
+// userSessions returns the sockets signed in as user id of app.
+func (h *Handler) userSessions(app *App, id string) []*session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*session
+	for s := range h.users[userKey{app, id}] {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (h *Handler) signedIn(s *session, id string) {
+	h.mu.Lock()
+	k := userKey{s.app, id}
+	if h.users[k] == nil {
+		h.users[k] = make(map[*session]struct{})
+	}
+	h.users[k][s] = struct{}{}
+	h.mu.Unlock()
+}
+
+// webhook queues one event for the app's webhooks that want it; it never
+// blocks.
+func (h *Handler) webhook(app *App, ev wire.WebhookEvent) {
+	for _, w := range h.hooks[app] {
+		w.push(ev)
+	}
+}
+
+var timeSince = time.Since

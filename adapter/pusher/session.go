@@ -1,0 +1,514 @@
+package pusher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/adapter"
+	"github.com/rollcall/rollcall/presence"
+	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/transport"
+)
+
+// session is one Pusher connection.
+type session struct {
+	h      *Handler
+	app    *App
+	tc     *transport.Conn
+	pc     *presence.Conn
+	id     string // the socket id, also the engine's session id
+	peer   Peer
+	ctx    context.Context
+	cancel context.CancelFunc
+	limit  adapter.RateLimiter
+	log    *slog.Logger
+
+	// mu guards subs and user. It is never held across an engine call:
+	// the engine may deliver to this session on the calling goroutine.
+	mu   sync.Mutex
+	subs map[string]*sub // by Pusher channel name
+	user *wire.UserData  // the signed-in user, nil before pusher:signin
+}
+
+// sub is one channel a session is subscribed to.
+type sub struct {
+	typ    wire.ChannelType
+	engine string // the engine's name
+	userID string // the presence user id, "" elsewhere
+	// active is false while the subscription is being made and after it
+	// failed.
+	active bool
+}
+
+func newSession(h *Handler, app *App, tc *transport.Conn, p Peer) *session {
+	s := &session{h: h, app: app, tc: tc, id: wire.NewSocketID(), peer: p, subs: make(map[string]*sub)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.limit = adapter.RateLimiter{Rate: app.ClientEventsPerSecond, Burst: app.ClientEventsPerSecond}
+	s.pc = h.engine.Connect(s.id, s)
+	return s
+}
+
+func (s *session) run() {
+	s.log = s.h.log.With("socket", s.id, "app", s.app.ID, "remote", s.tc.RemoteAddr().String())
+	s.log.Debug("pusher connected")
+	s.send(wire.AppendConnectionEstablished(nil, s.id, s.h.cfg.ActivityTimeout))
+	if f := s.peer.Begin; f != nil {
+		f(s.ctx, s.pc)
+	}
+	s.tc.Serve(s.h.cfg.Poller, s.handle, s.ended)
+}
+
+func (s *session) ended(code ws.StatusCode, reason string) {
+	s.cancel()
+	s.mu.Lock()
+	var presenceSubs []*sub
+	var all []string
+	for name, sb := range s.subs {
+		if !sb.active || sb.typ.Kind == wire.ServerToUser {
+			continue
+		}
+		all = append(all, name)
+		if sb.typ.Kind == wire.Presence {
+			presenceSubs = append(presenceSubs, sb)
+		}
+	}
+	s.subs = map[string]*sub{}
+	s.mu.Unlock()
+	s.h.engine.Disconnect(s.pc)
+	for _, sb := range presenceSubs {
+		s.memberGone(sb)
+	}
+	for _, name := range all {
+		s.h.occupy(s.app, s.app.EngineChannel(name), name, -1)
+	}
+	s.h.forget(s)
+	s.log.Debug("pusher disconnected", "code", int(code), "reason", reason)
+	if f := s.peer.End; f != nil {
+		f(s.pc, code)
+	}
+}
+
+// memberGone fires member_removed when the session's user is no longer in
+// a presence channel it has left.
+func (s *session) memberGone(sb *sub) {
+	ms, _ := s.h.engine.Members(sb.engine)
+	for _, m := range ms {
+		if m.ID == sb.userID {
+			return
+		}
+	}
+	name, _ := s.app.PusherChannel(sb.engine)
+	s.h.webhook(s.app, wire.WebhookEvent{Name: wire.WebhookMemberRemoved, Channel: name, UserID: sb.userID})
+}
+
+func (s *session) send(frame []byte) {
+	if err := s.tc.Send(frame); errors.Is(err, transport.ErrSlowConsumer) {
+		s.h.counters.SlowConsumers.Add(1)
+		s.h.log.Info("slow consumer disconnected", "socket", s.id)
+	}
+}
+
+// sendError sends pusher:error without closing.
+func (s *session) sendError(code int, msg string) {
+	s.h.counters.Errors.Add(1)
+	s.log.Debug("pusher error sent", "code", code, "message", msg)
+	s.send(wire.AppendError(nil, code, msg))
+}
+
+func (s *session) subError(channel, typ, msg string, status int) {
+	s.h.counters.Errors.Add(1)
+	s.log.Debug("subscription refused", "channel", channel, "type", typ, "error", msg)
+	s.send(wire.AppendSubscriptionError(nil, channel, typ, msg, status))
+}
+
+// close sends pusher:error and closes with the same code.
+func (s *session) close(code int, msg string) error {
+	s.sendError(code, msg)
+	return &transport.CloseError{Code: ws.StatusCode(code), Reason: msg}
+}
+
+// Deliver implements presence.Sink. The frames of a fan-out are encoded
+// once per app (the channel names differ per app only), with Event.Frame.
+func (s *session) Deliver(ev *presence.Event) {
+	name, ok := s.app.PusherChannel(ev.Channel)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	sb := s.subs[name]
+	var st sub
+	if sb != nil {
+		st = *sb
+	}
+	s.mu.Unlock()
+	if sb == nil {
+		return
+	}
+	switch ev.Kind {
+	case presence.KindMembers:
+		if st.typ.Kind == wire.Presence {
+			s.send(wire.AppendPresenceSubscriptionSucceeded(nil, name, wireMembers(ev.Members)))
+		} else {
+			s.send(wire.AppendSubscriptionSucceeded(nil, name))
+		}
+		if st.typ.Cache {
+			if c, ok := s.h.cached(st.engine); ok {
+				s.send(wire.AppendChannelEvent(nil, name, c.name, c.data))
+			} else {
+				s.send(wire.AppendCacheMiss(nil, name))
+				s.h.webhook(s.app, wire.WebhookEvent{Name: wire.WebhookCacheMiss, Channel: name})
+			}
+		}
+	case presence.KindNewChannelMember:
+		if st.typ.Kind != wire.Presence {
+			return
+		}
+		if ev.Member.ID == st.userID {
+			// Its own user's first entry: this connection made it.
+			s.h.webhook(s.app, wire.WebhookEvent{Name: wire.WebhookMemberAdded, Channel: name, UserID: st.userID})
+			return
+		}
+		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte {
+			return wire.AppendMemberAdded(nil, name, ev.Member.ID, userInfo(ev.Member))
+		}))
+	case presence.KindRemoveChannelMember:
+		if st.typ.Kind != wire.Presence || ev.Member.ID == st.userID {
+			return
+		}
+		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte {
+			return wire.AppendMemberRemoved(nil, name, ev.Member.ID)
+		}))
+	case presence.KindPublish:
+		if ev.Except == s.id {
+			return
+		}
+		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte { return publishFrame(name, ev) }))
+	}
+	// Other kinds (the sgc server-wide member events, invitations) are not
+	// Pusher's.
+}
+
+// SgcMessageEvent is the event name Pusher clients see for a message an
+// sgc client published to a shared channel (Echo: listenForWhisper("message")).
+const SgcMessageEvent = "client-message"
+
+// publishFrame encodes a publish: {"event","channel","data"} with data the
+// event's data as a string, and the sender's user_id on presence channels.
+func publishFrame(channel string, ev *presence.Event) []byte {
+	name := ev.Name
+	if name == "" {
+		name = SgcMessageEvent
+	}
+	b := wire.AppendChannelEvent(make([]byte, 0, 64+len(channel)+len(name)+len(ev.Data)), channel, name, string(ev.Data))
+	if ev.Member.ID != "" && wire.ClassifyChannel(channel).Kind == wire.Presence {
+		uid, _ := json.Marshal(ev.Member.ID)
+		b = append(b[:len(b)-1], `,"user_id":`...)
+		b = append(b, uid...)
+		b = append(b, '}')
+	}
+	return b
+}
+
+// handle processes one text message from the client.
+func (s *session) handle(data []byte) error {
+	cf, err := wire.DecodeClientFrame(data)
+	if err != nil {
+		var fe *wire.FrameError
+		if errors.As(err, &fe) {
+			s.sendError(fe.Code(), fe.Message())
+			return nil
+		}
+		s.sendError(wire.CodeReconnect, "Invalid message format")
+		return nil
+	}
+	switch cf.Type {
+	case wire.TypePing:
+		s.send(wire.AppendPong(nil))
+	case wire.TypePong:
+	case wire.TypeSubscribe:
+		s.subscribe(cf.Subscribe)
+	case wire.TypeUnsubscribe:
+		s.unsubscribe(cf.Channel)
+	case wire.TypeSignin:
+		return s.signin(cf.Signin)
+	case wire.TypeClientEvent:
+		s.clientEvent(&cf)
+	default:
+		s.sendError(wire.CodeClientEventRejected, "Client event rejected: "+strconv.Quote(cf.Event)+" is not a client event (client events start with client-)")
+	}
+	return nil
+}
+
+func (s *session) subscribe(req wire.Subscribe) {
+	name := req.Channel
+	if err := wire.ValidateChannelName(name, s.app.MaxChannelName); err != nil {
+		if errors.Is(err, wire.ErrChannelNameTooLong) {
+			s.subError(name, wire.SubscriptionErrorLimit, err.Error(), wire.CodeUnauthorized)
+		} else {
+			s.subError(name, "InvalidChannel", err.Error(), wire.CodeUnauthorized)
+		}
+		return
+	}
+	typ := wire.ClassifyChannel(name)
+	s.mu.Lock()
+	if sb := s.subs[name]; sb != nil {
+		s.mu.Unlock()
+		s.resubscribed(name, sb)
+		return
+	}
+	user := s.user
+	s.mu.Unlock()
+	var member *presence.Member
+	switch typ.Kind {
+	case wire.Internal:
+		s.subError(name, "InvalidChannel", "Channel name "+strconv.Quote(name)+" is reserved", wire.CodeUnauthorized)
+		return
+	case wire.ServerToUser:
+		id, _ := wire.ServerToUserID(name)
+		if user == nil || user.ID != id {
+			s.subError(name, wire.SubscriptionErrorAuth, "Subscribing to "+name+" needs a signin as user "+strconv.Quote(id), 401)
+			return
+		}
+		s.send(wire.AppendSubscriptionSucceeded(nil, name))
+		return
+	case wire.Private, wire.PrivateEncrypted:
+		if err := wire.VerifyAuth(s.app.Key, s.app.Secret, wire.PrivateStringToSign(s.id, name), req.Auth); err != nil {
+			s.subError(name, wire.SubscriptionErrorAuth, err.Error(), 401)
+			return
+		}
+	case wire.Presence:
+		if err := wire.VerifyChannelAuth(s.app.Key, s.app.Secret, s.id, req); err != nil {
+			s.subError(name, wire.SubscriptionErrorAuth, err.Error(), 401)
+			return
+		}
+		var m presence.Member
+		switch {
+		case req.HasChannelData:
+			cd, err := wire.ParseChannelData(req.ChannelData)
+			if err != nil {
+				s.subError(name, wire.SubscriptionErrorAuth, err.Error(), 401)
+				return
+			}
+			if len(cd.UserInfo) > s.app.MaxUserInfoBytes {
+				s.subError(name, wire.SubscriptionErrorLimit, "user_info is larger than "+strconv.Itoa(s.app.MaxUserInfoBytes)+" bytes", wire.CodeClientEventRejected)
+				return
+			}
+			m = memberOf(cd.UserID, cd.UserInfo)
+		case user != nil:
+			m = memberOf(user.ID, user.UserInfo)
+		default:
+			s.subError(name, wire.SubscriptionErrorAuth, "A presence subscription needs channel_data or a signed-in user", 401)
+			return
+		}
+		member = &m
+	}
+	engineName := s.app.EngineChannel(name)
+	if member != nil {
+		if ms, err := s.h.engine.Members(engineName); err == nil && len(ms) >= s.app.MaxPresenceMembers && !hasMember(ms, member.ID) {
+			s.subError(name, wire.SubscriptionErrorLimit, "Presence channel "+name+" has the maximum of "+strconv.Itoa(s.app.MaxPresenceMembers)+" members", wire.CodeOverCapacity)
+			return
+		}
+	}
+	sb := &sub{typ: typ, engine: engineName, active: true}
+	if member != nil {
+		sb.userID = member.ID
+	}
+	s.mu.Lock()
+	s.subs[name] = sb
+	s.mu.Unlock()
+	// Members: the subscription_succeeded is written from the member list
+	// the engine queues in order with the channel's events.
+	err := s.h.engine.SubscribeWith(s.ctx, s.pc, engineName, presence.Subscription{Member: member, Members: true})
+	if err != nil {
+		s.mu.Lock()
+		if s.subs[name] == sb {
+			delete(s.subs, name)
+		}
+		s.mu.Unlock()
+		s.subscribeFailed(name, err)
+		return
+	}
+	s.h.occupy(s.app, engineName, name, +1)
+}
+
+func hasMember(ms []presence.Member, id string) bool {
+	for _, m := range ms {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// resubscribed answers a subscribe to a channel the socket is in already:
+// subscription_succeeded again (with the member list now), nothing counted
+// twice.
+func (s *session) resubscribed(name string, sb *sub) {
+	if sb.typ.Kind == wire.Presence {
+		ms, _ := s.h.engine.Members(sb.engine)
+		s.send(wire.AppendPresenceSubscriptionSucceeded(nil, name, wireMembers(ms)))
+		return
+	}
+	s.send(wire.AppendSubscriptionSucceeded(nil, name))
+}
+
+// subscribeFailed maps an engine refusal to a subscription error.
+func (s *session) subscribeFailed(name string, err error) {
+	var pe *presence.Error
+	msg := err.Error()
+	if errors.As(err, &pe) && pe.Text != "" {
+		msg = pe.Text
+	}
+	switch {
+	case errors.Is(err, presence.ErrChannelFull):
+		s.subError(name, wire.SubscriptionErrorLimit, "Presence channel "+name+" is full", wire.CodeOverCapacity)
+	case errors.Is(err, presence.ErrTooManyChannels):
+		s.subError(name, wire.SubscriptionErrorLimit, "Too many channels on one connection", wire.CodeClientEventRejected)
+	case errors.Is(err, presence.ErrInvalidChannel):
+		s.subError(name, wire.SubscriptionErrorLimit, "Channel name is too long", wire.CodeUnauthorized)
+	case errors.Is(err, presence.ErrClosed):
+	default:
+		s.subError(name, wire.SubscriptionErrorAuth, msg, 403)
+	}
+}
+
+func (s *session) unsubscribe(name string) {
+	s.mu.Lock()
+	sb := s.subs[name]
+	if sb != nil && sb.typ.Kind == wire.ServerToUser {
+		s.mu.Unlock()
+		return // the user channel lasts as long as the signin
+	}
+	delete(s.subs, name)
+	s.mu.Unlock()
+	if sb == nil {
+		return // not subscribed: ignored (§2.8)
+	}
+	if err := s.h.engine.Unsubscribe(s.ctx, s.pc, sb.engine); err != nil {
+		s.log.Debug("unsubscribe", "channel", name, "err", err)
+		return
+	}
+	if sb.typ.Kind == wire.Presence {
+		s.memberGone(sb)
+	}
+	s.h.occupy(s.app, sb.engine, name, -1)
+}
+
+func (s *session) signin(req wire.Signin) error {
+	if err := wire.VerifyUserAuth(s.app.Key, s.app.Secret, s.id, req); err != nil {
+		return s.close(wire.CodeUnauthorized, err.Error())
+	}
+	ud, err := wire.ParseUserData(req.UserData)
+	if err != nil {
+		return s.close(wire.CodeUnauthorized, err.Error())
+	}
+	if len(ud.Watchlist) > 0 {
+		var ids []json.RawMessage
+		if json.Unmarshal(ud.Watchlist, &ids) == nil && len(ids) > 100 {
+			s.sendError(wire.CodeWatchlistLimit, "Watchlist limit exceeded: at most 100 user ids")
+			return nil
+		}
+	}
+	s.mu.Lock()
+	prev := s.user
+	if prev != nil && prev.ID != ud.ID {
+		s.mu.Unlock()
+		return s.close(wire.CodeUnauthorized, "This socket is signed in as another user already")
+	}
+	s.user = &ud
+	userChan := wire.ServerToUserChannel(ud.ID)
+	engineName := s.app.EngineChannel(userChan)
+	fresh := s.subs[userChan] == nil
+	if fresh {
+		s.subs[userChan] = &sub{typ: wire.ClassifyChannel(userChan), engine: engineName, active: true}
+	}
+	s.mu.Unlock()
+	if fresh {
+		// The user channel is an engine channel of its own, so that
+		// sendToUser reaches every socket of the user (on every node).
+		if err := s.h.engine.SubscribeWith(s.ctx, s.pc, engineName, presence.Subscription{}); err != nil {
+			s.log.Debug("user channel", "err", err)
+		}
+		s.h.signedIn(s, ud.ID)
+	}
+	s.send(wire.AppendSigninSuccess(nil, req.UserData))
+	return nil
+}
+
+func (s *session) clientEvent(cf *wire.ClientFrame) {
+	reject := func(why string) {
+		s.sendError(wire.CodeClientEventRejected, "Client event rejected: "+why)
+	}
+	if !s.limit.Allow(time.Now()) {
+		s.h.counters.RateLimited.Add(1)
+		if s.limit.ShouldWarn() {
+			reject("more than " + strconv.FormatFloat(s.app.ClientEventsPerSecond, 'f', -1, 64) + " per second (rate limit)")
+		}
+		return
+	}
+	name := cf.Channel
+	typ := wire.ClassifyChannel(name)
+	switch {
+	case !s.app.ClientEvents:
+		reject("client events are not enabled for this app")
+		return
+	case !typ.Kind.AcceptsClientEvents():
+		reject("client events are only allowed on private and presence channels, not on " + typ.Kind.String() + " channel " + strconv.Quote(name))
+		return
+	case len(cf.Event) > wire.DefaultMaxEventNameLength:
+		reject("event name is longer than " + strconv.Itoa(wire.DefaultMaxEventNameLength) + " characters")
+		return
+	case len(cf.Data) > s.app.MaxEventBytes:
+		reject("data is larger than " + strconv.Itoa(s.app.MaxEventBytes) + " bytes")
+		return
+	}
+	s.mu.Lock()
+	sb := s.subs[name]
+	s.mu.Unlock()
+	if sb == nil {
+		reject("not subscribed to " + strconv.Quote(name))
+		return
+	}
+	text := eventText(cf.Data)
+	err := s.h.engine.PublishMessage(s.ctx, s.pc, sb.engine, presence.Message{Name: cf.Event, Data: []byte(text), Except: s.id})
+	if err != nil {
+		var pe *presence.Error
+		if errors.As(err, &pe) && pe.Text != "" {
+			reject(pe.Text)
+		} else if !errors.Is(err, presence.ErrClosed) {
+			reject(err.Error())
+		}
+		return
+	}
+	s.h.counters.Publishes.Add(1)
+	s.h.webhook(s.app, wire.WebhookEvent{Name: wire.WebhookClientEvent, Channel: name, Event: cf.Event, Data: text, SocketID: s.id, UserID: sb.userID})
+}
+
+// eventText is a client event's data as the engine carries it, a string: a
+// JSON string's content, or any other JSON value as its text. Pusher
+// clients get it back as a data string, which pusher-js parses as JSON.
+func eventText(data json.RawMessage) string {
+	if len(data) == 0 {
+		return "null"
+	}
+	if data[0] == '"' {
+		var str string
+		if json.Unmarshal(data, &str) == nil {
+			return str
+		}
+	}
+	return string(data)
+}
+
+// terminate closes the session for terminate_connections.
+func (s *session) terminate() {
+	s.sendError(wire.CodeUnauthorized, "Connection terminated: the server ended this user's connections")
+	s.tc.Close(ws.StatusCode(wire.CodeUnauthorized), "terminated")
+}

@@ -1,0 +1,75 @@
+package pusher_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollcall/rollcall/client"
+)
+
+// TestSgcAndPusherShareAPresenceChannel: an sgc Go client and a pusher-js
+// client of the default app in presence-lobby see each other, with the
+// identity mapping of docs/pusher.md, and hear each other's messages.
+func TestSgcAndPusherShareAPresenceChannel(t *testing.T) {
+	e := start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	joined := make(chan client.Member, 4)
+	heard := make(chan string, 4)
+	sgc, err := client.Dial(ctx, "ws://"+e.host+":"+e.port+"/", client.Options{
+		Name: "Sam",
+		Info: "sgc info",
+		OnNewChannelMember: func(channel string, m client.Member) {
+			if channel == "presence-lobby" {
+				joined <- m
+			}
+		},
+		OnPublishMsg: func(text, channel string, from client.Member) {
+			heard <- from.ID + " " + text
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sgc.Close()
+	if err := sgc.Subscribe(ctx, "presence-lobby"); err != nil {
+		t.Fatal(err)
+	}
+	sgcID := sgc.Member().ID
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.node(ctx, "sgcshare.mjs", map[string]any{"sgcID": sgcID})
+		done <- err
+	}()
+	for m := range joined {
+		if m.ID == sgcID {
+			continue // its own subscription
+		}
+		if m.ID != "pjs" || m.Name != "Pia" || m.Info != `{"name":"Pia","color":"red"}` {
+			t.Fatalf("the pusher-js user appears to sgc as %+v", m)
+		}
+		break
+	}
+	select {
+	case got := <-heard:
+		if got != `pjs {"hi":1}` {
+			t.Fatalf("sgc heard %q", got)
+		}
+	case err := <-done:
+		t.Fatalf("node ended early: %v", err)
+	}
+	if err := sgc.Publish(ctx, "presence-lobby", "hello from sgc"); err != nil {
+		t.Fatal(err)
+	}
+	// Its own publish comes back to the sgc client, as sgc does.
+	if got := <-heard; !strings.HasSuffix(got, "hello from sgc") {
+		t.Fatalf("sgc heard %q", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	sgc.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
