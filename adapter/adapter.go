@@ -5,10 +5,29 @@
 package adapter
 
 import (
+	"context"
 	"math"
 	"sync/atomic"
 	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/transport"
 )
+
+// Host is the server an adapter's connections belong to. One Host serves
+// every connection of a handler, so that a connection costs the server no
+// callback of its own.
+type Host interface {
+	// Begin is called once the engine knows connection c on tc, before
+	// its first frame is read; ctx ends with the connection.
+	Begin(ctx context.Context, tc *transport.Conn, c *presence.Conn)
+	// End is called once after the connection on tc ended and its member
+	// left, with the close code; c is nil when the adapter refused the
+	// connection before the engine knew it.
+	End(tc *transport.Conn, c *presence.Conn, code ws.StatusCode)
+}
 
 // Counters are the protocol-level counters of a server, shared by its
 // adapters. Each is one atomic add on its path.

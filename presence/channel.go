@@ -28,10 +28,10 @@ type channel struct {
 	// mu guards the entries and the counts below. Changes are queued to
 	// the outbox under it, so the outbox delivers them in this order.
 	mu        sync.RWMutex
-	dead      bool       // freed: a caller holding it looks it up again
-	members   []*present // distinct members, in order of arrival
-	byID      map[string]*present
-	localSubs int // local subscribers, presence or not
+	dead      bool                // freed: a caller holding it looks it up again
+	members   []*present          // distinct members, in order of arrival
+	byID      map[string]*present // members by id, once there are indexFrom of them
+	localSubs int                 // local subscribers, presence or not
 
 	out outbox
 }
@@ -53,7 +53,25 @@ type entryRef struct {
 }
 
 func newChannel(name string) *channel {
-	return &channel{name: name, byID: make(map[string]*present)}
+	return &channel{name: name}
+}
+
+// indexFrom is how many members a channel has before it indexes them by
+// id: a small channel finds a member faster by looking through them, and
+// saves the map (most channels of a presence server are small).
+const indexFrom = 32
+
+// find returns the member of that id, or nil. ch.mu must be held.
+func (ch *channel) find(id string) *present {
+	if ch.byID != nil {
+		return ch.byID[id]
+	}
+	for _, p := range ch.members {
+		if p.member.ID == id {
+			return p
+		}
+	}
+	return nil
 }
 
 // add records the entry (node, conn) of m, and reports whether it is m's
@@ -61,11 +79,19 @@ func newChannel(name string) *channel {
 // is there already does nothing. ch.mu must be held.
 func (ch *channel) add(node, conn string, m *Member) (first bool) {
 	ref := entryRef{node, conn}
-	p := ch.byID[m.ID]
+	p := ch.find(m.ID)
 	if p == nil {
 		p = &present{member: m, first: ref}
-		ch.byID[m.ID] = p
 		ch.members = append(ch.members, p)
+		switch {
+		case ch.byID != nil:
+			ch.byID[m.ID] = p
+		case len(ch.members) >= indexFrom:
+			ch.byID = make(map[string]*present, 2*len(ch.members))
+			for _, q := range ch.members {
+				ch.byID[q.member.ID] = q
+			}
+		}
 		return true
 	}
 	if p.first == ref || slices.Contains(p.more, ref) {
@@ -79,16 +105,21 @@ func (ch *channel) add(node, conn string, m *Member) (first bool) {
 // was there and whether it was the member's last (the member left the
 // channel), with the member as it was present. ch.mu must be held.
 func (ch *channel) remove(node, conn, id string) (m *Member, found, last bool) {
-	p := ch.byID[id]
+	p := ch.find(id)
 	if p == nil {
 		return nil, false, false
 	}
 	ref := entryRef{node, conn}
 	switch {
 	case p.first == ref && len(p.more) == 0:
-		delete(ch.byID, id)
 		if i := slices.Index(ch.members, p); i >= 0 {
 			ch.members = slices.Delete(ch.members, i, i+1)
+		}
+		if ch.byID != nil {
+			delete(ch.byID, id)
+			if len(ch.members) < indexFrom/2 {
+				ch.byID = nil
+			}
 		}
 		return p.member, true, true
 	case p.first == ref:
@@ -105,7 +136,7 @@ func (ch *channel) remove(node, conn, id string) (m *Member, found, last bool) {
 }
 
 // has reports whether member id is present in the channel.
-func (ch *channel) has(id string) bool { return ch.byID[id] != nil }
+func (ch *channel) has(id string) bool { return ch.find(id) != nil }
 
 // empty reports whether the channel has neither entries nor local
 // subscribers. ch.mu must be held.

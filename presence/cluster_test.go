@@ -32,6 +32,7 @@ func TestOverTwoNodes(t *testing.T) {
 		"UnsubscribeTellsEveryMemberAndFreesEmptyChannel": TestUnsubscribeTellsEveryMemberAndFreesEmptyChannel,
 		"UnsubscribeKeepEmptyChannels":                    TestUnsubscribeKeepEmptyChannels,
 		"UnsubscribeRefused":                              TestUnsubscribeRefused,
+		"MembersAcrossTheIndexThreshold":                  TestMembersAcrossTheIndexThreshold,
 	}
 	harnessNodes = 2
 	defer func() { harnessNodes = 1 }()

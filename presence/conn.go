@@ -30,6 +30,8 @@ type Conn struct {
 
 	invMu   sync.Mutex
 	invites []invitation // pending invitations received, oldest first
+
+	grp connState // guarded by the engine's Groups.connMu
 }
 
 // subscription is one channel a connection is subscribed to, with the

@@ -43,16 +43,18 @@ type Groups struct {
 	mu     sync.RWMutex
 	groups map[string]*group
 
-	// connMu guards conns: one entry per connection from Connect to
-	// Disconnect, so that Add can refuse a closed connection without taking
-	// the connection's own lock (Add is typically called from an event
-	// handler that runs with that lock held). A connState's groups are
-	// written with both mu and connMu held, and read under either.
+	// connMu guards every connection's connState (Conn.grp), which names
+	// these groups from Connect to Disconnect, so that Add can refuse a closed
+	// connection without taking the connection's own lock (Add is
+	// typically called from an event handler that runs with that lock
+	// held). A connState's groups are written with both mu and connMu
+	// held, and read under either.
 	connMu sync.Mutex
-	conns  map[*Conn]*connState
 }
 
+// connState is a connection's part of the groups, kept in the Conn.
 type connState struct {
+	owner  *Groups  // the engine's groups between Connect and Disconnect, else nil
 	groups []string // sorted
 }
 
@@ -62,13 +64,13 @@ type group struct {
 }
 
 func newGroups(e *Engine) *Groups {
-	return &Groups{e: e, groups: make(map[string]*group), conns: make(map[*Conn]*connState)}
+	return &Groups{e: e, groups: make(map[string]*group)}
 }
 
 // connect registers a new connection.
 func (gs *Groups) connect(c *Conn) {
 	gs.connMu.Lock()
-	gs.conns[c] = &connState{}
+	c.grp.owner = gs
 	gs.connMu.Unlock()
 }
 
@@ -77,9 +79,9 @@ func (gs *Groups) connect(c *Conn) {
 // c.mu held.
 func (gs *Groups) disconnect(c *Conn) {
 	gs.connMu.Lock()
-	st := gs.conns[c]
-	delete(gs.conns, c)
-	in := st != nil && len(st.groups) > 0
+	st := &c.grp
+	st.owner = nil
+	in := len(st.groups) > 0
 	gs.connMu.Unlock()
 	if !in {
 		return
@@ -113,8 +115,8 @@ func (gs *Groups) Add(name string, c *Conn) error {
 	}
 	gs.mu.Lock()
 	gs.connMu.Lock()
-	st := gs.conns[c]
-	if st == nil {
+	st := &c.grp
+	if st.owner != gs {
 		gs.connMu.Unlock()
 		gs.mu.Unlock()
 		return ErrClosed
@@ -146,13 +148,9 @@ func (gs *Groups) Add(name string, c *Conn) error {
 func (gs *Groups) Remove(name string, c *Conn) bool {
 	gs.mu.Lock()
 	gs.connMu.Lock()
-	st := gs.conns[c]
-	var i int
-	found := false
-	if st != nil {
-		i, found = slices.BinarySearch(st.groups, name)
-	}
-	if !found {
+	st := &c.grp
+	i, found := slices.BinarySearch(st.groups, name)
+	if !found || st.owner != gs {
 		gs.connMu.Unlock()
 		gs.mu.Unlock()
 		return false
@@ -346,7 +344,7 @@ func (gs *Groups) List() []GroupInfo {
 func (gs *Groups) Of(c *Conn) []string {
 	gs.connMu.Lock()
 	defer gs.connMu.Unlock()
-	if st := gs.conns[c]; st != nil && len(st.groups) > 0 {
+	if st := &c.grp; st.owner == gs && len(st.groups) > 0 {
 		return slices.Clone(st.groups)
 	}
 	return nil

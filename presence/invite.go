@@ -55,7 +55,7 @@ func (e *Engine) RespondInvitation(ctx context.Context, c *Conn, channel, invite
 func (e *Engine) sendToMember(id string, ev *Event) (Member, bool) {
 	ch := e.everyone
 	ch.mu.RLock()
-	p := ch.byID[id]
+	p := ch.find(id)
 	var ref entryRef
 	var m Member
 	if p != nil {

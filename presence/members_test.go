@@ -134,3 +134,33 @@ func TestSendMembersListIsASnapshot(t *testing.T) {
 		t.Errorf("delivered list changed after a leave: %+v", got.Members)
 	}
 }
+
+// A channel indexes its members by id once it is big enough, and drops the
+// index when it shrinks again; the answers stay the same either way.
+func TestMembersAcrossTheIndexThreshold(t *testing.T) {
+	h := newHarness(t, presence.Options{MemberEvents: presence.MemberEventsSelf})
+	ctx := t.Context()
+	names := make([]string, 80)
+	for i := range names {
+		names[i] = fmt.Sprintf("m%02d", i)
+	}
+	cs := h.join(names...)
+	for _, c := range cs {
+		h.subscribe(c, "big")
+	}
+	h.expectMembers("big", cs...)
+	h.expectMembers("", cs...)
+	for _, c := range cs[:75] {
+		wantErr(t, h.e.Unsubscribe(ctx, c.Conn, "big"), nil)
+	}
+	h.expectMembers("big", cs[75:]...)
+	// Taken ids are refused whatever the size, with or without the index.
+	twin := h.connect("twin")
+	wantErr(t, h.e.Join(ctx, twin.Conn, presence.Member{ID: cs[3].ID()}), presence.ErrMemberExists)
+	for _, c := range cs[:70] {
+		wantErr(t, h.e.Leave(ctx, c.Conn, ""), nil)
+	}
+	wantErr(t, h.e.Join(ctx, twin.Conn, presence.Member{ID: cs[75].ID()}), presence.ErrMemberExists)
+	wantErr(t, h.e.Join(ctx, twin.Conn, presence.Member{ID: cs[3].ID(), Name: "twin"}), nil)
+	h.expectMembers("big", cs[75:]...)
+}

@@ -31,7 +31,7 @@ func (s *Server) setupPusher() error {
 	if len(cfg.Apps) == 0 {
 		return nil
 	}
-	cfg.Engine, cfg.Poller, cfg.Counters, cfg.Logger = s.engine, s.poller, &s.counters.Counters, s.log
+	cfg.Engine, cfg.Poller, cfg.Counters, cfg.Host, cfg.Logger = s.engine, s.poller, &s.counters.Counters, (*host)(s), s.log
 	h, err := pusheradapter.New(cfg)
 	if err != nil {
 		return err
@@ -103,20 +103,7 @@ func (s *Server) upgradePusher(w http.ResponseWriter, r *http.Request) {
 		tc.Serve(nil, func([]byte) error { return nil }, func(code ws.StatusCode, _ string) { s.ended(tc, nil, code) })
 		return
 	}
-	s.pusher.Serve(tc, pusheradapter.Peer{
-		Key:   key,
-		Query: r.URL.Query(),
-		Begin: func(ctx context.Context, c *presence.Conn) {
-			s.mu.Lock()
-			s.conns[tc] = c.ID()
-			s.byID[c.ID()] = tc
-			s.mu.Unlock()
-			if f := s.opts.OnConnect; f != nil {
-				f(ctx, c)
-			}
-		},
-		End: func(c *presence.Conn, code ws.StatusCode) { s.ended(tc, c, code) },
-	})
+	s.pusher.Serve(tc, pusheradapter.Peer{Key: key, Query: r.URL.Query()})
 }
 
 // Pusher returns the Pusher handler, nil when no Pusher app is set up.

@@ -273,6 +273,7 @@ func New(opts Options) (*Server, error) {
 		Strict:            opts.Strict,
 		Poller:            s.poller,
 		Counters:          &s.counters.Counters,
+		Host:              (*host)(s),
 		Logger:            log,
 	})
 	s.mux = http.NewServeMux()
@@ -394,19 +395,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.counters.accepted.Add(1)
 	s.counters.open.Add(1)
-	peer := sgcadapter.Peer{
-		Broker: strings.EqualFold(hs.Protocol, sgc.BrokerSubprotocol),
-		Begin: func(ctx context.Context, c *presence.Conn) {
-			s.mu.Lock()
-			s.conns[tc] = c.ID()
-			s.byID[c.ID()] = tc
-			s.mu.Unlock()
-			if f := s.opts.OnConnect; f != nil {
-				f(ctx, c)
-			}
-		},
-		End: func(c *presence.Conn, code ws.StatusCode) { s.ended(tc, c, code) },
-	}
+	peer := sgcadapter.Peer{Broker: strings.EqualFold(hs.Protocol, sgc.BrokerSubprotocol)}
 	if ident != nil {
 		peer.Identity, peer.Data, peer.Groups = identityMember(ident), ident.Data, ident.Groups
 	}
@@ -424,6 +413,28 @@ func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("websocket origin refused", "remote", r.RemoteAddr, "origin", origin)
 	s.refusals.refused(r, http.StatusForbidden, reason, slog.String("origin", origin))
 	http.Error(w, "rollcall: "+reason, http.StatusForbidden)
+}
+
+// host is the server as its adapters see it (adapter.Host): one value for
+// every connection, so that none costs a callback of its own.
+type host Server
+
+// Begin registers the connection under its session id and runs
+// Options.OnConnect.
+func (h *host) Begin(ctx context.Context, tc *transport.Conn, c *presence.Conn) {
+	s := (*Server)(h)
+	s.mu.Lock()
+	s.conns[tc] = c.ID()
+	s.byID[c.ID()] = tc
+	s.mu.Unlock()
+	if f := s.opts.OnConnect; f != nil {
+		f(ctx, c)
+	}
+}
+
+// End forgets the connection, whatever its protocol.
+func (h *host) End(tc *transport.Conn, c *presence.Conn, code ws.StatusCode) {
+	(*Server)(h).ended(tc, c, code)
 }
 
 // ended forgets a connection that has ended, whatever its protocol.

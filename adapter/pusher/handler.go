@@ -8,7 +8,6 @@
 package pusher
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -56,7 +55,9 @@ type Config struct {
 	// Poller parks idle connections (nil: a reader goroutine each).
 	Poller   *transport.Poller
 	Counters *adapter.Counters
-	Logger   *slog.Logger
+	// Host hears when each connection begins and ends (nil: nobody).
+	Host   adapter.Host
+	Logger *slog.Logger
 }
 
 // Peer is what the server knows of a connection it hands to Serve.
@@ -64,12 +65,6 @@ type Peer struct {
 	// Key is the app key of the URL path /app/{key}; Query its query.
 	Key   string
 	Query url.Values
-	// Begin is called once the engine knows the connection, after
-	// connection_established; ctx ends with the connection. End is called
-	// once after the connection ended, with c nil when it was refused
-	// before the engine knew it (unknown key, …).
-	Begin func(ctx context.Context, c *presence.Conn)
-	End   func(c *presence.Conn, code ws.StatusCode)
 }
 
 // Handler serves the Pusher connections and HTTP API of one server.
@@ -217,8 +212,8 @@ func (h *Handler) Serve(tc *transport.Conn, p Peer) {
 		_ = tc.Send(wire.AppendError(nil, code, msg))
 		tc.Close(ws.StatusCode(code), msg)
 		tc.Serve(nil, func([]byte) error { return nil }, func(code ws.StatusCode, _ string) {
-			if p.End != nil {
-				p.End(nil, code)
+			if host := h.cfg.Host; host != nil {
+				host.End(tc, nil, code)
 			}
 		})
 	}

@@ -24,7 +24,6 @@ type session struct {
 	tc     *transport.Conn
 	pc     *presence.Conn
 	id     string // the socket id, also the engine's session id
-	peer   Peer
 	ctx    context.Context
 	cancel context.CancelFunc
 	limit  adapter.RateLimiter
@@ -48,7 +47,7 @@ type sub struct {
 }
 
 func newSession(h *Handler, app *App, tc *transport.Conn, p Peer) *session {
-	s := &session{h: h, app: app, tc: tc, id: wire.NewSocketID(), peer: p, subs: make(map[string]*sub)}
+	s := &session{h: h, app: app, tc: tc, id: wire.NewSocketID(), subs: make(map[string]*sub)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limit = adapter.RateLimiter{Rate: app.ClientEventsPerSecond, Burst: app.ClientEventsPerSecond}
 	s.pc = h.engine.Connect(s.id, s)
@@ -59,8 +58,8 @@ func (s *session) run() {
 	s.log = s.h.log.With("socket", s.id, "app", s.app.ID, "remote", s.tc.RemoteAddr().String())
 	s.log.Debug("pusher connected")
 	s.send(wire.AppendConnectionEstablished(nil, s.id, s.h.cfg.ActivityTimeout))
-	if f := s.peer.Begin; f != nil {
-		f(s.ctx, s.pc)
+	if host := s.h.cfg.Host; host != nil {
+		host.Begin(s.ctx, s.tc, s.pc)
 	}
 	s.tc.Serve(s.h.cfg.Poller, s.handle, s.ended)
 }
@@ -90,8 +89,8 @@ func (s *session) ended(code ws.StatusCode, reason string) {
 	}
 	s.h.forget(s)
 	s.log.Debug("pusher disconnected", "code", int(code), "reason", reason)
-	if f := s.peer.End; f != nil {
-		f(s.pc, code)
+	if host := s.h.cfg.Host; host != nil {
+		host.End(s.tc, s.pc, code)
 	}
 }
 

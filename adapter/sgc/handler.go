@@ -7,13 +7,10 @@
 package sgc
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"time"
 	"unsafe"
-
-	"github.com/gobwas/ws"
 
 	"github.com/rollcall/rollcall/adapter"
 	"github.com/rollcall/rollcall/presence"
@@ -56,7 +53,9 @@ type Config struct {
 	// Poller parks idle connections (nil: a reader goroutine each).
 	Poller   *transport.Poller
 	Counters *adapter.Counters
-	Logger   *slog.Logger
+	// Host hears when each connection begins and ends (nil: nobody).
+	Host   adapter.Host
+	Logger *slog.Logger
 }
 
 // Peer is what the server knows of a connection it hands to Serve.
@@ -70,11 +69,6 @@ type Peer struct {
 	Identity *presence.Member
 	Data     any
 	Groups   []string
-	// Begin is called once the engine knows the connection, after the
-	// session frame, before the first frame is read; ctx ends with the
-	// connection. End is called after it ended and its member left.
-	Begin func(ctx context.Context, c *presence.Conn)
-	End   func(c *presence.Conn, code ws.StatusCode)
 }
 
 // Handler serves the sgc connections of one server.
@@ -124,10 +118,13 @@ func New(cfg Config) *Handler {
 // idle.
 func (h *Handler) Serve(tc *transport.Conn, p Peer) {
 	sess := newSession(h, tc, p)
-	h.mu.Lock()
-	h.sessions[sess] = struct{}{}
-	h.mu.Unlock()
-	sess.run()
+	if h.cfg.Acknowledgment.Enabled {
+		// Only the re-sending of unacknowledged frames needs the list.
+		h.mu.Lock()
+		h.sessions[sess] = struct{}{}
+		h.mu.Unlock()
+	}
+	sess.run(p.Groups)
 }
 
 // Close stops the re-sending of unacknowledged frames. The connections

@@ -23,7 +23,7 @@ type session struct {
 	tc     *transport.Conn
 	pc     *presence.Conn
 	id     string
-	peer   Peer
+	broker bool // frames travel in the broker.esegece.com envelope
 	ctx    context.Context
 	cancel context.CancelFunc
 	limit  adapter.RateLimiter
@@ -35,7 +35,7 @@ type session struct {
 }
 
 func newSession(h *Handler, tc *transport.Conn, p Peer) *session {
-	sess := &session{h: h, tc: tc, id: wire.NewID(), peer: p}
+	sess := &session{h: h, tc: tc, id: wire.NewID(), broker: p.Broker}
 	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.limit = adapter.RateLimiter{Rate: h.cfg.MessagesPerSecond, Burst: float64(h.cfg.Burst)}
 	sess.acks = ackQueue{sess: sess}
@@ -46,25 +46,25 @@ func newSession(h *Handler, tc *transport.Conn, p Peer) *session {
 	return sess
 }
 
-// run sends the session frame and starts serving the connection; ended
-// cleans up after it.
-func (sess *session) run() {
+// run sends the session frame, files the connection into groups and
+// starts serving it; ended cleans up after it.
+func (sess *session) run(groups []string) {
 	log := sess.h.log.With("session", sess.id, "remote", sess.tc.RemoteAddr().String())
 	if id, ok := sess.pc.Identity(); ok {
 		log = log.With("identity", id.ID)
 	}
 	sess.log = log
-	log.Debug("connected", "broker", sess.peer.Broker)
+	log.Debug("connected", "broker", sess.broker)
 	sess.send(sess.h.enc.Encode(&wire.Message{Method: wire.MethodSession, Text: sess.id}))
 	// After the session frame, so that a group's OnClientAdded may already
 	// message the connection.
-	for _, g := range sess.peer.Groups {
+	for _, g := range groups {
 		if err := sess.h.cfg.Engine.Groups().Add(g, sess.pc); err != nil {
 			log.Debug("identity group skipped", "group", g, "err", err)
 		}
 	}
-	if f := sess.peer.Begin; f != nil {
-		f(sess.ctx, sess.pc)
+	if host := sess.h.cfg.Host; host != nil {
+		host.Begin(sess.ctx, sess.tc, sess.pc)
 	}
 	sess.tc.Serve(sess.h.cfg.Poller, sess.handle, sess.ended)
 }
@@ -76,8 +76,8 @@ func (sess *session) ended(code ws.StatusCode, reason string) {
 	sess.acks.drop()
 	sess.h.forget(sess)
 	sess.log.Debug("disconnected", "code", int(code), "reason", reason)
-	if f := sess.peer.End; f != nil {
-		f(sess.pc, code)
+	if host := sess.h.cfg.Host; host != nil {
+		host.End(sess.tc, sess.pc, code)
 	}
 }
 
@@ -86,7 +86,7 @@ func (sess *session) ended(code ws.StatusCode, reason string) {
 // recipient.
 func (sess *session) Deliver(ev *presence.Event) {
 	if !sess.h.cfg.Acknowledgment.Enabled {
-		sess.queue(sess.h.frame(ev, sess.peer.Broker))
+		sess.queue(sess.h.frame(ev, sess.broker))
 		return
 	}
 	sess.send(ev.Frame(sess.h, sess.h.encodeEvent))
@@ -108,7 +108,7 @@ func (sess *session) send(frame []byte) {
 }
 
 func (sess *session) wrap(frame []byte) []byte {
-	if !sess.peer.Broker {
+	if !sess.broker {
 		return frame
 	}
 	return wire.AppendBroker(make([]byte, 0, len(frame)+24), frame)
@@ -123,7 +123,7 @@ func (sess *session) queue(frame []byte) {
 
 // handle processes one text message from the client.
 func (sess *session) handle(data []byte) error {
-	if sess.peer.Broker {
+	if sess.broker {
 		payload, forPresence, err := wire.UnwrapBroker(data)
 		if err != nil {
 			return &transport.CloseError{Code: transport.CloseProtocolError, Reason: err.Error()}
