@@ -131,6 +131,10 @@ type Options struct {
 	// without one it is open, except on a server with Auth, which answers
 	// 403 until an API key is set. Off, every path under /dashboard is 404.
 	Dashboard bool
+	// Cluster, when set, makes this server one node of a cluster: the
+	// engine reaches the other nodes through it (see server/cluster.go).
+	// New starts it; GET /readyz answers 503 until it is Ready.
+	Cluster Cluster
 }
 
 // Server is an http.Handler speaking the sgc Presence protocol.
@@ -218,7 +222,7 @@ func New(opts Options) (*Server, error) {
 		PingInterval:   opts.PingInterval,
 		Counters:       &s.counters.transport,
 	}
-	s.engine = presence.New(presence.Options{
+	popts := presence.Options{
 		Hooks:                opts.Hooks,
 		Events:               opts.Events,
 		KeepEmptyChannels:    opts.KeepEmptyChannels,
@@ -228,7 +232,9 @@ func New(opts Options) (*Server, error) {
 		MaxChannelName:       opts.Limits.MaxChannelName,
 		RefuseNameMismatch:   opts.Auth.RefuseNameMismatch,
 		Logger:               log,
-	})
+	}
+	opts.brokerOptions(&popts)
+	s.engine = presence.New(popts)
 	if !opts.ReaderPerConn {
 		if p, err := transport.NewPoller(); err == nil {
 			s.poller = p
@@ -251,9 +257,17 @@ func New(opts Options) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.routeAPI(s.mux)
 	s.routeDashboard(s.mux)
 	s.mux.HandleFunc("/", s.serveRoot)
+	if err := s.startCluster(); err != nil {
+		s.sgc.Close()
+		if s.poller != nil {
+			_ = s.poller.Close()
+		}
+		return nil, err
+	}
 	return s, nil
 }
 

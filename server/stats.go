@@ -49,6 +49,9 @@ type Stats struct {
 	RateLimited uint64 `json:"rate_limited"`
 	// Goroutines is the number of goroutines of the whole process.
 	Goroutines int `json:"goroutines"`
+	// Nodes lists the cluster's nodes, this one first (absent on a single
+	// node).
+	Nodes []ClusterNode `json:"nodes,omitempty"`
 }
 
 // counters are the server's own counters; each is one atomic add on its
@@ -80,5 +83,6 @@ func (s *Server) Stats() Stats {
 		Errors:           c.Errors.Load(),
 		RateLimited:      c.RateLimited.Load(),
 		Goroutines:       runtime.NumGoroutine(),
+		Nodes:            s.clusterNodes(),
 	}
 }

@@ -61,6 +61,9 @@ type Node struct {
 	sameName  bool              // logged that another process uses our name
 	closeOnce sync.Once
 
+	// Counters, for metrics.
+	msgsIn, msgsOut, resyncs atomic.Uint64
+
 	// Test hooks.
 	dropNext  atomic.Int32 // drop this many outgoing changes
 	pauseHB   atomic.Bool  // send no heartbeats
@@ -321,6 +324,7 @@ func (n *Node) Unsubscribe(channel string) {
 
 // publish sends data to the other nodes subscribed to channel.
 func (n *Node) publish(channel string, data []byte) {
+	n.msgsOut.Add(1)
 	if err := n.nc.Publish(n.pfx+"p."+token(channel), data); err != nil {
 		n.log.Debug("cluster publish dropped", "channel", channel, "err", err)
 	}
@@ -339,6 +343,7 @@ func (n *Node) sendTo(node, conn string, data []byte) {
 		}
 		return
 	}
+	n.msgsOut.Add(1)
 	if err := n.nc.Publish(subj, b); err != nil {
 		n.log.Debug("cluster send dropped", "to", node, "err", err)
 	}
@@ -364,6 +369,7 @@ func (n *Node) replicateFunc(delta int, body func([]byte) []byte) {
 	b := appendU64(n.outBuf[:0], n.inc)
 	b = binary.AppendUvarint(b, n.seq)
 	b = body(b)
+	n.msgsOut.Add(1)
 	if err := n.nc.Publish(n.chgSubj, b); err != nil {
 		n.log.Debug("cluster change dropped", "seq", n.seq, "err", err)
 	}
@@ -392,6 +398,7 @@ func (n *Node) heartbeat() {
 	b = binary.AppendUvarint(b, n.seq)
 	b = binary.AppendUvarint(b, uint64(max(n.count, 0)))
 	n.lastHB = time.Now()
+	n.msgsOut.Add(1)
 	_ = n.nc.Publish(n.ctlSubject(kindHeartbeat), b)
 }
 
@@ -453,6 +460,7 @@ func (n *Node) dispatch() {
 
 // handle delivers one received message.
 func (n *Node) handle(m *nats.Msg) {
+	n.msgsIn.Add(1)
 	subj, ok := strings.CutPrefix(m.Subject, n.pfx)
 	if !ok || len(subj) < 3 || subj[1] != '.' {
 		return
@@ -542,6 +550,22 @@ func (n *Node) control(subj string, data []byte) {
 		}
 		n.change(p, seq, rd.rest(), now)
 	}
+}
+
+// Counters are a node's message counts since New.
+type Counters struct {
+	// MessagesIn counts the messages from the other nodes handed to the
+	// dispatcher; MessagesOut those this node published (changes,
+	// heartbeats, publishes, sends; not snapshot chunks).
+	MessagesIn, MessagesOut uint64
+	// Resyncs counts the snapshots of other nodes applied (the first of
+	// each node that came up, and every repair).
+	Resyncs uint64
+}
+
+// Counters returns the node's counters now.
+func (n *Node) Counters() Counters {
+	return Counters{MessagesIn: n.msgsIn.Load(), MessagesOut: n.msgsOut.Load(), Resyncs: n.resyncs.Load()}
 }
 
 // Ready reports whether this node has synced the entries of every live
