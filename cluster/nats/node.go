@@ -575,7 +575,7 @@ func (n *Node) Counters() Counters {
 // ready either while a node it has a route to is not synced. A node alone
 // is ready.
 func (n *Node) Ready() bool {
-	if !n.nc.IsConnected() {
+	if !n.nc.IsConnected() || (n.srv != nil && !n.srv.Running()) {
 		return false
 	}
 	n.mu.Lock()

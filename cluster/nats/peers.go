@@ -213,9 +213,17 @@ func (n *Node) check(now time.Time, routed map[string]bool, gone []string) {
 	}
 	retry := max(2*n.o.Heartbeat, 200*time.Millisecond)
 	keep := max(10*n.o.NodeTimeout, 5*time.Minute)
+	// Cut off from NATS, this node hears nobody: it was probably the one
+	// away, so it keeps the others' entries and gives each a full timeout
+	// from when NATS is back (no phantom outlives that).
+	cutOff := !n.nc.IsConnected()
 	for name, p := range n.peers {
 		switch p.state {
 		case StateAlive:
+			if cutOff {
+				p.lastHB = now
+				continue
+			}
 			if now.Sub(p.lastHB) > n.o.NodeTimeout {
 				n.down(p, StateDead, now)
 			} else if !p.synced && now.Sub(p.reqAt) >= retry {
