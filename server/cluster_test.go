@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -68,5 +69,39 @@ func TestReadyz(t *testing.T) {
 	fc.ready.Store(false)
 	if c := getStatus(t, base+"readyz"); c != 503 {
 		t.Fatalf("readyz after losing the cluster: %d, want 503", c)
+	}
+}
+
+func (f *fakeCluster) BrokerCounters() (in, out, resyncs uint64) { return 7, 8, 9 }
+
+func TestMetrics(t *testing.T) {
+	fc := &fakeCluster{}
+	fc.ready.Store(true)
+	srv, url := startServer(t, Options{Cluster: fc, APIKey: "k"})
+	base := "http" + strings.TrimPrefix(url, "ws")
+	if c := getStatus(t, base+"metrics"); c != http.StatusUnauthorized {
+		t.Fatalf("metrics without the key: %d, want 401", c)
+	}
+	dialEnc(t, url, false) // one connection
+	srv.counters.CountError(45)
+	srv.counters.AckResends.Add(2)
+	req, _ := http.NewRequest("GET", base+"metrics", nil)
+	req.Header.Set("Authorization", "Bearer k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"rollcall_connections 1", "rollcall_connections_total 1", "rollcall_members ",
+		`rollcall_errors_total{code="45",reason="rate_limited"} 1`, "rollcall_ack_resends_total 2",
+		"rollcall_broker_messages_in_total 7", "rollcall_broker_messages_out_total 8", "rollcall_resyncs_total 9",
+		`rollcall_cluster_nodes{state="alive"} 1`, `rollcall_cluster_nodes{state="dead"} 0`, "rollcall_ready 1",
+		"rollcall_frames_out_total ", "rollcall_bytes_out_total ", "rollcall_bytes_in_total ", "go_goroutines ",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
 	}
 }

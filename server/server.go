@@ -151,6 +151,9 @@ type Server struct {
 
 	dashboardStreams atomic.Int64 // open /dashboard/events streams
 
+	metricsOnce    sync.Once
+	metricsHandler http.Handler // GET /metrics, built on first use
+
 	refusals *refusalLog // refused handshakes, logged at info at most once per IP a minute
 
 	mu     sync.Mutex
@@ -258,6 +261,7 @@ func New(opts Options) (*Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	s.routeMetrics(s.mux)
 	s.routeAPI(s.mux)
 	s.routeDashboard(s.mux)
 	s.mux.HandleFunc("/", s.serveRoot)

@@ -29,6 +29,9 @@ type clusterConfig struct {
 	NATSCreds     string        `yaml:"nats_creds"`
 	Heartbeat     time.Duration `yaml:"heartbeat"`
 	NodeTimeout   time.Duration `yaml:"node_timeout"`
+	// MetricsAddr, when set, serves GET /metrics without authentication on
+	// a listener of its own (it is here to keep serve.go's config small).
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 func init() {
@@ -60,6 +63,7 @@ func (c *clusterConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS user credentials file (JWT and nkey) for --nats")
 	durationVar(fs, &c.Heartbeat, "heartbeat", "how often a cluster node says it is alive")
 	durationVar(fs, &c.NodeTimeout, "node-timeout", "a cluster node silent for this long is dead: its members leave")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve Prometheus metrics at /metrics on this address, without authentication (otherwise GET /metrics takes the API key)")
 }
 
 // enabled reports whether the configuration makes this server a cluster
@@ -148,6 +152,11 @@ var _ server.Cluster = (*clusterNode)(nil)
 func (c *clusterNode) Start(r presence.Receiver) error { return c.Node.Start(r) }
 
 func (c *clusterNode) Leave() error { return c.Node.Close() }
+
+func (c *clusterNode) BrokerCounters() (in, out, resyncs uint64) {
+	k := c.Node.Counters()
+	return k.MessagesIn, k.MessagesOut, k.Resyncs
+}
 
 func (c *clusterNode) Nodes() []server.ClusterNode {
 	ns := c.Node.Nodes()

@@ -131,8 +131,13 @@ func TestClusterNoFalseLeaves(t *testing.T) {
 			steady = append(steady, cl)
 		}
 	}
-	for _, cl := range steady {
-		waitAll(t, "sub room "+cl.id, 10*time.Second, steady[0], steady[len(steady)-1])
+	for _, cl := range steady[1:] {
+		waitAll(t, "sub room "+cl.id, 10*time.Second, steady[0])
+	}
+	for _, cl := range []*tclient{steady[perNode], steady[len(steady)-1]} {
+		waitUntil(t, 5*time.Second, cl.name+" lists every steady member", func() bool {
+			return len(cl.memberIDs(t, "room")) == len(steady)
+		})
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"syscall"
@@ -248,4 +250,41 @@ func TestClusterReadyzAlone(t *testing.T) {
 func sorted(s ...string) []string {
 	slices.Sort(s)
 	return s
+}
+
+// TestServeMetricsAddr: --metrics-addr serves /metrics without the key;
+// the main address serves it behind the API key, with the cluster's
+// figures on a cluster node.
+func TestServeMetricsAddr(t *testing.T) {
+	p := freePort(t)
+	n := startProc(t, "n1", nil, nodeArgs("n1", p, nil, "--metrics-addr", "127.0.0.1:0")...)
+	line, ok := n.logs.wait(rx(`msg="metrics listening" addr=`), 5*time.Second)
+	if !ok {
+		t.Fatalf("no metrics listener:\n%s", n.logs)
+	}
+	addr := rx(`addr=(\S+)`).FindStringSubmatch(line)[1]
+	waitCluster(t, n, 1, 5*time.Second)
+	for _, u := range []string{"http://" + addr + "/metrics", "http://" + n.addr + "/metrics"} {
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Authorization", "Bearer "+clusterAPIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{"rollcall_connections 0", `rollcall_cluster_nodes{state="alive"} 1`, "rollcall_broker_messages_out_total ", "rollcall_ready 1"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("%s lacks %q:\n%s", u, want, body)
+			}
+		}
+	}
+	resp, err := http.Get("http://" + n.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("metrics without the key on the main address: %d", resp.StatusCode)
+	}
 }

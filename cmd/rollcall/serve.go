@@ -426,6 +426,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
+	stopMetrics := func(context.Context) error { return nil }
+	if cfg.Cluster.MetricsAddr != "" {
+		if stopMetrics, err = serveMetrics(cfg.Cluster.MetricsAddr, srv, log); err != nil {
+			_ = ln.Close()
+			_ = srv.LeaveCluster()
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+	}
 	var handler http.Handler = srv
 	if cfg.Debug {
 		handler = withDebug(withClusterHooks(srv, cluster, log))
@@ -443,6 +452,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
+		_ = stopMetrics(context.Background())
 		_ = srv.LeaveCluster()
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("serve: %w", err)
@@ -457,7 +467,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("shutting down: closing every connection with 1001")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx))
+	err = errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx), stopMetrics(sctx))
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
