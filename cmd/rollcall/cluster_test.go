@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/client"
 )
 
 // once fails unless every client in cs received s exactly once.
@@ -286,5 +288,49 @@ func TestServeMetricsAddr(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("metrics without the key on the main address: %d", resp.StatusCode)
+	}
+}
+
+// TestClusterClientReconnectsElsewhere: a Go client given every node's URL
+// reconnects to another node after its own got SIGTERM, joins again and
+// restores its subscriptions; the others see it leave and come back.
+func TestClusterClientReconnectsElsewhere(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	ctx := ctx10(t)
+	z := dial(t, wsURL(n3), "z", nil)
+	if err := z.Subscribe(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	sessions := make(chan string, 4)
+	m := dial(t, wsURL(n1), "m", func(o *client.Options) {
+		o.NoReconnect = false
+		o.URLs = []string{wsURL(n2), wsURL(n3)}
+		o.ReconnectMin, o.ReconnectMax = 50*time.Millisecond, time.Second
+		o.OnConnect = func(s string) { sessions <- s }
+	})
+	<-sessions
+	if err := m.Subscribe(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	z.waitEvent(t, "sub room "+m.id, 1, 5*time.Second)
+	termed := time.Now()
+	n1.signal(t, syscall.SIGTERM)
+	m.waitEvent(t, "disconnect 1001", 1, 5*time.Second)
+	var id string
+	select {
+	case id = <-sessions:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not reconnect")
+	}
+	at := z.waitEvent(t, "sub room "+id, 1, 5*time.Second)
+	t.Logf("moved to another node and re-subscribed %v after SIGTERM", at.Sub(termed))
+	if m.Member().ID != id || !slices.Contains(m.Subscriptions(), "room") {
+		t.Errorf("member %+v, subscriptions %v", m.Member(), m.Subscriptions())
+	}
+	once(t, "leave "+m.id, z)
+	once(t, "join "+id, z)
+	if code := n1.wait(t, 12*time.Second); code != 0 {
+		t.Errorf("n1 exit %d", code)
 	}
 }
