@@ -41,7 +41,12 @@ func yamlKeys(typ reflect.Type, prefix string) []string {
 	var keys []string
 	for i := range typ.NumField() {
 		f := typ.Field(i)
-		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		tag := f.Tag.Get("yaml")
+		name := strings.Split(tag, ",")[0]
+		if strings.HasSuffix(tag, ",inline") {
+			keys = append(keys, yamlKeys(f.Type, prefix)...)
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
@@ -106,6 +111,12 @@ func TestREADMEConfig(t *testing.T) {
 func withoutNil(want, got config) config {
 	if want.AllowedOrigins == nil && got.AllowedOrigins != nil && len(got.AllowedOrigins) == 0 {
 		want.AllowedOrigins = []string{}
+	}
+	if want.Cluster.ClusterPeers == nil && got.Cluster.ClusterPeers != nil && len(got.Cluster.ClusterPeers) == 0 {
+		want.Cluster.ClusterPeers = []string{}
+	}
+	if want.Cluster.NATS == nil && got.Cluster.NATS != nil && len(got.Cluster.NATS) == 0 {
+		want.Cluster.NATS = []string{}
 	}
 	return want
 }
