@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,6 +114,17 @@ func TestClusterEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAll(t, "invresp priv "+c.id+" accepted", wait, a)
+
+	// Errors reflect the cluster: priv lives only on n1, so leaving it on
+	// n2 is "not subscribed" (12), not "no such channel" (5); a channel
+	// nobody has is 5 everywhere.
+	var se *client.Error
+	if err := b.Unsubscribe(ctx, "priv"); !errors.As(err, &se) || se.Code != client.CodeSubscriptionNotExists {
+		t.Errorf("unsubscribe from a channel on another node: %v, want error %d", err, client.CodeSubscriptionNotExists)
+	}
+	if err := b.Unsubscribe(ctx, "nowhere"); !errors.As(err, &se) || se.Code != client.CodeChannelNotExists {
+		t.Errorf("unsubscribe from a channel nowhere: %v, want error %d", err, client.CodeChannelNotExists)
+	}
 
 	// Unsubscribe on n2: n1 and n3 hear it.
 	if err := b.Unsubscribe(ctx, "room"); err != nil {
@@ -332,5 +347,24 @@ func TestClusterClientReconnectsElsewhere(t *testing.T) {
 	once(t, "join "+id, z)
 	if code := n1.wait(t, 12*time.Second); code != 0 {
 		t.Errorf("n1 exit %d", code)
+	}
+}
+
+// TestClusterYAMLConfig: the cluster keys of the YAML file start a node.
+func TestClusterYAMLConfig(t *testing.T) {
+	port := freePort(t)
+	path := filepath.Join(t.TempDir(), "rollcall.yaml")
+	conf := fmt.Sprintf("addr: 127.0.0.1:0\napi_key: %s\nno_web: true\nnode: y1\ncluster_listen: 127.0.0.1:%d\ncluster_peers: []\nheartbeat: 500ms\nnode_timeout: 2s\n", clusterAPIKey, port)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startProc(t, "y1", nil, "--config", path)
+	waitCluster(t, n, 1, 5*time.Second)
+	st, err := n.stats(t)
+	if err != nil || len(st.Nodes) != 1 || st.Nodes[0].Name != "y1" {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	if _, ok := n.logs.wait(rx(`msg="cluster node started".*cluster=127.0.0.1:`+strconv.Itoa(port)), time.Second); !ok {
+		t.Errorf("not on the configured cluster address:\n%s", n.logs)
 	}
 }
