@@ -617,6 +617,12 @@ func (n *Node) WaitReady(ctx context.Context) error {
 // the node is not ready; back, it asks every node for a snapshot (it may
 // have missed changes) and for a heartbeat.
 func (n *Node) disconnected(_ *nats.Conn, err error) {
+	n.mu.Lock()
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		return // our own Close
+	}
 	n.log.Warn("cluster NATS connection lost", "err", err)
 }
 
