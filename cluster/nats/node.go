@@ -61,6 +61,12 @@ type Node struct {
 	sameName  bool              // logged that another process uses our name
 	closeOnce sync.Once
 
+	// seen is when each node's heartbeat last arrived, noted apart from
+	// the dispatcher: a node whose dispatcher is behind (a burst of
+	// changes to apply) still knows who is alive.
+	seenMu sync.Mutex
+	seen   map[string]seenHB
+
 	// Counters, for metrics.
 	msgsIn, msgsOut, resyncs atomic.Uint64
 
@@ -107,6 +113,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		stop:    make(chan struct{}),
 		subs:    make(map[string]*nats.Subscription),
 		peers:   make(map[string]*peer),
+		seen:    make(map[string]seenHB),
 	}
 	n.log = n.log.With("incarnation", incString(n.inc))
 	n.chgSubj = n.ctlSubject(kindChange)
@@ -258,6 +265,9 @@ func (n *Node) start(r rawReceiver) error {
 		if _, err := n.nc.ChanSubscribe(s, n.msgs); err != nil {
 			return fmt.Errorf("natsbroker: subscribe: %w", err)
 		}
+	}
+	if _, err := n.nc.Subscribe(n.pfx+"c."+string(rune(kindHeartbeat))+".*", n.noteHeartbeat); err != nil {
+		return fmt.Errorf("natsbroker: subscribe: %w", err)
 	}
 	if _, err := n.nc.Subscribe(n.pfx+"q."+n.selfTok, n.serveSnapshot); err != nil {
 		return fmt.Errorf("natsbroker: subscribe: %w", err)
@@ -550,6 +560,37 @@ func (n *Node) control(subj string, data []byte) {
 		}
 		n.change(p, seq, rd.rest(), now)
 	}
+}
+
+type seenHB struct {
+	inc uint64
+	at  time.Time
+}
+
+// noteHeartbeat notes when a heartbeat arrived, on NATS's goroutine for
+// this subscription, before the dispatcher gets to it in order.
+func (n *Node) noteHeartbeat(m *nats.Msg) {
+	i := strings.LastIndexByte(m.Subject, '.')
+	name, ok := untoken(m.Subject[i+1:])
+	rd := reader{b: m.Data}
+	inc := rd.u64()
+	if !ok || rd.err != nil || name == n.name {
+		return
+	}
+	n.seenMu.Lock()
+	n.seen[name] = seenHB{inc, time.Now()}
+	n.seenMu.Unlock()
+}
+
+// lastSeen returns when the last heartbeat of name's incarnation inc
+// arrived (zero if none was noted).
+func (n *Node) lastSeen(name string, inc uint64) time.Time {
+	n.seenMu.Lock()
+	defer n.seenMu.Unlock()
+	if s, ok := n.seen[name]; ok && s.inc == inc {
+		return s.at
+	}
+	return time.Time{}
 }
 
 // Counters are a node's message counts since New.

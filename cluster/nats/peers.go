@@ -224,7 +224,11 @@ func (n *Node) check(now time.Time, routed map[string]bool, gone []string) {
 				p.lastHB = now
 				continue
 			}
-			if now.Sub(p.lastHB) > n.o.NodeTimeout {
+			last := p.lastHB
+			if at := n.lastSeen(p.name, p.inc); at.After(last) {
+				last = at // heard, not yet dispatched
+			}
+			if now.Sub(last) > n.o.NodeTimeout {
 				n.down(p, StateDead, now)
 			} else if !p.synced && now.Sub(p.reqAt) >= retry {
 				n.requestSnapshot(p, now)
