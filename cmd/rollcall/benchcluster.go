@@ -100,11 +100,15 @@ type benchCluster struct {
 
 // bnode is one node process of the bench.
 type bnode struct {
-	name string
-	addr string
-	cmd  *exec.Cmd
-	done chan struct{}
+	name   string
+	addr   string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	deaths atomic.Int64 // "cluster node dead" log lines
+	dead   atomic.Int64 // when the last one was read, Unix ns
 }
+
+var benchDeadRe = regexp.MustCompile(`msg="cluster node dead"`)
 
 var benchListenRe = regexp.MustCompile(`msg="rollcall listening" addr=(\S+)`)
 
@@ -168,6 +172,10 @@ func (b *benchCluster) startNodes(ctx context.Context, k int) ([]*bnode, func(),
 			sc := bufio.NewScanner(pr)
 			found := false
 			for sc.Scan() {
+				if benchDeadRe.MatchString(sc.Text()) {
+					n.deaths.Add(1)
+					n.dead.Store(time.Now().UnixNano())
+				}
 				if m := benchListenRe.FindStringSubmatch(sc.Text()); m != nil && !found {
 					n.addr, found = m[1], true
 					errs <- nil
@@ -512,6 +520,11 @@ func (b *benchCluster) crashOnce(ctx context.Context, victim int) (lat []time.Du
 			victims = append(victims, c.Member().ID)
 		}
 	}
+	for _, nd := range nodes {
+		if d := nd.deaths.Load(); d > 0 {
+			fmt.Fprintf(b.log, "crash: %s declared a node dead %d times before the kill\n", nd.name, d)
+		}
+	}
 	killed.Store(true)
 	t0 := time.Now()
 	_ = nodes[victim].cmd.Process.Kill()
@@ -534,6 +547,13 @@ func (b *benchCluster) crashOnce(ctx context.Context, victim int) (lat []time.Du
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for i, nd := range nodes {
+		if i != victim {
+			if at := nd.dead.Load(); at > t0.UnixNano() {
+				fmt.Fprintf(b.log, "crash: %s saw the kill after %s\n", nd.name, ms(time.Duration(at-t0.UnixNano())))
+			}
 		}
 	}
 	for i := range clients {
