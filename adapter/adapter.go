@@ -41,6 +41,17 @@ type Counters struct {
 	// whether they were ignored, answered with an error or closed the
 	// connection.
 	InvalidFrames atomic.Uint64
+	AckResends    atomic.Uint64 // frames re-sent for want of an acknowledgment
+
+	// ErrorsByCode counts Errors by protocol error code (codes beyond the
+	// array in its last element); CountError keeps both.
+	ErrorsByCode [128]atomic.Uint64
+}
+
+// CountError counts one error reply with protocol error code code.
+func (c *Counters) CountError(code int) {
+	c.Errors.Add(1)
+	c.ErrorsByCode[min(max(code, 0), len(c.ErrorsByCode)-1)].Add(1)
 }
 
 // RateLimiter is a token bucket for one connection's frames. It is not safe

@@ -32,7 +32,8 @@ import (
 // Client is a connection to a Presence server that joined as a member. Its
 // methods are safe for concurrent use, including from event handlers.
 type Client struct {
-	url  string
+	urls []string // the Dial URL, then Options.URLs
+	next int      // index in urls of the URL to dial next (the supervisor's)
 	opts Options
 	enc  sgc.Encoder
 	log  *slog.Logger
@@ -65,7 +66,7 @@ type Client struct {
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	opts.setDefaults()
 	c := &Client{
-		url:          url,
+		urls:         append([]string{url}, opts.URLs...),
 		opts:         opts,
 		enc:          sgc.Encoder{Base64: opts.EncodeBase64},
 		log:          opts.Logger,
@@ -95,18 +96,19 @@ func (c *Client) authenticated() bool {
 	if c.opts.HTTPHeader.Get("Authorization") != "" {
 		return true
 	}
-	u, err := url.Parse(c.url)
+	u, err := url.Parse(c.urls[0])
 	return err == nil && u.Query().Get("token") != ""
 }
 
 // connect dials, starts the connection's goroutines and waits for the join.
 func (c *Client) connect(ctx context.Context) (*conn, error) {
-	ws, _, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{
+	target := c.urls[c.next]
+	ws, _, err := websocket.Dial(ctx, target, &websocket.DialOptions{
 		HTTPHeader:   c.opts.HTTPHeader,
 		Subprotocols: []string{sgc.Subprotocol},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", c.url, err)
+		return nil, fmt.Errorf("client: dial %s: %w", target, err)
 	}
 	if ws.Subprotocol() != sgc.Subprotocol {
 		ws.Close(websocket.StatusProtocolError, "subprotocol "+sgc.Subprotocol+" required")
@@ -206,6 +208,9 @@ func (c *Client) supervise(cn *conn) {
 // stops (nil).
 func (c *Client) reconnect() *conn {
 	for attempt := 0; ; attempt++ {
+		// With several URLs, every attempt goes to the next one: after its
+		// server went away, a client reconnects to another.
+		c.next = (c.next + 1) % len(c.urls)
 		t := time.NewTimer(c.backoff(attempt))
 		select {
 		case <-c.ctx.Done():

@@ -138,7 +138,11 @@ type Options struct {
 	// without Close is re-dialled with exponential backoff and jitter between
 	// ReconnectMin and ReconnectMax; the member joins again under its new
 	// session id and re-subscribes to its channels.
-	NoReconnect  bool
+	NoReconnect bool
+	// URLs are more addresses of the same service (other nodes of a
+	// cluster): each reconnection attempt dials the next of the Dial URL
+	// and these, in turn. Dial itself tries only its URL.
+	URLs         []string
 	ReconnectMin time.Duration // default DefaultReconnectMin
 	ReconnectMax time.Duration // default DefaultReconnectMax
 

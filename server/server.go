@@ -147,6 +147,10 @@ type Options struct {
 	// without one it is open, except on a server with Auth, which answers
 	// 403 until an API key is set. Off, every path under /dashboard is 404.
 	Dashboard bool
+	// Cluster, when set, makes this server one node of a cluster: the
+	// engine reaches the other nodes through it (see server/cluster.go).
+	// New starts it; GET /readyz answers 503 until it is Ready.
+	Cluster Cluster
 }
 
 // Server is an http.Handler speaking the sgc Presence protocol.
@@ -165,6 +169,9 @@ type Server struct {
 	counters counters
 
 	dashboardStreams atomic.Int64 // open /dashboard/events streams
+
+	metricsOnce    sync.Once
+	metricsHandler http.Handler // GET /metrics, built on first use
 
 	refusals *refusalLog // refused handshakes, logged at info at most once per IP a minute
 
@@ -246,7 +253,7 @@ func New(opts Options) (*Server, error) {
 	if len(opts.Pusher.Apps) > 0 {
 		hooks.BeforeNewChannelMember = s.reservedForPusher(hooks.BeforeNewChannelMember)
 	}
-	s.engine = presence.New(presence.Options{
+	popts := presence.Options{
 		Hooks:                hooks,
 		Events:               opts.Events,
 		KeepEmptyChannels:    opts.KeepEmptyChannels,
@@ -256,7 +263,9 @@ func New(opts Options) (*Server, error) {
 		MaxChannelName:       opts.Limits.MaxChannelName,
 		RefuseNameMismatch:   opts.Auth.RefuseNameMismatch,
 		Logger:               log,
-	})
+	}
+	opts.brokerOptions(&popts)
+	s.engine = presence.New(popts)
 	if !opts.ReaderPerConn {
 		if p, err := transport.NewPoller(); err == nil {
 			s.poller = p
@@ -285,9 +294,18 @@ func New(opts Options) (*Server, error) {
 		s.sgc.Close()
 		return nil, err
 	}
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	s.routeMetrics(s.mux)
 	s.routeAPI(s.mux)
 	s.routeDashboard(s.mux)
 	s.mux.HandleFunc("/", s.serveRoot)
+	if err := s.startCluster(); err != nil {
+		s.sgc.Close()
+		if s.poller != nil {
+			_ = s.poller.Close()
+		}
+		return nil, err
+	}
 	return s, nil
 }
 

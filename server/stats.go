@@ -55,6 +55,9 @@ type Stats struct {
 	InvalidFrames uint64 `json:"invalid_frames"`
 	// Goroutines is the number of goroutines of the whole process.
 	Goroutines int `json:"goroutines"`
+	// Nodes lists the cluster's nodes, this one first (absent on a single
+	// node).
+	Nodes []ClusterNode `json:"nodes,omitempty"`
 }
 
 // counters are the server's own counters; each is one atomic add on its
@@ -87,5 +90,6 @@ func (s *Server) Stats() Stats {
 		RateLimited:      c.RateLimited.Load(),
 		InvalidFrames:    c.InvalidFrames.Load(),
 		Goroutines:       runtime.NumGoroutine(),
+		Nodes:            s.clusterNodes(),
 	}
 }

@@ -80,6 +80,9 @@ type Counters struct {
 	MessagesRead atomic.Uint64
 	// MessagesWritten counts text messages written to sockets.
 	MessagesWritten atomic.Uint64
+	// BytesRead counts the payload bytes of the text messages read;
+	// BytesWritten every byte written to sockets (frames with headers).
+	BytesRead, BytesWritten atomic.Uint64
 }
 
 func (o *Options) withDefaults() {
@@ -351,6 +354,9 @@ func (c *Conn) writeBatch(batch []outFrame) (sentClose bool, err error) {
 			if _, err := c.nc.Write(buf); err != nil {
 				return false, err
 			}
+			if c.opts.Counters != nil {
+				c.opts.Counters.BytesWritten.Add(uint64(len(buf)))
+			}
 			buf = buf[:0]
 		}
 	}
@@ -360,6 +366,7 @@ func (c *Conn) writeBatch(batch []outFrame) (sentClose bool, err error) {
 		}
 	}
 	if c.opts.Counters != nil {
+		c.opts.Counters.BytesWritten.Add(uint64(len(buf)))
 		c.opts.Counters.MessagesWritten.Add(uint64(texts))
 	}
 	return sentClose, nil
@@ -514,6 +521,7 @@ func (c *Conn) readLoop(onText func([]byte) error, mayPark bool) (code ws.Status
 		}
 		if c.opts.Counters != nil {
 			c.opts.Counters.MessagesRead.Add(1)
+			c.opts.Counters.BytesRead.Add(uint64(len(msg)))
 		}
 		if err := onText(msg); err != nil {
 			ce := &CloseError{Code: CloseInternalError, Reason: "internal error"}

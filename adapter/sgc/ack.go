@@ -79,6 +79,7 @@ func (q *ackQueue) resend(now time.Time) {
 		due = append(due, p.frame)
 	}
 	q.mu.Unlock()
+	q.sess.h.counters.AckResends.Add(uint64(len(due)))
 	for _, f := range due {
 		q.sess.queue(f)
 	}

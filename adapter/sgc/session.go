@@ -271,7 +271,7 @@ func (sess *session) replyError(m *wire.Message, e wire.Error) {
 	if m.Method == wire.MethodPublishMsg {
 		out.HasText, out.Text = true, m.Text
 	}
-	sess.h.counters.Errors.Add(1)
+	sess.h.counters.CountError(e.Code)
 	sess.log.Debug("error sent", "method", m.Method, "code", e.Code, "text", e.Text)
 	sess.send(sess.h.enc.Encode(&out))
 }

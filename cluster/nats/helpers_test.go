@@ -30,6 +30,8 @@ type fake struct {
 	own     map[string]bool
 	replica map[string]map[string]bool // node -> keys
 	gate    chan struct{}              // when set, entries waits for it
+	// applyDelay, when set, is how long each apply works (a busy engine).
+	applyDelay time.Duration
 }
 
 func newFake() *fake {
@@ -69,6 +71,11 @@ func (f *fake) applyLocked(node, c string) {
 
 func (f *fake) apply(node string, change []byte) {
 	f.mu.Lock()
+	if d := f.applyDelay; d > 0 {
+		f.mu.Unlock()
+		time.Sleep(d) // simulated work in the engine, not a wait
+		f.mu.Lock()
+	}
 	defer f.mu.Unlock()
 	f.record(call{op: "apply", node: node, data: string(change)})
 	f.applyLocked(node, string(change))

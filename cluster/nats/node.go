@@ -61,6 +61,15 @@ type Node struct {
 	sameName  bool              // logged that another process uses our name
 	closeOnce sync.Once
 
+	// seen is when each node's heartbeat last arrived, noted apart from
+	// the dispatcher: a node whose dispatcher is behind (a burst of
+	// changes to apply) still knows who is alive.
+	seenMu sync.Mutex
+	seen   map[string]seenHB
+
+	// Counters, for metrics.
+	msgsIn, msgsOut, resyncs atomic.Uint64
+
 	// Test hooks.
 	dropNext  atomic.Int32 // drop this many outgoing changes
 	pauseHB   atomic.Bool  // send no heartbeats
@@ -104,6 +113,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		stop:    make(chan struct{}),
 		subs:    make(map[string]*nats.Subscription),
 		peers:   make(map[string]*peer),
+		seen:    make(map[string]seenHB),
 	}
 	n.log = n.log.With("incarnation", incString(n.inc))
 	n.chgSubj = n.ctlSubject(kindChange)
@@ -256,6 +266,9 @@ func (n *Node) start(r rawReceiver) error {
 			return fmt.Errorf("natsbroker: subscribe: %w", err)
 		}
 	}
+	if _, err := n.nc.Subscribe(n.pfx+"c."+string(rune(kindHeartbeat))+".*", n.noteHeartbeat); err != nil {
+		return fmt.Errorf("natsbroker: subscribe: %w", err)
+	}
 	if _, err := n.nc.Subscribe(n.pfx+"q."+n.selfTok, n.serveSnapshot); err != nil {
 		return fmt.Errorf("natsbroker: subscribe: %w", err)
 	}
@@ -321,6 +334,7 @@ func (n *Node) Unsubscribe(channel string) {
 
 // publish sends data to the other nodes subscribed to channel.
 func (n *Node) publish(channel string, data []byte) {
+	n.msgsOut.Add(1)
 	if err := n.nc.Publish(n.pfx+"p."+token(channel), data); err != nil {
 		n.log.Debug("cluster publish dropped", "channel", channel, "err", err)
 	}
@@ -339,6 +353,7 @@ func (n *Node) sendTo(node, conn string, data []byte) {
 		}
 		return
 	}
+	n.msgsOut.Add(1)
 	if err := n.nc.Publish(subj, b); err != nil {
 		n.log.Debug("cluster send dropped", "to", node, "err", err)
 	}
@@ -364,6 +379,7 @@ func (n *Node) replicateFunc(delta int, body func([]byte) []byte) {
 	b := appendU64(n.outBuf[:0], n.inc)
 	b = binary.AppendUvarint(b, n.seq)
 	b = body(b)
+	n.msgsOut.Add(1)
 	if err := n.nc.Publish(n.chgSubj, b); err != nil {
 		n.log.Debug("cluster change dropped", "seq", n.seq, "err", err)
 	}
@@ -392,6 +408,7 @@ func (n *Node) heartbeat() {
 	b = binary.AppendUvarint(b, n.seq)
 	b = binary.AppendUvarint(b, uint64(max(n.count, 0)))
 	n.lastHB = time.Now()
+	n.msgsOut.Add(1)
 	_ = n.nc.Publish(n.ctlSubject(kindHeartbeat), b)
 }
 
@@ -453,6 +470,7 @@ func (n *Node) dispatch() {
 
 // handle delivers one received message.
 func (n *Node) handle(m *nats.Msg) {
+	n.msgsIn.Add(1)
 	subj, ok := strings.CutPrefix(m.Subject, n.pfx)
 	if !ok || len(subj) < 3 || subj[1] != '.' {
 		return
@@ -544,6 +562,53 @@ func (n *Node) control(subj string, data []byte) {
 	}
 }
 
+type seenHB struct {
+	inc uint64
+	at  time.Time
+}
+
+// noteHeartbeat notes when a heartbeat arrived, on NATS's goroutine for
+// this subscription, before the dispatcher gets to it in order.
+func (n *Node) noteHeartbeat(m *nats.Msg) {
+	i := strings.LastIndexByte(m.Subject, '.')
+	name, ok := untoken(m.Subject[i+1:])
+	rd := reader{b: m.Data}
+	inc := rd.u64()
+	if !ok || rd.err != nil || name == n.name {
+		return
+	}
+	n.seenMu.Lock()
+	n.seen[name] = seenHB{inc, time.Now()}
+	n.seenMu.Unlock()
+}
+
+// lastSeen returns when the last heartbeat of name's incarnation inc
+// arrived (zero if none was noted).
+func (n *Node) lastSeen(name string, inc uint64) time.Time {
+	n.seenMu.Lock()
+	defer n.seenMu.Unlock()
+	if s, ok := n.seen[name]; ok && s.inc == inc {
+		return s.at
+	}
+	return time.Time{}
+}
+
+// Counters are a node's message counts since New.
+type Counters struct {
+	// MessagesIn counts the messages from the other nodes handed to the
+	// dispatcher; MessagesOut those this node published (changes,
+	// heartbeats, publishes, sends; not snapshot chunks).
+	MessagesIn, MessagesOut uint64
+	// Resyncs counts the snapshots of other nodes applied (the first of
+	// each node that came up, and every repair).
+	Resyncs uint64
+}
+
+// Counters returns the node's counters now.
+func (n *Node) Counters() Counters {
+	return Counters{MessagesIn: n.msgsIn.Load(), MessagesOut: n.msgsOut.Load(), Resyncs: n.resyncs.Load()}
+}
+
 // Ready reports whether this node has synced the entries of every live
 // node it hears and is connected to NATS. A starting node is not ready
 // before it had a heartbeat's time to hear the others (unless its embedded
@@ -551,7 +616,7 @@ func (n *Node) control(subj string, data []byte) {
 // ready either while a node it has a route to is not synced. A node alone
 // is ready.
 func (n *Node) Ready() bool {
-	if !n.nc.IsConnected() {
+	if !n.nc.IsConnected() || (n.srv != nil && !n.srv.Running()) {
 		return false
 	}
 	n.mu.Lock()
@@ -593,6 +658,12 @@ func (n *Node) WaitReady(ctx context.Context) error {
 // the node is not ready; back, it asks every node for a snapshot (it may
 // have missed changes) and for a heartbeat.
 func (n *Node) disconnected(_ *nats.Conn, err error) {
+	n.mu.Lock()
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		return // our own Close
+	}
 	n.log.Warn("cluster NATS connection lost", "err", err)
 }
 

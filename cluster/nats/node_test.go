@@ -453,3 +453,24 @@ func TestRestartAfterKill(t *testing.T) {
 		t.Errorf("n2 forgotten %d times, want 1", c)
 	}
 }
+
+// TestBusyDispatcherNoFalseDeath: a node whose dispatcher is behind by
+// longer than the node timeout (a burst of changes, each slow to apply in
+// the engine) does not forget the nodes whose heartbeats queue up behind
+// them: heartbeats are noted as they arrive.
+func TestBusyDispatcherNoFalseDeath(t *testing.T) {
+	const timeout = 600 * time.Millisecond
+	ns := cluster(t, 2, func(o *Options) { o.Heartbeat = 100 * time.Millisecond; o.NodeTimeout = timeout })
+	n1, n2 := ns[0], ns[1]
+	n2.f.mu.Lock()
+	n2.f.applyDelay = 20 * time.Millisecond // a busy engine
+	n2.f.mu.Unlock()
+	const burst = 80 // 1.6 s of work at n2, behind which n1's heartbeats wait
+	for i := range burst {
+		n1.add(fmt.Sprint("e", i))
+	}
+	waitFor(t, 10*time.Second, "n2 applied the burst", func() bool { return len(n2.f.replicaOf("n1")) == burst })
+	if c := n2.f.count(isOp("forget", "n1")); c != 0 {
+		t.Errorf("n2 forgot n1 %d times while its dispatcher was behind", c)
+	}
+}

@@ -60,6 +60,7 @@ type peer struct {
 	count   int       // entries, from its heartbeat
 
 	synced bool      // the replica follows its stream
+	syncs  int       // snapshots applied since it came up
 	next   uint64    // next sequence number expected, when synced
 	reqAt  time.Time // last snapshot request, when not synced
 	buf    []pending // changes received while waiting for a snapshot
@@ -129,6 +130,7 @@ func (n *Node) hear(name string, inc uint64, now time.Time) *peer {
 // up makes p alive and asks it for a snapshot.
 func (n *Node) up(p *peer, now time.Time) {
 	p.state, p.since = StateAlive, now
+	p.syncs = 0
 	p.lastHB = now // a node heard counts as a heartbeat
 	p.asm = nil
 	n.unsync(p, now)
@@ -211,10 +213,22 @@ func (n *Node) check(now time.Time, routed map[string]bool, gone []string) {
 	}
 	retry := max(2*n.o.Heartbeat, 200*time.Millisecond)
 	keep := max(10*n.o.NodeTimeout, 5*time.Minute)
+	// Cut off from NATS, this node hears nobody: it was probably the one
+	// away, so it keeps the others' entries and gives each a full timeout
+	// from when NATS is back (no phantom outlives that).
+	cutOff := !n.nc.IsConnected()
 	for name, p := range n.peers {
 		switch p.state {
 		case StateAlive:
-			if now.Sub(p.lastHB) > n.o.NodeTimeout {
+			if cutOff {
+				p.lastHB = now
+				continue
+			}
+			last := p.lastHB
+			if at := n.lastSeen(p.name, p.inc); at.After(last) {
+				last = at // heard, not yet dispatched
+			}
+			if now.Sub(last) > n.o.NodeTimeout {
 				n.down(p, StateDead, now)
 			} else if !p.synced && now.Sub(p.reqAt) >= retry {
 				n.requestSnapshot(p, now)
@@ -332,6 +346,12 @@ func (n *Node) snapshotReply(data []byte) {
 	all := p.asm.entries
 	p.asm = nil
 	n.recv.sync(name, all)
+	n.resyncs.Add(1)
+	if p.syncs++; p.syncs == 1 {
+		n.log.Info("cluster node synced", "peer", name, "entries", len(all))
+	} else {
+		n.log.Info("cluster node resynced", "peer", name, "entries", len(all))
+	}
 	p.synced = true
 	p.next = seq + 1
 	buf := p.buf

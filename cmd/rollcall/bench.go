@@ -28,6 +28,8 @@ Scenarios:
   churn      connections join, subscribe, publish and leave at --rate per second: first
              for --warmup, then for --duration; server goroutines and heap of the fresh
              server, after the warm-up (before) and after the run, members left behind
+  cluster    three nodes on embedded NATS: cross-node fan-out, kill -9 time to the last
+             leave, join storm (rollcall bench cluster -h)
 
 Without --target, bench starts its own server (this binary's serve --debug) on
 127.0.0.1; with --comparator it also runs the Centrifuge comparator
@@ -54,6 +56,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{"bench: name a scenario: idle, fanout, joinstorm or churn"}
 	}
 	scenario := args[0]
+	if scenario == "cluster" {
+		return runBenchCluster(ctx, args[1:], stdout, stderr)
+	}
 	p, ok := benchDefaults[scenario]
 	if !ok {
 		return usageError{fmt.Sprintf("bench: unknown scenario %q: want idle, fanout, joinstorm or churn", scenario)}

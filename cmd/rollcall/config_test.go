@@ -41,7 +41,12 @@ func yamlKeys(typ reflect.Type, prefix string) []string {
 	var keys []string
 	for i := range typ.NumField() {
 		f := typ.Field(i)
-		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		tag := f.Tag.Get("yaml")
+		name := strings.Split(tag, ",")[0]
+		if strings.HasSuffix(tag, ",inline") {
+			keys = append(keys, yamlKeys(f.Type, prefix)...)
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
@@ -109,6 +114,12 @@ func withoutNil(want, got config) config {
 	}
 	if want.Pusher.Apps == nil && got.Pusher.Apps != nil && len(got.Pusher.Apps) == 0 {
 		want.Pusher.Apps = []pusherApp{}
+	}
+	if want.Cluster.ClusterPeers == nil && got.Cluster.ClusterPeers != nil && len(got.Cluster.ClusterPeers) == 0 {
+		want.Cluster.ClusterPeers = []string{}
+	}
+	if want.Cluster.NATS == nil && got.Cluster.NATS != nil && len(got.Cluster.NATS) == 0 {
+		want.Cluster.NATS = []string{}
 	}
 	return want
 }

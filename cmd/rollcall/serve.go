@@ -47,6 +47,7 @@ type config struct {
 	AllowedOrigins    []string      `yaml:"allowed_origins"`
 	TLSCert           string        `yaml:"tls_cert"`
 	TLSKey            string        `yaml:"tls_key"`
+	Cluster           clusterConfig `yaml:",inline"`
 	Auth              struct {
 		Mode               string `yaml:"mode"`
 		UsersFile          string `yaml:"users_file"`
@@ -94,6 +95,7 @@ func defaultConfig() config {
 	c.Limits.Burst = 2 * server.DefaultMessagesPerSecond
 	c.Limits.QueueLength = transport.DefaultQueueLength
 	c.Pusher.ActivityTimeout = pusheradapter.DefaultActivityTimeout
+	c.Cluster = defaultClusterConfig()
 	return c
 }
 
@@ -142,6 +144,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Limits.Burst, "burst", c.Limits.Burst, "messages a connection may send at once above the rate")
 	fs.IntVar(&c.Limits.QueueLength, "queue", c.Limits.QueueLength, "outbound frames queued per connection before it is closed as slow (1008)")
 	c.pusherFlags(fs)
+	c.Cluster.flags(fs)
 }
 
 func (c *config) serverOptions(log *slog.Logger) server.Options {
@@ -353,6 +356,7 @@ func (c *config) validate() error {
 	if r := c.Limits.MessagesPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 		bad = append(bad, fmt.Sprintf("--rate (limits.messages_per_second) must be 0 (no limit) or positive, got %v", r))
 	}
+	bad = append(bad, c.Cluster.validate()...)
 	if len(bad) > 0 {
 		return usageError{strings.Join(bad, "; ")}
 	}
@@ -411,18 +415,38 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		opts.Web = web.Handler()
 		opts.Dashboard = true
 	}
+	cluster, err := cfg.Cluster.start(ctx, log)
+	if err != nil {
+		return err
+	}
+	if cluster != nil {
+		opts.Cluster = cluster
+	}
 	srv, err := server.New(opts)
 	if err != nil {
+		if cluster != nil {
+			_ = cluster.Leave()
+		}
 		return fmt.Errorf("configure server: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		_ = srv.LeaveCluster()
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
+	stopMetrics := func(context.Context) error { return nil }
+	if cfg.Cluster.MetricsAddr != "" {
+		if stopMetrics, err = serveMetrics(cfg.Cluster.MetricsAddr, srv, log); err != nil {
+			_ = ln.Close()
+			_ = srv.LeaveCluster()
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+	}
 	var handler http.Handler = srv
 	if cfg.Debug {
-		handler = withDebug(srv)
+		handler = withDebug(withClusterHooks(srv, cluster, log))
 		log.Warn("debug endpoints on: /debug/pprof/ and /debug/stats are open to anyone who can reach this address")
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
@@ -437,14 +461,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
+		_ = stopMetrics(context.Background())
+		_ = srv.LeaveCluster()
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	if cluster != nil {
+		// The others drop this node's members at once, before its
+		// connections close one by one.
+		log.Info("leaving the cluster")
+		_ = srv.LeaveCluster()
+	}
 	log.Info("shutting down: closing every connection with 1001 (Pusher connections: 4200)")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx))
+	err = errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx), stopMetrics(sctx))
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -267,6 +267,7 @@ export class Invitation {
  *   token?: string,
  *   base64?: boolean,
  *   reconnect?: boolean,
+ *   urls?: string[],
  *   minDelay?: number,
  *   maxDelay?: number,
  *   protocols?: string[],
@@ -385,9 +386,13 @@ export class Presence {
   }
 
   _socketURL() {
+    // options.urls: more addresses of the same service (other nodes of a
+    // cluster); each reconnection attempt goes to the next in turn.
+    const all = [this.url, ...(this.options.urls ?? [])];
+    const url = all[(this._urlIndex ?? 0) % all.length];
     const t = this.options.token;
-    if (!t) return this.url;
-    return this.url + (this.url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(t);
+    if (!t) return url;
+    return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(t);
   }
 
   _open() {
@@ -449,6 +454,7 @@ export class Presence {
     const rnd = (this.options.random ?? Math.random)();
     const delay = Math.round(base / 2 + (base / 2) * rnd);
     this._attempt++;
+    this._urlIndex = (this._urlIndex ?? 0) + 1;
     this._emit("reconnecting", { attempt: this._attempt, delay });
     const st = this.options.setTimeout ?? globalThis.setTimeout;
     this._timer = st(() => {

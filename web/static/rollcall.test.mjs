@@ -401,6 +401,22 @@ test("reconnect with backoff restores the member and its subscriptions", async (
   assert.equal(got.at(-1)[1].reconnecting, false);
 });
 
+test("with urls, each reconnection goes to the next address", async () => {
+  const { p, sock, timers } = await connected({ urls: ["ws://other/", "ws://third/"], random: () => 0 });
+  assert.equal(sock().url, "ws://host/");
+  const seen = [];
+  const delays = [];
+  for (let i = 0; i < 3; i++) {
+    sock().drop(1001);
+    delays.push(timers.runNext());
+    seen.push(sock().url);
+  }
+  assert.deepEqual(seen, ["ws://other/", "ws://third/", "ws://host/"]);
+  // random() = 0: the lower end of each jittered window [base/2, base].
+  assert.deepEqual(delays, [50, 100, 200]);
+  p.close();
+});
+
 test("close before the session rejects connect", async () => {
   const { p, sock } = newClient({ reconnect: false });
   const done = p.connect();

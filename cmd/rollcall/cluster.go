@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	natsbroker "github.com/rollcall/rollcall/cluster/nats"
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/server"
+)
+
+// clusterConfig is the cluster part of `rollcall serve`'s configuration
+// (flags and the same keys at the top level of the YAML file).
+type clusterConfig struct {
+	Node          string        `yaml:"node"`
+	ClusterListen string        `yaml:"cluster_listen"`
+	ClusterPeers  []string      `yaml:"cluster_peers"`
+	NATS          []string      `yaml:"nats"`
+	NATSCreds     string        `yaml:"nats_creds"`
+	Heartbeat     time.Duration `yaml:"heartbeat"`
+	NodeTimeout   time.Duration `yaml:"node_timeout"`
+	// MetricsAddr, when set, serves GET /metrics without authentication on
+	// a listener of its own (it is here to keep serve.go's config small).
+	MetricsAddr string `yaml:"metrics_addr"`
+}
+
+func init() {
+	durationKeys["heartbeat"] = true
+	durationKeys["node_timeout"] = true
+}
+
+func defaultClusterConfig() clusterConfig {
+	return clusterConfig{Heartbeat: time.Second, NodeTimeout: 3 * time.Second}
+}
+
+func listFlag(dst *[]string) func(string) error {
+	return func(v string) error {
+		*dst = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*dst = append(*dst, s)
+			}
+		}
+		return nil
+	}
+}
+
+func (c *clusterConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Node, "node", c.Node, "this node's name in a cluster, unique among the live nodes (default: the host name and a random suffix)")
+	fs.StringVar(&c.ClusterListen, "cluster-listen", c.ClusterListen, "run an embedded NATS server for the cluster, taking routes from the other nodes on this host:port")
+	fs.Func("cluster-peers", "comma-separated cluster addresses (host:port) of some other nodes (with --cluster-listen)", listFlag(&c.ClusterPeers))
+	fs.Func("nats", "comma-separated URLs of an external NATS (nats://[user:password@]host:4222, tls://…) instead of the embedded one", listFlag(&c.NATS))
+	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS user credentials file (JWT and nkey) for --nats")
+	durationVar(fs, &c.Heartbeat, "heartbeat", "how often a cluster node says it is alive")
+	durationVar(fs, &c.NodeTimeout, "node-timeout", "a cluster node silent for this long is dead: its members leave")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve Prometheus metrics at /metrics on this address, without authentication (otherwise GET /metrics takes the API key)")
+}
+
+// enabled reports whether the configuration makes this server a cluster
+// node.
+func (c *clusterConfig) enabled() bool {
+	return c.ClusterListen != "" || len(c.ClusterPeers) > 0 || len(c.NATS) > 0
+}
+
+func (c *clusterConfig) validate() []string {
+	var bad []string
+	if len(c.NATS) > 0 && (c.ClusterListen != "" || len(c.ClusterPeers) > 0) {
+		bad = append(bad, "--nats (an external NATS) and --cluster-listen/--cluster-peers (the embedded one) exclude each other")
+	}
+	if c.NATSCreds != "" && len(c.NATS) == 0 {
+		bad = append(bad, "--nats-creds goes with --nats")
+	}
+	if c.Heartbeat <= 0 {
+		bad = append(bad, fmt.Sprintf("--heartbeat (heartbeat) must be positive, got %v", c.Heartbeat))
+	}
+	if c.NodeTimeout < 2*c.Heartbeat {
+		bad = append(bad, fmt.Sprintf("--node-timeout (node_timeout) must be at least twice --heartbeat (%v), got %v", c.Heartbeat, c.NodeTimeout))
+	}
+	return bad
+}
+
+// defaultNodeName is the host name and a random suffix.
+func defaultNodeName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "rollcall"
+	}
+	host = strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return '-'
+		}
+		return r
+	}, host)
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	return host + "-" + strings.ToLower(rand.Text()[:6])
+}
+
+// start joins the cluster, or returns nil when the configuration names
+// none. A name in use by a live node is returned as natsbroker's error,
+// whose text is `node name "n1" is already in use by a live node`.
+func (c *clusterConfig) start(ctx context.Context, log *slog.Logger) (*clusterNode, error) {
+	if !c.enabled() {
+		return nil, nil
+	}
+	name := c.Node
+	if name == "" {
+		name = defaultNodeName()
+	}
+	o := natsbroker.Options{
+		Name:          name,
+		URLs:          c.NATS,
+		ClusterListen: c.ClusterListen,
+		Peers:         c.ClusterPeers,
+		Heartbeat:     c.Heartbeat,
+		NodeTimeout:   c.NodeTimeout,
+		Logger:        log,
+	}
+	if c.NATSCreds != "" {
+		o.NATSOptions = append(o.NATSOptions, nats.UserCredentials(c.NATSCreds))
+	}
+	if o.ClusterListen == "" && len(o.URLs) == 0 {
+		o.ClusterListen = "127.0.0.1:0"
+	}
+	n, err := natsbroker.New(ctx, o)
+	if err != nil {
+		if errors.Is(err, natsbroker.ErrNameInUse) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	log.Info("cluster node", "node", n.Name(), "incarnation", n.Incarnation(), "cluster_addr", n.ClusterAddr(), "external_nats", len(c.NATS) > 0)
+	return &clusterNode{n}, nil
+}
+
+// clusterNode is natsbroker's Node as the server's Cluster.
+type clusterNode struct{ *natsbroker.Node }
+
+var _ server.Cluster = (*clusterNode)(nil)
+
+func (c *clusterNode) Start(r presence.Receiver) error { return c.Node.Start(r) }
+
+func (c *clusterNode) Leave() error { return c.Node.Close() }
+
+func (c *clusterNode) BrokerCounters() (in, out, resyncs uint64) {
+	k := c.Node.Counters()
+	return k.MessagesIn, k.MessagesOut, k.Resyncs
+}
+
+func (c *clusterNode) Nodes() []server.ClusterNode {
+	ns := c.Node.Nodes()
+	out := make([]server.ClusterNode, len(ns))
+	for i, n := range ns {
+		out[i] = server.ClusterNode{
+			Name: n.Name, Incarnation: n.Incarnation, State: n.State.String(), Self: n.Self,
+			Synced: n.Synced, Entries: n.Entries, LastHeartbeat: n.LastHeartbeat,
+		}
+	}
+	return out
+}
+
+// clusterHooksEnv turns on the cluster's test hooks (with --debug): a
+// debug-only switch for process tests, never for production.
+const clusterHooksEnv = "ROLLCALL_DEBUG_CLUSTER_HOOKS"
+
+// withClusterHooks serves natsbroker's test hooks in front of next when
+// ROLLCALL_DEBUG_CLUSTER_HOOKS=1 and --debug are both set:
+// POST /debug/cluster/drop-next-replicate drops this node's next
+// replicated change (the others repair the gap with a snapshot), and
+// POST /debug/cluster/pause-heartbeats?on=1|0 stops or resumes its
+// heartbeats. For tests only.
+func withClusterHooks(next http.Handler, c *clusterNode, log *slog.Logger) http.Handler {
+	if c == nil || os.Getenv(clusterHooksEnv) != "1" {
+		return next
+	}
+	log.Warn("cluster test hooks on (" + clusterHooksEnv + "=1): /debug/cluster/ can drop replication messages")
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /debug/cluster/drop-next-replicate", func(w http.ResponseWriter, _ *http.Request) {
+		c.DropNextReplicate()
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("POST /debug/cluster/pause-heartbeats", func(w http.ResponseWriter, r *http.Request) {
+		c.PauseHeartbeats(r.URL.Query().Get("on") != "0")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/", next)
+	return mux
+}

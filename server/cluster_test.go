@@ -1,0 +1,107 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rollcall/rollcall/presence"
+)
+
+// fakeCluster is a Cluster with nobody else in it, whose readiness the
+// test sets.
+type fakeCluster struct {
+	ready   atomic.Bool
+	started atomic.Bool
+}
+
+func (f *fakeCluster) Subscribe(string)                       {}
+func (f *fakeCluster) Unsubscribe(string)                     {}
+func (f *fakeCluster) Publish(string, *presence.Event)        {}
+func (f *fakeCluster) SendTo(string, string, *presence.Event) {}
+func (f *fakeCluster) Replicate(presence.Change)              {}
+func (f *fakeCluster) Name() string                           { return "n1" }
+func (f *fakeCluster) Start(presence.Receiver) error          { f.started.Store(true); return nil }
+func (f *fakeCluster) Ready() bool                            { return f.ready.Load() }
+func (f *fakeCluster) Leave() error                           { return nil }
+func (f *fakeCluster) Nodes() []ClusterNode {
+	return []ClusterNode{{Name: "n1", State: "alive", Self: true, Synced: f.ready.Load()}}
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestReadyz(t *testing.T) {
+	_, url := startServer(t, Options{})
+	base := "http" + strings.TrimPrefix(url, "ws")
+	if c := getStatus(t, base+"readyz"); c != 200 {
+		t.Fatalf("single node readyz: %d, want 200", c)
+	}
+
+	fc := &fakeCluster{}
+	srv, url := startServer(t, Options{Cluster: fc, APIKey: "k"})
+	base = "http" + strings.TrimPrefix(url, "ws")
+	if !fc.started.Load() {
+		t.Fatal("New did not start the cluster")
+	}
+	if c := getStatus(t, base+"readyz"); c != 503 {
+		t.Fatalf("unsynced readyz: %d, want 503", c)
+	}
+	if c := getStatus(t, base+"healthz"); c != 200 {
+		t.Fatalf("unsynced healthz: %d, want 200", c)
+	}
+	fc.ready.Store(true)
+	if c := getStatus(t, base+"readyz"); c != 200 {
+		t.Fatalf("synced readyz: %d, want 200", c)
+	}
+	if st := srv.Stats(); len(st.Nodes) != 1 || st.Nodes[0].Name != "n1" {
+		t.Fatalf("stats nodes: %+v", st.Nodes)
+	}
+	fc.ready.Store(false)
+	if c := getStatus(t, base+"readyz"); c != 503 {
+		t.Fatalf("readyz after losing the cluster: %d, want 503", c)
+	}
+}
+
+func (f *fakeCluster) BrokerCounters() (in, out, resyncs uint64) { return 7, 8, 9 }
+
+func TestMetrics(t *testing.T) {
+	fc := &fakeCluster{}
+	fc.ready.Store(true)
+	srv, url := startServer(t, Options{Cluster: fc, APIKey: "k"})
+	base := "http" + strings.TrimPrefix(url, "ws")
+	if c := getStatus(t, base+"metrics"); c != http.StatusUnauthorized {
+		t.Fatalf("metrics without the key: %d, want 401", c)
+	}
+	dialEnc(t, url, false) // one connection
+	srv.counters.CountError(45)
+	srv.counters.AckResends.Add(2)
+	req, _ := http.NewRequest("GET", base+"metrics", nil)
+	req.Header.Set("Authorization", "Bearer k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"rollcall_connections 1", "rollcall_connections_total 1", "rollcall_members ",
+		`rollcall_errors_total{code="45",reason="rate_limited"} 1`, "rollcall_ack_resends_total 2",
+		"rollcall_broker_messages_in_total 7", "rollcall_broker_messages_out_total 8", "rollcall_resyncs_total 9",
+		`rollcall_cluster_nodes{state="alive"} 1`, `rollcall_cluster_nodes{state="dead"} 0`, "rollcall_ready 1",
+		"rollcall_frames_out_total ", "rollcall_bytes_out_total ", "rollcall_bytes_in_total ", "go_goroutines ",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}

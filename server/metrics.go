@@ -1,0 +1,152 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rollcall/rollcall/protocol/sgc"
+)
+
+// ClusterCounters is what a Cluster may also report for GET /metrics
+// (cmd/rollcall's natsbroker adapter does).
+type ClusterCounters interface {
+	// BrokerCounters returns the messages received from and sent to the
+	// other nodes, and the snapshots of other nodes applied.
+	BrokerCounters() (in, out, resyncs uint64)
+}
+
+// errorReasons names the sgc error codes for the reason label.
+var errorReasons = map[int]string{
+	sgc.CodeMemberExists: "member_exists", sgc.CodeMemberDenied: "member_denied",
+	sgc.CodeMemberNotExists: "member_not_exists", sgc.CodeChannelNotExists: "channel_not_exists",
+	sgc.CodeChannelDenied: "channel_denied", sgc.CodeSubscriptionDenied: "subscription_denied",
+	sgc.CodeSubscriptionExists: "subscription_exists", sgc.CodeSubscriptionNotExists: "subscription_not_exists",
+	sgc.CodePublishDenied: "publish_denied", sgc.CodeSendMembersDenied: "send_members_denied",
+	sgc.CodeInvalidMessage: "invalid_message", sgc.CodeUnknownMethod: "unknown_method",
+	sgc.CodeNotOwnMember: "not_own_member", sgc.CodeTooManyChannels: "too_many_channels",
+	sgc.CodeChannelFull: "channel_full", sgc.CodeRateLimited: "rate_limited",
+	sgc.CodeInvalidChannel: "invalid_channel", sgc.CodeNoInvitation: "no_invitation",
+	sgc.CodeIdentityMismatch: "identity_mismatch", sgc.CodeInvitationDeclined: "invitation_declined",
+}
+
+func errorReason(code int) string {
+	if r, ok := errorReasons[code]; ok {
+		return r
+	}
+	return "code_" + strconv.Itoa(code)
+}
+
+// metrics is the Prometheus collector of a server: it reads the server's
+// atomic counters when scraped; nothing on the hot path knows of it.
+type metrics struct {
+	s *Server
+
+	connections, connectionsTotal, closedForCause, slowConsumers *prometheus.Desc
+	members, channels                                            *prometheus.Desc
+	framesIn, framesOut, bytesIn, bytesOut                       *prometheus.Desc
+	publishes, errors, rateLimited, ackResends                   *prometheus.Desc
+	brokerIn, brokerOut, resyncs, nodes, ready                   *prometheus.Desc
+}
+
+func newMetrics(s *Server) *metrics {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("rollcall_"+name, help, labels, nil)
+	}
+	return &metrics{
+		s:                s,
+		connections:      d("connections", "WebSocket connections open now."),
+		connectionsTotal: d("connections_total", "WebSocket connections accepted."),
+		closedForCause:   d("connections_closed_for_cause_total", "Connections the server closed because of the client."),
+		slowConsumers:    d("slow_consumer_closes_total", "Connections closed (1008) because their outbound queue overflowed."),
+		members:          d("members", "Members joined now, cluster-wide."),
+		channels:         d("channels", "Channels now, cluster-wide."),
+		framesIn:         d("frames_in_total", "Text frames received from clients."),
+		framesOut:        d("frames_out_total", "Text frames written to clients."),
+		bytesIn:          d("bytes_in_total", "Payload bytes of the text frames received from clients."),
+		bytesOut:         d("bytes_out_total", "Bytes written to client sockets."),
+		publishes:        d("publishes_total", "Messages published by clients and by the server."),
+		errors:           d("errors_total", "Error replies sent to clients, by reason.", "reason", "code"),
+		rateLimited:      d("rate_limited_frames_total", "Frames dropped by the per-connection rate limit."),
+		ackResends:       d("ack_resends_total", "Frames re-sent for want of an acknowledgment."),
+		brokerIn:         d("broker_messages_in_total", "Messages received from the other cluster nodes."),
+		brokerOut:        d("broker_messages_out_total", "Messages sent to the other cluster nodes."),
+		resyncs:          d("resyncs_total", "Snapshots of other nodes' entries applied (first syncs and repairs)."),
+		nodes:            d("cluster_nodes", "Cluster nodes known to this one (itself included), by state.", "state"),
+		ready:            d("ready", "1 when this node is ready (GET /readyz answers 200)."),
+	}
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	s := m.s
+	c := &s.counters
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge(m.connections, float64(c.open.Load()))
+	counter(m.connectionsTotal, c.accepted.Load())
+	counter(m.closedForCause, c.closedForCause.Load())
+	counter(m.slowConsumers, c.SlowConsumers.Load())
+	gauge(m.members, float64(s.engine.MemberCount()))
+	gauge(m.channels, float64(s.engine.ChannelCount()))
+	counter(m.framesIn, c.transport.MessagesRead.Load())
+	counter(m.framesOut, c.transport.MessagesWritten.Load())
+	counter(m.bytesIn, c.transport.BytesRead.Load())
+	counter(m.bytesOut, c.transport.BytesWritten.Load())
+	counter(m.publishes, c.Publishes.Load())
+	for code := range c.ErrorsByCode {
+		if v := c.ErrorsByCode[code].Load(); v > 0 {
+			counter(m.errors, v, errorReason(code), strconv.Itoa(code))
+		}
+	}
+	counter(m.rateLimited, c.RateLimited.Load())
+	counter(m.ackResends, c.AckResends.Load())
+	ready := 0.0
+	if s.Ready() {
+		ready = 1
+	}
+	gauge(m.ready, ready)
+	if cl := s.opts.Cluster; cl != nil {
+		if cc, ok := cl.(ClusterCounters); ok {
+			in, out, resyncs := cc.BrokerCounters()
+			counter(m.brokerIn, in)
+			counter(m.brokerOut, out)
+			counter(m.resyncs, resyncs)
+		}
+		byState := map[string]int{"alive": 0, "dead": 0, "left": 0}
+		for _, n := range cl.Nodes() {
+			byState[n.State]++
+		}
+		for st, k := range byState {
+			gauge(m.nodes, float64(k), st)
+		}
+	}
+}
+
+// MetricsHandler serves the server's metrics in the Prometheus text format
+// (with the Go runtime's and the process's), with no authentication: for
+// a listener of its own (rollcall serve --metrics-addr). GET /metrics on
+// the server's own address serves the same behind the API key.
+func (s *Server) MetricsHandler() http.Handler {
+	s.metricsOnce.Do(func() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(newMetrics(s), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		s.metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	})
+	return s.metricsHandler
+}
+
+// routeMetrics adds GET /metrics behind the API key.
+func (s *Server) routeMetrics(mux *http.ServeMux) {
+	mux.Handle("GET /metrics", s.requireKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.MetricsHandler().ServeHTTP(w, r)
+	})))
+}
