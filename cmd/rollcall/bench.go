@@ -36,7 +36,10 @@ Without --target, bench starts its own server (this binary's serve --debug) on
 (bench/centrifuge), alternating runs, and prints both side by side.
 Targets outside loopback are refused. --protocol pusher runs rollcall over the
 Pusher Channels protocol instead (fanout only: presence channels, client events);
---protocol sgc,pusher runs both, alternating, in one table.
+--protocol sgc,pusher runs both, alternating, in one table. --pusher-comparator DIR
+also runs soketi, the Pusher comparator, from DIR (bench/soketi after npm ci there)
+with node, driven over Pusher with the same app; the table gets a column
+rollcall-pusher / soketi (and rollcall / centrifuge with --comparator).
 `
 
 // benchDefaults are each scenario's sizes when no flag says otherwise.
@@ -72,7 +75,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.Target, "target", "", "drive this running rollcall server (ws://127.0.0.1:PORT/) instead of starting one")
 	fs.IntVar(&cfg.PID, "pid", 0, "process id of --target, for its memory and CPU figures")
 	fs.StringVar(&cfg.Comparator, "comparator", "", "Centrifuge comparator binary (built from bench/centrifuge); runs it beside rollcall")
-	servers := fs.String("servers", "", "servers to run, comma-separated: rollcall, rollcall-pusher, centrifuge (default: rollcall, and centrifuge with --comparator)")
+	fs.StringVar(&cfg.PusherComparator, "pusher-comparator", "", "folder of the soketi comparator (bench/soketi, after npm ci there); runs it beside rollcall over Pusher (fanout)")
+	servers := fs.String("servers", "", "servers to run, comma-separated: rollcall, rollcall-pusher, centrifuge, soketi (default: rollcall, centrifuge with --comparator, soketi with --pusher-comparator)")
 	protocols := fs.String("protocol", "sgc", "the protocols rollcall is driven with, comma-separated: sgc, pusher (fanout)")
 	fs.IntVar(&p.Workers, "workers", 0, "worker processes (default: one per 8,000 connections)")
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "runs per server, alternating; the table shows medians")
@@ -145,7 +149,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				out = append(out, sv)
 			}
 		}
+		if cfg.PusherComparator != "" {
+			if !slices.Contains(out, "rollcall-pusher") {
+				return usageError{"bench: --pusher-comparator compares with rollcall over Pusher: add --protocol pusher (or sgc,pusher)"}
+			}
+			out = append(out, "soketi")
+		}
 		cfg.Servers = out
+	}
+	if slices.Contains(cfg.Servers, "soketi") {
+		if scenario != "fanout" {
+			return usageError{"bench: soketi runs the fanout scenario only"}
+		}
+		if err := bench.CheckSoketi(cfg.PusherComparator); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
 	}
 	if slices.Contains(cfg.Servers, "rollcall-pusher") && cfg.Target != "" {
 		return usageError{"bench: --protocol pusher starts its own server (with a bench app); it takes no --target"}

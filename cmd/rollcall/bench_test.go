@@ -222,3 +222,31 @@ func TestBenchSideBySide(t *testing.T) {
 		t.Errorf("no ratio column:\n%s", &table)
 	}
 }
+
+// With --pusher-comparator, soketi runs beside rollcall over Pusher and
+// the table compares the two. Opt-in, like the soketi tests of
+// internal/bench: ROLLCALL_BENCH_SOKETI=1, after npm ci in bench/soketi.
+func TestBenchSoketiSideBySide(t *testing.T) {
+	if os.Getenv("ROLLCALL_BENCH_SOKETI") != "1" {
+		t.Skip("opt-in: set ROLLCALL_BENCH_SOKETI=1 (after npm ci in bench/soketi) to run the soketi comparator tests")
+	}
+	rep := runBenchBinary(t, "fanout", "--protocol", "pusher", "--pusher-comparator", "../../bench/soketi",
+		"--channels", "2", "--subscribers", "3", "--publishers", "2", "--rates", "50", "--duration", "300ms")
+	for _, server := range []string{"rollcall-pusher", "soketi"} {
+		for name, want := range map[string]float64{"lost @ 50/s": 0, "duplicated @ 50/s": 0, "errors": 0} {
+			if got, ok := rep.Median(server, name); !ok || got != want {
+				t.Errorf("%s: %s = %v (%v), want %v", server, name, got, ok, want)
+			}
+		}
+		if got, ok := rep.Median(server, "delivered @ 50/s"); !ok || got <= 0 {
+			t.Errorf("%s delivered %v/s", server, got)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "rollcall-pusher / soketi") {
+		t.Errorf("no ratio column:\n%s", &table)
+	}
+}

@@ -97,7 +97,7 @@ func sum(rs []*Result) *Result {
 }
 
 // Drivers maps the names of --server to their drivers.
-var Drivers = map[string]Driver{"rollcall": SGC{}, "rollcall-pusher": Pusher{}, "centrifuge": Centrifuge{}}
+var Drivers = map[string]Driver{"rollcall": SGC{}, "rollcall-pusher": Pusher{}, "centrifuge": Centrifuge{}, "soketi": Pusher{}}
 
 // tally counts what a worker's connections receive and the errors they
 // meet; it is shared by the worker's connections.

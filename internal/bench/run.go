@@ -30,6 +30,10 @@ type Config struct {
 	// Comparator is the comparator binary (bench/centrifuge), started when
 	// "centrifuge" is among Servers.
 	Comparator string
+	// PusherComparator is the folder of the Pusher comparator, soketi
+	// (bench/soketi, after npm ci there), started with node when "soketi"
+	// is among Servers.
+	PusherComparator string
 	// Exe runs this binary: Exe + "serve ..." starts rollcall, Exe +
 	// "bench-worker" a worker process. Without it workers are goroutines
 	// and Target is required.
@@ -174,8 +178,10 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 			return nil, errors.New("no comparator binary: build bench/centrifuge and pass --comparator")
 		}
 		srv, err = startServer(ctx, serverPin, `listening on (\S+)`, cfg.Comparator, "--addr", "127.0.0.1:0")
+	case name == "soketi":
+		srv, err = startSoketi(ctx, serverPin, cfg.PusherComparator)
 	default:
-		return nil, fmt.Errorf("unknown server %q: want rollcall, rollcall-pusher or centrifuge", name)
+		return nil, fmt.Errorf("unknown server %q: want rollcall, rollcall-pusher, centrifuge or soketi", name)
 	}
 	if err != nil {
 		return nil, err

@@ -44,15 +44,37 @@ func (r *Report) Median(server, name string) (float64, bool) {
 	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2, true
 }
 
+// comparators maps each comparator to the rollcall run it is compared
+// with: Centrifuge with rollcall over sgc, soketi with rollcall over Pusher.
+var comparators = map[string]string{"centrifuge": "rollcall", "soketi": "rollcall-pusher"}
+
+// pairs are the ratio columns of the table, as indices into servers: each
+// comparator beside its rollcall run; or, with two servers and no such
+// pair, the first beside the second.
+func pairs(servers []string) [][2]int {
+	var ps [][2]int
+	for j, s := range servers {
+		if i := slices.Index(servers, comparators[s]); comparators[s] != "" && i >= 0 {
+			ps = append(ps, [2]int{i, j})
+		}
+	}
+	if len(ps) == 0 && len(servers) == 2 {
+		ps = append(ps, [2]int{0, 1})
+	}
+	return ps
+}
+
 // WriteTable writes the figures side by side, one column per server (the
-// median over runs), with the ratio of the first server to the second.
+// median over runs), with a ratio column for each pair (see pairs): the
+// first server of the pair divided by the second, and which is better.
 func (r *Report) WriteTable(w io.Writer) error {
 	servers := r.servers()
+	ps := pairs(servers)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	head := []string{"figure", "unit"}
 	head = append(head, servers...)
-	if len(servers) == 2 {
-		head = append(head, servers[0]+" / "+servers[1], "better")
+	for _, p := range ps {
+		head = append(head, servers[p[0]]+" / "+servers[p[1]], "better")
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	var names []string
@@ -79,8 +101,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			row = append(row, format(v))
 			vals = append(vals, v)
 		}
-		if len(servers) == 2 {
-			row = append(row, ratio(vals[0], vals[1]), winner(servers, vals, better[name]))
+		for _, p := range ps {
+			pair, pv := []string{servers[p[0]], servers[p[1]]}, []float64{vals[p[0]], vals[p[1]]}
+			row = append(row, ratio(pv[0], pv[1]), winner(pair, pv, better[name]))
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
