@@ -186,3 +186,46 @@ func equalMembers(got, want []presence.Member) bool {
 	}
 	return true
 }
+
+// Group broadcasts reach the groups of every node: by pattern, and by name.
+func TestGroupBroadcastAcrossNodes(t *testing.T) {
+	h, a, b := twoNodes(t, presence.Options{}) // a on node b, b on node a
+	nodeA, nodeB := h.e.nodes[0], h.e.nodes[1]
+	if err := nodeB.Groups().Add("sales/eu", a.Conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodeA.Groups().Add("sales/us", b.Conn); err != nil {
+		t.Fatal(err)
+	}
+	c := h.connectOn(0, "carol")
+	if err := nodeA.Groups().Add("sales/eu", c.Conn); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+
+	n, err := nodeA.Groups().Broadcast("sales/*", "deal")
+	h.e.settle()
+	if err != nil || n != 2 {
+		t.Fatalf("Broadcast(sales/*) on node a = %d, %v; want its 2 connections", n, err)
+	}
+	h.expect(a, groupMsg("sales/eu", "deal"))
+	h.expect(b, groupMsg("sales/us", "deal"))
+	h.expect(c, groupMsg("sales/eu", "deal"))
+
+	// A group by name: this node's and the other's of that name.
+	if err := nodeA.Groups().Group("sales/eu").Broadcast("eu only"); err != nil {
+		t.Fatal(err)
+	}
+	h.e.settle()
+	h.expect(a, groupMsg("sales/eu", "eu only"))
+	h.expect(c, groupMsg("sales/eu", "eu only"))
+	h.expect(b)
+
+	// A plain name that lives only on the other node.
+	if n, err := nodeB.Groups().Broadcast("sales/us", "us"); err != nil || n != 0 {
+		t.Fatalf("Broadcast(sales/us) on node b = %d, %v; want 0 here", n, err)
+	}
+	h.e.settle()
+	h.expect(b, groupMsg("sales/us", "us"))
+	h.expectNothing(a, c)
+}

@@ -190,10 +190,12 @@ func (gs *Groups) drop(name string, c *Conn) {
 }
 
 // Broadcast sends text from the server to every connection in the groups
-// that match pattern, and returns how many connections received it. A
-// connection in several matching groups receives the message once, as the
-// message of the first of those groups in name order. A pattern that
-// matches no group is not an error: it reaches 0 connections.
+// that match pattern, and returns how many connections of this node
+// received it; in a cluster every other node delivers it to its own
+// connections in matching groups the same way. A connection in several
+// matching groups receives the message once, as the message of the first
+// of those groups in name order. A pattern that matches no group is not an
+// error: it reaches 0 connections.
 //
 // Patterns follow path.Match ('*' matches any run of characters other than
 // '/', '?' one character other than '/', '[...]' a character class, '\\'
@@ -212,16 +214,62 @@ func (gs *Groups) Broadcast(pattern, text string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	gs.e.broker.Publish(groupsChannel, &Event{Kind: KindPublish, Channel: pattern, Name: groupPattern, Data: []byte(text)})
+	return gs.deliverMatching(pattern, match, text), nil
+}
+
+// Names of the group broadcasts between nodes (Event.Name on
+// groupsChannel): a pattern of Groups.Broadcast, or the plain name of
+// Group.Broadcast.
+const (
+	groupPattern = "pattern"
+	groupName    = "name"
+)
+
+// groupsChannel is the reserved channel that carries group broadcasts to
+// the other nodes of a cluster; each node delivers them to its own
+// connections.
+const groupsChannel = "\x00groups"
+
+// remote delivers a group broadcast another node sent.
+func (gs *Groups) remote(ev *Event) {
+	text := string(ev.Data)
+	if ev.Name == groupName {
+		gs.deliverNamed(ev.Channel, text)
+		return
+	}
+	if match, err := groupMatcher(ev.Channel); err == nil {
+		gs.deliverMatching(ev.Channel, match, text)
+	}
+}
+
+// deliverNamed delivers text to the group of that name on this node and
+// reports whether it exists here.
+func (gs *Groups) deliverNamed(name, text string) bool {
+	gs.mu.RLock()
+	defer gs.mu.RUnlock()
+	g := gs.groups[name]
+	if g == nil {
+		return false
+	}
+	g.deliver(groupEvent(name, text), nil)
+	return true
+}
+
+// deliverMatching delivers text to this node's connections in the groups
+// that match pattern (match nil: a plain name), each once, and returns how
+// many received it.
+func (gs *Groups) deliverMatching(pattern string, match func(string) bool, text string) int {
 	gs.mu.RLock()
 	defer gs.mu.RUnlock()
 	if match == nil {
 		// A plain name.
 		g := gs.groups[pattern]
 		if g == nil {
-			return 0, nil
+			return 0
 		}
 		g.deliver(groupEvent(pattern, text), nil)
-		return len(g.conns), nil
+		return len(g.conns)
 	}
 	var names []string
 	for name := range gs.groups {
@@ -232,7 +280,7 @@ func (gs *Groups) Broadcast(pattern, text string) (int, error) {
 	if len(names) == 1 {
 		g := gs.groups[names[0]]
 		g.deliver(groupEvent(names[0], text), nil)
-		return len(g.conns), nil
+		return len(g.conns)
 	}
 	slices.Sort(names)
 	seen := make(map[*Conn]struct{})
@@ -240,7 +288,7 @@ func (gs *Groups) Broadcast(pattern, text string) (int, error) {
 	for _, name := range names {
 		n += gs.groups[name].deliver(groupEvent(name, text), seen)
 	}
-	return n, nil
+	return n
 }
 
 // deliver hands ev to every connection of g not in seen (and adds them to
@@ -402,18 +450,17 @@ func (g *Group) Conns() []*Conn {
 }
 
 // Broadcast sends text from the server to every connection in the group
-// (the name is not a pattern). It returns ErrGroupNotExists when the group
-// no longer exists.
+// (the name is not a pattern), and in a cluster to the group of that name
+// on every other node. It returns ErrGroupNotExists when the group no
+// longer exists on this node (and then sends nothing); Groups.Broadcast
+// with the plain name reaches a group that lives only on other nodes.
 func (g *Group) Broadcast(text string) error {
 	if g == nil {
 		return ErrGroupNotExists
 	}
-	g.gs.mu.RLock()
-	defer g.gs.mu.RUnlock()
-	grp := g.gs.groups[g.name]
-	if grp == nil {
+	if !g.gs.deliverNamed(g.name, text) {
 		return ErrGroupNotExists
 	}
-	grp.deliver(groupEvent(g.name, text), nil)
+	g.gs.e.broker.Publish(groupsChannel, &Event{Kind: KindPublish, Channel: g.name, Name: groupName, Data: []byte(text)})
 	return nil
 }

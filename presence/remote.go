@@ -15,6 +15,10 @@ func (e *Engine) Receiver() Receiver { return receiver{e} }
 type receiver struct{ e *Engine }
 
 func (r receiver) Deliver(channel string, ev *Event) {
+	if channel == groupsChannel {
+		r.e.groups.remote(ev)
+		return
+	}
 	ch := r.e.rlock(channel)
 	if ch == nil {
 		return

@@ -163,6 +163,19 @@ func TestEnginesOverNATS(t *testing.T) {
 		})
 	})
 
+	// A group broadcast from a reaches bob's group on b.
+	if err := b.e.Groups().Add("ops/eu", cb); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.e.Groups().Broadcast("ops/*", "hi ops"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "bob gets the group broadcast", func() bool {
+		return sb.has(func(ev *presence.Event) bool {
+			return ev.Kind == presence.KindPublish && ev.Channel == "ops/eu" && string(ev.Data) == "hi ops"
+		})
+	})
+
 	b.Close()
 	waitFor(t, 2*time.Second, "alice sees bob leave", func() bool {
 		return slices.Equal(memberIDs(t, a.e, "room.1 *"), []string{alice}) &&
