@@ -61,16 +61,7 @@ func TestClusterPartitionHeals(t *testing.T) {
 	nodes := startCluster(t, 3, nil, "--heartbeat", "250ms", "--node-timeout", timeout.String())
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	ctx := ctx10(t)
-	a := dial(t, wsURL(n1), "a", nil)
-	b := dial(t, wsURL(n2), "b", nil)
-	c := dial(t, wsURL(n3), "c", nil)
-	for _, cl := range []*tclient{a, b, c} {
-		if err := cl.Subscribe(ctx, "room"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitAll(t, "sub room "+c.id, 5*time.Second, a, b)
-	waitAll(t, "sub room "+b.id, 5*time.Second, a)
+	a, b, c := roomOfThree(t, ctx, n1, n2, n3)
 
 	stopped := time.Now()
 	n3.signal(t, syscall.SIGSTOP)
@@ -303,16 +294,7 @@ func TestClusterExternalNATS(t *testing.T) {
 	}
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	ctx := ctx10(t)
-	a := dial(t, wsURL(n1), "a", nil)
-	b := dial(t, wsURL(n2), "b", nil)
-	c := dial(t, wsURL(n3), "c", nil)
-	for _, cl := range []*tclient{a, b, c} {
-		if err := cl.Subscribe(ctx, "room"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitAll(t, "sub room "+c.id, 5*time.Second, a, b)
-	waitAll(t, "sub room "+b.id, 5*time.Second, a)
+	a, b, c := roomOfThree(t, ctx, n1, n2, n3)
 	if err := a.Publish(ctx, "room", "hello"); err != nil {
 		t.Fatal(err)
 	}
@@ -356,4 +338,21 @@ func TestClusterExternalNATS(t *testing.T) {
 	for _, cl := range []*tclient{a, b, c} {
 		cl.checkOrder(t)
 	}
+}
+
+// roomOfThree connects a client to each of three nodes, subscribes each to
+// "room", and waits until the earlier ones heard the later ones.
+func roomOfThree(t *testing.T, ctx context.Context, n1, n2, n3 *proc) (a, b, c *tclient) {
+	t.Helper()
+	a = dial(t, wsURL(n1), "a", nil)
+	b = dial(t, wsURL(n2), "b", nil)
+	c = dial(t, wsURL(n3), "c", nil)
+	for _, cl := range []*tclient{a, b, c} {
+		if err := cl.Subscribe(ctx, "room"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitAll(t, "sub room "+c.id, 5*time.Second, a, b)
+	waitAll(t, "sub room "+b.id, 5*time.Second, a)
+	return a, b, c
 }
