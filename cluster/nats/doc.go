@@ -34,7 +34,7 @@
 // Every node heartbeats (Options.Heartbeat, 1 s) its incarnation, last
 // sequence and entry count. A node is forgotten (Receiver.Forget) when it
 // says it leaves (Close), when a new incarnation of its name is heard (it
-// restarted), when its embedded server's route closes (polled every 100 ms:
+// restarted), when its embedded server's route closes (polled every 100 ms and counted at the next poll:
 // nats-server has no event for a closed route, and $SYS shutdown events
 // come only from a server shutting down cleanly), and, as the backstop,
 // after Options.NodeTimeout (3 s) without a heartbeat.

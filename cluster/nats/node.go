@@ -430,6 +430,7 @@ func (n *Node) loop() {
 	if n.srv != nil {
 		routed = routedServers(n.srv)
 	}
+	var pending []string // routes gone since the last tick
 	for {
 		select {
 		case <-n.stop:
@@ -441,6 +442,10 @@ func (n *Node) loop() {
 			if due {
 				n.heartbeat()
 			}
+			// A route seen gone at one tick counts at the next: a node that
+			// leaves (Close) says so just before its server stops, and its
+			// leave, already on its way, is then handled first (the node
+			// left, rather than died).
 			var gone []string
 			if n.srv != nil {
 				cur := routedServers(n.srv)
@@ -451,7 +456,8 @@ func (n *Node) loop() {
 				}
 				routed = cur
 			}
-			n.check(now, routed, gone)
+			n.check(now, routed, pending)
+			pending = gone
 		}
 	}
 }
