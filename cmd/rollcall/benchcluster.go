@@ -566,7 +566,7 @@ const (
 	figExtra      = "extra leaves"
 	figFalse      = "false leaves before the kill"
 	figListed     = "member list without the dead node's members"
-	crashPollStep = 250 * time.Millisecond
+	crashPollStep = 100 * time.Millisecond
 )
 
 // crashTally is what a crash run measured.
