@@ -6,8 +6,10 @@
 // the connect command's data ({"name":"u1"}), or the client id when there
 // is none. Any client may subscribe to any channel, with presence and
 // join/leave on, publish to the channels it is subscribed to, and ask for
-// any channel's presence. It uses the in-memory broker and presence
-// manager, keeps no history and logs warnings only.
+// any channel's presence. By default it uses the in-memory broker and
+// presence manager; with --redis it uses Centrifuge's Redis broker and Redis
+// presence manager on that (loopback) Redis, so that several processes
+// form one Centrifuge cluster. It keeps no history and logs warnings only.
 package main
 
 import (
@@ -33,14 +35,26 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8000", "listen address (host:port; port 0 picks one)")
 	ping := flag.Duration("ping-interval", 0, "interval of the server's pings, the pong timeout being half of it (0: the library's default)")
+	var o nodeOptions
+	flag.StringVar(&o.redis, "redis", "", "use Centrifuge's Redis broker and Redis presence manager on this Redis (host:port on loopback); several processes on one Redis form a cluster")
+	flag.StringVar(&o.name, "node", "", "the node's name in Centrifuge's node list (default: rollcall-bench-centrifuge)")
 	flag.Parse()
-	if err := run(*addr, *ping); err != nil {
+	if flag.NArg() > 0 {
+		log.Fatalf("centrifuge: unexpected arguments %q", flag.Args())
+	}
+	if err := run(*addr, *ping, o); err != nil {
 		log.Fatalf("centrifuge: %v", err)
 	}
 }
 
-func run(addr string, ping time.Duration) error {
-	node, err := newNode()
+// nodeOptions choose the node's engine and name.
+type nodeOptions struct {
+	redis string // Redis address; empty: the in-memory broker and presence manager
+	name  string
+}
+
+func run(addr string, ping time.Duration, o nodeOptions) error {
+	node, err := newNode(o)
 	if err != nil {
 		return err
 	}
@@ -55,6 +69,7 @@ func run(addr string, ping time.Duration) error {
 	}
 	mux.Handle("/connection/websocket", centrifuge.NewWebsocketHandler(node, wsc))
 	mux.HandleFunc("GET /debug/stats", stats)
+	mux.HandleFunc("GET /debug/nodes", func(w http.ResponseWriter, _ *http.Request) { nodes(w, node) })
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -95,11 +110,19 @@ func run(addr string, ping time.Duration) error {
 	return errors.Join(nodeErr, srvErr)
 }
 
-// newNode returns a node with the default in-memory broker and presence
-// manager and the handlers of the comparator.
-func newNode() (*centrifuge.Node, error) {
+// newNode returns a node with the handlers of the comparator, on the
+// default in-memory broker and presence manager or, with o.redis, on
+// Centrifuge's Redis broker (which is also the node's controller: node
+// info travels through Redis) and Redis presence manager, with the
+// library's defaults (presence entries live 60 s after their last update,
+// refreshed every 25 s).
+func newNode(o nodeOptions) (*centrifuge.Node, error) {
+	name := o.name
+	if name == "" {
+		name = "rollcall-bench-centrifuge"
+	}
 	node, err := centrifuge.New(centrifuge.Config{
-		Name:     "rollcall-bench-centrifuge",
+		Name:     name,
 		LogLevel: centrifuge.LogLevelWarn,
 		LogHandler: func(e centrifuge.LogEntry) {
 			log.Printf("centrifuge: %s %v", e.Message, e.Fields)
@@ -109,6 +132,11 @@ func newNode() (*centrifuge.Node, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
+	}
+	if o.redis != "" {
+		if err := useRedis(node, o.redis); err != nil {
+			return nil, err
+		}
 	}
 
 	node.OnConnecting(func(_ context.Context, e centrifuge.ConnectEvent) (centrifuge.ConnectReply, error) {
@@ -136,6 +164,34 @@ func newNode() (*centrifuge.Node, error) {
 		})
 	})
 	return node, nil
+}
+
+// useRedis sets node's broker and presence manager to Centrifuge's Redis
+// ones, on one shard at addr, which must be on loopback.
+func useRedis(node *centrifuge.Node, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--redis %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--redis %q: only a loopback address is allowed", addr)
+	}
+	shard, err := centrifuge.NewRedisShard(node, centrifuge.RedisShardConfig{Address: addr})
+	if err != nil {
+		return fmt.Errorf("redis shard: %w", err)
+	}
+	shards := []*centrifuge.RedisShard{shard}
+	broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Shards: shards})
+	if err != nil {
+		return fmt.Errorf("redis broker: %w", err)
+	}
+	node.SetBroker(broker)
+	presence, err := centrifuge.NewRedisPresenceManager(node, centrifuge.RedisPresenceManagerConfig{Shards: shards})
+	if err != nil {
+		return fmt.Errorf("redis presence manager: %w", err)
+	}
+	node.SetPresenceManager(presence)
+	return nil
 }
 
 // userID is the "name" of the connect data, or the client id when the data
@@ -166,4 +222,26 @@ func stats(w http.ResponseWriter, r *http.Request) {
 		HeapSys    uint64 `json:"heap_sys"`
 		Sys        uint64 `json:"sys"`
 	}{runtime.NumGoroutine(), ms.HeapAlloc, ms.HeapInuse, ms.HeapSys, ms.Sys})
+}
+
+// nodes answers the nodes this node knows of (itself included), from
+// Centrifuge's node info: {"nodes":[{"name":N,"clients":C},...]}.
+func nodes(w http.ResponseWriter, node *centrifuge.Node) {
+	info, err := node.Info()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	type nodeJSON struct {
+		Name    string `json:"name"`
+		Clients uint32 `json:"clients"`
+	}
+	out := struct {
+		Nodes []nodeJSON `json:"nodes"`
+	}{Nodes: []nodeJSON{}}
+	for _, n := range info.Nodes {
+		out.Nodes = append(out.Nodes, nodeJSON{n.Name, n.NumClients})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }

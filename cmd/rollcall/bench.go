@@ -29,7 +29,8 @@ Scenarios:
              for --warmup, then for --duration; server goroutines and heap of the fresh
              server, after the warm-up (before) and after the run, members left behind
   cluster    three nodes on embedded NATS: cross-node fan-out, kill -9 time to the last
-             leave, join storm (rollcall bench cluster -h)
+             leave, join storm; with --comparator the kill -9 also on three Centrifuge
+             nodes on Redis (rollcall bench cluster -h)
 
 Without --target, bench starts its own server (this binary's serve --debug) on
 127.0.0.1; with --comparator it also runs the Centrifuge comparator

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/internal/bench"
 )
 
 const benchClusterUsage = `usage: rollcall bench cluster [flags]
@@ -32,10 +33,21 @@ Three rollcall serve node processes on embedded NATS, on 127.0.0.1, with
              node beside it: delivered msg/s, latency p50/p99/max, loss
   crash      a --members channel spread over the nodes, kill -9 of one node,
              --runs times (a fresh cluster each): time from the kill to the last
-             leave at each surviving subscriber (p50/p99/max), missing and extra
-             leaves, false leaves before the kill
+             leave at each surviving subscriber (p50/p99/max; leaves awaited up
+             to --leave-timeout), missing and extra leaves, false leaves before
+             the kill, and the time until a survivor's member list no longer
+             names the killed node's members
   joinstorm  --storm members join one channel at once, spread over the nodes:
              time until every node lists them all, frames written
+
+With --comparator BIN (bench/centrifuge, built), crash also runs on three
+Centrifuge nodes (BIN --redis ... --node cN) on Centrifuge's Redis broker and
+Redis presence manager, on a redis-server (--redis-server, Debian's
+redis-server) that the bench starts on 127.0.0.1 for each run (random port,
+--save '', --appendonly no, in a temp dir) and stops after it. The clients
+speak Centrifuge's JSON protocol (internal/bench). The runs alternate, and a
+second table gives each figure's median over the runs side by side with the
+ratio rollcall / centrifuge.
 
 `
 
@@ -45,6 +57,9 @@ type benchClusterParams struct {
 	rate                  float64
 	duration, convergeMax time.Duration
 	only                  string
+	// crash
+	leaveTimeout                     time.Duration
+	comparator, redisServer, jsonOut string
 }
 
 func runBenchCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -62,6 +77,10 @@ func runBenchCluster(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.DurationVar(&p.duration, "duration", 5*time.Second, "fanout: length")
 	fs.DurationVar(&p.convergeMax, "timeout", time.Minute, "bound on each phase")
 	fs.StringVar(&p.only, "only", "", "run only this part: fanout, crash or joinstorm")
+	fs.DurationVar(&p.leaveTimeout, "leave-timeout", 2*time.Minute, "crash: how long after the kill to await the leaves (and the member list), each run")
+	fs.StringVar(&p.comparator, "comparator", "", "crash: also run the Centrifuge comparator binary (built from bench/centrifuge) on Redis")
+	fs.StringVar(&p.redisServer, "redis-server", "redis-server", "crash with --comparator: the redis-server binary to start")
+	fs.StringVar(&p.jsonOut, "json", "", "crash: also write its per-run figures as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -72,8 +91,15 @@ func runBenchCluster(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	b := &benchCluster{exe: exe, p: p, log: stderr}
-	fmt.Fprintf(stdout, "rollcall bench cluster: 3 nodes on embedded NATS, 127.0.0.1\n\n")
+	if p.runs < 1 || p.members < 3 {
+		return usageError{"bench cluster: --runs must be at least 1 and --members at least 3"}
+	}
+	b := &benchCluster{exe: exe, p: p, log: &syncWriter{w: stderr}}
+	if p.comparator != "" {
+		fmt.Fprintf(stdout, "rollcall bench cluster: 3 nodes on embedded NATS, and (crash) 3 Centrifuge nodes on one redis-server, 127.0.0.1\n\n")
+	} else {
+		fmt.Fprintf(stdout, "rollcall bench cluster: 3 nodes on embedded NATS, 127.0.0.1\n\n")
+	}
 	if p.only == "" || p.only == "fanout" {
 		if err := b.fanout(ctx, stdout); err != nil {
 			return fmt.Errorf("bench cluster fanout: %w", err)
@@ -96,6 +122,19 @@ type benchCluster struct {
 	exe string
 	p   benchClusterParams
 	log io.Writer
+}
+
+// syncWriter serializes writes to w: the comparator's processes write
+// their stderr into the bench's log.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // bnode is one node process of the bench.
@@ -441,64 +480,281 @@ func (b *benchCluster) fanoutOn(ctx context.Context, k int) (fanoutResult, error
 	return res, nil
 }
 
-// crash: a channel spread over the nodes, kill -9 of one, runs times.
+// crash: a channel spread over the nodes, kill -9 of one, runs times;
+// with --comparator the same on three Centrifuge nodes on one Redis,
+// alternating runs, and a table of both with the ratio.
 func (b *benchCluster) crash(ctx context.Context, w io.Writer) error {
-	fmt.Fprintf(w, "crash: a %d-member channel over 3 nodes, kill -9 of one, %d runs (a fresh cluster each)\n\n", b.p.members, b.p.runs)
-	var all []time.Duration
-	var missing, extra, falseLeaves int
+	fmt.Fprintf(w, "crash: a %d-member channel over 3 nodes, kill -9 of one, %d runs (a fresh cluster each), leaves awaited up to %v a run\n\n", b.p.members, b.p.runs, b.p.leaveTimeout)
+	servers := []string{"rollcall"}
+	if b.p.comparator != "" {
+		servers = append(servers, "centrifuge")
+	}
+	rep := &bench.Report{Scenario: "cluster crash", Started: time.Now()}
+	pooled := map[string]*crashTally{}
 	for run := range b.p.runs {
-		lat, miss, ext, fl, err := b.crashOnce(ctx, run%3)
+		for _, server := range servers {
+			var t crashTally
+			var err error
+			if server == "rollcall" {
+				t, err = b.crashOnce(ctx, run%3)
+			} else {
+				t, err = b.crashOnceCentrifuge(ctx, run%3)
+			}
+			if err != nil {
+				return fmt.Errorf("%s run %d: %w", server, run+1, err)
+			}
+			fmt.Fprintf(b.log, "crash %s run %d: %s\n", server, run+1, t.summary())
+			rep.Outcomes = append(rep.Outcomes, t.outcome(server, run+1, b.p.leaveTimeout))
+			if pooled[server] == nil {
+				pooled[server] = &crashTally{}
+			}
+			pooled[server].add(t)
+		}
+	}
+	fmt.Fprintln(w, "| time to the last leave at each surviving subscriber | p50 | p99 | max | subscribers | with every leave | missing leaves | extra leaves | false leaves before the kill | member list without the dead node's members (median of runs) |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, server := range servers {
+		t := pooled[server]
+		p50, p99, pmax := "no subscriber with every leave within "+b.p.leaveTimeout.String(), "–", "–"
+		if len(t.lat) > 0 {
+			p50, p99, pmax = ms(quantile(t.lat, .5)), ms(quantile(t.lat, .99)), ms(quantile(t.lat, 1))
+		}
+		listed := "not within " + b.p.leaveTimeout.String()
+		if v, ok := rep.Median(server, figListed); ok {
+			listed = ms(time.Duration(v * float64(time.Millisecond)))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %d | %d | %d | %d | %s |\n", crashSetup[server], p50, p99, pmax,
+			t.subscribers, t.complete, t.missing, t.extra, t.falseLeaves, listed)
+	}
+	fmt.Fprintln(w)
+	if len(servers) > 1 {
+		fmt.Fprintf(w, "per run, median of the %d runs:\n\n", b.p.runs)
+		if err := rep.WriteTable(w); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	if b.p.jsonOut != "" {
+		f, err := os.Create(b.p.jsonOut)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(b.log, "crash run %d: p50 %s, max %s, missing %d, extra %d, false %d\n", run+1, ms(quantile(lat, .5)), ms(quantile(lat, 1)), miss, ext, fl)
-		all = append(all, lat...)
-		missing += miss
-		extra += ext
-		falseLeaves += fl
+		if err := rep.WriteJSON(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(w, "| time to the last leave at each surviving subscriber | p50 | p99 | max | subscribers | missing leaves | extra leaves | false leaves before the kill |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
-	fmt.Fprintf(w, "| rollcall, embedded NATS | %s | %s | %s | %d | %d | %d | %d |\n\n", ms(quantile(all, .5)), ms(quantile(all, .99)), ms(quantile(all, 1)), len(all), missing, extra, falseLeaves)
 	return nil
 }
 
-func (b *benchCluster) crashOnce(ctx context.Context, victim int) (lat []time.Duration, missing, extra, falseLeaves int, err error) {
+var crashSetup = map[string]string{
+	"rollcall":   "rollcall, embedded NATS",
+	"centrifuge": "centrifuge, Redis broker and presence",
+}
+
+// Names of the crash figures.
+const (
+	figLeaveP50   = "last leave p50"
+	figLeaveP99   = "last leave p99"
+	figLeaveMax   = "last leave max"
+	figSubs       = "surviving subscribers"
+	figComplete   = "subscribers with every leave"
+	figMissing    = "missing leaves"
+	figExtra      = "extra leaves"
+	figFalse      = "false leaves before the kill"
+	figListed     = "member list without the dead node's members"
+	crashPollStep = 100 * time.Millisecond
+)
+
+// crashTally is what a crash run measured.
+type crashTally struct {
+	// lat is, for each surviving subscriber that got a leave of every
+	// member of the killed node, the time from the kill to the last one.
+	lat []time.Duration
+	// subscribers survived; complete got every leave; missing leaves were
+	// never received, extra ones twice or of members that did not leave;
+	// falseLeaves arrived before the kill.
+	subscribers, complete, missing, extra, falseLeaves int
+	// listed is the time from the kill until a survivor's member list (polled
+	// every crashPollStep) no longer named the killed node's members; -1:
+	// not within the timeout.
+	listed time.Duration
+}
+
+func (t crashTally) summary() string {
+	s := fmt.Sprintf("%d of %d subscribers with every leave", t.complete, t.subscribers)
+	if len(t.lat) > 0 {
+		s += fmt.Sprintf(", p50 %s, max %s", ms(quantile(t.lat, .5)), ms(quantile(t.lat, 1)))
+	}
+	s += fmt.Sprintf(", missing %d, extra %d, false %d", t.missing, t.extra, t.falseLeaves)
+	if t.listed >= 0 {
+		s += ", member list without them after " + ms(t.listed)
+	} else {
+		s += ", member list still with them"
+	}
+	return s
+}
+
+// add pools u into t (listed is not pooled).
+func (t *crashTally) add(u crashTally) {
+	t.lat = append(t.lat, u.lat...)
+	t.subscribers += u.subscribers
+	t.complete += u.complete
+	t.missing += u.missing
+	t.extra += u.extra
+	t.falseLeaves += u.falseLeaves
+}
+
+// outcome is t as one run of the report; figures that were not measured
+// (no subscriber got every leave, the list kept them) are left out and
+// said in a note.
+func (t crashTally) outcome(server string, run int, timeout time.Duration) bench.Outcome {
+	o := bench.Outcome{Server: server, Run: run}
+	fig := func(name, unit string, v float64, better string) {
+		o.Figures = append(o.Figures, bench.Figure{Name: name, Unit: unit, Value: v, Better: better})
+	}
+	msf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	if len(t.lat) > 0 {
+		fig(figLeaveP50, "ms", msf(quantile(t.lat, .5)), "lower")
+		fig(figLeaveP99, "ms", msf(quantile(t.lat, .99)), "lower")
+		fig(figLeaveMax, "ms", msf(quantile(t.lat, 1)), "lower")
+	}
+	fig(figSubs, "", float64(t.subscribers), "")
+	fig(figComplete, "", float64(t.complete), "higher")
+	fig(figMissing, "", float64(t.missing), "lower")
+	fig(figExtra, "", float64(t.extra), "lower")
+	fig(figFalse, "", float64(t.falseLeaves), "lower")
+	if t.listed >= 0 {
+		fig(figListed, "ms", msf(t.listed), "lower")
+	} else {
+		o.Notes = append(o.Notes, fmt.Sprintf("the member list still named the killed node's members %v after the kill", timeout))
+	}
+	switch {
+	case t.complete == 0 && t.subscribers > 0:
+		o.Notes = append(o.Notes, fmt.Sprintf("no surviving subscriber got every leave within %v (%d leaves missing)", timeout, t.missing))
+	case t.complete < t.subscribers:
+		o.Notes = append(o.Notes, fmt.Sprintf("%d of %d surviving subscribers got every leave within %v; the percentiles are theirs", t.complete, t.subscribers, timeout))
+	}
+	return o
+}
+
+// leaveView is what one surviving subscriber saw of the leaves.
+type leaveView struct {
+	mu     sync.Mutex
+	leaves map[string]int // member id → leaves received
+	last   time.Time
+}
+
+func newLeaveView() *leaveView { return &leaveView{leaves: map[string]int{}} }
+
+func (v *leaveView) leave(id string, at time.Time) {
+	v.mu.Lock()
+	v.leaves[id]++
+	v.last = at
+	v.mu.Unlock()
+}
+
+// got is how many of victims v has seen leave.
+func (v *leaveView) got(victims []string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, id := range victims {
+		if v.leaves[id] > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// awaitLeaves waits until every view has seen every victim leave, or
+// until deadline.
+func awaitLeaves(ctx context.Context, views []*leaveView, victims []string, deadline time.Time) {
+	for _, v := range views {
+		for v.got(victims) < len(victims) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// tallyLeaves counts what the surviving subscribers' views hold, the
+// times from t0.
+func tallyLeaves(views []*leaveView, victims []string, t0 time.Time, falseLeaves int) crashTally {
+	t := crashTally{subscribers: len(views), falseLeaves: falseLeaves, listed: -1}
+	isVictim := make(map[string]bool, len(victims))
+	for _, id := range victims {
+		isVictim[id] = true
+	}
+	for _, v := range views {
+		v.mu.Lock()
+		missing := 0
+		for _, id := range victims {
+			switch c := v.leaves[id]; {
+			case c == 0:
+				missing++
+			case c > 1:
+				t.extra += c - 1
+			}
+		}
+		for id, c := range v.leaves {
+			if !isVictim[id] {
+				t.extra += c
+			}
+		}
+		t.missing += missing
+		if missing == 0 {
+			t.complete++
+			t.lat = append(t.lat, v.last.Sub(t0))
+		}
+		v.mu.Unlock()
+	}
+	return t
+}
+
+// pollListed calls list every crashPollStep until it reports the killed
+// node's members gone, or until deadline, and returns the time from t0
+// (-1: not within the deadline).
+func pollListed(ctx context.Context, t0, deadline time.Time, list func() bool) time.Duration {
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if list() {
+			return time.Since(t0)
+		}
+		time.Sleep(crashPollStep)
+	}
+	return -1
+}
+
+func (b *benchCluster) crashOnce(ctx context.Context, victim int) (crashTally, error) {
 	nodes, stop, err := b.startNodes(ctx, 3)
 	if err != nil {
-		return nil, 0, 0, 0, err
+		return crashTally{}, err
 	}
 	defer stop()
 	n := b.p.members
-	type view struct {
-		mu     sync.Mutex
-		leaves map[string]int
-		last   time.Time
-	}
-	views := make([]*view, n)
+	views := make([]*leaveView, n)
 	var killed atomic.Bool
 	var falseCount atomic.Int64
 	clients, err := dialMany(ctx, nodes, n, func(i int) client.Options {
-		v := &view{leaves: map[string]int{}}
+		v := newLeaveView()
 		views[i] = v
 		return client.Options{Name: "m" + strconv.Itoa(i), OnRemoveChannelMember: func(_ string, m client.Member) {
 			now := time.Now()
 			if !killed.Load() {
 				falseCount.Add(1)
 			}
-			v.mu.Lock()
-			v.leaves[m.ID]++
-			v.last = now
-			v.mu.Unlock()
+			v.leave(m.ID, now)
 		}}
 	})
 	if err != nil {
-		return nil, 0, 0, 0, err
+		return crashTally{}, err
 	}
 	defer closeAll(clients)
 	for _, c := range clients {
 		if err := c.Subscribe(ctx, "room"); err != nil {
-			return nil, 0, 0, 0, err
+			return crashTally{}, err
 		}
 	}
 	deadline := time.Now().Add(b.p.convergeMax)
@@ -509,15 +765,18 @@ func (b *benchCluster) crashOnce(ctx context.Context, victim int) (lat []time.Du
 				break
 			}
 			if time.Now().After(deadline) {
-				return nil, 0, 0, 0, errors.New("channel not replicated in time")
+				return crashTally{}, errors.New("channel not replicated in time")
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	var victims []string
+	var survivors []*leaveView
 	for i, c := range clients {
 		if i%3 == victim {
 			victims = append(victims, c.Member().ID)
+		} else {
+			survivors = append(survivors, views[i])
 		}
 	}
 	for _, nd := range nodes {
@@ -525,30 +784,28 @@ func (b *benchCluster) crashOnce(ctx context.Context, victim int) (lat []time.Du
 			fmt.Fprintf(b.log, "crash: %s declared a node dead %d times before the kill\n", nd.name, d)
 		}
 	}
+	witness := nodes[(victim+1)%3]
 	killed.Store(true)
 	t0 := time.Now()
 	_ = nodes[victim].cmd.Process.Kill()
-	wait := time.Now().Add(10 * time.Second)
-	for i := range clients {
-		if i%3 == victim {
-			continue
-		}
-		v := views[i]
-		for {
-			v.mu.Lock()
-			got := 0
-			for _, id := range victims {
-				if v.leaves[id] > 0 {
-					got++
-				}
+	wait := t0.Add(b.p.leaveTimeout)
+	listed := make(chan time.Duration, 1)
+	go func() {
+		listed <- pollListed(ctx, t0, wait, func() bool {
+			var ms []struct {
+				ID string `json:"id"`
 			}
-			v.mu.Unlock()
-			if got == len(victims) || time.Now().After(wait) {
-				break
+			if benchGet(witness, "/api/channels/room/members", &ms) != nil || len(ms) != n-len(victims) {
+				return false
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+			return !slices.ContainsFunc(ms, func(m struct {
+				ID string `json:"id"`
+			}) bool {
+				return slices.Contains(victims, m.ID)
+			})
+		})
+	}()
+	awaitLeaves(ctx, survivors, victims, wait)
 	for i, nd := range nodes {
 		if i != victim {
 			if at := nd.dead.Load(); at > t0.UnixNano() {
@@ -556,29 +813,9 @@ func (b *benchCluster) crashOnce(ctx context.Context, victim int) (lat []time.Du
 			}
 		}
 	}
-	for i := range clients {
-		if i%3 == victim {
-			continue
-		}
-		v := views[i]
-		v.mu.Lock()
-		for _, id := range victims {
-			switch c := v.leaves[id]; {
-			case c == 0:
-				missing++
-			case c > 1:
-				extra += c - 1
-			}
-		}
-		for id := range v.leaves {
-			if !slices.Contains(victims, id) {
-				extra += v.leaves[id]
-			}
-		}
-		lat = append(lat, v.last.Sub(t0))
-		v.mu.Unlock()
-	}
-	return lat, missing, extra, int(falseCount.Load()), nil
+	t := tallyLeaves(survivors, victims, t0, int(falseCount.Load()))
+	t.listed = <-listed
+	return t, nil
 }
 
 // joinstorm: storm members join one channel at once, spread over the

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -19,18 +21,26 @@ import (
 // or broken run reaches it.
 const cfWait = 60 * time.Second
 
-// startCentrifuge builds the comparator, runs it on a free loopback port
-// with a ping every pingInterval and returns its base URL; the test's
-// cleanup stops it.
-func startCentrifuge(t *testing.T, pingInterval time.Duration) string {
+// buildCentrifuge builds the comparator into the test's temporary
+// directory and returns the binary.
+func buildCentrifuge(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "centrifuge")
 	build := exec.Command("go", "build", "-C", "../../bench/centrifuge", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the comparator: %v\n%s", err, out)
 	}
+	return bin
+}
 
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--ping-interval", pingInterval.String())
+// startCentrifuge builds the comparator, runs it on a free loopback port
+// with a ping every pingInterval (and flags) and returns its base URL; the
+// test's cleanup stops it.
+func startCentrifuge(t *testing.T, pingInterval time.Duration, flags ...string) string {
+	t.Helper()
+	bin := buildCentrifuge(t)
+
+	cmd := exec.Command(bin, append([]string{"--addr", "127.0.0.1:0", "--ping-interval", pingInterval.String()}, flags...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -282,5 +292,49 @@ func TestCentrifugeFastPub(t *testing.T) {
 		if ch, data, ok := cfFastPub([]byte(line)); ok {
 			t.Errorf("%s: took %q %q", line, ch, data)
 		}
+	}
+}
+
+// The comparator names its node (--node) and lists the nodes it knows at
+// /debug/nodes: without --redis, itself alone. The bench cluster's
+// comparator waits on this list.
+func TestCentrifugeNodeList(t *testing.T) {
+	target := startCentrifuge(t, time.Second, "--node", "c7")
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	url := "http://" + strings.TrimSuffix(strings.TrimPrefix(target, "ws://"), "/") + "/debug/nodes"
+	deadline := time.Now().Add(cfWait)
+	for {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Nodes []struct {
+				Name    string `json:"name"`
+				Clients uint32 `json:"clients"`
+			} `json:"nodes"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s, %v", url, resp.Status, err)
+		}
+		if len(v.Nodes) == 1 && v.Nodes[0].Name == "c7" {
+			return
+		}
+		if len(v.Nodes) > 1 || time.Now().After(deadline) {
+			t.Fatalf("%s lists %+v, want the node c7 alone", url, v.Nodes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// --redis takes a loopback address only, and the comparator says so before
+// it connects anywhere.
+func TestCentrifugeRedisLoopbackOnly(t *testing.T) {
+	bin := buildCentrifuge(t)
+	out, err := exec.Command(bin, "--addr", "127.0.0.1:0", "--redis", "192.0.2.1:6379").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "only a loopback address") {
+		t.Fatalf("--redis 192.0.2.1:6379: %v, %s; want a refusal", err, out)
 	}
 }

@@ -135,6 +135,10 @@ func ratio(a, b float64) string {
 	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
 		return "–"
 	}
+	if r := a / b; r != 0 && math.Abs(r) < 0.01 {
+		// Two significant digits rather than "0.00×" for a ratio that is not 0.
+		return fmt.Sprintf("%.2g×", r)
+	}
 	return fmt.Sprintf("%.2f×", a/b)
 }
 

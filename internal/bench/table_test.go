@@ -37,3 +37,15 @@ func TestTablePairs(t *testing.T) {
 		t.Errorf("table:\n%s", &b)
 	}
 }
+
+// A ratio below 0.01 keeps two significant digits; 0 stays 0.00×.
+func TestTableSmallRatio(t *testing.T) {
+	for _, c := range []struct {
+		a, b float64
+		want string
+	}{{253, 59493, "0.0043×"}, {0, 200, "0.00×"}, {1, 2, "0.50×"}, {3, 0, "–"}} {
+		if got := ratio(c.a, c.b); got != c.want {
+			t.Errorf("ratio(%v, %v) = %s, want %s", c.a, c.b, got, c.want)
+		}
+	}
+}
