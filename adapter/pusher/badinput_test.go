@@ -553,8 +553,16 @@ func TestConnectionLimits(t *testing.T) {
 	refused(otherKey, wire.CodeOverQuota)
 	a1, _ := e.dial(t, appKey), e.dial(t, appKey)
 	refused(appKey, wire.CodeOverCapacity)
+	open := e.srv.Stats().Connections
 	a1.c.Close(websocket.StatusNormalClosure, "")
-	time.Sleep(100 * time.Millisecond)
+	// Its place is free once the server has seen it go.
+	deadline := time.Now().Add(5 * time.Second)
+	for e.srv.Stats().Connections >= open {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed connection still counts after 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	e.dial(t, appKey).alive()
 	o1.alive()
 	q := wire.SignRequest("off-key", "off", "GET", "/apps/3/channels", nil, nil, time.Now())

@@ -67,7 +67,6 @@ func TestSgcAndPusherShareAPresenceChannel(t *testing.T) {
 	if got := <-heard; !strings.HasSuffix(got, "hello from sgc") {
 		t.Fatalf("sgc heard %q", got)
 	}
-	time.Sleep(100 * time.Millisecond)
 	sgc.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
