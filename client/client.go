@@ -26,7 +26,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // Client is a connection to a Presence server that joined as a member. Its
@@ -35,7 +35,7 @@ type Client struct {
 	urls []string // the Dial URL, then Options.URLs
 	next int      // index in urls of the URL to dial next (the supervisor's)
 	opts Options
-	enc  sgc.Encoder
+	enc  sgcwire.Encoder
 	log  *slog.Logger
 
 	ctx    context.Context // cancelled when the client stops
@@ -68,7 +68,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	c := &Client{
 		urls:         append([]string{url}, opts.URLs...),
 		opts:         opts,
-		enc:          sgc.Encoder{Base64: opts.EncodeBase64},
+		enc:          sgcwire.Encoder{Base64: opts.EncodeBase64},
 		log:          opts.Logger,
 		events:       newQueue(),
 		dispatchDone: make(chan struct{}),
@@ -105,13 +105,13 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	target := c.urls[c.next]
 	ws, _, err := websocket.Dial(ctx, target, &websocket.DialOptions{
 		HTTPHeader:   c.opts.HTTPHeader,
-		Subprotocols: []string{sgc.Subprotocol},
+		Subprotocols: []string{sgcwire.Subprotocol},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", target, err)
 	}
-	if ws.Subprotocol() != sgc.Subprotocol {
-		ws.Close(websocket.StatusProtocolError, "subprotocol "+sgc.Subprotocol+" required")
+	if ws.Subprotocol() != sgcwire.Subprotocol {
+		ws.Close(websocket.StatusProtocolError, "subprotocol "+sgcwire.Subprotocol+" required")
 		return nil, ErrSubprotocol
 	}
 	ws.SetReadLimit(c.opts.ReadLimit)
@@ -405,8 +405,8 @@ func (c *Client) Subscribe(ctx context.Context, channel string) error {
 }
 
 func (c *Client) subscribe(ctx context.Context, cn *conn, channel string) error {
-	w, err := c.request(ctx, cn, opKey{opSubscribe, channel}, &sgc.Message{
-		Method: sgc.MethodNewChannelMember, Member: cn.self().wire(), Channel: channel,
+	w, err := c.request(ctx, cn, opKey{opSubscribe, channel}, &sgcwire.Message{
+		Method: sgcwire.MethodNewChannelMember, Member: cn.self().wire(), Channel: channel,
 	})
 	if err != nil {
 		return err
@@ -421,8 +421,8 @@ func (c *Client) Unsubscribe(ctx context.Context, channel string) error {
 	if err != nil {
 		return err
 	}
-	w, err := c.request(ctx, cn, opKey{opUnsubscribe, channel}, &sgc.Message{
-		Method: sgc.MethodRemoveChannelMember, Member: cn.self().wire(), Channel: channel,
+	w, err := c.request(ctx, cn, opKey{opUnsubscribe, channel}, &sgcwire.Message{
+		Method: sgcwire.MethodRemoveChannelMember, Member: cn.self().wire(), Channel: channel,
 	})
 	if err != nil {
 		return err
@@ -441,8 +441,8 @@ func (c *Client) Publish(ctx context.Context, channel, text string) error {
 	if err != nil {
 		return err
 	}
-	return c.send(ctx, cn, &sgc.Message{
-		Method: sgc.MethodPublishMsg, Text: text, Channel: channel, Member: cn.self().wire(),
+	return c.send(ctx, cn, &sgcwire.Message{
+		Method: sgcwire.MethodPublishMsg, Text: text, Channel: channel, Member: cn.self().wire(),
 	})
 }
 
@@ -454,9 +454,9 @@ func (c *Client) Invite(ctx context.Context, channel, memberID string) error {
 	if err != nil {
 		return err
 	}
-	return c.send(ctx, cn, &sgc.Message{
-		Method: sgc.MethodChannelInvitation, Channel: channel, Member: cn.self().wire(),
-		Members: []sgc.Member{{ID: memberID}},
+	return c.send(ctx, cn, &sgcwire.Message{
+		Method: sgcwire.MethodChannelInvitation, Channel: channel, Member: cn.self().wire(),
+		Members: []sgcwire.Member{{ID: memberID}},
 	})
 }
 
@@ -468,8 +468,8 @@ func (c *Client) GetMembers(ctx context.Context, channel string) ([]Member, erro
 	if err != nil {
 		return nil, err
 	}
-	w, err := c.request(ctx, cn, opKey{opMembers, channel}, &sgc.Message{
-		Method: sgc.MethodGetMembers, Channel: channel, Member: cn.self().wire(),
+	w, err := c.request(ctx, cn, opKey{opMembers, channel}, &sgcwire.Message{
+		Method: sgcwire.MethodGetMembers, Channel: channel, Member: cn.self().wire(),
 	})
 	if err != nil {
 		return nil, err

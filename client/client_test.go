@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 var sessionRE = regexp.MustCompile(`^[0-9A-F]{32}$`)
@@ -63,8 +63,8 @@ func TestDialJoins(t *testing.T) {
 			t.Fatalf("Member() = %+v, want %+v", got, want)
 		}
 		// The join frame: member@new with id = session, name and info.
-		f := s.waitFrame(t, "member@new", method(sgc.MethodNewMember))
-		if f.m.Member != (sgc.Member{ID: a.Session(), Name: "alice", Info: "role=qa\r\n"}) {
+		f := s.waitFrame(t, "member@new", method(sgcwire.MethodNewMember))
+		if f.m.Member != (sgcwire.Member{ID: a.Session(), Name: "alice", Info: "role=qa\r\n"}) {
 			t.Fatalf("member@new member = %+v", f.m.Member)
 		}
 		if b64 != strings.Contains(f.raw, `"method":"sgc@b64:`) {
@@ -112,7 +112,7 @@ func TestChannels(t *testing.T) {
 		if err := a.Subscribe(ctx, "room"); err != nil {
 			t.Fatalf("Subscribe: %v", err)
 		}
-		f := s.waitFrame(t, "subscribe", method(sgc.MethodNewChannelMember))
+		f := s.waitFrame(t, "subscribe", method(sgcwire.MethodNewChannelMember))
 		if f.m.Channel != "room" || f.m.Member.ID != a.Session() {
 			t.Fatalf("subscribe frame %s", f.raw)
 		}
@@ -292,7 +292,7 @@ func TestDialFailures(t *testing.T) {
 	t.Run("no join echo before ctx ends", func(t *testing.T) {
 		// A server that swallows member@new: Dial waits for the echo until ctx.
 		s := newFake(t, false)
-		s.onFrame = func(*fconn, *sgc.Message, string) bool { return true }
+		s.onFrame = func(*fconn, *sgcwire.Message, string) bool { return true }
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		_, err := Dial(ctx, s.url, Options{})
@@ -338,7 +338,7 @@ func TestInvitations(t *testing.T) {
 		if err := a.Invite(ctx, "room", b.Session()); err != nil {
 			t.Fatal(err)
 		}
-		f := s.waitFrame(t, "invitation", method(sgc.MethodChannelInvitation))
+		f := s.waitFrame(t, "invitation", method(sgcwire.MethodChannelInvitation))
 		if len(f.m.Members) != 1 || f.m.Members[0].ID != b.Session() || f.m.Member != a.Member().wire() {
 			t.Fatalf("invitation frame %s", f.raw)
 		}
@@ -468,8 +468,8 @@ func TestConcurrentIdenticalRequests(t *testing.T) {
 func TestPendingRequestFailsWhenConnectionDrops(t *testing.T) {
 	s := newFake(t, false)
 	swallowed := make(chan *fconn, 1)
-	s.onFrame = func(fc *fconn, m *sgc.Message, _ string) bool {
-		if m.Method == sgc.MethodGetMembers {
+	s.onFrame = func(fc *fconn, m *sgcwire.Message, _ string) bool {
+		if m.Method == sgcwire.MethodGetMembers {
 			swallowed <- fc
 			return true
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // conn is one WebSocket connection and the state that dies with it: the
@@ -92,10 +92,10 @@ func (cn *conn) finishJoin(err error) {
 
 // send writes one protocol frame, giving it an acknowledgment id and keeping
 // it for re-sending when acknowledgments are enabled.
-func (c *Client) send(ctx context.Context, cn *conn, m *sgc.Message) error {
+func (c *Client) send(ctx context.Context, cn *conn, m *sgcwire.Message) error {
 	ack := c.opts.Acknowledgment.Enabled
 	if ack {
-		m.ID = sgc.NewID()
+		m.ID = sgcwire.NewID()
 	}
 	frame := c.enc.Encode(m)
 	if ack {
@@ -115,7 +115,7 @@ func (c *Client) send(ctx context.Context, cn *conn, m *sgc.Message) error {
 }
 
 // request sends m and waits for the reply matched to key.
-func (c *Client) request(ctx context.Context, cn *conn, key opKey, m *sgc.Message) (*waiter, error) {
+func (c *Client) request(ctx context.Context, cn *conn, key opKey, m *sgcwire.Message) (*waiter, error) {
 	var w *waiter
 	for w == nil {
 		cn.mu.Lock()
@@ -253,9 +253,9 @@ func (c *Client) readLoop(cn *conn) {
 // its events.
 func (c *Client) handle(cn *conn, data []byte) {
 	raw := string(data)
-	m, err := sgc.Decode(data)
-	if m != nil && m.ID != "" && m.Method != sgc.MethodAcknowledgment {
-		if werr := cn.ws.Write(cn.ctx, websocket.MessageText, sgc.AppendAck(nil, m.ID)); werr != nil {
+	m, err := sgcwire.Decode(data)
+	if m != nil && m.ID != "" && m.Method != sgcwire.MethodAcknowledgment {
+		if werr := cn.ws.Write(cn.ctx, websocket.MessageText, sgcwire.AppendAck(nil, m.ID)); werr != nil {
 			c.log.Debug("writing acknowledgment", "id", m.ID, "err", werr)
 		}
 	}
@@ -272,7 +272,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 	o := &c.opts
 	mem := memberFrom(m.Member)
 	own := cn.session != "" && (mem.ID == cn.session || cn.memberID != "" && mem.ID == cn.memberID)
-	if !own && m.Method == sgc.MethodNewMember && cn.session != "" && !cn.joinDone && c.authenticated() {
+	if !own && m.Method == sgcwire.MethodNewMember && cn.session != "" && !cn.joinDone && c.authenticated() {
 		// A server that authenticated us names our member after the
 		// identity, not the session; a rollcall server sends nothing
 		// about others before we joined, so this is our own join.
@@ -283,18 +283,18 @@ func (c *Client) handle(cn *conn, data []byte) {
 	// caller woken by settle (Dial: OnConnect) queues.
 	var ev, settle func()
 	switch m.Method {
-	case sgc.MethodAcknowledgment:
+	case sgcwire.MethodAcknowledgment:
 		cn.mu.Lock()
 		delete(cn.acks, m.ID)
 		cn.mu.Unlock()
 
-	case sgc.MethodSession:
+	case sgcwire.MethodSession:
 		if cn.session != "" || m.Text == "" {
 			c.log.Debug("repeated or empty session frame ignored", "session", m.Text)
 			break
 		}
 		cn.session = m.Text
-		join := &sgc.Message{Method: sgc.MethodNewMember, Member: cn.self().wire()}
+		join := &sgcwire.Message{Method: sgcwire.MethodNewMember, Member: cn.self().wire()}
 		if err := c.send(cn.ctx, cn, join); err != nil {
 			c.log.Debug("sending member@new", "err", err)
 		}
@@ -303,7 +303,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 			ev = func() { h(s) }
 		}
 
-	case sgc.MethodNewMember:
+	case sgcwire.MethodNewMember:
 		if own {
 			if !cn.joinDone {
 				c.setMember(mem)
@@ -314,12 +314,12 @@ func (c *Client) handle(cn *conn, data []byte) {
 			ev = func() { h(mem) }
 		}
 
-	case sgc.MethodRemoveMember:
+	case sgcwire.MethodRemoveMember:
 		if h := o.OnRemoveMember; h != nil {
 			ev = func() { h(mem) }
 		}
 
-	case sgc.MethodNewChannelMember:
+	case sgcwire.MethodNewChannelMember:
 		if own {
 			settle = func() {
 				c.setSubscribed(m.Channel, true)
@@ -331,7 +331,7 @@ func (c *Client) handle(cn *conn, data []byte) {
 			ev = func() { h(ch, mem) }
 		}
 
-	case sgc.MethodRemoveChannelMember:
+	case sgcwire.MethodRemoveChannelMember:
 		if own {
 			settle = func() {
 				c.setSubscribed(m.Channel, false)
@@ -343,13 +343,13 @@ func (c *Client) handle(cn *conn, data []byte) {
 			ev = func() { h(ch, mem) }
 		}
 
-	case sgc.MethodPublishMsg:
+	case sgcwire.MethodPublishMsg:
 		if h := o.OnPublishMsg; h != nil {
 			text, ch := m.Text, m.Channel
 			ev = func() { h(text, ch, mem) }
 		}
 
-	case sgc.MethodSendMembers:
+	case sgcwire.MethodSendMembers:
 		members := make([]Member, len(m.Members))
 		for i, x := range m.Members {
 			members[i] = memberFrom(x)
@@ -360,10 +360,10 @@ func (c *Client) handle(cn *conn, data []byte) {
 			ev = func() { h(ch, members) }
 		}
 
-	case sgc.MethodChannelInvitation:
+	case sgcwire.MethodChannelInvitation:
 		ev = c.invitation(m)
 
-	case sgc.MethodInvitationResponse:
+	case sgcwire.MethodInvitationResponse:
 		if h := o.OnChannelInvitationResponse; h != nil {
 			resp := InvitationResponse{
 				Channel:  m.Channel,
@@ -374,10 +374,10 @@ func (c *Client) handle(cn *conn, data []byte) {
 			ev = func() { h(resp) }
 		}
 
-	case sgc.MethodErrorMemberChannel, sgc.MethodErrorPublishMsg:
+	case sgcwire.MethodErrorMemberChannel, sgcwire.MethodErrorPublishMsg:
 		e := Error{Code: m.Error.Code, Text: m.Error.Text}
 		ch := m.Channel
-		if m.Method == sgc.MethodErrorPublishMsg || m.HasText {
+		if m.Method == sgcwire.MethodErrorPublishMsg || m.HasText {
 			if h := o.OnErrorPublishMsg; h != nil {
 				text := m.Text
 				ev = func() { h(e, text, ch, mem) }

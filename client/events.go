@@ -10,7 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // Invitation is an invitation to a channel received from another member.
@@ -209,7 +209,7 @@ func goid() uint64 {
 }
 
 // invitation builds the events of a received invitation.
-func (c *Client) invitation(m *sgc.Message) func() {
+func (c *Client) invitation(m *sgcwire.Message) func() {
 	inv := &Invitation{From: memberFrom(m.Member), Channel: m.Channel, c: c}
 	return func() {
 		if h := c.opts.OnChannelInvitation; h != nil {
@@ -231,11 +231,11 @@ func (c *Client) respond(ctx context.Context, inv *Invitation, e Error) error {
 	if err != nil {
 		return err
 	}
-	return c.send(ctx, cn, &sgc.Message{
-		Method:  sgc.MethodInvitationResponse,
+	return c.send(ctx, cn, &sgcwire.Message{
+		Method:  sgcwire.MethodInvitationResponse,
 		Channel: inv.Channel,
 		Member:  cn.self().wire(),
-		Members: []sgc.Member{{ID: inv.From.ID}},
-		Error:   sgc.Error{Code: e.Code, Text: e.Text},
+		Members: []sgcwire.Member{{ID: inv.From.ID}},
+		Error:   sgcwire.Error{Code: e.Code, Text: e.Text},
 	})
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // fakeServer is an in-test Presence server that follows spec §3 to the
@@ -22,7 +22,7 @@ type fakeServer struct {
 	t   *testing.T
 	hs  *httptest.Server
 	url string
-	enc sgc.Encoder
+	enc sgcwire.Encoder
 
 	doubleSession bool // send the session frame twice
 	frameIDs      bool // give every server frame an acknowledgment id
@@ -32,7 +32,7 @@ type fakeServer struct {
 	denyChannels  map[string]int
 	// onFrame sees every decoded client frame first; true skips the default
 	// handling.
-	onFrame func(fc *fconn, m *sgc.Message, raw string) bool
+	onFrame func(fc *fconn, m *sgcwire.Message, raw string) bool
 
 	recv     chan frame  // every frame received, acks included
 	accepted chan *fconn // every connection accepted
@@ -50,20 +50,20 @@ type fconn struct {
 	s       *fakeServer
 	ws      *websocket.Conn
 	session string
-	member  sgc.Member
+	member  sgcwire.Member
 	joined  bool
 }
 
 type frame struct {
 	from *fconn
 	raw  string
-	m    *sgc.Message
+	m    *sgcwire.Message
 }
 
 func newFake(t *testing.T, base64 bool) *fakeServer {
 	s := &fakeServer{
 		t:            t,
-		enc:          sgc.Encoder{Base64: base64},
+		enc:          sgcwire.Encoder{Base64: base64},
 		denyChannels: map[string]int{},
 		recv:         make(chan frame, 10000),
 		accepted:     make(chan *fconn, 100),
@@ -90,37 +90,37 @@ func (s *fakeServer) close() {
 }
 
 func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{sgc.Subprotocol}})
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{sgcwire.Subprotocol}})
 	if err != nil {
 		return
 	}
 	s.wg.Add(1)
 	defer s.wg.Done()
-	fc := &fconn{s: s, ws: ws, session: sgc.NewID()}
+	fc := &fconn{s: s, ws: ws, session: sgcwire.NewID()}
 	s.mu.Lock()
 	s.conns[fc] = true
 	s.mu.Unlock()
 	s.accepted <- fc
-	fc.send(&sgc.Message{Method: sgc.MethodSession, Text: fc.session})
+	fc.send(&sgcwire.Message{Method: sgcwire.MethodSession, Text: fc.session})
 	if s.doubleSession {
-		fc.send(&sgc.Message{Method: sgc.MethodSession, Text: fc.session})
+		fc.send(&sgcwire.Message{Method: sgcwire.MethodSession, Text: fc.session})
 	}
 	for {
 		_, data, err := ws.Read(context.Background())
 		if err != nil {
 			break
 		}
-		m, err := sgc.Decode(data)
+		m, err := sgcwire.Decode(data)
 		s.recv <- frame{from: fc, raw: string(data), m: m}
 		if err != nil {
 			continue
 		}
-		if m.ID != "" && m.Method != sgc.MethodAcknowledgment && !s.noAck {
+		if m.ID != "" && m.Method != sgcwire.MethodAcknowledgment && !s.noAck {
 			id := m.ID
 			if s.ackBase64 {
-				id = sgc.EncodeValue(id)
+				id = sgcwire.EncodeValue(id)
 			}
-			fc.sendRaw(string(sgc.AppendAck(nil, id)))
+			fc.sendRaw(string(sgcwire.AppendAck(nil, id)))
 		}
 		if s.onFrame != nil && s.onFrame(fc, m, string(data)) {
 			continue
@@ -135,10 +135,10 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // send writes m to the connection, with a fresh id when frameIDs is set.
-func (fc *fconn) send(m *sgc.Message) {
+func (fc *fconn) send(m *sgcwire.Message) {
 	m.ID = ""
-	if fc.s.frameIDs && m.Method != sgc.MethodAcknowledgment {
-		m.ID = sgc.NewID()
+	if fc.s.frameIDs && m.Method != sgcwire.MethodAcknowledgment {
+		m.ID = sgcwire.NewID()
 		fc.s.sentIDs <- m.ID
 	}
 	fc.sendRaw(string(fc.s.enc.Encode(m)))
@@ -150,24 +150,24 @@ func (fc *fconn) sendRaw(text string) {
 	_ = fc.ws.Write(ctx, websocket.MessageText, []byte(text))
 }
 
-func (fc *fconn) fail(code int, text, channel string, m sgc.Member) {
-	fc.send(&sgc.Message{Method: sgc.MethodErrorMemberChannel, Error: sgc.Error{Code: code, Text: text}, Channel: channel, Member: m})
+func (fc *fconn) fail(code int, text, channel string, m sgcwire.Member) {
+	fc.send(&sgcwire.Message{Method: sgcwire.MethodErrorMemberChannel, Error: sgcwire.Error{Code: code, Text: text}, Channel: channel, Member: m})
 }
 
-func (fc *fconn) failPublish(code int, text, msg, channel string, m sgc.Member) {
-	fc.send(&sgc.Message{Method: sgc.MethodErrorMemberChannel, Error: sgc.Error{Code: code, Text: text},
+func (fc *fconn) failPublish(code int, text, msg, channel string, m sgcwire.Member) {
+	fc.send(&sgcwire.Message{Method: sgcwire.MethodErrorMemberChannel, Error: sgcwire.Error{Code: code, Text: text},
 		HasText: true, Text: msg, Channel: channel, Member: m})
 }
 
 // toAll sends m to every joined member; toChannel to a channel's members.
-func (s *fakeServer) toAll(m sgc.Message) {
+func (s *fakeServer) toAll(m sgcwire.Message) {
 	for _, fc := range s.members {
 		mm := m
 		fc.send(&mm)
 	}
 }
 
-func (s *fakeServer) toChannel(ch string, m sgc.Message) {
+func (s *fakeServer) toChannel(ch string, m sgcwire.Message) {
 	for _, id := range s.channels[ch] {
 		mm := m
 		s.members[id].send(&mm)
@@ -179,7 +179,7 @@ func (s *fakeServer) toChannel(ch string, m sgc.Message) {
 func (s *fakeServer) broadcast(text, channel string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := sgc.Message{Method: sgc.MethodPublishMsg, Text: text, Channel: channel}
+	m := sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: text, Channel: channel}
 	if channel == "" {
 		s.toAll(m)
 	} else {
@@ -187,11 +187,11 @@ func (s *fakeServer) broadcast(text, channel string) {
 	}
 }
 
-func (s *fakeServer) handle(fc *fconn, m *sgc.Message) {
+func (s *fakeServer) handle(fc *fconn, m *sgcwire.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch m.Method {
-	case sgc.MethodNewMember:
+	case sgcwire.MethodNewMember:
 		if old, ok := s.members[m.Member.ID]; ok {
 			fc.fail(CodeMemberExists, "Member already exists.", "", old.member)
 			return
@@ -202,17 +202,17 @@ func (s *fakeServer) handle(fc *fconn, m *sgc.Message) {
 		}
 		fc.member, fc.joined = m.Member, true
 		s.members[m.Member.ID] = fc
-		s.toAll(sgc.Message{Method: sgc.MethodNewMember, Member: m.Member})
+		s.toAll(sgcwire.Message{Method: sgcwire.MethodNewMember, Member: m.Member})
 
-	case sgc.MethodRemoveMember:
+	case sgcwire.MethodRemoveMember:
 		s.mu.Unlock()
 		s.removeMember(fc, m.Member.ID)
 		s.mu.Lock()
 
-	case sgc.MethodNewChannelMember:
+	case sgcwire.MethodNewChannelMember:
 		mem, ok := s.members[m.Member.ID]
 		if !ok {
-			fc.fail(CodeMemberNotExists, "Member not exists.", "", sgc.Member{})
+			fc.fail(CodeMemberNotExists, "Member not exists.", "", sgcwire.Member{})
 			return
 		}
 		ch := m.Channel
@@ -232,21 +232,21 @@ func (s *fakeServer) handle(fc *fconn, m *sgc.Message) {
 			return
 		}
 		s.channels[ch] = append(s.channels[ch], mem.member.ID)
-		s.toChannel(ch, sgc.Message{Method: sgc.MethodNewChannelMember, Member: mem.member, Channel: ch})
+		s.toChannel(ch, sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Member: mem.member, Channel: ch})
 
-	case sgc.MethodRemoveChannelMember:
+	case sgcwire.MethodRemoveChannelMember:
 		id := m.Member.ID
 		if id == "" {
 			id = fc.member.ID
 		}
 		ids, exists := s.channels[m.Channel]
 		if !exists {
-			fc.fail(CodeChannelNotExists, "Channel not exists", m.Channel, sgc.Member{})
+			fc.fail(CodeChannelNotExists, "Channel not exists", m.Channel, sgcwire.Member{})
 			return
 		}
 		mem := s.members[id]
 		if mem == nil || !slices.Contains(ids, id) {
-			var stored sgc.Member
+			var stored sgcwire.Member
 			if mem != nil {
 				stored = mem.member
 			}
@@ -255,16 +255,16 @@ func (s *fakeServer) handle(fc *fconn, m *sgc.Message) {
 		}
 		s.channels[m.Channel] = slices.DeleteFunc(ids, func(x string) bool { return x == id })
 		// sgc quirk: the removal goes to every global member.
-		s.toAll(sgc.Message{Method: sgc.MethodRemoveChannelMember, Member: mem.member, Channel: m.Channel})
+		s.toAll(sgcwire.Message{Method: sgcwire.MethodRemoveChannelMember, Member: mem.member, Channel: m.Channel})
 
-	case sgc.MethodPublishMsg:
+	case sgcwire.MethodPublishMsg:
 		mem, ok := s.members[m.Member.ID]
 		if !ok {
-			fc.failPublish(CodeMemberNotExists, "Member not exists.", m.Text, "", sgc.Member{})
+			fc.failPublish(CodeMemberNotExists, "Member not exists.", m.Text, "", sgcwire.Member{})
 			return
 		}
 		if m.Channel == "" {
-			s.toAll(sgc.Message{Method: sgc.MethodPublishMsg, Text: m.Text, Member: m.Member})
+			s.toAll(sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: m.Text, Member: m.Member})
 			return
 		}
 		ids, exists := s.channels[m.Channel]
@@ -276,16 +276,16 @@ func (s *fakeServer) handle(fc *fconn, m *sgc.Message) {
 		case s.denyChannels[m.Channel] == CodePublishDenied:
 			fc.failPublish(CodePublishDenied, "Publish Message request has been denied.", m.Text, m.Channel, mem.member)
 		default:
-			s.toChannel(m.Channel, sgc.Message{Method: sgc.MethodPublishMsg, Text: m.Text, Channel: m.Channel, Member: mem.member})
+			s.toChannel(m.Channel, sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: m.Text, Channel: m.Channel, Member: mem.member})
 		}
 
-	case sgc.MethodGetMembers:
+	case sgcwire.MethodGetMembers:
 		mem, ok := s.members[m.Member.ID]
 		if !ok {
 			fc.fail(CodeMemberNotExists, "Member not exists.", "", m.Member)
 			return
 		}
-		var list []sgc.Member
+		var list []sgcwire.Member
 		if m.Channel == "" {
 			for _, x := range s.members {
 				list = append(list, x.member)
@@ -300,10 +300,10 @@ func (s *fakeServer) handle(fc *fconn, m *sgc.Message) {
 				list = append(list, s.members[id].member)
 			}
 		}
-		slices.SortFunc(list, func(a, b sgc.Member) int { return strings.Compare(a.Name, b.Name) })
-		fc.send(&sgc.Message{Method: sgc.MethodSendMembers, Channel: m.Channel, Member: mem.member, Members: list})
+		slices.SortFunc(list, func(a, b sgcwire.Member) int { return strings.Compare(a.Name, b.Name) })
+		fc.send(&sgcwire.Message{Method: sgcwire.MethodSendMembers, Channel: m.Channel, Member: mem.member, Members: list})
 
-	case sgc.MethodChannelInvitation:
+	case sgcwire.MethodChannelInvitation:
 		inviter, ok := s.members[m.Member.ID]
 		if !ok {
 			return
@@ -311,11 +311,11 @@ func (s *fakeServer) handle(fc *fconn, m *sgc.Message) {
 		for _, x := range m.Members {
 			if to, ok := s.members[x.ID]; ok {
 				s.invites[[3]string{inviter.member.ID, x.ID, m.Channel}] = true
-				to.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: m.Channel, Member: inviter.member, Members: []sgc.Member{}})
+				to.send(&sgcwire.Message{Method: sgcwire.MethodChannelInvitation, Channel: m.Channel, Member: inviter.member, Members: []sgcwire.Member{}})
 			}
 		}
 
-	case sgc.MethodInvitationResponse:
+	case sgcwire.MethodInvitationResponse:
 		invitee, ok := s.members[m.Member.ID]
 		if !ok || len(m.Members) == 0 {
 			return
@@ -327,8 +327,8 @@ func (s *fakeServer) handle(fc *fconn, m *sgc.Message) {
 			return
 		}
 		delete(s.invites, key)
-		inviter.send(&sgc.Message{Method: sgc.MethodInvitationResponse, Channel: m.Channel, Member: invitee.member,
-			Members: []sgc.Member{inviter.member}, Error: m.Error})
+		inviter.send(&sgcwire.Message{Method: sgcwire.MethodInvitationResponse, Channel: m.Channel, Member: invitee.member,
+			Members: []sgcwire.Member{inviter.member}, Error: m.Error})
 	}
 }
 
@@ -346,11 +346,11 @@ func (s *fakeServer) removeMember(fc *fconn, id string) {
 	for ch, ids := range s.channels {
 		if slices.Contains(ids, id) {
 			s.channels[ch] = slices.DeleteFunc(ids, func(x string) bool { return x == id })
-			s.toChannel(ch, sgc.Message{Method: sgc.MethodRemoveChannelMember, Member: mem.member, Channel: ch})
+			s.toChannel(ch, sgcwire.Message{Method: sgcwire.MethodRemoveChannelMember, Member: mem.member, Channel: ch})
 		}
 	}
 	delete(s.members, id)
-	s.toAll(sgc.Message{Method: sgc.MethodRemoveMember, Member: mem.member})
+	s.toAll(sgcwire.Message{Method: sgcwire.MethodRemoveMember, Member: mem.member})
 }
 
 // nextConn returns the next accepted connection.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 func TestHandlersMayCallMethods(t *testing.T) {
@@ -74,7 +74,7 @@ func TestRawMessage(t *testing.T) {
 		OnRawMessage: func(text string) bool {
 			raws <- text
 			// Swallow every channel frame: the events go, the reply matching stays.
-			m, _ := sgc.Decode([]byte(text))
+			m, _ := sgcwire.Decode([]byte(text))
 			return m != nil && m.Channel != ""
 		}})
 	ctx := ctxT(t)
@@ -92,9 +92,9 @@ func TestRawMessage(t *testing.T) {
 	if e := r.next(t, "publish", nil); e.text != "to all" {
 		t.Fatalf("OnPublishMsg for a handled frame: %v", e)
 	}
-	want := []string{sgc.MethodSession, sgc.MethodNewMember, sgc.MethodNewChannelMember, sgc.MethodPublishMsg, sgc.MethodPublishMsg}
+	want := []string{sgcwire.MethodSession, sgcwire.MethodNewMember, sgcwire.MethodNewChannelMember, sgcwire.MethodPublishMsg, sgcwire.MethodPublishMsg}
 	for _, w := range want {
-		m, err := sgc.Decode([]byte(<-raws))
+		m, err := sgcwire.Decode([]byte(<-raws))
 		if err != nil || m.Method != w {
 			t.Fatalf("raw frame %v (%v), want %s", m, err, w)
 		}

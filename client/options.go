@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // Member is a presence member: one connection joined to the server.
@@ -17,9 +17,9 @@ type Member struct {
 	Info string
 }
 
-func memberFrom(m sgc.Member) Member { return Member{ID: m.ID, Name: m.Name, Info: m.Info} }
+func memberFrom(m sgcwire.Member) Member { return Member{ID: m.ID, Name: m.Name, Info: m.Info} }
 
-func (m Member) wire() sgc.Member { return sgc.Member{ID: m.ID, Name: m.Name, Info: m.Info} }
+func (m Member) wire() sgcwire.Member { return sgcwire.Member{ID: m.ID, Name: m.Name, Info: m.Info} }
 
 // Error is an error reported by the server in an error frame, or the reason
 // of a refused invitation. Methods that wait for a reply return it as *Error;
@@ -35,35 +35,35 @@ func (e *Error) Error() string {
 }
 
 // Error codes sent by the server, from the protocol's table (package
-// protocol/sgc, which the server reads too; sgc.Text gives each code's
+// protocol/sgcwire, which the server reads too; sgcwire.Text gives each code's
 // standard text). Codes below 40 come from sgc; 40 and up are rollcall's
 // own. CodeInvitationDeclined is what this client sends when it refuses an
 // invitation without a more specific reason.
 const (
-	CodeMemberExists          = sgc.CodeMemberExists
-	CodeMemberDenied          = sgc.CodeMemberDenied
-	CodeMemberNotExists       = sgc.CodeMemberNotExists
-	CodeChannelNotExists      = sgc.CodeChannelNotExists
-	CodeChannelDenied         = sgc.CodeChannelDenied
-	CodeSubscriptionDenied    = sgc.CodeSubscriptionDenied
-	CodeSubscriptionExists    = sgc.CodeSubscriptionExists
-	CodeSubscriptionNotExists = sgc.CodeSubscriptionNotExists
-	CodePublishDenied         = sgc.CodePublishDenied
-	CodeSendMembersDenied     = sgc.CodeSendMembersDenied
-	CodeInvalidMessage        = sgc.CodeInvalidMessage
-	CodeUnknownMethod         = sgc.CodeUnknownMethod
-	CodeMemberNotOwned        = sgc.CodeNotOwnMember
-	CodeTooManyChannels       = sgc.CodeTooManyChannels
-	CodeChannelFull           = sgc.CodeChannelFull
-	CodeRateLimited           = sgc.CodeRateLimited
-	CodeInvalidChannel        = sgc.CodeInvalidChannel
-	CodeNoSuchInvitation      = sgc.CodeNoInvitation
-	CodeIdentityMismatch      = sgc.CodeIdentityMismatch
-	CodeInvitationDeclined    = sgc.CodeInvitationDeclined
+	CodeMemberExists          = sgcwire.CodeMemberExists
+	CodeMemberDenied          = sgcwire.CodeMemberDenied
+	CodeMemberNotExists       = sgcwire.CodeMemberNotExists
+	CodeChannelNotExists      = sgcwire.CodeChannelNotExists
+	CodeChannelDenied         = sgcwire.CodeChannelDenied
+	CodeSubscriptionDenied    = sgcwire.CodeSubscriptionDenied
+	CodeSubscriptionExists    = sgcwire.CodeSubscriptionExists
+	CodeSubscriptionNotExists = sgcwire.CodeSubscriptionNotExists
+	CodePublishDenied         = sgcwire.CodePublishDenied
+	CodeSendMembersDenied     = sgcwire.CodeSendMembersDenied
+	CodeInvalidMessage        = sgcwire.CodeInvalidMessage
+	CodeUnknownMethod         = sgcwire.CodeUnknownMethod
+	CodeMemberNotOwned        = sgcwire.CodeNotOwnMember
+	CodeTooManyChannels       = sgcwire.CodeTooManyChannels
+	CodeChannelFull           = sgcwire.CodeChannelFull
+	CodeRateLimited           = sgcwire.CodeRateLimited
+	CodeInvalidChannel        = sgcwire.CodeInvalidChannel
+	CodeNoSuchInvitation      = sgcwire.CodeNoInvitation
+	CodeIdentityMismatch      = sgcwire.CodeIdentityMismatch
+	CodeInvitationDeclined    = sgcwire.CodeInvitationDeclined
 )
 
 // TextInvitationDeclined is the refusal text sent with CodeInvitationDeclined.
-var TextInvitationDeclined = sgc.Text(sgc.CodeInvitationDeclined)
+var TextInvitationDeclined = sgcwire.Text(sgcwire.CodeInvitationDeclined)
 
 // Sentinel errors; test with errors.Is.
 var (
@@ -75,7 +75,7 @@ var (
 	ErrConnectionLost = errors.New("client: connection lost")
 	// ErrSubprotocol is returned by Dial when the server did not accept the
 	// presence.esegece.com subprotocol.
-	ErrSubprotocol = errors.New("client: server did not accept subprotocol " + sgc.Subprotocol)
+	ErrSubprotocol = errors.New("client: server did not accept subprotocol " + sgcwire.Subprotocol)
 	// ErrBadFrame is passed to OnError for a frame from the server that is
 	// not a valid Presence message.
 	ErrBadFrame = errors.New("client: bad frame from server")
@@ -113,7 +113,7 @@ type AckOptions struct {
 	Timeout time.Duration
 	// MaxRetries bounds the re-sends of one frame; after that it is dropped
 	// and OnError receives ErrNotAcknowledged. Zero or less means no bound,
-	// as in sgc.
+	// as in sgcwire.
 	MaxRetries int
 }
 

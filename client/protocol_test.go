@@ -9,7 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // fromConn matches frames received on one connection.
@@ -23,16 +23,16 @@ func TestRepeatedSessionJoinsOnce(t *testing.T) {
 	r := newRecorder()
 	a := dial(t, s.url, r, Options{Name: "alice"})
 	fc := s.nextConn(t)
-	s.waitFrame(t, "member@new", fromConn(fc, method(sgc.MethodNewMember)))
+	s.waitFrame(t, "member@new", fromConn(fc, method(sgcwire.MethodNewMember)))
 	// Anything the client sends after handling both session frames comes
 	// after a second member@new, if there were one.
 	if _, err := a.GetMembers(ctxT(t), ""); err != nil {
 		t.Fatal(err)
 	}
 	f := s.waitFrame(t, "a second member@new or get@members", fromConn(fc, func(f frame) bool {
-		return f.m.Method == sgc.MethodNewMember || f.m.Method == sgc.MethodGetMembers
+		return f.m.Method == sgcwire.MethodNewMember || f.m.Method == sgcwire.MethodGetMembers
 	}))
-	if f.m.Method != sgc.MethodGetMembers {
+	if f.m.Method != sgcwire.MethodGetMembers {
 		t.Fatalf("client joined twice on one connection: %s", f.raw)
 	}
 	r.next(t, "session", nil)
@@ -58,7 +58,7 @@ func TestAcknowledgesServerFrames(t *testing.T) {
 		// The session frame is acknowledged before the client reacts to it.
 		sessionID := <-s.sentIDs
 		f := s.waitFrame(t, "first frame", fromConn(fc, func(frame) bool { return true }))
-		if f.m.Method != sgc.MethodAcknowledgment || f.m.ID != sessionID {
+		if f.m.Method != sgcwire.MethodAcknowledgment || f.m.ID != sessionID {
 			t.Fatalf("first frame after the session is %s, want its ack %s", f.raw, sessionID)
 		}
 		if f.raw != `{"jsonrpc":"2.0","method":"sgc@presence@acknowledgment","id":"`+sessionID+`"}` {
@@ -73,11 +73,11 @@ func TestAcknowledgesServerFrames(t *testing.T) {
 			t.Fatalf("server sent only %d frames with ids", len(want))
 		}
 		for len(want) > 0 {
-			f := s.waitFrame(t, "acks", fromConn(fc, method(sgc.MethodAcknowledgment)))
+			f := s.waitFrame(t, "acks", fromConn(fc, method(sgcwire.MethodAcknowledgment)))
 			delete(want, f.m.ID)
 		}
 		// Client frames carry no id: its own acks are disabled.
-		if strings.Contains(f.raw, `"id"`) && f.m.Method != sgc.MethodAcknowledgment {
+		if strings.Contains(f.raw, `"id"`) && f.m.Method != sgcwire.MethodAcknowledgment {
 			t.Fatalf("frame with id: %s", f.raw)
 		}
 	})
@@ -89,11 +89,11 @@ func TestToleratesOddFrames(t *testing.T) {
 	a := dial(t, s.url, r, Options{Name: "alice"})
 	fc := s.nextConn(t)
 	// members[] left plain inside an otherwise base64 frame, as sgc writes it.
-	s.onFrame = func(fc *fconn, m *sgc.Message, _ string) bool {
-		if m.Method != sgc.MethodGetMembers {
+	s.onFrame = func(fc *fconn, m *sgcwire.Message, _ string) bool {
+		if m.Method != sgcwire.MethodGetMembers {
 			return false
 		}
-		frame := string(s.enc.Encode(&sgc.Message{Method: sgc.MethodSendMembers, Channel: m.Channel, Member: m.Member}))
+		frame := string(s.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodSendMembers, Channel: m.Channel, Member: m.Member}))
 		frame = strings.Replace(frame, `"members":[]`, `"members":[{"id":"B0B","name":"bob","info":"x"}]`, 1)
 		fc.sendRaw(frame)
 		return true
@@ -139,7 +139,7 @@ func TestAckResendByteIdentical(t *testing.T) {
 		if err := a.Publish(ctxT(t), "", "hi"); err != nil {
 			t.Fatal(err)
 		}
-		isHi := fromConn(fc, func(f frame) bool { return f.m.Method == sgc.MethodPublishMsg && f.m.Text == "hi" })
+		isHi := fromConn(fc, func(f frame) bool { return f.m.Method == sgcwire.MethodPublishMsg && f.m.Text == "hi" })
 		first := s.waitFrame(t, "publish", isHi)
 		if !sessionRE.MatchString(first.m.ID) {
 			t.Fatalf("publish id %q is not 32 hex", first.m.ID)
@@ -153,14 +153,14 @@ func TestAckResendByteIdentical(t *testing.T) {
 		}
 
 		// Acknowledge it (the id decoded, as sgc does); it is then forgotten.
-		fc.sendRaw(string(sgc.AppendAck(nil, first.m.ID)))
+		fc.sendRaw(string(sgcwire.AppendAck(nil, first.m.ID)))
 		waitNoPendingAck(t, a, first.m.ID)
 		// Causality check: a later frame's re-send comes after any re-send of
 		// the acked one would have.
 		if err := a.Publish(ctxT(t), "", "later"); err != nil {
 			t.Fatal(err)
 		}
-		isLater := fromConn(fc, func(f frame) bool { return f.m.Method == sgc.MethodPublishMsg && f.m.Text == "later" })
+		isLater := fromConn(fc, func(f frame) bool { return f.m.Method == sgcwire.MethodPublishMsg && f.m.Text == "later" })
 		s.waitFrame(t, "later", isLater)
 		f := s.waitFrame(t, "re-sent later or hi", fromConn(fc, func(f frame) bool { return isLater(f) || isHi(f) }))
 		if f.m.Text == "hi" && f.raw == first.raw {
@@ -201,7 +201,7 @@ func TestAckBase64IDFromServer(t *testing.T) {
 	if err := a.Publish(ctxT(t), "", "hi"); err != nil {
 		t.Fatal(err)
 	}
-	f := s.waitFrame(t, "publish", method(sgc.MethodPublishMsg))
+	f := s.waitFrame(t, "publish", method(sgcwire.MethodPublishMsg))
 	waitNoPendingAck(t, a, f.m.ID)
 }
 
@@ -212,11 +212,11 @@ func TestAckMaxRetries(t *testing.T) {
 	a := dial(t, s.url, r, Options{Name: "alice",
 		Acknowledgment: AckOptions{Enabled: true, Interval: 5 * time.Millisecond, Timeout: 20 * time.Millisecond, MaxRetries: 2}})
 	fc := s.nextConn(t)
-	s.onFrame = func(*fconn, *sgc.Message, string) bool { return true } // server goes quiet
+	s.onFrame = func(*fconn, *sgcwire.Message, string) bool { return true } // server goes quiet
 	if err := a.Publish(ctxT(t), "", "hi"); err != nil {
 		t.Fatal(err)
 	}
-	isHi := fromConn(fc, func(f frame) bool { return f.m.Method == sgc.MethodPublishMsg && f.m.Text == "hi" })
+	isHi := fromConn(fc, func(f frame) bool { return f.m.Method == sgcwire.MethodPublishMsg && f.m.Text == "hi" })
 	first := s.waitFrame(t, "publish", isHi)
 	for i := range 2 {
 		if f := s.waitFrame(t, "re-send", isHi); f.raw != first.raw {
@@ -230,7 +230,7 @@ func TestAckMaxRetries(t *testing.T) {
 	if err := a.Publish(ctxT(t), "", "sentinel"); err != nil {
 		t.Fatal(err)
 	}
-	f := s.waitFrame(t, "sentinel", fromConn(fc, method(sgc.MethodPublishMsg)))
+	f := s.waitFrame(t, "sentinel", fromConn(fc, method(sgcwire.MethodPublishMsg)))
 	if f.m.Text != "sentinel" {
 		t.Fatalf("frame re-sent more than MaxRetries times: %s", f.raw)
 	}
@@ -257,13 +257,13 @@ func TestReconnectRestoresMemberAndSubscriptions(t *testing.T) {
 			t.Fatalf("OnDisconnect(%d), want 1001", e.code)
 		}
 		fc2 := s.nextConn(t)
-		join := s.waitFrame(t, "re-join", fromConn(fc2, method(sgc.MethodNewMember)))
+		join := s.waitFrame(t, "re-join", fromConn(fc2, method(sgcwire.MethodNewMember)))
 		if join.m.Member.ID == old || join.m.Member.ID != fc2.session || join.m.Member.Name != "alice" || join.m.Member.Info != "i" {
 			t.Fatalf("re-join member %+v (old session %s, new %s)", join.m.Member, old, fc2.session)
 		}
 		var resubscribed []string
 		for range 2 {
-			f := s.waitFrame(t, "re-subscribe", fromConn(fc2, method(sgc.MethodNewChannelMember)))
+			f := s.waitFrame(t, "re-subscribe", fromConn(fc2, method(sgcwire.MethodNewChannelMember)))
 			if f.m.Member.ID != fc2.session {
 				t.Fatalf("re-subscribe as %q", f.m.Member.ID)
 			}

@@ -7,7 +7,7 @@ import (
 
 // Reason is why the engine refused a request. Every refusal the engine
 // returns matches one of the Err reasons below under errors.Is; each
-// protocol maps a reason to its own code and text (protocol/sgc has sgc's).
+// protocol maps a reason to its own code and text (protocol/sgcwire has sgc's).
 // A Reason is a plain string, so it crosses the wire between nodes and
 // names a metric as it is.
 type Reason string

@@ -67,7 +67,7 @@ type frame struct {
 // Frame returns the wire form of ev for the encoding named by key, calling
 // encode only the first time a key is asked for. Protocols use it to encode
 // a fan-out once and queue the same bytes to every recipient; a variant of
-// the frame (sgc's broker envelope) is a key of its own. After the first
+// the frame (sgc's envelope) is a key of its own. After the first
 // call for a key, Frame takes no lock.
 func (ev *Event) Frame(key any, encode func(*Event) []byte) []byte {
 	if b, ok := ev.lookup(key); ok {

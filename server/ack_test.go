@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 func ackOptions() Options {
@@ -27,10 +27,10 @@ func (s *Server) openConns() int {
 func TestAckResend(t *testing.T) {
 	srv, url := startServer(t, ackOptions())
 	c := dialAcking(t, url) // acknowledges the session frame
-	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "a"}})
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: c.session, Name: "a"}})
 	first := c.readRaw()
-	m, err := sgc.Decode(first)
-	if err != nil || m.Method != sgc.MethodNewMember || len(m.ID) != 32 {
+	m, err := sgcwire.Decode(first)
+	if err != nil || m.Method != sgcwire.MethodNewMember || len(m.ID) != 32 {
 		t.Fatalf("join echo without id: %s", first)
 	}
 	again := c.readRaw()
@@ -41,7 +41,7 @@ func TestAckResend(t *testing.T) {
 		t.Fatalf("%d pending", n)
 	}
 	// Ack it (base64-encoded ids are accepted too).
-	c.sendText(sgc.AppendAck(nil, sgc.EncodeValue(m.ID)))
+	c.sendText(sgcwire.AppendAck(nil, sgcwire.EncodeValue(m.ID)))
 	// At most one more copy may already be on its way; then silence.
 	for {
 		b, err := c.next(300 * time.Millisecond)
@@ -61,7 +61,7 @@ func TestAckResend(t *testing.T) {
 func TestAckGivesUp(t *testing.T) {
 	srv, url := startServer(t, ackOptions())
 	c := dialAcking(t, url)
-	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "a"}})
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: c.session, Name: "a"}})
 	first := c.readRaw()
 	for i := 0; i < 3; i++ {
 		if b := c.readRaw(); !bytes.Equal(b, first) {
@@ -81,37 +81,37 @@ func TestAckGivesUp(t *testing.T) {
 // does not acknowledge.
 func TestAckOnlyToConnectionsThatAcknowledge(t *testing.T) {
 	srv, url := startServer(t, ackOptions())
-	silent := dialProto(t, url, sgc.Subprotocol)
+	silent := dialProto(t, url, sgcwire.Subprotocol)
 	session := silent.read()
-	if session.Method != sgc.MethodSession || session.ID == "" {
+	if session.Method != sgcwire.MethodSession || session.ID == "" {
 		t.Fatalf("session frame %+v", session)
 	}
 	silent.session = session.Text
 	// the join as sgc's browser client sends it: no id
 	silent.sendText([]byte(`{"jsonrpc":"2.0", "method":"sgc@presence@member@new","member":{"id":"` + silent.session + `","name":"page","info":""}}`))
-	if m := silent.read(); m.Method != sgc.MethodNewMember || m.Member.Name != "page" || m.ID == "" {
+	if m := silent.read(); m.Method != sgcwire.MethodNewMember || m.Member.Name != "page" || m.ID == "" {
 		t.Fatalf("join echo %+v", m)
 	}
 
 	// A client that ids its own frames but never sends an acknowledgment
 	// is one that acknowledges too.
-	ider := dialProto(t, url, sgc.Subprotocol)
+	ider := dialProto(t, url, sgcwire.Subprotocol)
 	ider.session = ider.read().Text
-	ider.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: ider.session, Name: "ider"}, ID: "REQ1"})
+	ider.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: ider.session, Name: "ider"}, ID: "REQ1"})
 	if got := string(ider.readRaw()); got != `{"jsonrpc":"2.0","method":"sgc@presence@acknowledgment","id":"REQ1"}` {
 		t.Fatalf("ack %s", got)
 	}
-	ider.expect(sgc.MethodNewMember, nil)
-	if m := silent.read(); m.Method != sgc.MethodNewMember || m.Member.Name != "ider" {
+	ider.expect(sgcwire.MethodNewMember, nil)
+	if m := silent.read(); m.Method != sgcwire.MethodNewMember || m.Member.Name != "ider" {
 		t.Fatalf("silent heard %+v", m)
 	}
 
 	acker := dialAcking(t, url)
-	acker.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: acker.session, Name: "acker"}})
+	acker.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: acker.session, Name: "acker"}})
 	// silent hears acker's join once; acker and ider hear it again and
 	// again, up to the retry limit.
 	heard := silent.read()
-	if heard.Method != sgc.MethodNewMember || heard.Member.Name != "acker" {
+	if heard.Method != sgcwire.MethodNewMember || heard.Member.Name != "acker" {
 		t.Fatalf("silent heard %+v", heard)
 	}
 	for _, c := range []*rawClient{acker, ider} {
@@ -119,14 +119,14 @@ func TestAckOnlyToConnectionsThatAcknowledge(t *testing.T) {
 		copies := 0
 		for copies < 1+3 {
 			b := c.readRaw()
-			m, err := sgc.Decode(b)
+			m, err := sgcwire.Decode(b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Method == sgc.MethodSession || m.Method == sgc.MethodNewMember && m.Member.Name == "ider" {
+			if m.Method == sgcwire.MethodSession || m.Method == sgcwire.MethodNewMember && m.Member.Name == "ider" {
 				continue // ider's re-sends of its session frame and its own join
 			}
-			if m.Method != sgc.MethodNewMember || m.Member.Name != "acker" {
+			if m.Method != sgcwire.MethodNewMember || m.Member.Name != "acker" {
 				t.Fatalf("%s: unexpected %s", c.session, b)
 			}
 			if echo == nil {
@@ -170,11 +170,11 @@ func TestAckDroppedOnClose(t *testing.T) {
 func TestClientIDsAreAcked(t *testing.T) {
 	_, url := startServer(t, Options{})
 	c := dial(t, url)
-	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "a"}, ID: "REQ1"})
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: c.session, Name: "a"}, ID: "REQ1"})
 	if got := string(c.readRaw()); got != `{"jsonrpc":"2.0","method":"sgc@presence@acknowledgment","id":"REQ1"}` {
 		t.Fatalf("first frame %s", got)
 	}
-	if m := c.read(); m.Method != sgc.MethodNewMember || m.ID != "" {
+	if m := c.read(); m.Method != sgcwire.MethodNewMember || m.ID != "" {
 		t.Fatalf("then %+v", m)
 	}
 	// base64 ids are decoded before the ack; acks are never acked.
@@ -182,8 +182,8 @@ func TestClientIDsAreAcked(t *testing.T) {
 	if got := string(c.readRaw()); got != `{"jsonrpc":"2.0","method":"sgc@presence@acknowledgment","id":"REQ2"}` {
 		t.Fatalf("ack %s", got)
 	}
-	c.expect(sgc.MethodSendMembers, nil)
-	c.sendText(sgc.AppendAck(nil, "NOTHING"))
+	c.expect(sgcwire.MethodSendMembers, nil)
+	c.sendText(sgcwire.AppendAck(nil, "NOTHING"))
 	c.expectNothing(100 * time.Millisecond)
 }
 
@@ -194,8 +194,8 @@ func TestAckFanoutIDs(t *testing.T) {
 	a, b := dialAcking(t, url), dialAcking(t, url)
 	a.join("a", "")
 	b.join("b", "")
-	ma := a.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.Name == "b" })
-	mb := b.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.Name == "b" })
+	ma := a.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member.Name == "b" })
+	mb := b.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member.Name == "b" })
 	if ma.ID == "" || mb.ID == "" || ma.ID == mb.ID {
 		t.Fatalf("ids %q %q", ma.ID, mb.ID)
 	}
@@ -208,7 +208,7 @@ func dialAcking(t *testing.T, url string) *rawClient {
 	t.Helper()
 	c := dialProto(t, url)
 	m := c.read()
-	c.sendText(sgc.AppendAck(nil, m.ID))
+	c.sendText(sgcwire.AppendAck(nil, m.ID))
 	c.session = m.Text
 	return c
 }
@@ -219,7 +219,7 @@ func TestAcksAreNotRateLimited(t *testing.T) {
 	_, url := startServer(t, Options{Limits: Limits{MessagesPerSecond: 1, Burst: 2}})
 	c := dial(t, url)
 	for i := 0; i < 50; i++ {
-		c.sendText(sgc.AppendAck(nil, sgc.NewID()))
+		c.sendText(sgcwire.AppendAck(nil, sgcwire.NewID()))
 	}
 	c.join("a", "") // the join is the first limited frame: allowed
 	c.expectNothing(100 * time.Millisecond)

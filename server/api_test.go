@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -98,13 +98,13 @@ func TestAPIPublish(t *testing.T) {
 	if code, _ := apiCall(t, url, "POST", "/api/publish", testKey, `{"channel":"room","text":"from the API"}`); code != 200 {
 		t.Fatalf("publish: %d", code)
 	}
-	if m := a.expect(sgc.MethodPublishMsg, nil); m.Text != "from the API" || m.Channel != "room" || m.Member != (sgc.Member{}) {
+	if m := a.expect(sgcwire.MethodPublishMsg, nil); m.Text != "from the API" || m.Channel != "room" || m.Member != (sgcwire.Member{}) {
 		t.Fatalf("got %+v", m)
 	}
 	if code, _ := apiCall(t, url, "POST", "/api/publish", testKey, `{"text":"to all"}`); code != 200 {
 		t.Fatalf("publish to all: %d", code)
 	}
-	if m := a.expect(sgc.MethodPublishMsg, nil); m.Text != "to all" || m.Channel != "" {
+	if m := a.expect(sgcwire.MethodPublishMsg, nil); m.Text != "to all" || m.Channel != "" {
 		t.Fatalf("got %+v", m)
 	}
 	bad := []struct {
@@ -143,7 +143,7 @@ func TestAPIDisconnect(t *testing.T) {
 	if r := a.expectClose(transport.ClosePolicyViolation); r != "disconnected by the server" {
 		t.Fatalf("reason %q", r)
 	}
-	if m := b.expect(sgc.MethodRemoveMember, nil); m.Member != alice {
+	if m := b.expect(sgcwire.MethodRemoveMember, nil); m.Member != alice {
 		t.Fatalf("got %+v", m)
 	}
 	if code, v := apiCall(t, url, "POST", "/api/connections/NOPE/disconnect", testKey, ""); code != 404 || !strings.Contains(errorText(v), "NOPE") {
@@ -190,7 +190,7 @@ func TestAPIGroups(t *testing.T) {
 		t.Fatalf("broadcast: %d %v", code, v)
 	}
 	for _, c := range []*rawClient{a, b} {
-		if m := c.expect(sgc.MethodPublishMsg, nil); m.Text != "quota met" || m.Member != (sgc.Member{}) {
+		if m := c.expect(sgcwire.MethodPublishMsg, nil); m.Text != "quota met" || m.Member != (sgcwire.Member{}) {
 			t.Fatalf("got %+v", m)
 		}
 	}

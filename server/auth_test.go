@@ -24,7 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/rollcall/rollcall/presence"
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // dialAuth opens a presence connection with extra handshake headers and
@@ -33,7 +33,7 @@ func dialAuth(t *testing.T, u string, h http.Header) *rawClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	conn, br, _, err := ws.Dialer{Protocols: []string{sgc.Subprotocol}, Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, u)
+	conn, br, _, err := ws.Dialer{Protocols: []string{sgcwire.Subprotocol}, Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, u)
 	if err != nil {
 		t.Fatalf("dial %s: %v", u, err)
 	}
@@ -43,7 +43,7 @@ func dialAuth(t *testing.T, u string, h http.Header) *rawClient {
 	c := &rawClient{t: t, conn: conn, br: br}
 	t.Cleanup(func() { conn.Close() })
 	m := c.read()
-	if m.Method != sgc.MethodSession || len(m.Text) != 32 {
+	if m.Method != sgcwire.MethodSession || len(m.Text) != 32 {
 		t.Fatalf("first frame is not a session: %+v", m)
 	}
 	c.session = m.Text
@@ -66,7 +66,7 @@ func refused(t *testing.T, u string, h http.Header) (*http.Response, string) {
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	req.Header.Set("Sec-WebSocket-Protocol", sgc.Subprotocol)
+	req.Header.Set("Sec-WebSocket-Protocol", sgcwire.Subprotocol)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func refused(t *testing.T, u string, h http.Header) (*http.Response, string) {
 	// the gobwas dialer sees the same status
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	_, _, _, err = ws.Dialer{Protocols: []string{sgc.Subprotocol}, Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, u)
+	_, _, _, err = ws.Dialer{Protocols: []string{sgcwire.Subprotocol}, Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, u)
 	var se ws.StatusError
 	if !errors.As(err, &se) || int(se) != http.StatusUnauthorized {
 		t.Fatalf("dialer: %v, want status 401", err)
@@ -102,10 +102,10 @@ func nothingCreated(t *testing.T, srv *Server) {
 // joinAs sends member@new with the session id and the claimed name and
 // returns the member the server echoes (a connection's first member@new
 // is its own join: it hears nobody before joining).
-func (c *rawClient) joinAs(name string) sgc.Member {
+func (c *rawClient) joinAs(name string) sgcwire.Member {
 	c.t.Helper()
-	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: name, Info: "claimed"}})
-	return c.expect(sgc.MethodNewMember, nil).Member
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: c.session, Name: name, Info: "claimed"}})
+	return c.expect(sgcwire.MethodNewMember, nil).Member
 }
 
 func basicHeader(user, pass string) http.Header {
@@ -145,16 +145,16 @@ func TestAuthBasic(t *testing.T) {
 
 	c := dialAuth(t, u, basicHeader("alice", "s3cret"))
 	me := c.joinAs("mallory")
-	if me != (sgc.Member{ID: "u-alice", Name: "Alice", Info: "ops"}) {
+	if me != (sgcwire.Member{ID: "u-alice", Name: "Alice", Info: "ops"}) {
 		t.Fatalf("joined as %+v", me)
 	}
 	// the connection speaks as its identity's id, or its session id
-	c.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Member: sgc.Member{ID: "u-alice"}, Channel: "room"})
-	c.expect(sgc.MethodNewChannelMember, func(m *sgc.Message) bool { return m.Member.ID == "u-alice" })
-	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Member: sgc.Member{ID: c.session}, Channel: "room", Text: "hi"})
-	c.expect(sgc.MethodPublishMsg, func(m *sgc.Message) bool { return m.Member.ID == "u-alice" && m.Text == "hi" })
-	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Member: sgc.Member{ID: "u-bob"}, Text: "spoof"})
-	c.expectError(sgc.CodeNotOwnMember)
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Member: sgcwire.Member{ID: "u-alice"}, Channel: "room"})
+	c.expect(sgcwire.MethodNewChannelMember, func(m *sgcwire.Message) bool { return m.Member.ID == "u-alice" })
+	c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Member: sgcwire.Member{ID: c.session}, Channel: "room", Text: "hi"})
+	c.expect(sgcwire.MethodPublishMsg, func(m *sgcwire.Message) bool { return m.Member.ID == "u-alice" && m.Text == "hi" })
+	c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Member: sgcwire.Member{ID: "u-bob"}, Text: "spoof"})
+	c.expectError(sgcwire.CodeNotOwnMember)
 
 	// identity groups at connect
 	pc := srv.Engine().Conn(c.session)
@@ -164,14 +164,14 @@ func TestAuthBasic(t *testing.T) {
 
 	// one identity, one member: a second connection of alice cannot join
 	c2 := dialAuth(t, u, basicHeader("alice", "s3cret"))
-	c2.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{Name: "Alice"}})
-	c2.expectError(sgc.CodeMemberExists)
+	c2.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{Name: "Alice"}})
+	c2.expectError(sgcwire.CodeMemberExists)
 	// once the first connection's member left, the second may join
-	c.send(&sgc.Message{Method: sgc.MethodRemoveMember})
-	c.send(&sgc.Message{Method: sgc.MethodGetMembers})
-	c.expectError(sgc.CodeMemberNotExists) // the leave was handled
-	c2.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{Name: "Alice"}})
-	c2.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.ID == "u-alice" })
+	c.send(&sgcwire.Message{Method: sgcwire.MethodRemoveMember})
+	c.send(&sgcwire.Message{Method: sgcwire.MethodGetMembers})
+	c.expectError(sgcwire.CodeMemberNotExists) // the leave was handled
+	c2.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{Name: "Alice"}})
+	c2.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member.ID == "u-alice" })
 }
 
 // TestAuthRefuseNameMismatch: with RefuseNameMismatch a differing name is
@@ -179,10 +179,10 @@ func TestAuthBasic(t *testing.T) {
 func TestAuthRefuseNameMismatch(t *testing.T) {
 	_, u := startServer(t, Options{Auth: Auth{Basic: basicAuth, RefuseNameMismatch: true}})
 	c := dialAuth(t, u, basicHeader("alice", "s3cret"))
-	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "mallory"}})
-	c.expectError(sgc.CodeIdentityMismatch)
-	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: "u-bob", Name: "Alice"}})
-	c.expectError(sgc.CodeNotOwnMember)
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: c.session, Name: "mallory"}})
+	c.expectError(sgcwire.CodeIdentityMismatch)
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: "u-bob", Name: "Alice"}})
+	c.expectError(sgcwire.CodeNotOwnMember)
 	if me := c.joinAs("Alice"); me.ID != "u-alice" || me.Name != "Alice" || me.Info != "ops" {
 		t.Fatalf("joined as %+v", me)
 	}
@@ -295,7 +295,7 @@ func TestAuthJWT(t *testing.T) {
 		nothingCreated(t, s)
 	}
 
-	want := sgc.Member{ID: "u-carol", Name: "Carol", Info: "admin"}
+	want := sgcwire.Member{ID: "u-carol", Name: "Carol", Info: "admin"}
 	for _, tc := range []struct {
 		name string
 		url  string
@@ -312,9 +312,9 @@ func TestAuthJWT(t *testing.T) {
 			t.Fatalf("%s: joined as %+v", tc.name, me)
 		}
 		// leave by the identity's id, so the next case may join again
-		c.send(&sgc.Message{Method: sgc.MethodRemoveMember, Member: sgc.Member{ID: "u-carol"}})
-		c.send(&sgc.Message{Method: sgc.MethodGetMembers})
-		c.expectError(sgc.CodeMemberNotExists)
+		c.send(&sgcwire.Message{Method: sgcwire.MethodRemoveMember, Member: sgcwire.Member{ID: "u-carol"}})
+		c.send(&sgcwire.Message{Method: sgcwire.MethodGetMembers})
+		c.expectError(sgcwire.CodeMemberNotExists)
 		c.conn.Close()
 	}
 
@@ -386,8 +386,8 @@ func TestConnectionHooks(t *testing.T) {
 	if len(got) != 1 || !got[0].ident.Equal(wantIdent) || got[0].data.(*account).plan != "gold" {
 		t.Fatalf("OnConnect calls %+v", got)
 	}
-	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "hello"})
-	c.expect(sgc.MethodPublishMsg, nil)
+	c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: "hello"})
+	c.expect(sgcwire.MethodPublishMsg, nil)
 	if d := <-published; d.(*account).plan != "gold" {
 		t.Fatalf("BeforePublish saw %v", d)
 	}

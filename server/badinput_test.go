@@ -10,7 +10,7 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -18,7 +18,7 @@ import (
 // client's bad input leaves everyone else untouched.
 type bystander struct {
 	*rawClient
-	member sgc.Member
+	member sgcwire.Member
 }
 
 func newBystander(t *testing.T, url string) *bystander {
@@ -33,8 +33,8 @@ func newBystander(t *testing.T, url string) *bystander {
 // after skipping whatever events the offender caused.
 func (b *bystander) stillWorks() {
 	b.t.Helper()
-	b.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: "still here"})
-	m := b.expect(sgc.MethodPublishMsg, nil)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "room", Text: "still here"})
+	m := b.expect(sgcwire.MethodPublishMsg, nil)
 	if m.Text != "still here" || m.Member != b.member {
 		b.t.Fatalf("bystander got %+v", m)
 	}
@@ -93,7 +93,7 @@ func TestBadInputCloses(t *testing.T) {
 					t.Fatalf("close reason %q, want %q", reason, tt.reason)
 				}
 				// the offender's presence is cleaned up and the bystander hears it
-				if m := by.expect(sgc.MethodRemoveMember, nil); m.Member != me {
+				if m := by.expect(sgcwire.MethodRemoveMember, nil); m.Member != me {
 					t.Fatalf("bystander saw %+v", m)
 				}
 				by.stillWorks()
@@ -121,7 +121,7 @@ func TestLenientFrames(t *testing.T) {
 	c := dial(t, url)
 	me := c.join("page", "")
 	c.subscribe("room")
-	by.expect(sgc.MethodNewChannelMember, nil)
+	by.expect(sgcwire.MethodNewChannelMember, nil)
 
 	for _, tt := range []struct{ name, frame, text string }{
 		{"unescaped quote", unescapedQuote,
@@ -134,7 +134,7 @@ func TestLenientFrames(t *testing.T) {
 			`Invalid message: "jsonrpc" must be "2.0".`},
 	} {
 		c.sendText([]byte(tt.frame))
-		e := c.expectError(sgc.CodeInvalidMessage)
+		e := c.expectError(sgcwire.CodeInvalidMessage)
 		if e.Error.Text != tt.text || e.Member != me {
 			t.Fatalf("%s: error %+v from %+v, want %q from %+v", tt.name, e.Error, e.Member, tt.text, me)
 		}
@@ -153,17 +153,17 @@ func TestLenientFrames(t *testing.T) {
 				t.Fatalf("after %s: %s, want its ack", frame, got)
 			}
 		}
-		c.send(&sgc.Message{Method: sgc.MethodGetMembers, Channel: "room"})
-		if m := c.read(); m.Method != sgc.MethodSendMembers || len(m.Members) != 2 {
+		c.send(&sgcwire.Message{Method: sgcwire.MethodGetMembers, Channel: "room"})
+		if m := c.read(); m.Method != sgcwire.MethodSendMembers || len(m.Members) != 2 {
 			t.Fatalf("after %s: %+v, want the member list of room", frame, m)
 		}
 	}
 	// The connection is open and present: the next publish is heard.
-	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: `say "hi"`})
-	if m := by.expect(sgc.MethodPublishMsg, nil); m.Text != `say "hi"` || m.Member != me {
+	c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "room", Text: `say "hi"`})
+	if m := by.expect(sgcwire.MethodPublishMsg, nil); m.Text != `say "hi"` || m.Member != me {
 		t.Fatalf("bystander heard %+v", m)
 	}
-	c.expect(sgc.MethodPublishMsg, func(m *sgc.Message) bool { return m.Text == `say "hi"` })
+	c.expect(sgcwire.MethodPublishMsg, func(m *sgcwire.Message) bool { return m.Text == `say "hi"` })
 	by.stillWorks()
 	if st := srv.Stats(); st.InvalidFrames != 8 || st.ClosedForCause != 0 || st.Members != 2 {
 		t.Fatalf("invalid frames %d, closed for cause %d, members %d; want 8, 0, 2", st.InvalidFrames, st.ClosedForCause, st.Members)
@@ -177,7 +177,7 @@ func TestStrictFrames(t *testing.T) {
 	c := dial(t, url)
 	me := c.join("c", "")
 	c.sendText([]byte(`{"jsonrpc":"2.0","method":"sgc@presence@teleport"}`))
-	if e := c.expectError(sgc.CodeUnknownMethod); e.Error.Text != "Unknown method: sgc@presence@teleport" || e.Member != me {
+	if e := c.expectError(sgcwire.CodeUnknownMethod); e.Error.Text != "Unknown method: sgc@presence@teleport" || e.Member != me {
 		t.Fatalf("error frame %+v", e)
 	}
 	c.sendText([]byte(unescapedQuote))
@@ -207,7 +207,7 @@ func TestBadInputErrorFrames(t *testing.T) {
 	by := newBystander(t, url)
 	c := dial(t, url)
 	me := c.join("c", "")
-	by.expect(sgc.MethodNewMember, nil)
+	by.expect(sgcwire.MethodNewMember, nil)
 	tests := []struct {
 		name  string
 		frame string
@@ -215,17 +215,17 @@ func TestBadInputErrorFrames(t *testing.T) {
 		text  string
 	}{
 		{"wrong-typed channel", `{"jsonrpc":"2.0","method":"sgc@presence@channel@member@new","channel":{"name":42}}`,
-			sgc.CodeInvalidMessage, `Invalid message: field "channel.name" must be a string.`},
+			sgcwire.CodeInvalidMessage, `Invalid message: field "channel.name" must be a string.`},
 		{"member not an object", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","member":"me","message":{"text":"x"}}`,
-			sgc.CodeInvalidMessage, `Invalid message: field "member" must be an object.`},
+			sgcwire.CodeInvalidMessage, `Invalid message: field "member" must be an object.`},
 		{"bad base64", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"sgc@b64:%%%"}}`,
-			sgc.CodeInvalidMessage, `Invalid message: field "message.text" has an invalid sgc@b64: value.`},
+			sgcwire.CodeInvalidMessage, `Invalid message: field "message.text" has an invalid sgc@b64: value.`},
 		{"server-only method", `{"jsonrpc":"2.0","method":"sgc@presence@session","message":{"text":"x"}}`,
-			sgc.CodeInvalidMessage, "Invalid message: sgc@presence@session is sent by the server, not to it."},
+			sgcwire.CodeInvalidMessage, "Invalid message: sgc@presence@session is sent by the server, not to it."},
 		{"acting for another member", `{"jsonrpc":"2.0","method":"sgc@presence@member@remove","member":{"id":"` + by.session + `"}}`,
-			sgc.CodeNotOwnMember, "Member id does not belong to this connection."},
+			sgcwire.CodeNotOwnMember, "Member id does not belong to this connection."},
 		{"publishing as another member", `{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"fake"},"member":{"id":"` + by.session + `"}}`,
-			sgc.CodeNotOwnMember, "Member id does not belong to this connection."},
+			sgcwire.CodeNotOwnMember, "Member id does not belong to this connection."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,12 +252,12 @@ func TestFloodIsRateLimited(t *testing.T) {
 	c := dial(t, url)
 	c.join("flooder", "")
 	c.subscribe("room")
-	by.expect(sgc.MethodNewChannelMember, nil)
+	by.expect(sgcwire.MethodNewChannelMember, nil)
 	const sent = 200
 	for i := 0; i < sent; i++ {
-		c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: "flood"})
+		c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "room", Text: "flood"})
 	}
-	c.expectError(sgc.CodeRateLimited)
+	c.expectError(sgcwire.CodeRateLimited)
 	// At most the burst (plus what refilled meanwhile) got through.
 	got := 0
 	for {
@@ -265,7 +265,7 @@ func TestFloodIsRateLimited(t *testing.T) {
 		if err != nil {
 			break
 		}
-		if m, _ := sgc.Decode(b); m != nil && m.Text == "flood" {
+		if m, _ := sgcwire.Decode(b); m != nil && m.Text == "flood" {
 			got++
 		}
 	}
@@ -275,8 +275,8 @@ func TestFloodIsRateLimited(t *testing.T) {
 	by.stillWorks()
 	// after a pause the flooder may speak again
 	time.Sleep(time.Second)
-	c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: "sorry"})
-	if m := by.expect(sgc.MethodPublishMsg, nil); m.Text != "sorry" {
+	c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "room", Text: "sorry"})
+	if m := by.expect(sgcwire.MethodPublishMsg, nil); m.Text != "sorry" {
 		t.Fatalf("got %+v", m)
 	}
 }
@@ -289,7 +289,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	slow := dial(t, url)
 	me := slow.join("slow", "")
 	slow.subscribe("room")
-	by.expect(sgc.MethodNewChannelMember, nil)
+	by.expect(sgcwire.MethodNewChannelMember, nil)
 	// The slow client stops reading; the bystander publishes big messages
 	// until the kernel buffers and then the queue of 8 frames are full.
 	text := strings.Repeat("x", 60<<10)
@@ -299,14 +299,14 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 		// Fewer than the queue length at once: the bystander reads its own
 		// echoes only between bursts and must not become slow itself.
 		for range 4 {
-			by.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: text})
+			by.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "room", Text: text})
 		}
 		for {
 			b, err := by.next(50 * time.Millisecond)
 			if err != nil {
 				break
 			}
-			if m, _ := sgc.Decode(b); m != nil && m.Method == sgc.MethodRemoveMember && m.Member == me {
+			if m, _ := sgcwire.Decode(b); m != nil && m.Method == sgcwire.MethodRemoveMember && m.Member == me {
 				left = true
 			}
 		}
@@ -360,12 +360,12 @@ func TestShutdownClosesWith1001(t *testing.T) {
 func TestFragmentedMessages(t *testing.T) {
 	_, url := startServer(t, Options{Limits: Limits{MaxMessageSize: 1024}})
 	c := dial(t, url)
-	frame := (&sgc.Encoder{}).Encode(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: c.session, Name: "frag"}})
+	frame := (&sgcwire.Encoder{}).Encode(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: c.session, Name: "frag"}})
 	half := len(frame) / 2
 	c.sendFrame(ws.NewFrame(ws.OpText, false, frame[:half]))
 	c.sendFrame(ws.NewPingFrame([]byte("mid-message ping"))) // control frames may interleave
 	c.sendFrame(ws.NewFrame(ws.OpContinuation, true, frame[half:]))
-	if m := c.expect(sgc.MethodNewMember, nil); m.Member.Name != "frag" {
+	if m := c.expect(sgcwire.MethodNewMember, nil); m.Member.Name != "frag" {
 		t.Fatalf("got %+v", m)
 	}
 
@@ -414,11 +414,11 @@ func TestNoRateLimit(t *testing.T) {
 	c.subscribe("room")
 	const sent = 5 * 2 * DefaultMessagesPerSecond // five default bursts
 	for i := range sent {
-		c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "room", Text: fmt.Sprint(i)})
+		c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "room", Text: fmt.Sprint(i)})
 	}
 	for i := range sent {
 		m := c.read()
-		if m.Method != sgc.MethodPublishMsg || m.Text != fmt.Sprint(i) {
+		if m.Method != sgcwire.MethodPublishMsg || m.Text != fmt.Sprint(i) {
 			t.Fatalf("frame %d: %+v, want publish %d", i, m, i)
 		}
 	}

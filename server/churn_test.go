@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/presence"
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // TestChurnLeavesNoState is the guard behind `rollcall bench churn`:
@@ -30,11 +30,11 @@ func TestChurnLeavesNoState(t *testing.T) {
 			c.join(fmt.Sprintf("r%dc%d", round, i), "")
 			ch := fmt.Sprintf("churn-%d", i%3)
 			c.subscribe(ch)
-			c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Member: sgc.Member{ID: c.session}, Channel: ch, Text: "hi", HasText: true})
-			c.expect(sgc.MethodPublishMsg, func(m *sgc.Message) bool { return m.Member.ID == c.session })
+			c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Member: sgcwire.Member{ID: c.session}, Channel: ch, Text: "hi", HasText: true})
+			c.expect(sgcwire.MethodPublishMsg, func(m *sgcwire.Message) bool { return m.Member.ID == c.session })
 			if i > 0 {
-				c.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Member: sgc.Member{ID: c.session},
-					Channel: ch, Members: []sgc.Member{{ID: clients[i-1].session}}})
+				c.send(&sgcwire.Message{Method: sgcwire.MethodChannelInvitation, Member: sgcwire.Member{ID: c.session},
+					Channel: ch, Members: []sgcwire.Member{{ID: clients[i-1].session}}})
 			}
 			clients[i] = c
 		}

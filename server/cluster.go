@@ -9,7 +9,7 @@ import (
 )
 
 // Cluster connects a server's engine to the other nodes of a cluster
-// (cluster/nats's Node implements it through a small adapter in
+// (cluster/natsbroker's Node implements it through a small adapter in
 // cmd/rollcall). New starts it with the engine's receiver; the caller
 // closes it (LeaveCluster, or its own Close) after or while shutting down.
 type Cluster interface {
@@ -39,8 +39,8 @@ type ClusterNode struct {
 	LastHeartbeat time.Time `json:"last_heartbeat"`
 }
 
-// brokerOptions sets the engine's Node and Broker from Options.Cluster.
-func (o *Options) brokerOptions(p *presence.Options) {
+// clusterOptions sets the engine's Node and Broker from Options.Cluster.
+func (o *Options) clusterOptions(p *presence.Options) {
 	if o.Cluster != nil {
 		p.Node, p.Broker = o.Cluster.Name(), o.Cluster
 	}

@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/presence"
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // groupFrame is the frame of a group message: a publish@msg with the group
 // as channel and the empty server member.
-func groupFrame(enc sgc.Encoder, group, text string) []byte {
-	return enc.Encode(&sgc.Message{Method: sgc.MethodPublishMsg, Text: text, Channel: group})
+func groupFrame(enc sgcwire.Encoder, group, text string) []byte {
+	return enc.Encode(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: text, Channel: group})
 }
 
 // expectFrame reads the next frame and checks it byte for byte.
@@ -57,7 +57,7 @@ func TestGroupsLoggedInDisconnected(t *testing.T) {
 			OnClientRemoved: func(group string, c *presence.Conn) { tell(group, c, "disconnected") },
 		}})
 		srvp.Store(srv)
-		enc := sgc.Encoder{Base64: b64}
+		enc := sgcwire.Encoder{Base64: b64}
 		groups := srv.Engine().Groups()
 
 		bob := dialEnc(t, url, b64)
@@ -67,7 +67,7 @@ func TestGroupsLoggedInDisconnected(t *testing.T) {
 		alice := dialEnc(t, url, b64)
 		aliceM := alice.join("alice", "")
 		alice.expectFrame(groupFrame(enc, "lobby", "alice has logged in"))
-		if m := bob.read(); m.Method != sgc.MethodNewMember || m.Member != aliceM {
+		if m := bob.read(); m.Method != sgcwire.MethodNewMember || m.Member != aliceM {
 			t.Fatalf("bob saw %+v, want alice's member@new", m)
 		}
 		bob.expectFrame(groupFrame(enc, "lobby", "alice has logged in"))
@@ -95,7 +95,7 @@ func TestGroupsLoggedInDisconnected(t *testing.T) {
 		// alice's socket closes: the group hears it before her member@remove.
 		alice.conn.Close()
 		bob.expectFrame(groupFrame(enc, "lobby", "alice has disconnected"))
-		if m := bob.read(); m.Method != sgc.MethodRemoveMember || m.Member != aliceM {
+		if m := bob.read(); m.Method != sgcwire.MethodRemoveMember || m.Member != aliceM {
 			t.Fatalf("bob saw %+v, want alice's member@remove", m)
 		}
 		if g := groups.Group("lobby"); g == nil || g.Len() != 1 {
@@ -145,7 +145,7 @@ func TestGroupsBroadcastWire(t *testing.T) {
 	})
 	srvp.Store(srv)
 	groups := srv.Engine().Groups()
-	var enc sgc.Encoder
+	var enc sgcwire.Encoder
 
 	join := func(name, info string) *rawClient {
 		c := dial(t, url)
@@ -157,12 +157,12 @@ func TestGroupsBroadcastWire(t *testing.T) {
 	c := join("c", "support")
 	d := join("d", "")
 	guest := dial(t, url)
-	guest.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{Name: "guest"}})
-	guest.expectError(sgc.CodeMemberDenied)
+	guest.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{Name: "guest"}})
+	guest.expectError(sgcwire.CodeMemberDenied)
 	// Drain the member@new frames of those who joined after each.
-	a.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.Name == "d" })
-	b.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.Name == "d" })
-	c.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.Name == "d" })
+	a.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member.Name == "d" })
+	b.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member.Name == "d" })
+	c.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member.Name == "d" })
 
 	if got := strings.Join(groups.Names(), " "); got != "guests sales/eu sales/eu/north sales/us support" {
 		t.Fatalf("groups: %s", got)

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // ClusterCounters is what a Cluster may also report for GET /metrics
@@ -21,16 +21,16 @@ type ClusterCounters interface {
 
 // errorReasons names the sgc error codes for the reason label.
 var errorReasons = map[int]string{
-	sgc.CodeMemberExists: "member_exists", sgc.CodeMemberDenied: "member_denied",
-	sgc.CodeMemberNotExists: "member_not_exists", sgc.CodeChannelNotExists: "channel_not_exists",
-	sgc.CodeChannelDenied: "channel_denied", sgc.CodeSubscriptionDenied: "subscription_denied",
-	sgc.CodeSubscriptionExists: "subscription_exists", sgc.CodeSubscriptionNotExists: "subscription_not_exists",
-	sgc.CodePublishDenied: "publish_denied", sgc.CodeSendMembersDenied: "send_members_denied",
-	sgc.CodeInvalidMessage: "invalid_message", sgc.CodeUnknownMethod: "unknown_method",
-	sgc.CodeNotOwnMember: "not_own_member", sgc.CodeTooManyChannels: "too_many_channels",
-	sgc.CodeChannelFull: "channel_full", sgc.CodeRateLimited: "rate_limited",
-	sgc.CodeInvalidChannel: "invalid_channel", sgc.CodeNoInvitation: "no_invitation",
-	sgc.CodeIdentityMismatch: "identity_mismatch", sgc.CodeInvitationDeclined: "invitation_declined",
+	sgcwire.CodeMemberExists: "member_exists", sgcwire.CodeMemberDenied: "member_denied",
+	sgcwire.CodeMemberNotExists: "member_not_exists", sgcwire.CodeChannelNotExists: "channel_not_exists",
+	sgcwire.CodeChannelDenied: "channel_denied", sgcwire.CodeSubscriptionDenied: "subscription_denied",
+	sgcwire.CodeSubscriptionExists: "subscription_exists", sgcwire.CodeSubscriptionNotExists: "subscription_not_exists",
+	sgcwire.CodePublishDenied: "publish_denied", sgcwire.CodeSendMembersDenied: "send_members_denied",
+	sgcwire.CodeInvalidMessage: "invalid_message", sgcwire.CodeUnknownMethod: "unknown_method",
+	sgcwire.CodeNotOwnMember: "not_own_member", sgcwire.CodeTooManyChannels: "too_many_channels",
+	sgcwire.CodeChannelFull: "channel_full", sgcwire.CodeRateLimited: "rate_limited",
+	sgcwire.CodeInvalidChannel: "invalid_channel", sgcwire.CodeNoInvitation: "no_invitation",
+	sgcwire.CodeIdentityMismatch: "identity_mismatch", sgcwire.CodeInvitationDeclined: "invitation_declined",
 }
 
 func errorReason(code int) string {

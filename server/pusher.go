@@ -7,9 +7,9 @@ import (
 
 	"github.com/gobwas/ws"
 
-	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -18,7 +18,7 @@ import (
 // /apps/{id}/, on the same listener and engine as the sgc protocol. No
 // apps: Pusher is off. Engine, Poller, Counters and Logger are the
 // server's own; the other fields are adapter/pusher's Config.
-type PusherOptions = pusheradapter.Config
+type PusherOptions = pusher.Config
 
 // pusherIdleReason is the close reason of a Pusher connection that stopped
 // answering pings.
@@ -32,13 +32,13 @@ func (s *Server) setupPusher() error {
 		return nil
 	}
 	cfg.Engine, cfg.Poller, cfg.Counters, cfg.Host, cfg.Logger = s.engine, s.poller, &s.counters.Counters, (*host)(s), s.log
-	h, err := pusheradapter.New(cfg)
+	h, err := pusher.New(cfg)
 	if err != nil {
 		return err
 	}
 	s.pusher = h
 	s.ptopts = s.topts
-	s.ptopts.IdleCode, s.ptopts.IdleReason = ws.StatusCode(wire.CodePongNotReceived), pusherIdleReason
+	s.ptopts.IdleCode, s.ptopts.IdleReason = ws.StatusCode(pusherwire.CodePongNotReceived), pusherIdleReason
 	s.mux.HandleFunc("GET /app/{key...}", s.upgradePusher)
 	h.Routes(s.mux)
 	return nil
@@ -49,7 +49,7 @@ func (s *Server) setupPusher() error {
 // ("app-<id>:…") and user channels ("#server-to-user-…").
 func (s *Server) reservedForPusher(next func(context.Context, *presence.Conn, string, presence.Member) error) func(context.Context, *presence.Conn, string, presence.Member) error {
 	return func(ctx context.Context, c *presence.Conn, channel string, m presence.Member) error {
-		if h := s.pusher; h != nil && pusheradapter.Reserved(channel) && !h.Owns(c) {
+		if h := s.pusher; h != nil && pusher.Reserved(channel) && !h.Owns(c) {
 			return &presence.Error{Reason: presence.ErrSubscriptionDenied, Text: "channel " + channel + " belongs to a Pusher app"}
 		}
 		if next != nil {
@@ -86,7 +86,7 @@ func (s *Server) upgradePusher(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		tc.Close(ws.StatusCode(wire.CodeReconnect), "server shutting down")
+		tc.Close(ws.StatusCode(pusherwire.CodeReconnect), "server shutting down")
 		tc.ReadLoop(func([]byte) error { return nil })
 		return
 	}
@@ -98,13 +98,13 @@ func (s *Server) upgradePusher(w http.ResponseWriter, r *http.Request) {
 	s.counters.open.Add(1)
 	key := r.PathValue("key")
 	if strings.Contains(key, "/") || key == "" {
-		_ = tc.Send(wire.AppendError(nil, wire.CodePathNotFound, "Path not found: use /app/{key}"))
-		tc.Close(ws.StatusCode(wire.CodePathNotFound), "Path not found")
+		_ = tc.Send(pusherwire.AppendError(nil, pusherwire.CodePathNotFound, "Path not found: use /app/{key}"))
+		tc.Close(ws.StatusCode(pusherwire.CodePathNotFound), "Path not found")
 		tc.Serve(nil, func([]byte) error { return nil }, func(code ws.StatusCode, _ string) { s.ended(tc, nil, code) })
 		return
 	}
-	s.pusher.Serve(tc, pusheradapter.Peer{Key: key, Query: r.URL.Query()})
+	s.pusher.Serve(tc, pusher.Peer{Key: key, Query: r.URL.Query()})
 }
 
 // Pusher returns the Pusher handler, nil when no Pusher app is set up.
-func (s *Server) Pusher() *pusheradapter.Handler { return s.pusher }
+func (s *Server) Pusher() *pusher.Handler { return s.pusher }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // testTimeout bounds every wait in these tests.
@@ -45,12 +45,12 @@ func startServer(t *testing.T, opts Options) (*Server, string) {
 // rawClient speaks WebSocket frame by frame, so tests can send anything
 // and see exactly what the server writes.
 type rawClient struct {
-	t       *testing.T
-	conn    net.Conn
-	br      *bufio.Reader
-	session string
-	enc     sgc.Encoder
-	broker  bool
+	t         *testing.T
+	conn      net.Conn
+	br        *bufio.Reader
+	session   string
+	enc       sgcwire.Encoder
+	enveloped bool
 
 	// noPong makes the client ignore pings (to test the idle timeout).
 	noPong bool
@@ -67,9 +67,9 @@ type closeInfo struct {
 // dial connects with the presence subprotocol and reads the session frame.
 func dial(t *testing.T, url string) *rawClient {
 	t.Helper()
-	c := dialProto(t, url, sgc.Subprotocol)
+	c := dialProto(t, url, sgcwire.Subprotocol)
 	m := c.read()
-	if m.Method != sgc.MethodSession || len(m.Text) != 32 {
+	if m.Method != sgcwire.MethodSession || len(m.Text) != 32 {
 		t.Fatalf("first frame is not a session: %+v", m)
 	}
 	c.session = m.Text
@@ -93,23 +93,23 @@ func dialProto(t *testing.T, url string, protocols ...string) *rawClient {
 }
 
 // join sends member@new and reads the echo of its own join.
-func (c *rawClient) join(name, info string) sgc.Member {
+func (c *rawClient) join(name, info string) sgcwire.Member {
 	c.t.Helper()
-	me := sgc.Member{ID: c.session, Name: name, Info: info}
-	c.send(&sgc.Message{Method: sgc.MethodNewMember, Member: me})
-	c.expect(sgc.MethodNewMember, func(m *sgc.Message) bool { return m.Member.ID == c.session })
+	me := sgcwire.Member{ID: c.session, Name: name, Info: info}
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: me})
+	c.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member.ID == c.session })
 	return me
 }
 
-func (c *rawClient) send(m *sgc.Message) {
+func (c *rawClient) send(m *sgcwire.Message) {
 	c.t.Helper()
 	c.sendText(c.enc.Encode(m))
 }
 
 func (c *rawClient) sendText(b []byte) {
 	c.t.Helper()
-	if c.broker {
-		b = sgc.AppendBroker(nil, b)
+	if c.enveloped {
+		b = sgcwire.AppendEnvelope(nil, b)
 	}
 	c.sendFrame(ws.NewTextFrame(b))
 }
@@ -167,19 +167,19 @@ func (c *rawClient) next(d time.Duration) ([]byte, error) {
 	}
 }
 
-// read decodes the next frame (unwrapping the broker envelope when the
+// read decodes the next frame (unwrapping the envelope when the
 // client negotiated it).
-func (c *rawClient) read() *sgc.Message {
+func (c *rawClient) read() *sgcwire.Message {
 	c.t.Helper()
 	b := c.readRaw()
-	if c.broker {
-		p, ok, err := sgc.UnwrapBroker(b)
+	if c.enveloped {
+		p, ok, err := sgcwire.UnwrapEnvelope(b)
 		if err != nil || !ok {
-			c.t.Fatalf("bad broker frame %q: %v", b, err)
+			c.t.Fatalf("bad enveloped frame %q: %v", b, err)
 		}
 		b = p
 	}
-	m, err := sgc.Decode(b)
+	m, err := sgcwire.Decode(b)
 	if err != nil {
 		c.t.Fatalf("decode %s: %v", b, err)
 	}
@@ -188,7 +188,7 @@ func (c *rawClient) read() *sgc.Message {
 
 // expect reads frames until one has method (and passes match, if given);
 // other frames are skipped.
-func (c *rawClient) expect(method string, match func(*sgc.Message) bool) *sgc.Message {
+func (c *rawClient) expect(method string, match func(*sgcwire.Message) bool) *sgcwire.Message {
 	c.t.Helper()
 	for {
 		m := c.read()
@@ -199,9 +199,9 @@ func (c *rawClient) expect(method string, match func(*sgc.Message) bool) *sgc.Me
 }
 
 // expectError reads frames until an error frame arrives and checks its code.
-func (c *rawClient) expectError(code int) *sgc.Message {
+func (c *rawClient) expectError(code int) *sgcwire.Message {
 	c.t.Helper()
-	m := c.expect(sgc.MethodErrorMemberChannel, nil)
+	m := c.expect(sgcwire.MethodErrorMemberChannel, nil)
 	if m.Error.Code != code {
 		c.t.Fatalf("error code %d (%q), want %d", m.Error.Code, m.Error.Text, code)
 	}
@@ -242,8 +242,8 @@ func (c *rawClient) expectNothing(d time.Duration) {
 
 func (c *rawClient) subscribe(channel string) {
 	c.t.Helper()
-	c.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Member: sgc.Member{ID: c.session}, Channel: channel})
-	c.expect(sgc.MethodNewChannelMember, func(m *sgc.Message) bool {
+	c.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Member: sgcwire.Member{ID: c.session}, Channel: channel})
+	c.expect(sgcwire.MethodNewChannelMember, func(m *sgcwire.Message) bool {
 		return m.Member.ID == c.session && m.Channel == channel
 	})
 }

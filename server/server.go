@@ -19,11 +19,11 @@ import (
 
 	"github.com/gobwas/ws"
 
-	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
-	sgcadapter "github.com/rollcall/rollcall/adapter/sgc"
+	"github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/adapter/sgc"
 	"github.com/rollcall/rollcall/presence"
-	pusherwire "github.com/rollcall/rollcall/protocol/pusher"
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -47,7 +47,7 @@ var NoRateLimit = math.Inf(1)
 // the same id, checked every Interval, at most MaxRetries times, to the
 // connections that have acknowledged at least once (sent an acknowledgment
 // or a frame with an id); a connection that never does gets each frame once.
-type Acknowledgment = sgcadapter.Acknowledgment
+type Acknowledgment = sgc.Acknowledgment
 
 // Limits protect the server from its clients. Zero fields take safe
 // defaults; the README and docs/protocol.md list them.
@@ -158,12 +158,12 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	engine *presence.Engine
-	sgc    *sgcadapter.Handler
+	sgc    *sgc.Handler
 	topts  transport.Options
 	mux    *http.ServeMux
 
-	pusher *pusheradapter.Handler // nil: no Pusher apps
-	ptopts transport.Options      // Pusher connections: idle close 4201
+	pusher *pusher.Handler   // nil: no Pusher apps
+	ptopts transport.Options // Pusher connections: idle close 4201
 
 	started  time.Time
 	counters counters
@@ -264,7 +264,7 @@ func New(opts Options) (*Server, error) {
 		RefuseNameMismatch:   opts.Auth.RefuseNameMismatch,
 		Logger:               log,
 	}
-	opts.brokerOptions(&popts)
+	opts.clusterOptions(&popts)
 	s.engine = presence.New(popts)
 	if !opts.ReaderPerConn {
 		if p, err := transport.NewPoller(); err == nil {
@@ -273,7 +273,7 @@ func New(opts Options) (*Server, error) {
 			log.Debug("one reader goroutine per connection", "reason", err)
 		}
 	}
-	s.sgc = sgcadapter.New(sgcadapter.Config{
+	s.sgc = sgc.New(sgc.Config{
 		Engine:            s.engine,
 		EncodeBase64:      opts.EncodeBase64,
 		Acknowledgment:    opts.Acknowledgment,
@@ -346,7 +346,7 @@ func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Upgrade", "websocket")
 	w.Header().Set("Sec-WebSocket-Version", "13")
-	http.Error(w, "rollcall: this endpoint speaks WebSocket (subprotocol "+sgc.Subprotocol+"); connect with a WebSocket client", http.StatusUpgradeRequired)
+	http.Error(w, "rollcall: this endpoint speaks WebSocket (subprotocol "+sgcwire.Subprotocol+"); connect with a WebSocket client", http.StatusUpgradeRequired)
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -369,7 +369,7 @@ func headerHasToken(h http.Header, key, token string) bool {
 // optional prefix, as sgc's browser client may send) or broker.esegece.com.
 func acceptProtocol(p string) bool {
 	p = strings.ToLower(p)
-	return strings.HasSuffix(p, sgc.Subprotocol) || p == sgc.BrokerSubprotocol
+	return strings.HasSuffix(p, sgcwire.Subprotocol) || p == sgcwire.EnvelopeSubprotocol
 }
 
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
@@ -413,7 +413,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.counters.accepted.Add(1)
 	s.counters.open.Add(1)
-	peer := sgcadapter.Peer{Broker: strings.EqualFold(hs.Protocol, sgc.BrokerSubprotocol)}
+	peer := sgc.Peer{Enveloped: strings.EqualFold(hs.Protocol, sgcwire.EnvelopeSubprotocol)}
 	if ident != nil {
 		peer.Identity, peer.Data, peer.Groups = identityMember(ident), ident.Data, ident.Groups
 	}

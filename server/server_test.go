@@ -12,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rollcall/rollcall/presence"
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 func TestMain(m *testing.M) {
@@ -30,7 +30,7 @@ func encodings(t *testing.T, f func(t *testing.T, b64 bool)) {
 func dialEnc(t *testing.T, url string, b64 bool) *rawClient {
 	t.Helper()
 	c := dial(t, url)
-	c.enc = sgc.Encoder{Base64: b64}
+	c.enc = sgcwire.Encoder{Base64: b64}
 	return c
 }
 
@@ -39,19 +39,19 @@ func dialEnc(t *testing.T, url string, b64 bool) *rawClient {
 func TestPresenceFlow(t *testing.T) {
 	encodings(t, func(t *testing.T, b64 bool) {
 		_, url := startServer(t, Options{EncodeBase64: b64})
-		enc := sgc.Encoder{Base64: b64}
+		enc := sgcwire.Encoder{Base64: b64}
 		a, b, c := dialEnc(t, url, b64), dialEnc(t, url, b64), dialEnc(t, url, b64)
 
 		// join: each member@new reaches every member, the joiner included.
 		alice := a.join("alice", "role=qa\r\n")
-		want := enc.Encode(&sgc.Message{Method: sgc.MethodNewMember, Member: alice})
+		want := enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: alice})
 		bob := b.join("bob", "")
-		if got := a.readRaw(); !jsonEqual(t, got, enc.Encode(&sgc.Message{Method: sgc.MethodNewMember, Member: bob})) {
+		if got := a.readRaw(); !jsonEqual(t, got, enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: bob})) {
 			t.Fatalf("alice saw %s", got)
 		}
 		carol := c.join("carol", "é ☃")
-		a.expect(sgc.MethodNewMember, nil)
-		b.expect(sgc.MethodNewMember, nil)
+		a.expect(sgcwire.MethodNewMember, nil)
+		b.expect(sgcwire.MethodNewMember, nil)
 		if b64 && !strings.Contains(string(want), "sgc@b64:") {
 			t.Fatalf("base64 server wrote plain values: %s", want)
 		}
@@ -59,73 +59,73 @@ func TestPresenceFlow(t *testing.T) {
 		// subscribe: channel@member@new reaches the channel's members only.
 		a.subscribe("room")
 		b.subscribe("room")
-		if m := a.expect(sgc.MethodNewChannelMember, nil); m.Member != bob || m.Channel != "room" {
+		if m := a.expect(sgcwire.MethodNewChannelMember, nil); m.Member != bob || m.Channel != "room" {
 			t.Fatalf("alice saw %+v", m)
 		}
 
 		// channel publish reaches the channel, sender included, with the
 		// sender's stored identity (not what it claimed).
-		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "hi room", Channel: "room", Member: sgc.Member{ID: alice.ID, Name: "mallory"}})
+		a.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: "hi room", Channel: "room", Member: sgcwire.Member{ID: alice.ID, Name: "mallory"}})
 		for _, cl := range []*rawClient{a, b} {
 			got := cl.readRaw()
-			exp := enc.Encode(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "hi room", Channel: "room", Member: alice})
+			exp := enc.Encode(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: "hi room", Channel: "room", Member: alice})
 			if string(got) != string(exp) {
 				t.Fatalf("publish frame:\n got %s\nwant %s", got, exp)
 			}
 		}
 
 		// global publish reaches every member.
-		c.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "hi all", Member: sgc.Member{ID: carol.ID}})
+		c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: "hi all", Member: sgcwire.Member{ID: carol.ID}})
 		for _, cl := range []*rawClient{a, b, c} {
-			m := cl.expect(sgc.MethodPublishMsg, nil)
+			m := cl.expect(sgcwire.MethodPublishMsg, nil)
 			if m.Text != "hi all" || m.Channel != "" || m.Member != carol {
 				t.Fatalf("global publish: %+v", m)
 			}
 		}
 
 		// get members: global in join order, then the channel's.
-		c.send(&sgc.Message{Method: sgc.MethodGetMembers, Member: sgc.Member{ID: carol.ID}})
-		m := c.expect(sgc.MethodSendMembers, nil)
+		c.send(&sgcwire.Message{Method: sgcwire.MethodGetMembers, Member: sgcwire.Member{ID: carol.ID}})
+		m := c.expect(sgcwire.MethodSendMembers, nil)
 		if m.Channel != "" || m.Member != carol || len(m.Members) != 3 || m.Members[0] != alice || m.Members[1] != bob || m.Members[2] != carol {
 			t.Fatalf("global members: %+v", m)
 		}
-		c.send(&sgc.Message{Method: sgc.MethodGetMembers, Channel: "room", Member: sgc.Member{ID: carol.ID}})
-		m = c.expect(sgc.MethodSendMembers, nil)
+		c.send(&sgcwire.Message{Method: sgcwire.MethodGetMembers, Channel: "room", Member: sgcwire.Member{ID: carol.ID}})
+		m = c.expect(sgcwire.MethodSendMembers, nil)
 		if m.Channel != "room" || len(m.Members) != 2 || m.Members[0] != alice || m.Members[1] != bob {
 			t.Fatalf("room members: %+v", m)
 		}
 
 		// invitation refused: the inviter hears why.
-		a.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "room", Member: alice, Members: []sgc.Member{{ID: carol.ID}}})
-		inv := c.expect(sgc.MethodChannelInvitation, nil)
+		a.send(&sgcwire.Message{Method: sgcwire.MethodChannelInvitation, Channel: "room", Member: alice, Members: []sgcwire.Member{{ID: carol.ID}}})
+		inv := c.expect(sgcwire.MethodChannelInvitation, nil)
 		if inv.Member != alice || inv.Channel != "room" || len(inv.Members) != 0 {
 			t.Fatalf("invitation: %+v", inv)
 		}
-		c.send(&sgc.Message{Method: sgc.MethodInvitationResponse, Channel: "room", Member: sgc.Member{ID: carol.ID},
-			Members: []sgc.Member{{ID: alice.ID}}, Error: sgc.Error{Code: 100, Text: "busy"}})
-		resp := a.expect(sgc.MethodInvitationResponse, nil)
+		c.send(&sgcwire.Message{Method: sgcwire.MethodInvitationResponse, Channel: "room", Member: sgcwire.Member{ID: carol.ID},
+			Members: []sgcwire.Member{{ID: alice.ID}}, Error: sgcwire.Error{Code: 100, Text: "busy"}})
+		resp := a.expect(sgcwire.MethodInvitationResponse, nil)
 		if resp.Member != carol || resp.Channel != "room" || resp.Error.Code != 100 || resp.Error.Text != "busy" ||
 			len(resp.Members) != 1 || resp.Members[0] != alice {
 			t.Fatalf("refusal: %+v", resp)
 		}
 		// an invitation can be answered once.
-		c.send(&sgc.Message{Method: sgc.MethodInvitationResponse, Channel: "room", Members: []sgc.Member{{ID: alice.ID}}})
-		c.expectError(sgc.CodeNoInvitation)
+		c.send(&sgcwire.Message{Method: sgcwire.MethodInvitationResponse, Channel: "room", Members: []sgcwire.Member{{ID: alice.ID}}})
+		c.expectError(sgcwire.CodeNoInvitation)
 
 		// invitation accepted: the invitee subscribes and answers code 0.
-		a.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "room", Member: alice, Members: []sgc.Member{{ID: carol.ID}}})
-		c.expect(sgc.MethodChannelInvitation, nil)
+		a.send(&sgcwire.Message{Method: sgcwire.MethodChannelInvitation, Channel: "room", Member: alice, Members: []sgcwire.Member{{ID: carol.ID}}})
+		c.expect(sgcwire.MethodChannelInvitation, nil)
 		c.subscribe("room")
-		c.send(&sgc.Message{Method: sgc.MethodInvitationResponse, Channel: "room", Members: []sgc.Member{{ID: alice.ID}}})
-		resp = a.expect(sgc.MethodInvitationResponse, nil)
+		c.send(&sgcwire.Message{Method: sgcwire.MethodInvitationResponse, Channel: "room", Members: []sgcwire.Member{{ID: alice.ID}}})
+		resp = a.expect(sgcwire.MethodInvitationResponse, nil)
 		if resp.Member != carol || resp.Error.Code != 0 {
 			t.Fatalf("acceptance: %+v", resp)
 		}
 
 		// unsubscribe: as in sgc, every member hears it.
-		b.send(&sgc.Message{Method: sgc.MethodRemoveChannelMember, Channel: "room", Member: sgc.Member{ID: bob.ID}})
+		b.send(&sgcwire.Message{Method: sgcwire.MethodRemoveChannelMember, Channel: "room", Member: sgcwire.Member{ID: bob.ID}})
 		for _, cl := range []*rawClient{a, b, c} {
-			m := cl.expect(sgc.MethodRemoveChannelMember, nil)
+			m := cl.expect(sgcwire.MethodRemoveChannelMember, nil)
 			if m.Member != bob || m.Channel != "room" {
 				t.Fatalf("unsubscribe: %+v", m)
 			}
@@ -133,24 +133,24 @@ func TestPresenceFlow(t *testing.T) {
 
 		// leave: channel members hear the channel leave, everyone else the
 		// member leave; the leaver hears neither.
-		a.send(&sgc.Message{Method: sgc.MethodRemoveMember, Member: sgc.Member{ID: alice.ID}})
-		if m := c.read(); m.Method != sgc.MethodRemoveChannelMember || m.Member != alice || m.Channel != "room" {
+		a.send(&sgcwire.Message{Method: sgcwire.MethodRemoveMember, Member: sgcwire.Member{ID: alice.ID}})
+		if m := c.read(); m.Method != sgcwire.MethodRemoveChannelMember || m.Member != alice || m.Channel != "room" {
 			t.Fatalf("carol saw %+v", m)
 		}
 		for _, cl := range []*rawClient{b, c} {
-			if m := cl.expect(sgc.MethodRemoveMember, nil); m.Member != alice {
+			if m := cl.expect(sgcwire.MethodRemoveMember, nil); m.Member != alice {
 				t.Fatalf("member leave: %+v", m)
 			}
 		}
 		// alice, no longer a member, may not publish.
-		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "x", Channel: "room"})
-		if e := a.expectError(sgc.CodeMemberNotExists); !e.HasText || e.Text != "x" {
+		a.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: "x", Channel: "room"})
+		if e := a.expectError(sgcwire.CodeMemberNotExists); !e.HasText || e.Text != "x" {
 			t.Fatalf("publish error should carry the message: %+v", e)
 		}
 
 		// disconnect: carol's channel leave and member leave reach bob.
 		c.conn.Close()
-		if m := b.expect(sgc.MethodRemoveMember, nil); m.Member != carol {
+		if m := b.expect(sgcwire.MethodRemoveMember, nil); m.Member != carol {
 			t.Fatalf("disconnect: %+v", m)
 		}
 	})
@@ -165,12 +165,12 @@ func TestDisconnectCleanup(t *testing.T) {
 	b.join("bob", "")
 	a.subscribe("x")
 	b.subscribe("x")
-	a.expect(sgc.MethodNewChannelMember, nil)
+	a.expect(sgcwire.MethodNewChannelMember, nil)
 	a.conn.Close()
-	if m := b.read(); m.Method != sgc.MethodRemoveChannelMember || m.Member != alice || m.Channel != "x" {
+	if m := b.read(); m.Method != sgcwire.MethodRemoveChannelMember || m.Member != alice || m.Channel != "x" {
 		t.Fatalf("got %+v", m)
 	}
-	if m := b.read(); m.Method != sgc.MethodRemoveMember || m.Member != alice {
+	if m := b.read(); m.Method != sgcwire.MethodRemoveMember || m.Member != alice {
 		t.Fatalf("got %+v", m)
 	}
 	if n := srv.Engine().MemberCount(); n != 1 {
@@ -205,7 +205,7 @@ func TestHooksVeto(t *testing.T) {
 				return deny
 			}
 			if text == "custom" {
-				return &presence.Error{Code: sgc.CodePublishDenied, Text: "muted"}
+				return &presence.Error{Code: sgcwire.CodePublishDenied, Text: "muted"}
 			}
 			return nil
 		},
@@ -221,24 +221,24 @@ func TestHooksVeto(t *testing.T) {
 	other.join("other", "")
 
 	a := dial(t, url)
-	a.send(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{ID: a.session, Name: "banned"}})
+	a.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{ID: a.session, Name: "banned"}})
 	if e := a.expectError(2); e.Error.Text != "Create New Member request has been denied." {
 		t.Fatalf("text %q", e.Error.Text)
 	}
 	a.join("alice", "")
-	other.expect(sgc.MethodNewMember, nil)
+	other.expect(sgcwire.MethodNewMember, nil)
 
 	cases := []struct {
 		method, channel, text string
 		code                  int
 		wantText              string
 	}{
-		{sgc.MethodNewChannelMember, "no-create", "", 6, "Create New Channel request has been denied."},
-		{sgc.MethodNewChannelMember, "closed", "", 10, "Create Subscription request has been denied."},
-		{sgc.MethodGetMembers, "secret", "", 30, "Send Members request has been denied."},
+		{sgcwire.MethodNewChannelMember, "no-create", "", 6, "Create New Channel request has been denied."},
+		{sgcwire.MethodNewChannelMember, "closed", "", 10, "Create Subscription request has been denied."},
+		{sgcwire.MethodGetMembers, "secret", "", 30, "Send Members request has been denied."},
 	}
 	for _, tc := range cases {
-		a.send(&sgc.Message{Method: tc.method, Channel: tc.channel, Text: tc.text})
+		a.send(&sgcwire.Message{Method: tc.method, Channel: tc.channel, Text: tc.text})
 		e := a.expectError(tc.code)
 		if e.Error.Text != tc.wantText || e.Channel != tc.channel || e.Member.Name != "alice" {
 			t.Fatalf("%s %s: %+v", tc.method, tc.channel, e)
@@ -250,15 +250,15 @@ func TestHooksVeto(t *testing.T) {
 		{"room", "custom", "muted"},
 		{"", "spam", "Publish Message request has been denied."},
 	} {
-		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: p.channel, Text: p.text})
+		a.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: p.channel, Text: p.text})
 		e := a.expectError(20)
 		if e.Error.Text != p.want || e.Text != p.text {
 			t.Fatalf("publish veto: %+v", e)
 		}
 	}
 	// the vetoed global publish reached nobody; the next one does.
-	a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: "fine"})
-	if m := other.expect(sgc.MethodPublishMsg, nil); m.Text != "fine" {
+	a.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: "fine"})
+	if m := other.expect(sgcwire.MethodPublishMsg, nil); m.Text != "fine" {
 		t.Fatalf("other got %+v", m)
 	}
 }
@@ -268,36 +268,36 @@ func TestProtocolErrors(t *testing.T) {
 	_, url := startServer(t, Options{Limits: Limits{MaxChannelsPerConn: 2, MaxMembersPerChannel: 1}})
 	a, b := dial(t, url), dial(t, url)
 	// not joined yet
-	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
-	a.expectError(sgc.CodeMemberNotExists)
+	a.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: "x"})
+	a.expectError(sgcwire.CodeMemberNotExists)
 	alice := a.join("alice", "")
-	a.send(&sgc.Message{Method: sgc.MethodNewMember, Member: alice})
-	a.expectError(sgc.CodeMemberExists)
+	a.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: alice})
+	a.expectError(sgcwire.CodeMemberExists)
 	b.join("bob", "")
 	a.subscribe("x")
-	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
-	a.expectError(sgc.CodeSubscriptionExists)
-	b.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "x"})
-	b.expectError(sgc.CodeChannelFull)
+	a.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: "x"})
+	a.expectError(sgcwire.CodeSubscriptionExists)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: "x"})
+	b.expectError(sgcwire.CodeChannelFull)
 	a.subscribe("y")
-	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: "z"})
-	a.expectError(sgc.CodeTooManyChannels)
-	a.send(&sgc.Message{Method: sgc.MethodNewChannelMember, Channel: ""})
-	a.expectError(sgc.CodeInvalidChannel)
-	b.send(&sgc.Message{Method: sgc.MethodRemoveChannelMember, Channel: "nope"})
-	b.expectError(sgc.CodeChannelNotExists)
-	b.send(&sgc.Message{Method: sgc.MethodRemoveChannelMember, Channel: "x"})
-	b.expectError(sgc.CodeSubscriptionNotExists)
-	b.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "x", Text: "t"})
-	b.expectError(sgc.CodeSubscriptionNotExists)
-	b.send(&sgc.Message{Method: sgc.MethodPublishMsg, Channel: "nope", Text: "t"})
-	b.expectError(sgc.CodeChannelNotExists)
-	b.send(&sgc.Message{Method: sgc.MethodGetMembers, Channel: "nope"})
-	b.expectError(sgc.CodeChannelNotExists)
-	b.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "x", Members: []sgc.Member{{ID: "NOBODY"}}})
-	b.expectError(sgc.CodeMemberNotExists)
-	b.send(&sgc.Message{Method: sgc.MethodChannelInvitation, Channel: "x"})
-	b.expectError(sgc.CodeInvalidMessage)
+	a.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: "z"})
+	a.expectError(sgcwire.CodeTooManyChannels)
+	a.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: ""})
+	a.expectError(sgcwire.CodeInvalidChannel)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodRemoveChannelMember, Channel: "nope"})
+	b.expectError(sgcwire.CodeChannelNotExists)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodRemoveChannelMember, Channel: "x"})
+	b.expectError(sgcwire.CodeSubscriptionNotExists)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "x", Text: "t"})
+	b.expectError(sgcwire.CodeSubscriptionNotExists)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "nope", Text: "t"})
+	b.expectError(sgcwire.CodeChannelNotExists)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodGetMembers, Channel: "nope"})
+	b.expectError(sgcwire.CodeChannelNotExists)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodChannelInvitation, Channel: "x", Members: []sgcwire.Member{{ID: "NOBODY"}}})
+	b.expectError(sgcwire.CodeMemberNotExists)
+	b.send(&sgcwire.Message{Method: sgcwire.MethodChannelInvitation, Channel: "x"})
+	b.expectError(sgcwire.CodeInvalidMessage)
 }
 
 func TestHealthzAndPlainHTTP(t *testing.T) {
@@ -324,26 +324,26 @@ func TestHealthzAndPlainHTTP(t *testing.T) {
 }
 
 // TestSubprotocols: with or without the header, on any path, and the
-// broker envelope.
+// envelope.
 func TestSubprotocols(t *testing.T) {
 	_, url := startServer(t, Options{})
 	plain := dialProto(t, url+"some/path")
-	if m := plain.read(); m.Method != sgc.MethodSession {
+	if m := plain.read(); m.Method != sgcwire.MethodSession {
 		t.Fatalf("no session without subprotocol: %+v", m)
 	}
-	br := dialProto(t, url, sgc.BrokerSubprotocol)
-	br.broker = true
+	br := dialProto(t, url, sgcwire.EnvelopeSubprotocol)
+	br.enveloped = true
 	raw := br.readRaw()
 	if !strings.HasPrefix(string(raw), "021.presence.esegece.com{") {
-		t.Fatalf("broker frame: %s", raw)
+		t.Fatalf("enveloped frame: %s", raw)
 	}
-	m, err := sgc.Decode(raw[24:])
-	if err != nil || m.Method != sgc.MethodSession {
-		t.Fatalf("broker session: %s %v", raw, err)
+	m, err := sgcwire.Decode(raw[24:])
+	if err != nil || m.Method != sgcwire.MethodSession {
+		t.Fatalf("enveloped session: %s %v", raw, err)
 	}
 	br.session = m.Text
 	br.join("broker-user", "")
-	// a frame for another protocol on the broker is ignored
+	// a frame for another protocol in the envelope is ignored
 	br.sendFrame(wsText([]byte("000{}")))
 	br.subscribe("c")
 }
@@ -370,7 +370,7 @@ func TestServerBroadcast(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 	for _, c := range []*rawClient{a, b} {
-		if m := c.expect(sgc.MethodPublishMsg, nil); m.Text != "all notice" || m.Member != (sgc.Member{}) {
+		if m := c.expect(sgcwire.MethodPublishMsg, nil); m.Text != "all notice" || m.Member != (sgcwire.Member{}) {
 			t.Fatalf("got %+v", m)
 		}
 	}

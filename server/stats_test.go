@@ -7,7 +7,7 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // counts is the part of Stats that a test can predict exactly.
@@ -60,35 +60,35 @@ func TestStatsCount(t *testing.T) {
 	b := dial(t, url)
 	b.join("bob", "")
 	b.subscribe("room")
-	a.expect(sgc.MethodNewMember, nil)
-	a.expect(sgc.MethodNewChannelMember, nil)
+	a.expect(sgcwire.MethodNewMember, nil)
+	a.expect(sgcwire.MethodNewChannelMember, nil)
 	// b: session, 2 echoes; a: 2 events.
 	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 4, Out: 8, Members: 2, Channels: 1})
 
-	a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Member: sgc.Member{ID: a.session}, Channel: "room", Text: "hi"})
-	a.expect(sgc.MethodPublishMsg, nil)
-	b.expect(sgc.MethodPublishMsg, nil)
+	a.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Member: sgcwire.Member{ID: a.session}, Channel: "room", Text: "hi"})
+	a.expect(sgcwire.MethodPublishMsg, nil)
+	b.expect(sgcwire.MethodPublishMsg, nil)
 	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 5, Out: 10, Pubs: 1, Members: 2, Channels: 1})
 
 	if err := srv.Broadcast(t.Context(), "room", "from the server"); err != nil {
 		t.Fatal(err)
 	}
-	a.expect(sgc.MethodPublishMsg, nil)
-	b.expect(sgc.MethodPublishMsg, nil)
+	a.expect(sgcwire.MethodPublishMsg, nil)
+	b.expect(sgcwire.MethodPublishMsg, nil)
 	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 5, Out: 12, Pubs: 2, Members: 2, Channels: 1})
 
 	// A frame that is not the protocol: ignored (an unknown method) or
 	// answered with error 40 (not JSON), counted either way.
-	a.send(&sgc.Message{Method: "nothing@such"})
+	a.send(&sgcwire.Message{Method: "nothing@such"})
 	a.sendText([]byte(`{"jsonrpc":"2.0","method":"sgc@presence@publish@msg","message":{"text":"say "hi""}}`))
-	a.expectError(sgc.CodeInvalidMessage)
+	a.expectError(sgcwire.CodeInvalidMessage)
 	waitCounts(t, srv, counts{Conns: 2, Total: 2, In: 7, Out: 13, Pubs: 2, Err: 1, Invalid: 2, Members: 2, Channels: 1})
 
 	// A binary frame: the server closes b for cause (1003); b leaves.
 	b.sendFrame(ws.NewBinaryFrame([]byte("x")))
 	b.expectClose(ws.StatusUnsupportedData)
-	a.expect(sgc.MethodRemoveChannelMember, nil)
-	a.expect(sgc.MethodRemoveMember, nil)
+	a.expect(sgcwire.MethodRemoveChannelMember, nil)
+	a.expect(sgcwire.MethodRemoveMember, nil)
 	waitCounts(t, srv, counts{Conns: 1, Total: 2, In: 7, Out: 15, Pubs: 2, Err: 1, Cause: 1, Invalid: 2, Members: 1, Channels: 1})
 
 	// A client that closes is not closed for cause.
@@ -103,9 +103,9 @@ func TestStatsRateLimited(t *testing.T) {
 	a := dial(t, url)
 	a.join("alice", "") // the one token of the burst
 	for i := range 3 {
-		a.send(&sgc.Message{Method: sgc.MethodPublishMsg, Text: fmt.Sprint(i)})
+		a.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: fmt.Sprint(i)})
 	}
-	a.expectError(sgc.CodeRateLimited)
+	a.expectError(sgcwire.CodeRateLimited)
 	deadline := time.Now().Add(testTimeout)
 	for {
 		st := srv.Stats()

@@ -15,7 +15,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/rollcall/rollcall/presence"
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // logBuffer collects a server's log output for a test.
@@ -182,7 +182,7 @@ func dialOriginStatus(t *testing.T, u, origin string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	d := ws.Dialer{Protocols: []string{sgc.Subprotocol}, Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}})}
+	d := ws.Dialer{Protocols: []string{sgcwire.Subprotocol}, Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}})}
 	conn, _, _, err := d.Dial(ctx, u)
 	if err == nil {
 		conn.Close()

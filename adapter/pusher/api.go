@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 )
 
 // maxAPIBody bounds an HTTP API request body (413 above it).
@@ -61,9 +61,9 @@ func (h *Handler) api(next func(http.ResponseWriter, *http.Request, *App, []byte
 			}
 			return
 		}
-		v := wire.RequestVerifier{Key: app.Key, Secret: app.Secret}
+		v := pusherwire.RequestVerifier{Key: app.Key, Secret: app.Secret}
 		if err := v.Verify(r.Method, r.URL.Path, r.URL.Query(), body); err != nil {
-			var re *wire.RequestAuthError
+			var re *pusherwire.RequestAuthError
 			status := http.StatusUnauthorized
 			if errors.As(err, &re) {
 				status = re.Status()
@@ -81,7 +81,7 @@ func (h *Handler) api(next func(http.ResponseWriter, *http.Request, *App, []byte
 }
 
 func bodyFail(w http.ResponseWriter, err error) {
-	var be *wire.BodyError
+	var be *pusherwire.BodyError
 	if errors.As(err, &be) {
 		fail(w, be.Status(), be.Error())
 		return
@@ -90,7 +90,7 @@ func bodyFail(w http.ResponseWriter, err error) {
 }
 
 func (h *Handler) apiEvents(w http.ResponseWriter, r *http.Request, app *App, body []byte) {
-	t, err := wire.DecodeTrigger(body)
+	t, err := pusherwire.DecodeTrigger(body)
 	if err == nil {
 		err = t.Check(app.limits())
 	}
@@ -107,9 +107,9 @@ func (h *Handler) apiEvents(w http.ResponseWriter, r *http.Request, app *App, bo
 }
 
 func (h *Handler) apiBatch(w http.ResponseWriter, r *http.Request, app *App, body []byte) {
-	batch, err := wire.DecodeBatch(body)
+	batch, err := pusherwire.DecodeBatch(body)
 	if err == nil {
-		err = wire.CheckBatch(batch, app.limits())
+		err = pusherwire.CheckBatch(batch, app.limits())
 	}
 	if err != nil {
 		bodyFail(w, err)
@@ -129,7 +129,7 @@ func (h *Handler) apiBatch(w http.ResponseWriter, r *http.Request, app *App, bod
 		out[i] = map[string]any{}
 		if t.Info != "" {
 			// One channel per batch item (channel, not channels).
-			out[i] = h.channelInfo(app, t.Channels[0], wire.InfoAttributes(t.Info))
+			out[i] = h.channelInfo(app, t.Channels[0], pusherwire.InfoAttributes(t.Info))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"batch": out})
@@ -137,10 +137,10 @@ func (h *Handler) apiBatch(w http.ResponseWriter, r *http.Request, app *App, bod
 
 // trigger publishes one event to its channels. A channel nobody is in
 // gets nothing (and a cache channel still keeps the event).
-func (h *Handler) trigger(r *http.Request, app *App, t *wire.Trigger) {
+func (h *Handler) trigger(r *http.Request, app *App, t *pusherwire.Trigger) {
 	for _, name := range t.Channels {
 		engineName := app.EngineChannel(name)
-		if wire.ClassifyChannel(name).Cache {
+		if pusherwire.ClassifyChannel(name).Cache {
 			h.setCached(engineName, t.Name, t.Data)
 		}
 		err := h.engine.BroadcastMessage(r.Context(), engineName, presence.Message{Name: t.Name, Data: []byte(t.Data), Except: t.SocketID})
@@ -159,12 +159,12 @@ func (h *Handler) channelInfo(app *App, name string, attrs []string) map[string]
 	for _, a := range attrs {
 		switch a {
 		case "user_count":
-			if wire.ClassifyChannel(name).Kind == wire.Presence {
+			if pusherwire.ClassifyChannel(name).Kind == pusherwire.Presence {
 				ms, _ := h.engine.Members(engineName)
 				out["user_count"] = len(ms)
 			}
 		case "subscription_count":
-			if wire.ClassifyChannel(name).Kind != wire.Presence {
+			if pusherwire.ClassifyChannel(name).Kind != pusherwire.Presence {
 				out["subscription_count"] = h.subscriptions(engineName)
 			}
 		}
@@ -173,7 +173,7 @@ func (h *Handler) channelInfo(app *App, name string, attrs []string) map[string]
 }
 
 func (h *Handler) channelsInfo(app *App, channels []string, info string) map[string]map[string]any {
-	attrs := wire.InfoAttributes(info)
+	attrs := pusherwire.InfoAttributes(info)
 	out := make(map[string]map[string]any, len(channels))
 	for _, c := range channels {
 		out[c] = h.channelInfo(app, c, attrs)
@@ -183,11 +183,11 @@ func (h *Handler) channelsInfo(app *App, channels []string, info string) map[str
 
 func (h *Handler) apiChannels(w http.ResponseWriter, r *http.Request, app *App, _ []byte) {
 	prefix := r.URL.Query().Get("filter_by_prefix")
-	attrs := wire.InfoAttributes(r.URL.Query().Get("info"))
+	attrs := pusherwire.InfoAttributes(r.URL.Query().Get("info"))
 	for _, a := range attrs {
 		switch a {
 		case "user_count":
-			if !strings.HasPrefix(prefix, wire.PresencePrefix) {
+			if !strings.HasPrefix(prefix, pusherwire.PresencePrefix) {
 				fail(w, http.StatusBadRequest, "info=user_count needs filter_by_prefix=presence-")
 				return
 			}
@@ -200,7 +200,7 @@ func (h *Handler) apiChannels(w http.ResponseWriter, r *http.Request, app *App, 
 	out := map[string]any{}
 	for _, ci := range h.engine.Channels() {
 		name, ok := app.PusherChannel(ci.Name)
-		if !ok || !strings.HasPrefix(name, prefix) || Reserved(name) || wire.ValidateChannelName(name, app.MaxChannelName) != nil {
+		if !ok || !strings.HasPrefix(name, prefix) || Reserved(name) || pusherwire.ValidateChannelName(name, app.MaxChannelName) != nil {
 			continue
 		}
 		out[name] = h.channelInfo(app, name, attrs)
@@ -210,18 +210,18 @@ func (h *Handler) apiChannels(w http.ResponseWriter, r *http.Request, app *App, 
 
 func (h *Handler) apiChannel(w http.ResponseWriter, r *http.Request, app *App, _ []byte) {
 	name := r.PathValue("channel")
-	if err := wire.ValidateChannelName(name, app.MaxChannelName); err != nil {
+	if err := pusherwire.ValidateChannelName(name, app.MaxChannelName); err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	typ := wire.ClassifyChannel(name)
-	attrs := wire.InfoAttributes(r.URL.Query().Get("info"))
+	typ := pusherwire.ClassifyChannel(name)
+	attrs := pusherwire.InfoAttributes(r.URL.Query().Get("info"))
 	for _, a := range attrs {
 		switch {
-		case a == "user_count" && typ.Kind != wire.Presence:
+		case a == "user_count" && typ.Kind != pusherwire.Presence:
 			fail(w, http.StatusBadRequest, "info=user_count is only for presence channels")
 			return
-		case a == "subscription_count" && typ.Kind == wire.Presence:
+		case a == "subscription_count" && typ.Kind == pusherwire.Presence:
 			fail(w, http.StatusBadRequest, "info=subscription_count is not for presence channels")
 			return
 		case a == "cache" && !typ.Cache:
@@ -246,7 +246,7 @@ func (h *Handler) apiChannel(w http.ResponseWriter, r *http.Request, app *App, _
 
 func (h *Handler) apiUsers(w http.ResponseWriter, r *http.Request, app *App, _ []byte) {
 	name := r.PathValue("channel")
-	if wire.ClassifyChannel(name).Kind != wire.Presence {
+	if pusherwire.ClassifyChannel(name).Kind != pusherwire.Presence {
 		fail(w, http.StatusBadRequest, "Users are listed for presence channels only")
 		return
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 )
 
 // Defaults of App limits left zero.
@@ -85,7 +85,7 @@ func (a *App) setDefaults() {
 		a.MaxUserInfoBytes = DefaultMaxUserInfoBytes
 	}
 	if a.MaxChannelName <= 0 {
-		a.MaxChannelName = wire.DefaultMaxChannelNameLength
+		a.MaxChannelName = pusherwire.DefaultMaxChannelNameLength
 	}
 	if a.MaxEventBytes <= 0 {
 		a.MaxEventBytes = DefaultMaxEventBytes
@@ -121,8 +121,8 @@ func isAppPrefixed(name string) bool {
 	return ok && strings.IndexByte(rest, ':') > 0
 }
 
-func (a *App) limits() wire.Limits {
-	return wire.Limits{MaxDataBytes: a.MaxEventBytes, MaxChannelNameLength: a.MaxChannelName}
+func (a *App) limits() pusherwire.Limits {
+	return pusherwire.Limits{MaxDataBytes: a.MaxEventBytes, MaxChannelNameLength: a.MaxChannelName}
 }
 
 // Apps checks a list of apps: ids, keys and secrets present, ids and keys

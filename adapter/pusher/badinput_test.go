@@ -15,9 +15,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/client"
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/server"
 )
 
@@ -57,7 +57,7 @@ func (e *env) dial(t *testing.T, key string) *raw {
 	t.Helper()
 	r := e.dialURL(t, e.wsURL(key, "protocol=7&client=go&version=1"))
 	f := r.next()
-	if f.Event != wire.EventConnectionEstablished {
+	if f.Event != pusherwire.EventConnectionEstablished {
 		t.Fatalf("first frame %+v", f)
 	}
 	r.socketID = f.inner()["socket_id"].(string)
@@ -170,7 +170,7 @@ func (r *raw) quiet(d time.Duration) {
 func (r *raw) alive() {
 	r.t.Helper()
 	r.send(`{"event":"pusher:ping","data":{}}`)
-	r.expect(wire.EventPong)
+	r.expect(pusherwire.EventPong)
 }
 
 // closed reads until the connection is closed and returns the close code.
@@ -195,14 +195,14 @@ func (r *raw) subscribe(channel, auth, channelData string) {
 	if channelData != "" {
 		d["channel_data"] = channelData
 	}
-	b, _ := json.Marshal(map[string]any{"event": wire.EventSubscribe, "data": d})
+	b, _ := json.Marshal(map[string]any{"event": pusherwire.EventSubscribe, "data": d})
 	r.send(string(b))
 }
 
 // api calls the Pusher HTTP API of app 1, signed like the SDK.
 func (e *env) api(t *testing.T, method, path string, body []byte, mut func(url.Values)) (int, string) {
 	t.Helper()
-	q := wire.SignRequest(appKey, appSecret, method, path, nil, body, time.Now())
+	q := pusherwire.SignRequest(appKey, appSecret, method, path, nil, body, time.Now())
 	if mut != nil {
 		mut(q)
 	}
@@ -244,7 +244,7 @@ func TestBadInput(t *testing.T) {
 	e := start(t, nil)
 	by := e.dial(t, appKey)
 	by.subscribe("news", "", "")
-	by.expect(wire.EventSubscriptionSucceeded)
+	by.expect(pusherwire.EventSubscriptionSucceeded)
 	bad := e.dial(t, appKey)
 	n := 0
 	check := func() {
@@ -259,7 +259,7 @@ func TestBadInput(t *testing.T) {
 	}
 	wantError := func(code int, text string) {
 		t.Helper()
-		f := bad.expect(wire.EventError)
+		f := bad.expect(pusherwire.EventError)
 		d := f.inner()
 		if int(d["code"].(float64)) != code || !strings.Contains(d["message"].(string), text) {
 			t.Fatalf("error %v, want code %d with %q", d, code, text)
@@ -267,7 +267,7 @@ func TestBadInput(t *testing.T) {
 	}
 	wantSubError := func(channel, typ string, status int) {
 		t.Helper()
-		f := bad.expect(wire.EventSubscriptionError)
+		f := bad.expect(pusherwire.EventSubscriptionError)
 		d := f.inner()
 		if f.Channel != channel || d["type"] != typ || int(d["status"].(float64)) != status || d["error"] == "" {
 			t.Fatalf("subscription error %+v %v, want %s %s %d", f, d, channel, typ, status)
@@ -290,67 +290,67 @@ func TestBadInput(t *testing.T) {
 		{`{"event":"client-x","data":{}}`, "channel is missing"},
 	} {
 		bad.send(c.frame)
-		wantError(wire.CodeReconnect, c.text)
+		wantError(pusherwire.CodeReconnect, c.text)
 		check()
 	}
 	// An event that is neither: refused like a client event.
 	bad.send(`{"event":"hello","channel":"news","data":{}}`)
-	wantError(wire.CodeClientEventRejected, "not a client event")
+	wantError(pusherwire.CodeClientEventRejected, "not a client event")
 	check()
 
 	// Signatures.
 	bad.subscribe("private-x", "", "")
-	wantSubError("private-x", wire.SubscriptionErrorAuth, 401)
+	wantSubError("private-x", pusherwire.SubscriptionErrorAuth, 401)
 	bad.subscribe("private-x", appKey+":"+strings.Repeat("0", 64), "")
-	wantSubError("private-x", wire.SubscriptionErrorAuth, 401)
-	bad.subscribe("private-x", "other-key:"+wire.Sign(appSecret, bad.socketID+":private-x"), "")
-	wantSubError("private-x", wire.SubscriptionErrorAuth, 401)
+	wantSubError("private-x", pusherwire.SubscriptionErrorAuth, 401)
+	bad.subscribe("private-x", "other-key:"+pusherwire.Sign(appSecret, bad.socketID+":private-x"), "")
+	wantSubError("private-x", pusherwire.SubscriptionErrorAuth, 401)
 	// Signed for another socket.
-	bad.subscribe("private-x", wire.PrivateAuth(appKey, appSecret, "1.2", "private-x"), "")
-	wantSubError("private-x", wire.SubscriptionErrorAuth, 401)
+	bad.subscribe("private-x", pusherwire.PrivateAuth(appKey, appSecret, "1.2", "private-x"), "")
+	wantSubError("private-x", pusherwire.SubscriptionErrorAuth, 401)
 	// Presence: channel_data changed after signing.
 	cd := `{"user_id":"mallory"}`
-	bad.subscribe("presence-x", wire.PresenceAuth(appKey, appSecret, bad.socketID, "presence-x", cd), `{"user_id":"admin"}`)
-	wantSubError("presence-x", wire.SubscriptionErrorAuth, 401)
+	bad.subscribe("presence-x", pusherwire.PresenceAuth(appKey, appSecret, bad.socketID, "presence-x", cd), `{"user_id":"admin"}`)
+	wantSubError("presence-x", pusherwire.SubscriptionErrorAuth, 401)
 	// Signed channel_data without a user_id.
 	cd = `{"user_info":{}}`
-	bad.subscribe("presence-x", wire.PresenceAuth(appKey, appSecret, bad.socketID, "presence-x", cd), cd)
-	wantSubError("presence-x", wire.SubscriptionErrorAuth, 401)
+	bad.subscribe("presence-x", pusherwire.PresenceAuth(appKey, appSecret, bad.socketID, "presence-x", cd), cd)
+	wantSubError("presence-x", pusherwire.SubscriptionErrorAuth, 401)
 	// Names: invalid, too long, reserved, another user's channel.
 	bad.subscribe("bad name!", "", "")
-	wantSubError("bad name!", "InvalidChannel", wire.CodeUnauthorized)
+	wantSubError("bad name!", "InvalidChannel", pusherwire.CodeUnauthorized)
 	long := strings.Repeat("a", 201)
 	bad.subscribe(long, "", "")
-	wantSubError(long, wire.SubscriptionErrorLimit, wire.CodeUnauthorized)
+	wantSubError(long, pusherwire.SubscriptionErrorLimit, pusherwire.CodeUnauthorized)
 	bad.subscribe("#secret", "", "")
-	wantSubError("#secret", "InvalidChannel", wire.CodeUnauthorized)
+	wantSubError("#secret", "InvalidChannel", pusherwire.CodeUnauthorized)
 	bad.subscribe("#server-to-user-u1", "", "")
-	wantSubError("#server-to-user-u1", wire.SubscriptionErrorAuth, 401)
+	wantSubError("#server-to-user-u1", pusherwire.SubscriptionErrorAuth, 401)
 	// A forged signin closes with 4009: tried last, on its own socket.
 	check()
 
 	// Client events: on a public channel, not subscribed, oversized, flood.
 	bad.subscribe("news", "", "")
-	bad.expect(wire.EventSubscriptionSucceeded)
+	bad.expect(pusherwire.EventSubscriptionSucceeded)
 	bad.send(`{"event":"client-x","channel":"news","data":{}}`)
-	wantError(wire.CodeClientEventRejected, "only allowed on private and presence channels")
+	wantError(pusherwire.CodeClientEventRejected, "only allowed on private and presence channels")
 	by.quiet(100 * time.Millisecond)
 	bad.send(`{"event":"client-x","channel":"private-nope","data":{}}`)
-	wantError(wire.CodeClientEventRejected, "not subscribed")
-	bad.subscribe("private-room", wire.PrivateAuth(appKey, appSecret, bad.socketID, "private-room"), "")
-	bad.expect(wire.EventSubscriptionSucceeded)
-	by.subscribe("private-room", wire.PrivateAuth(appKey, appSecret, by.socketID, "private-room"), "")
-	by.expect(wire.EventSubscriptionSucceeded)
+	wantError(pusherwire.CodeClientEventRejected, "not subscribed")
+	bad.subscribe("private-room", pusherwire.PrivateAuth(appKey, appSecret, bad.socketID, "private-room"), "")
+	bad.expect(pusherwire.EventSubscriptionSucceeded)
+	by.subscribe("private-room", pusherwire.PrivateAuth(appKey, appSecret, by.socketID, "private-room"), "")
+	by.expect(pusherwire.EventSubscriptionSucceeded)
 	bad.send(`{"event":"client-big","channel":"private-room","data":{"x":"` + strings.Repeat("x", 10*1024) + `"}}`)
-	wantError(wire.CodeClientEventRejected, "data is larger than 10240 bytes")
+	wantError(pusherwire.CodeClientEventRejected, "data is larger than 10240 bytes")
 	bad.send(`{"event":"client-` + strings.Repeat("n", 200) + `","channel":"private-room","data":{}}`)
-	wantError(wire.CodeClientEventRejected, "event name is longer than 200")
+	wantError(pusherwire.CodeClientEventRejected, "event name is longer than 200")
 	by.quiet(100 * time.Millisecond)
 	time.Sleep(1100 * time.Millisecond) // a full bucket
 	for i := 0; i < 25; i++ {
 		bad.send(fmt.Sprintf(`{"event":"client-flood","channel":"private-room","data":{"i":%d}}`, i))
 	}
-	wantError(wire.CodeClientEventRejected, "rate limit")
+	wantError(pusherwire.CodeClientEventRejected, "rate limit")
 	got := 0
 	for {
 		f, err := by.read(300 * time.Millisecond)
@@ -368,8 +368,8 @@ func TestBadInput(t *testing.T) {
 
 	// A forged signin: 4009 and closed; the others go on.
 	bad.send(`{"event":"pusher:signin","data":{"auth":"` + appKey + `:` + strings.Repeat("0", 64) + `","user_data":"{\"id\":\"evil\"}"}}`)
-	wantError(wire.CodeUnauthorized, "Invalid signature")
-	if code := bad.closed(); code != wire.CodeUnauthorized {
+	wantError(pusherwire.CodeUnauthorized, "Invalid signature")
+	if code := bad.closed(); code != pusherwire.CodeUnauthorized {
 		t.Errorf("forged signin closed with %d", code)
 	}
 	e.trigger(t, "news", "after", "{}")
@@ -383,15 +383,15 @@ func TestRefusedConnections(t *testing.T) {
 		url  string
 		code int
 	}{
-		{e.wsURL("no-such-key", "protocol=7"), wire.CodeAppNotFound},
-		{e.wsURL(appKey, "protocol=6"), wire.CodeUnsupportedProtocol},
-		{e.wsURL(appKey, "protocol=seven"), wire.CodeInvalidVersion},
-		{e.wsURL(appKey, "client=js"), wire.CodeNoProtocol},
-		{"ws://" + e.host + ":" + e.port + "/app/" + appKey + "/extra?protocol=7", wire.CodePathNotFound},
+		{e.wsURL("no-such-key", "protocol=7"), pusherwire.CodeAppNotFound},
+		{e.wsURL(appKey, "protocol=6"), pusherwire.CodeUnsupportedProtocol},
+		{e.wsURL(appKey, "protocol=seven"), pusherwire.CodeInvalidVersion},
+		{e.wsURL(appKey, "client=js"), pusherwire.CodeNoProtocol},
+		{"ws://" + e.host + ":" + e.port + "/app/" + appKey + "/extra?protocol=7", pusherwire.CodePathNotFound},
 	} {
 		r := e.dialURL(t, c.url)
 		f := r.next()
-		if f.Event != wire.EventError || int(f.inner()["code"].(float64)) != c.code {
+		if f.Event != pusherwire.EventError || int(f.inner()["code"].(float64)) != c.code {
 			t.Errorf("%s: first frame %+v, want pusher:error %d", c.url, f, c.code)
 		}
 		if code := r.closed(); int(code) != c.code {
@@ -420,13 +420,13 @@ func TestHTTPAPIRefusals(t *testing.T) {
 		{"bad signature", body, path, func(q url.Values) { q.Set("auth_signature", strings.Repeat("0", 64)) }, 401, "Invalid signature"},
 		{"missing signature", body, path, func(q url.Values) { q.Del("auth_signature") }, 401, "Missing auth_signature"},
 		{"stale timestamp", body, path, func(q url.Values) {
-			old := wire.SignRequest(appKey, appSecret, "POST", path, nil, body, time.Now().Add(-601*time.Second))
+			old := pusherwire.SignRequest(appKey, appSecret, "POST", path, nil, body, time.Now().Add(-601*time.Second))
 			for k := range q {
 				q.Set(k, old.Get(k))
 			}
 		}, 401, "Timestamp expired"},
 		{"wrong key", body, path, func(q url.Values) { q.Set("auth_key", otherKey) }, 401, "Invalid auth_key"},
-		{"body changed", body, path, func(q url.Values) { q.Set("body_md5", wire.BodyMD5([]byte("{}"))) }, 401, "Invalid body_md5"},
+		{"body changed", body, path, func(q url.Values) { q.Set("body_md5", pusherwire.BodyMD5([]byte("{}"))) }, 401, "Invalid body_md5"},
 		{"unknown app", body, "/apps/99/events", nil, 404, "Unknown app"},
 		{"not JSON", []byte(`nope`), path, nil, 400, "JSON object"},
 		{"no name", []byte(`{"channels":["news"],"data":"{}"}`), path, nil, 400, "Missing name"},
@@ -454,36 +454,36 @@ func TestPresenceAcrossDrops(t *testing.T) {
 	e := start(t, nil)
 	sub := func(r *raw, key, secret, channel, user string) {
 		cd := `{"user_id":"` + user + `","user_info":{"name":"` + user + `"}}`
-		r.subscribe(channel, wire.PresenceAuth(key, secret, r.socketID, channel, cd), cd)
+		r.subscribe(channel, pusherwire.PresenceAuth(key, secret, r.socketID, channel, cd), cd)
 	}
 	a, b := e.dial(t, appKey), e.dial(t, appKey)
 	sub(a, appKey, appSecret, "presence-d", "a")
-	a.expect(wire.EventSubscriptionSucceeded)
+	a.expect(pusherwire.EventSubscriptionSucceeded)
 	sub(b, appKey, appSecret, "presence-d", "b")
-	b.expect(wire.EventSubscriptionSucceeded)
-	if f := a.expect(wire.EventMemberAdded); f.inner()["user_id"] != "b" {
+	b.expect(pusherwire.EventSubscriptionSucceeded)
+	if f := a.expect(pusherwire.EventMemberAdded); f.inner()["user_id"] != "b" {
 		t.Fatalf("member_added %v", f.inner())
 	}
 	// b vanishes: no close frame.
 	b.c.CloseNow()
-	if f := a.expect(wire.EventMemberRemoved); f.inner()["user_id"] != "b" {
+	if f := a.expect(pusherwire.EventMemberRemoved); f.inner()["user_id"] != "b" {
 		t.Fatalf("member_removed %v", f.inner())
 	}
 
 	// App 2 allows 2 members per presence channel.
 	x, y, z := e.dial(t, otherKey), e.dial(t, otherKey), e.dial(t, otherKey)
 	sub(x, otherKey, otherSecret, "presence-full", "x")
-	x.expect(wire.EventSubscriptionSucceeded)
+	x.expect(pusherwire.EventSubscriptionSucceeded)
 	sub(y, otherKey, otherSecret, "presence-full", "y")
-	y.expect(wire.EventSubscriptionSucceeded)
+	y.expect(pusherwire.EventSubscriptionSucceeded)
 	sub(z, otherKey, otherSecret, "presence-full", "z")
-	f := z.expect(wire.EventSubscriptionError)
-	if d := f.inner(); d["type"] != wire.SubscriptionErrorLimit || int(d["status"].(float64)) != wire.CodeOverCapacity {
+	f := z.expect(pusherwire.EventSubscriptionError)
+	if d := f.inner(); d["type"] != pusherwire.SubscriptionErrorLimit || int(d["status"].(float64)) != pusherwire.CodeOverCapacity {
 		t.Fatalf("over the members limit: %v", d)
 	}
 	// A second socket of a member already there is no new member.
 	sub(z, otherKey, otherSecret, "presence-full", "x")
-	z.expect(wire.EventSubscriptionSucceeded)
+	z.expect(pusherwire.EventSubscriptionSucceeded)
 }
 
 // TestSgcKeptOutOfPusherChannels: an sgc client cannot subscribe to
@@ -517,14 +517,14 @@ func TestShutdownAndIdle(t *testing.T) {
 	idle := e.dialRaw(t, e.wsURL(appKey, "protocol=7"), true)
 	time.Sleep(600 * time.Millisecond) // not reading: pings go unanswered
 	idle.start()
-	if code := idle.closed(); code != wire.CodePongNotReceived {
+	if code := idle.closed(); code != pusherwire.CodePongNotReceived {
 		t.Errorf("idle socket closed with %d, want 4201", code)
 	}
 	r := e.dial(t, appKey)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	go func() { _ = e.srv.Shutdown(ctx) }()
-	if code := r.closed(); code != wire.CodeReconnect {
+	if code := r.closed(); code != pusherwire.CodeReconnect {
 		t.Errorf("shutdown closed with %d, want 4200", code)
 	}
 }
@@ -536,23 +536,23 @@ func TestConnectionLimits(t *testing.T) {
 	e := start(t, func(o *server.Options) {
 		o.Pusher.MaxConnections = 3
 		o.Pusher.Apps[1].MaxConnections = 1
-		o.Pusher.Apps = append(o.Pusher.Apps, pusheradapter.App{ID: "3", Key: "off-key", Secret: "off", Disabled: true})
+		o.Pusher.Apps = append(o.Pusher.Apps, pusher.App{ID: "3", Key: "off-key", Secret: "off", Disabled: true})
 	})
 	refused := func(key string, code int) {
 		t.Helper()
 		r := e.dialURL(t, e.wsURL(key, "protocol=7"))
-		if f := r.next(); f.Event != wire.EventError || int(f.inner()["code"].(float64)) != code {
+		if f := r.next(); f.Event != pusherwire.EventError || int(f.inner()["code"].(float64)) != code {
 			t.Fatalf("%s: %+v, want pusher:error %d", key, f, code)
 		}
 		if c := r.closed(); int(c) != code {
 			t.Fatalf("%s: closed with %d, want %d", key, c, code)
 		}
 	}
-	refused("off-key", wire.CodeAppDisabled)
+	refused("off-key", pusherwire.CodeAppDisabled)
 	o1 := e.dial(t, otherKey)
-	refused(otherKey, wire.CodeOverQuota)
+	refused(otherKey, pusherwire.CodeOverQuota)
 	a1, _ := e.dial(t, appKey), e.dial(t, appKey)
-	refused(appKey, wire.CodeOverCapacity)
+	refused(appKey, pusherwire.CodeOverCapacity)
 	open := e.srv.Stats().Connections
 	a1.c.Close(websocket.StatusNormalClosure, "")
 	// Its place is free once the server has seen it go.
@@ -565,7 +565,7 @@ func TestConnectionLimits(t *testing.T) {
 	}
 	e.dial(t, appKey).alive()
 	o1.alive()
-	q := wire.SignRequest("off-key", "off", "GET", "/apps/3/channels", nil, nil, time.Now())
+	q := pusherwire.SignRequest("off-key", "off", "GET", "/apps/3/channels", nil, nil, time.Now())
 	resp, err := http.Get(e.hs.URL + "/apps/3/channels?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 // Package pusher serves the Pusher Channels protocol (version 7) over one
 // transport connection per client, and the Pusher HTTP API, into the same
 // presence engine as the sgc protocol: pusher-js, Laravel Echo and the
-// `pusher` server SDKs work unchanged. The wire codec is protocol/pusher;
+// `pusher` server SDKs work unchanged. The wire codec is protocol/pusherwire;
 // this package translates it to engine calls and engine events to frames.
 // The server does the upgrade and hands each connection to Handler.Serve,
 // and routes the HTTP API (Handler.ServeAPI) under /apps/.
@@ -19,7 +19,7 @@ import (
 
 	"github.com/rollcall/rollcall/adapter"
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -209,7 +209,7 @@ func (h *Handler) Serve(tc *transport.Conn, p Peer) {
 	app := h.byKey[p.Key]
 	refuse := func(code int, msg string) {
 		h.log.Debug("pusher connection refused", "remote", tc.RemoteAddr().String(), "code", code, "reason", msg)
-		_ = tc.Send(wire.AppendError(nil, code, msg))
+		_ = tc.Send(pusherwire.AppendError(nil, code, msg))
 		tc.Close(ws.StatusCode(code), msg)
 		tc.Serve(nil, func([]byte) error { return nil }, func(code ws.StatusCode, _ string) {
 			if host := h.cfg.Host; host != nil {
@@ -219,25 +219,25 @@ func (h *Handler) Serve(tc *transport.Conn, p Peer) {
 	}
 	switch {
 	case app == nil:
-		refuse(wire.CodeAppNotFound, "App key "+p.Key+" not in this cluster. Did you forget to specify the cluster?")
+		refuse(pusherwire.CodeAppNotFound, "App key "+p.Key+" not in this cluster. Did you forget to specify the cluster?")
 		return
 	case app.Disabled:
-		refuse(wire.CodeAppDisabled, "Application disabled")
+		refuse(pusherwire.CodeAppDisabled, "Application disabled")
 		return
 	}
-	if code := wire.CheckProtocol(p.Query.Get("protocol")); code != 0 {
-		refuse(code, wire.CodeText(code)+": this server speaks protocol 7")
+	if code := pusherwire.CheckProtocol(p.Query.Get("protocol")); code != 0 {
+		refuse(code, pusherwire.CodeText(code)+": this server speaks protocol 7")
 		return
 	}
 	if n := h.conns.Add(1); h.cfg.MaxConnections > 0 && n > int64(h.cfg.MaxConnections) {
 		h.conns.Add(-1)
-		refuse(wire.CodeOverCapacity, "Over capacity")
+		refuse(pusherwire.CodeOverCapacity, "Over capacity")
 		return
 	}
 	if n := h.appConns[app].Add(1); app.MaxConnections > 0 && n > int64(app.MaxConnections) {
 		h.appConns[app].Add(-1)
 		h.conns.Add(-1)
-		refuse(wire.CodeOverQuota, "Application is over connection quota")
+		refuse(pusherwire.CodeOverQuota, "Application is over connection quota")
 		return
 	}
 	s := newSession(h, app, tc, p)
@@ -276,9 +276,9 @@ func (h *Handler) occupy(app *App, engineName, name string, delta int) {
 	h.mu.Unlock()
 	switch {
 	case delta > 0 && n == 1:
-		h.webhook(app, wire.WebhookEvent{Name: wire.WebhookChannelOccupied, Channel: name})
+		h.webhook(app, pusherwire.WebhookEvent{Name: pusherwire.WebhookChannelOccupied, Channel: name})
 	case delta < 0 && n == 0:
-		h.webhook(app, wire.WebhookEvent{Name: wire.WebhookChannelVacated, Channel: name})
+		h.webhook(app, pusherwire.WebhookEvent{Name: pusherwire.WebhookChannelVacated, Channel: name})
 	}
 }
 
@@ -330,7 +330,7 @@ func (h *Handler) signedIn(s *session, id string) {
 
 // webhook queues one event for the app's webhooks that want it; it never
 // blocks.
-func (h *Handler) webhook(app *App, ev wire.WebhookEvent) {
+func (h *Handler) webhook(app *App, ev pusherwire.WebhookEvent) {
 	for _, w := range h.hooks[app] {
 		w.push(ev)
 	}

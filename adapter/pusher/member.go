@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 )
 
 // The identity mapping between the two protocols (docs/pusher.md):
@@ -61,10 +61,10 @@ func userInfo(m presence.Member) json.RawMessage {
 	return b
 }
 
-func wireMembers(ms []presence.Member) []wire.Member {
-	out := make([]wire.Member, len(ms))
+func wireMembers(ms []presence.Member) []pusherwire.Member {
+	out := make([]pusherwire.Member, len(ms))
 	for i, m := range ms {
-		out[i] = wire.Member{ID: m.ID, Info: userInfo(m)}
+		out[i] = pusherwire.Member{ID: m.ID, Info: userInfo(m)}
 	}
 	return out
 }

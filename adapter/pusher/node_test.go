@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/server"
 )
 
@@ -84,9 +84,9 @@ func start(t *testing.T, mut func(*server.Options)) *env {
 		Pusher: server.PusherOptions{
 			ActivityTimeout: 1,
 			WebhookBatch:    10 * time.Millisecond,
-			Apps: []pusheradapter.App{
+			Apps: []pusher.App{
 				{ID: appID, Key: appKey, Secret: appSecret, Default: true, ClientEvents: true,
-					Webhooks: []pusheradapter.Webhook{{URL: hookSrv.URL + "/hook"}}},
+					Webhooks: []pusher.Webhook{{URL: hookSrv.URL + "/hook"}}},
 				{ID: otherID, Key: otherKey, Secret: otherSecret, MaxPresenceMembers: 2},
 			},
 		},

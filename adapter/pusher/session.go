@@ -13,7 +13,7 @@ import (
 
 	"github.com/rollcall/rollcall/adapter"
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -32,13 +32,13 @@ type session struct {
 	// mu guards subs and user. It is never held across an engine call:
 	// the engine may deliver to this session on the calling goroutine.
 	mu   sync.Mutex
-	subs map[string]*sub // by Pusher channel name
-	user *wire.UserData  // the signed-in user, nil before pusher:signin
+	subs map[string]*sub      // by Pusher channel name
+	user *pusherwire.UserData // the signed-in user, nil before pusher:signin
 }
 
 // sub is one channel a session is subscribed to.
 type sub struct {
-	typ    wire.ChannelType
+	typ    pusherwire.ChannelType
 	engine string // the engine's name
 	userID string // the presence user id, "" elsewhere
 	// active is false while the subscription is being made and after it
@@ -47,7 +47,7 @@ type sub struct {
 }
 
 func newSession(h *Handler, app *App, tc *transport.Conn, p Peer) *session {
-	s := &session{h: h, app: app, tc: tc, id: wire.NewSocketID(), subs: make(map[string]*sub)}
+	s := &session{h: h, app: app, tc: tc, id: pusherwire.NewSocketID(), subs: make(map[string]*sub)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limit = adapter.RateLimiter{Rate: app.ClientEventsPerSecond, Burst: app.ClientEventsPerSecond}
 	s.pc = h.engine.Connect(s.id, s)
@@ -57,7 +57,7 @@ func newSession(h *Handler, app *App, tc *transport.Conn, p Peer) *session {
 func (s *session) run() {
 	s.log = s.h.log.With("socket", s.id, "app", s.app.ID, "remote", s.tc.RemoteAddr().String())
 	s.log.Debug("pusher connected")
-	s.send(wire.AppendConnectionEstablished(nil, s.id, s.h.cfg.ActivityTimeout))
+	s.send(pusherwire.AppendConnectionEstablished(nil, s.id, s.h.cfg.ActivityTimeout))
 	if host := s.h.cfg.Host; host != nil {
 		host.Begin(s.ctx, s.tc, s.pc)
 	}
@@ -70,11 +70,11 @@ func (s *session) ended(code ws.StatusCode, reason string) {
 	var presenceSubs []*sub
 	var all []string
 	for name, sb := range s.subs {
-		if !sb.active || sb.typ.Kind == wire.ServerToUser {
+		if !sb.active || sb.typ.Kind == pusherwire.ServerToUser {
 			continue
 		}
 		all = append(all, name)
-		if sb.typ.Kind == wire.Presence {
+		if sb.typ.Kind == pusherwire.Presence {
 			presenceSubs = append(presenceSubs, sb)
 		}
 	}
@@ -104,7 +104,7 @@ func (s *session) memberGone(sb *sub) {
 		}
 	}
 	name, _ := s.app.PusherChannel(sb.engine)
-	s.h.webhook(s.app, wire.WebhookEvent{Name: wire.WebhookMemberRemoved, Channel: name, UserID: sb.userID})
+	s.h.webhook(s.app, pusherwire.WebhookEvent{Name: pusherwire.WebhookMemberRemoved, Channel: name, UserID: sb.userID})
 }
 
 func (s *session) send(frame []byte) {
@@ -118,13 +118,13 @@ func (s *session) send(frame []byte) {
 func (s *session) sendError(code int, msg string) {
 	s.h.counters.Errors.Add(1)
 	s.log.Debug("pusher error sent", "code", code, "message", msg)
-	s.send(wire.AppendError(nil, code, msg))
+	s.send(pusherwire.AppendError(nil, code, msg))
 }
 
 func (s *session) subError(channel, typ, msg string, status int) {
 	s.h.counters.Errors.Add(1)
 	s.log.Debug("subscription refused", "channel", channel, "type", typ, "error", msg)
-	s.send(wire.AppendSubscriptionError(nil, channel, typ, msg, status))
+	s.send(pusherwire.AppendSubscriptionError(nil, channel, typ, msg, status))
 }
 
 // close sends pusher:error and closes with the same code.
@@ -152,37 +152,37 @@ func (s *session) Deliver(ev *presence.Event) {
 	}
 	switch ev.Kind {
 	case presence.KindMembers:
-		if st.typ.Kind == wire.Presence {
-			s.send(wire.AppendPresenceSubscriptionSucceeded(nil, name, wireMembers(ev.Members)))
+		if st.typ.Kind == pusherwire.Presence {
+			s.send(pusherwire.AppendPresenceSubscriptionSucceeded(nil, name, wireMembers(ev.Members)))
 		} else {
-			s.send(wire.AppendSubscriptionSucceeded(nil, name))
+			s.send(pusherwire.AppendSubscriptionSucceeded(nil, name))
 		}
 		if st.typ.Cache {
 			if c, ok := s.h.cached(st.engine); ok {
-				s.send(wire.AppendChannelEvent(nil, name, c.name, c.data))
+				s.send(pusherwire.AppendChannelEvent(nil, name, c.name, c.data))
 			} else {
-				s.send(wire.AppendCacheMiss(nil, name))
-				s.h.webhook(s.app, wire.WebhookEvent{Name: wire.WebhookCacheMiss, Channel: name})
+				s.send(pusherwire.AppendCacheMiss(nil, name))
+				s.h.webhook(s.app, pusherwire.WebhookEvent{Name: pusherwire.WebhookCacheMiss, Channel: name})
 			}
 		}
 	case presence.KindNewChannelMember:
-		if st.typ.Kind != wire.Presence {
+		if st.typ.Kind != pusherwire.Presence {
 			return
 		}
 		if ev.Member.ID == st.userID {
 			// Its own user's first entry: this connection made it.
-			s.h.webhook(s.app, wire.WebhookEvent{Name: wire.WebhookMemberAdded, Channel: name, UserID: st.userID})
+			s.h.webhook(s.app, pusherwire.WebhookEvent{Name: pusherwire.WebhookMemberAdded, Channel: name, UserID: st.userID})
 			return
 		}
 		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte {
-			return wire.AppendMemberAdded(nil, name, ev.Member.ID, userInfo(ev.Member))
+			return pusherwire.AppendMemberAdded(nil, name, ev.Member.ID, userInfo(ev.Member))
 		}))
 	case presence.KindRemoveChannelMember:
-		if st.typ.Kind != wire.Presence || ev.Member.ID == st.userID {
+		if st.typ.Kind != pusherwire.Presence || ev.Member.ID == st.userID {
 			return
 		}
 		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte {
-			return wire.AppendMemberRemoved(nil, name, ev.Member.ID)
+			return pusherwire.AppendMemberRemoved(nil, name, ev.Member.ID)
 		}))
 	case presence.KindPublish:
 		if ev.Except == s.id {
@@ -205,8 +205,8 @@ func publishFrame(channel string, ev *presence.Event) []byte {
 	if name == "" {
 		name = SgcMessageEvent
 	}
-	b := wire.AppendChannelEvent(make([]byte, 0, 64+len(channel)+len(name)+len(ev.Data)), channel, name, string(ev.Data))
-	if ev.Member.ID != "" && wire.ClassifyChannel(channel).Kind == wire.Presence {
+	b := pusherwire.AppendChannelEvent(make([]byte, 0, 64+len(channel)+len(name)+len(ev.Data)), channel, name, string(ev.Data))
+	if ev.Member.ID != "" && pusherwire.ClassifyChannel(channel).Kind == pusherwire.Presence {
 		uid, _ := json.Marshal(ev.Member.ID)
 		b = append(b[:len(b)-1], `,"user_id":`...)
 		b = append(b, uid...)
@@ -217,45 +217,45 @@ func publishFrame(channel string, ev *presence.Event) []byte {
 
 // handle processes one text message from the client.
 func (s *session) handle(data []byte) error {
-	cf, err := wire.DecodeClientFrame(data)
+	cf, err := pusherwire.DecodeClientFrame(data)
 	if err != nil {
-		var fe *wire.FrameError
+		var fe *pusherwire.FrameError
 		if errors.As(err, &fe) {
 			s.sendError(fe.Code(), fe.Message())
 			return nil
 		}
-		s.sendError(wire.CodeReconnect, "Invalid message format")
+		s.sendError(pusherwire.CodeReconnect, "Invalid message format")
 		return nil
 	}
 	switch cf.Type {
-	case wire.TypePing:
-		s.send(wire.AppendPong(nil))
-	case wire.TypePong:
-	case wire.TypeSubscribe:
+	case pusherwire.TypePing:
+		s.send(pusherwire.AppendPong(nil))
+	case pusherwire.TypePong:
+	case pusherwire.TypeSubscribe:
 		s.subscribe(cf.Subscribe)
-	case wire.TypeUnsubscribe:
+	case pusherwire.TypeUnsubscribe:
 		s.unsubscribe(cf.Channel)
-	case wire.TypeSignin:
+	case pusherwire.TypeSignin:
 		return s.signin(cf.Signin)
-	case wire.TypeClientEvent:
+	case pusherwire.TypeClientEvent:
 		s.clientEvent(&cf)
 	default:
-		s.sendError(wire.CodeClientEventRejected, "Client event rejected: "+strconv.Quote(cf.Event)+" is not a client event (client events start with client-)")
+		s.sendError(pusherwire.CodeClientEventRejected, "Client event rejected: "+strconv.Quote(cf.Event)+" is not a client event (client events start with client-)")
 	}
 	return nil
 }
 
-func (s *session) subscribe(req wire.Subscribe) {
+func (s *session) subscribe(req pusherwire.Subscribe) {
 	name := req.Channel
-	if err := wire.ValidateChannelName(name, s.app.MaxChannelName); err != nil {
-		if errors.Is(err, wire.ErrChannelNameTooLong) {
-			s.subError(name, wire.SubscriptionErrorLimit, err.Error(), wire.CodeUnauthorized)
+	if err := pusherwire.ValidateChannelName(name, s.app.MaxChannelName); err != nil {
+		if errors.Is(err, pusherwire.ErrChannelNameTooLong) {
+			s.subError(name, pusherwire.SubscriptionErrorLimit, err.Error(), pusherwire.CodeUnauthorized)
 		} else {
-			s.subError(name, "InvalidChannel", err.Error(), wire.CodeUnauthorized)
+			s.subError(name, "InvalidChannel", err.Error(), pusherwire.CodeUnauthorized)
 		}
 		return
 	}
-	typ := wire.ClassifyChannel(name)
+	typ := pusherwire.ClassifyChannel(name)
 	s.mu.Lock()
 	if sb := s.subs[name]; sb != nil {
 		s.mu.Unlock()
@@ -266,44 +266,44 @@ func (s *session) subscribe(req wire.Subscribe) {
 	s.mu.Unlock()
 	var member *presence.Member
 	switch typ.Kind {
-	case wire.Internal:
-		s.subError(name, "InvalidChannel", "Channel name "+strconv.Quote(name)+" is reserved", wire.CodeUnauthorized)
+	case pusherwire.Internal:
+		s.subError(name, "InvalidChannel", "Channel name "+strconv.Quote(name)+" is reserved", pusherwire.CodeUnauthorized)
 		return
-	case wire.ServerToUser:
-		id, _ := wire.ServerToUserID(name)
+	case pusherwire.ServerToUser:
+		id, _ := pusherwire.ServerToUserID(name)
 		if user == nil || user.ID != id {
-			s.subError(name, wire.SubscriptionErrorAuth, "Subscribing to "+name+" needs a signin as user "+strconv.Quote(id), 401)
+			s.subError(name, pusherwire.SubscriptionErrorAuth, "Subscribing to "+name+" needs a signin as user "+strconv.Quote(id), 401)
 			return
 		}
-		s.send(wire.AppendSubscriptionSucceeded(nil, name))
+		s.send(pusherwire.AppendSubscriptionSucceeded(nil, name))
 		return
-	case wire.Private, wire.PrivateEncrypted:
-		if err := wire.VerifyAuth(s.app.Key, s.app.Secret, wire.PrivateStringToSign(s.id, name), req.Auth); err != nil {
-			s.subError(name, wire.SubscriptionErrorAuth, err.Error(), 401)
+	case pusherwire.Private, pusherwire.PrivateEncrypted:
+		if err := pusherwire.VerifyAuth(s.app.Key, s.app.Secret, pusherwire.PrivateStringToSign(s.id, name), req.Auth); err != nil {
+			s.subError(name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
 			return
 		}
-	case wire.Presence:
-		if err := wire.VerifyChannelAuth(s.app.Key, s.app.Secret, s.id, req); err != nil {
-			s.subError(name, wire.SubscriptionErrorAuth, err.Error(), 401)
+	case pusherwire.Presence:
+		if err := pusherwire.VerifyChannelAuth(s.app.Key, s.app.Secret, s.id, req); err != nil {
+			s.subError(name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
 			return
 		}
 		var m presence.Member
 		switch {
 		case req.HasChannelData:
-			cd, err := wire.ParseChannelData(req.ChannelData)
+			cd, err := pusherwire.ParseChannelData(req.ChannelData)
 			if err != nil {
-				s.subError(name, wire.SubscriptionErrorAuth, err.Error(), 401)
+				s.subError(name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
 				return
 			}
 			if len(cd.UserInfo) > s.app.MaxUserInfoBytes {
-				s.subError(name, wire.SubscriptionErrorLimit, "user_info is larger than "+strconv.Itoa(s.app.MaxUserInfoBytes)+" bytes", wire.CodeClientEventRejected)
+				s.subError(name, pusherwire.SubscriptionErrorLimit, "user_info is larger than "+strconv.Itoa(s.app.MaxUserInfoBytes)+" bytes", pusherwire.CodeClientEventRejected)
 				return
 			}
 			m = memberOf(cd.UserID, cd.UserInfo)
 		case user != nil:
 			m = memberOf(user.ID, user.UserInfo)
 		default:
-			s.subError(name, wire.SubscriptionErrorAuth, "A presence subscription needs channel_data or a signed-in user", 401)
+			s.subError(name, pusherwire.SubscriptionErrorAuth, "A presence subscription needs channel_data or a signed-in user", 401)
 			return
 		}
 		member = &m
@@ -311,7 +311,7 @@ func (s *session) subscribe(req wire.Subscribe) {
 	engineName := s.app.EngineChannel(name)
 	if member != nil {
 		if ms, err := s.h.engine.Members(engineName); err == nil && len(ms) >= s.app.MaxPresenceMembers && !hasMember(ms, member.ID) {
-			s.subError(name, wire.SubscriptionErrorLimit, "Presence channel "+name+" has the maximum of "+strconv.Itoa(s.app.MaxPresenceMembers)+" members", wire.CodeOverCapacity)
+			s.subError(name, pusherwire.SubscriptionErrorLimit, "Presence channel "+name+" has the maximum of "+strconv.Itoa(s.app.MaxPresenceMembers)+" members", pusherwire.CodeOverCapacity)
 			return
 		}
 	}
@@ -350,12 +350,12 @@ func hasMember(ms []presence.Member, id string) bool {
 // subscription_succeeded again (with the member list now), nothing counted
 // twice.
 func (s *session) resubscribed(name string, sb *sub) {
-	if sb.typ.Kind == wire.Presence {
+	if sb.typ.Kind == pusherwire.Presence {
 		ms, _ := s.h.engine.Members(sb.engine)
-		s.send(wire.AppendPresenceSubscriptionSucceeded(nil, name, wireMembers(ms)))
+		s.send(pusherwire.AppendPresenceSubscriptionSucceeded(nil, name, wireMembers(ms)))
 		return
 	}
-	s.send(wire.AppendSubscriptionSucceeded(nil, name))
+	s.send(pusherwire.AppendSubscriptionSucceeded(nil, name))
 }
 
 // subscribeFailed maps an engine refusal to a subscription error.
@@ -367,21 +367,21 @@ func (s *session) subscribeFailed(name string, err error) {
 	}
 	switch {
 	case errors.Is(err, presence.ErrChannelFull):
-		s.subError(name, wire.SubscriptionErrorLimit, "Presence channel "+name+" is full", wire.CodeOverCapacity)
+		s.subError(name, pusherwire.SubscriptionErrorLimit, "Presence channel "+name+" is full", pusherwire.CodeOverCapacity)
 	case errors.Is(err, presence.ErrTooManyChannels):
-		s.subError(name, wire.SubscriptionErrorLimit, "Too many channels on one connection", wire.CodeClientEventRejected)
+		s.subError(name, pusherwire.SubscriptionErrorLimit, "Too many channels on one connection", pusherwire.CodeClientEventRejected)
 	case errors.Is(err, presence.ErrInvalidChannel):
-		s.subError(name, wire.SubscriptionErrorLimit, "Channel name is too long", wire.CodeUnauthorized)
+		s.subError(name, pusherwire.SubscriptionErrorLimit, "Channel name is too long", pusherwire.CodeUnauthorized)
 	case errors.Is(err, presence.ErrClosed):
 	default:
-		s.subError(name, wire.SubscriptionErrorAuth, msg, 403)
+		s.subError(name, pusherwire.SubscriptionErrorAuth, msg, 403)
 	}
 }
 
 func (s *session) unsubscribe(name string) {
 	s.mu.Lock()
 	sb := s.subs[name]
-	if sb != nil && sb.typ.Kind == wire.ServerToUser {
+	if sb != nil && sb.typ.Kind == pusherwire.ServerToUser {
 		s.mu.Unlock()
 		return // the user channel lasts as long as the signin
 	}
@@ -394,24 +394,24 @@ func (s *session) unsubscribe(name string) {
 		s.log.Debug("unsubscribe", "channel", name, "err", err)
 		return
 	}
-	if sb.typ.Kind == wire.Presence {
+	if sb.typ.Kind == pusherwire.Presence {
 		s.memberGone(sb)
 	}
 	s.h.occupy(s.app, sb.engine, name, -1)
 }
 
-func (s *session) signin(req wire.Signin) error {
-	if err := wire.VerifyUserAuth(s.app.Key, s.app.Secret, s.id, req); err != nil {
-		return s.close(wire.CodeUnauthorized, err.Error())
+func (s *session) signin(req pusherwire.Signin) error {
+	if err := pusherwire.VerifyUserAuth(s.app.Key, s.app.Secret, s.id, req); err != nil {
+		return s.close(pusherwire.CodeUnauthorized, err.Error())
 	}
-	ud, err := wire.ParseUserData(req.UserData)
+	ud, err := pusherwire.ParseUserData(req.UserData)
 	if err != nil {
-		return s.close(wire.CodeUnauthorized, err.Error())
+		return s.close(pusherwire.CodeUnauthorized, err.Error())
 	}
 	if len(ud.Watchlist) > 0 {
 		var ids []json.RawMessage
 		if json.Unmarshal(ud.Watchlist, &ids) == nil && len(ids) > 100 {
-			s.sendError(wire.CodeWatchlistLimit, "Watchlist limit exceeded: at most 100 user ids")
+			s.sendError(pusherwire.CodeWatchlistLimit, "Watchlist limit exceeded: at most 100 user ids")
 			return nil
 		}
 	}
@@ -419,14 +419,14 @@ func (s *session) signin(req wire.Signin) error {
 	prev := s.user
 	if prev != nil && prev.ID != ud.ID {
 		s.mu.Unlock()
-		return s.close(wire.CodeUnauthorized, "This socket is signed in as another user already")
+		return s.close(pusherwire.CodeUnauthorized, "This socket is signed in as another user already")
 	}
 	s.user = &ud
-	userChan := wire.ServerToUserChannel(ud.ID)
+	userChan := pusherwire.ServerToUserChannel(ud.ID)
 	engineName := s.app.EngineChannel(userChan)
 	fresh := s.subs[userChan] == nil
 	if fresh {
-		s.subs[userChan] = &sub{typ: wire.ClassifyChannel(userChan), engine: engineName, active: true}
+		s.subs[userChan] = &sub{typ: pusherwire.ClassifyChannel(userChan), engine: engineName, active: true}
 	}
 	s.mu.Unlock()
 	if fresh {
@@ -437,13 +437,13 @@ func (s *session) signin(req wire.Signin) error {
 		}
 		s.h.signedIn(s, ud.ID)
 	}
-	s.send(wire.AppendSigninSuccess(nil, req.UserData))
+	s.send(pusherwire.AppendSigninSuccess(nil, req.UserData))
 	return nil
 }
 
-func (s *session) clientEvent(cf *wire.ClientFrame) {
+func (s *session) clientEvent(cf *pusherwire.ClientFrame) {
 	reject := func(why string) {
-		s.sendError(wire.CodeClientEventRejected, "Client event rejected: "+why)
+		s.sendError(pusherwire.CodeClientEventRejected, "Client event rejected: "+why)
 	}
 	if !s.limit.Allow(time.Now()) {
 		s.h.counters.RateLimited.Add(1)
@@ -453,7 +453,7 @@ func (s *session) clientEvent(cf *wire.ClientFrame) {
 		return
 	}
 	name := cf.Channel
-	typ := wire.ClassifyChannel(name)
+	typ := pusherwire.ClassifyChannel(name)
 	switch {
 	case !s.app.ClientEvents:
 		reject("client events are not enabled for this app")
@@ -461,8 +461,8 @@ func (s *session) clientEvent(cf *wire.ClientFrame) {
 	case !typ.Kind.AcceptsClientEvents():
 		reject("client events are only allowed on private and presence channels, not on " + typ.Kind.String() + " channel " + strconv.Quote(name))
 		return
-	case len(cf.Event) > wire.DefaultMaxEventNameLength:
-		reject("event name is longer than " + strconv.Itoa(wire.DefaultMaxEventNameLength) + " characters")
+	case len(cf.Event) > pusherwire.DefaultMaxEventNameLength:
+		reject("event name is longer than " + strconv.Itoa(pusherwire.DefaultMaxEventNameLength) + " characters")
 		return
 	case len(cf.Data) > s.app.MaxEventBytes:
 		reject("data is larger than " + strconv.Itoa(s.app.MaxEventBytes) + " bytes")
@@ -487,7 +487,7 @@ func (s *session) clientEvent(cf *wire.ClientFrame) {
 		return
 	}
 	s.h.counters.Publishes.Add(1)
-	s.h.webhook(s.app, wire.WebhookEvent{Name: wire.WebhookClientEvent, Channel: name, Event: cf.Event, Data: text, SocketID: s.id, UserID: sb.userID})
+	s.h.webhook(s.app, pusherwire.WebhookEvent{Name: pusherwire.WebhookClientEvent, Channel: name, Event: cf.Event, Data: text, SocketID: s.id, UserID: sb.userID})
 }
 
 // eventText is a client event's data as the engine carries it, a string: a
@@ -508,6 +508,6 @@ func eventText(data json.RawMessage) string {
 
 // terminate closes the session for terminate_connections.
 func (s *session) terminate() {
-	s.sendError(wire.CodeUnauthorized, "Connection terminated: the server ended this user's connections")
-	s.tc.Close(ws.StatusCode(wire.CodeUnauthorized), "terminated")
+	s.sendError(pusherwire.CodeUnauthorized, "Connection terminated: the server ended this user's connections")
+	s.tc.Close(ws.StatusCode(pusherwire.CodeUnauthorized), "terminated")
 }

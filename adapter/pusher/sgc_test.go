@@ -43,14 +43,21 @@ func TestSgcAndPusherShareAPresenceChannel(t *testing.T) {
 		_, err := e.node(ctx, "sgcshare.mjs", map[string]any{"sgcID": sgcID})
 		done <- err
 	}()
-	for m := range joined {
-		if m.ID == sgcID {
-			continue // its own subscription
+	for seen := false; !seen; {
+		select {
+		case m := <-joined:
+			if m.ID == sgcID {
+				continue // its own subscription
+			}
+			if m.ID != "pjs" || m.Name != "Pia" || m.Info != `{"name":"Pia","color":"red"}` {
+				t.Fatalf("the pusher-js user appears to sgc as %+v", m)
+			}
+			seen = true
+		case err := <-done:
+			t.Fatalf("node ended before the pusher-js user joined: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the pusher-js user never joined")
 		}
-		if m.ID != "pjs" || m.Name != "Pia" || m.Info != `{"name":"Pia","color":"red"}` {
-			t.Fatalf("the pusher-js user appears to sgc as %+v", m)
-		}
-		break
 	}
 	select {
 	case got := <-heard:
@@ -64,8 +71,13 @@ func TestSgcAndPusherShareAPresenceChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its own publish comes back to the sgc client, as sgc does.
-	if got := <-heard; !strings.HasSuffix(got, "hello from sgc") {
-		t.Fatalf("sgc heard %q", got)
+	select {
+	case got := <-heard:
+		if !strings.HasSuffix(got, "hello from sgc") {
+			t.Fatalf("sgc heard %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("sgc never heard its own publish")
 	}
 	sgc.Close()
 	if err := <-done; err != nil {

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 )
 
 // maxWebhookBatch is the most events one webhook POST carries.
@@ -21,16 +21,16 @@ type webhookSender struct {
 	h       *Handler
 	app     *App
 	hook    Webhook
-	q       chan wire.WebhookEvent
+	q       chan pusherwire.WebhookEvent
 	dropped atomic.Uint64
 	warned  atomic.Int64 // unix seconds of the last drop warning
 }
 
 func newWebhookSender(h *Handler, app *App, w Webhook) *webhookSender {
-	return &webhookSender{h: h, app: app, hook: w, q: make(chan wire.WebhookEvent, h.cfg.WebhookQueue)}
+	return &webhookSender{h: h, app: app, hook: w, q: make(chan pusherwire.WebhookEvent, h.cfg.WebhookQueue)}
 }
 
-func (w *webhookSender) push(ev wire.WebhookEvent) {
+func (w *webhookSender) push(ev pusherwire.WebhookEvent) {
 	if !w.hook.wants(ev.Name) {
 		return
 	}
@@ -52,13 +52,13 @@ func (w *webhookSender) drop(n int, why string) {
 func (w *webhookSender) run() {
 	defer w.h.wg.Done()
 	for {
-		var first wire.WebhookEvent
+		var first pusherwire.WebhookEvent
 		select {
 		case <-w.h.stop:
 			return
 		case first = <-w.q:
 		}
-		batch := []wire.WebhookEvent{first}
+		batch := []pusherwire.WebhookEvent{first}
 		t := time.NewTimer(w.h.cfg.WebhookBatch)
 	gather:
 		for len(batch) < maxWebhookBatch {
@@ -73,14 +73,14 @@ func (w *webhookSender) run() {
 			}
 		}
 		t.Stop()
-		w.deliver(wire.AppendWebhookBody(nil, time.Now().UnixMilli(), batch), len(batch))
+		w.deliver(pusherwire.AppendWebhookBody(nil, time.Now().UnixMilli(), batch), len(batch))
 	}
 }
 
 // deliver POSTs one body, retrying failures (a network error or a status
 // other than 2xx) with back-off 100 ms, 200 ms, … up to 10 s.
 func (w *webhookSender) deliver(body []byte, n int) {
-	sig := wire.SignWebhook(w.app.Secret, body)
+	sig := pusherwire.SignWebhook(w.app.Secret, body)
 	wait := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		ok := w.post(body, sig)
@@ -114,9 +114,9 @@ func (w *webhookSender) post(body []byte, sig string) bool {
 	if err != nil {
 		return false
 	}
-	req.Header.Set("Content-Type", wire.WebhookContentType)
-	req.Header.Set(wire.HeaderWebhookKey, w.app.Key)
-	req.Header.Set(wire.HeaderWebhookSignature, sig)
+	req.Header.Set("Content-Type", pusherwire.WebhookContentType)
+	req.Header.Set(pusherwire.HeaderWebhookKey, w.app.Key)
+	req.Header.Set(pusherwire.HeaderWebhookSignature, sig)
 	resp, err := w.h.cfg.WebhookClient.Do(req)
 	if err != nil {
 		w.h.log.Debug("webhook failed", "url", w.hook.URL, "err", err)

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/server"
 )
 
@@ -17,14 +17,14 @@ func TestWebhookRetryAndBoundedQueue(t *testing.T) {
 	var e *env
 	e = start(t, func(o *server.Options) {
 		o.Pusher.WebhookQueue = 4
-		o.Pusher.Apps[1].Webhooks = []pusheradapter.Webhook{{URL: "http://127.0.0.1:1/dead", EventTypes: []string{wire.WebhookChannelOccupied, wire.WebhookChannelVacated}}}
+		o.Pusher.Apps[1].Webhooks = []pusher.Webhook{{URL: "http://127.0.0.1:1/dead", EventTypes: []string{pusherwire.WebhookChannelOccupied, pusherwire.WebhookChannelVacated}}}
 	})
 	e.hooks.mu.Lock()
 	e.hooks.fail = 2
 	e.hooks.mu.Unlock()
 	r := e.dial(t, appKey)
 	r.subscribe("retried", "", "")
-	r.expect(wire.EventSubscriptionSucceeded)
+	r.expect(pusherwire.EventSubscriptionSucceeded)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(e.hooks.requests()) == 0 {
 		if time.Now().After(deadline) {
@@ -33,11 +33,11 @@ func TestWebhookRetryAndBoundedQueue(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	req := e.hooks.requests()[0]
-	if err := wire.VerifyWebhook(appKey, appSecret, req.Headers["x-pusher-key"], req.Headers["x-pusher-signature"], []byte(req.Body)); err != nil {
+	if err := pusherwire.VerifyWebhook(appKey, appSecret, req.Headers["x-pusher-key"], req.Headers["x-pusher-signature"], []byte(req.Body)); err != nil {
 		t.Errorf("webhook signature: %v", err)
 	}
-	body, err := wire.DecodeWebhookBody([]byte(req.Body))
-	if err != nil || body.TimeMS == 0 || len(body.Events) == 0 || body.Events[0].Name != wire.WebhookChannelOccupied || body.Events[0].Channel != "retried" {
+	body, err := pusherwire.DecodeWebhookBody([]byte(req.Body))
+	if err != nil || body.TimeMS == 0 || len(body.Events) == 0 || body.Events[0].Name != pusherwire.WebhookChannelOccupied || body.Events[0].Channel != "retried" {
 		t.Errorf("webhook body %s (%v)", req.Body, err)
 	}
 
@@ -45,17 +45,17 @@ func TestWebhookRetryAndBoundedQueue(t *testing.T) {
 	o := e.dial(t, otherKey)
 	by := e.dial(t, otherKey)
 	by.subscribe("live", "", "")
-	by.expect(wire.EventSubscriptionSucceeded)
+	by.expect(pusherwire.EventSubscriptionSucceeded)
 	for i := range 100 {
 		ch := fmt.Sprintf("c%d", i)
 		o.subscribe(ch, "", "")
-		o.expect(wire.EventSubscriptionSucceeded)
+		o.expect(pusherwire.EventSubscriptionSucceeded)
 		o.send(`{"event":"pusher:unsubscribe","data":{"channel":"` + ch + `"}}`)
 	}
 	o.alive()
 	start := time.Now()
 	body2 := []byte(`{"name":"e","channels":["live"],"data":"{}"}`)
-	q := wire.SignRequest(otherKey, otherSecret, "POST", "/apps/"+otherID+"/events", nil, body2, time.Now())
+	q := pusherwire.SignRequest(otherKey, otherSecret, "POST", "/apps/"+otherID+"/events", nil, body2, time.Now())
 	if st, b := postRaw(t, e, "/apps/"+otherID+"/events?"+q.Encode(), body2); st != 200 {
 		t.Fatalf("trigger: %d %s", st, b)
 	}

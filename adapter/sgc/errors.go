@@ -2,45 +2,46 @@ package sgc
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // codes maps the engine's reasons to sgc's error codes.
 var codes = map[presence.Reason]int{
-	presence.ErrMemberExists:         wire.CodeMemberExists,
-	presence.ErrMemberDenied:         wire.CodeMemberDenied,
-	presence.ErrMemberNotExists:      wire.CodeMemberNotExists,
-	presence.ErrChannelNotExists:     wire.CodeChannelNotExists,
-	presence.ErrChannelDenied:        wire.CodeChannelDenied,
-	presence.ErrSubscriptionDenied:   wire.CodeSubscriptionDenied,
-	presence.ErrSubscriptionExists:   wire.CodeSubscriptionExists,
-	presence.ErrSubscriptionNotExist: wire.CodeSubscriptionNotExists,
-	presence.ErrPublishDenied:        wire.CodePublishDenied,
-	presence.ErrSendMembersDenied:    wire.CodeSendMembersDenied,
-	presence.ErrNotOwnMember:         wire.CodeNotOwnMember,
-	presence.ErrTooManyChannels:      wire.CodeTooManyChannels,
-	presence.ErrChannelFull:          wire.CodeChannelFull,
-	presence.ErrInvalidChannel:       wire.CodeInvalidChannel,
-	presence.ErrNoInvitation:         wire.CodeNoInvitation,
-	presence.ErrIdentityMismatch:     wire.CodeIdentityMismatch,
-	presence.ErrInvitationDeclined:   wire.CodeInvitationDeclined,
+	presence.ErrMemberExists:         sgcwire.CodeMemberExists,
+	presence.ErrMemberDenied:         sgcwire.CodeMemberDenied,
+	presence.ErrMemberNotExists:      sgcwire.CodeMemberNotExists,
+	presence.ErrChannelNotExists:     sgcwire.CodeChannelNotExists,
+	presence.ErrChannelDenied:        sgcwire.CodeChannelDenied,
+	presence.ErrSubscriptionDenied:   sgcwire.CodeSubscriptionDenied,
+	presence.ErrSubscriptionExists:   sgcwire.CodeSubscriptionExists,
+	presence.ErrSubscriptionNotExist: sgcwire.CodeSubscriptionNotExists,
+	presence.ErrPublishDenied:        sgcwire.CodePublishDenied,
+	presence.ErrSendMembersDenied:    sgcwire.CodeSendMembersDenied,
+	presence.ErrNotOwnMember:         sgcwire.CodeNotOwnMember,
+	presence.ErrTooManyChannels:      sgcwire.CodeTooManyChannels,
+	presence.ErrChannelFull:          sgcwire.CodeChannelFull,
+	presence.ErrInvalidChannel:       sgcwire.CodeInvalidChannel,
+	presence.ErrNoInvitation:         sgcwire.CodeNoInvitation,
+	presence.ErrIdentityMismatch:     sgcwire.CodeIdentityMismatch,
+	presence.ErrInvitationDeclined:   sgcwire.CodeInvitationDeclined,
 }
 
 // refusal is an error that is answered with an error frame: the engine's
 // refusals, and the adapter's own (invalid message, unknown method).
-type refusal struct{ e wire.Error }
+type refusal struct{ e sgcwire.Error }
 
 func (r *refusal) Error() string { return r.e.Text }
 
 func invalid(why string) error {
-	return &refusal{wire.Error{Code: wire.CodeInvalidMessage, Text: wire.Text(wire.CodeInvalidMessage) + why + "."}}
+	return &refusal{sgcwire.Error{Code: sgcwire.CodeInvalidMessage, Text: sgcwire.Text(sgcwire.CodeInvalidMessage) + why + "."}}
 }
 
 // errorFrame returns the error object for err and whether err is one that
 // is answered with an error frame.
-func errorFrame(err error) (wire.Error, bool) {
+func errorFrame(err error) (sgcwire.Error, bool) {
 	var r *refusal
 	if errors.As(err, &r) {
 		return r.e, true
@@ -52,15 +53,15 @@ func errorFrame(err error) (wire.Error, bool) {
 	var reason presence.Reason
 	if errors.As(err, &reason) {
 		code, ok := codes[reason]
-		return wire.NewError(code), ok
+		return sgcwire.NewError(code), ok
 	}
-	return wire.Error{}, false
+	return sgcwire.Error{}, false
 }
 
 // wireError maps a refusal with words: its own code and text where it has
 // them, the reason's otherwise.
-func wireError(pe *presence.Error) wire.Error {
-	out := wire.NewError(codes[pe.Reason])
+func wireError(pe *presence.Error) sgcwire.Error {
+	out := sgcwire.NewError(codes[pe.Reason])
 	if pe.Code != 0 {
 		out.Code = pe.Code
 	}
@@ -70,10 +71,16 @@ func wireError(pe *presence.Error) wire.Error {
 	return out
 }
 
-// refusalOf reads an invitee's refusal from the wire.
-func refusalOf(e wire.Error) *presence.Error {
+// refusalOf reads an invitee's refusal from the sgcwire.
+func refusalOf(e sgcwire.Error) *presence.Error {
 	if e.Code == 0 {
 		return nil
 	}
 	return &presence.Error{Reason: presence.ErrInvitationDeclined, Code: e.Code, Text: e.Text}
+}
+
+// wireText is a decoding error's text for the peer: the codec's package
+// prefix names Go code, not anything the client sent.
+func wireText(err error) string {
+	return strings.TrimPrefix(err.Error(), "sgcwire: ")
 }

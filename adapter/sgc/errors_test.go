@@ -6,14 +6,14 @@ import (
 	"testing"
 
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 func TestEveryReasonHasACode(t *testing.T) {
 	seen := map[int]presence.Reason{}
 	for _, r := range presence.Reasons() {
 		e, ok := errorFrame(fmt.Errorf("wrapped: %w", r))
-		if !ok || e.Code == 0 || e.Text != wire.Text(e.Code) {
+		if !ok || e.Code == 0 || e.Text != sgcwire.Text(e.Code) {
 			t.Errorf("%q: error frame %+v, %v", r, e, ok)
 		}
 		if prev, dup := seen[e.Code]; dup {
@@ -26,12 +26,12 @@ func TestEveryReasonHasACode(t *testing.T) {
 func TestErrorFrameOfAHooksRefusal(t *testing.T) {
 	tests := []struct {
 		err  error
-		want wire.Error
+		want sgcwire.Error
 	}{
-		{&presence.Error{Reason: presence.ErrPublishDenied, Text: "muted"}, wire.Error{Code: 20, Text: "muted"}},
-		{&presence.Error{Reason: presence.ErrPublishDenied, Code: 77}, wire.Error{Code: 77, Text: wire.Text(20)}},
-		{presence.ErrChannelFull, wire.NewError(wire.CodeChannelFull)},
-		{invalid("why"), wire.Error{Code: 40, Text: "Invalid message: why."}},
+		{&presence.Error{Reason: presence.ErrPublishDenied, Text: "muted"}, sgcwire.Error{Code: 20, Text: "muted"}},
+		{&presence.Error{Reason: presence.ErrPublishDenied, Code: 77}, sgcwire.Error{Code: 77, Text: sgcwire.Text(20)}},
+		{presence.ErrChannelFull, sgcwire.NewError(sgcwire.CodeChannelFull)},
+		{invalid("why"), sgcwire.Error{Code: 40, Text: "Invalid message: why."}},
 	}
 	for _, tt := range tests {
 		if got, ok := errorFrame(tt.err); !ok || got != tt.want {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/rollcall/rollcall/adapter"
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -60,9 +60,9 @@ type Config struct {
 
 // Peer is what the server knows of a connection it hands to Serve.
 type Peer struct {
-	// Broker is set when the client negotiated broker.esegece.com: frames
-	// then travel in the broker envelope.
-	Broker bool
+	// Enveloped is set when the client negotiated broker.esegece.com: frames
+	// then travel in the envelope.
+	Enveloped bool
 	// Identity is who the connection authenticated as (nil: open server),
 	// Data the application value to attach, Groups the groups to file it
 	// into once the session frame was sent.
@@ -75,7 +75,7 @@ type Peer struct {
 type Handler struct {
 	cfg      Config
 	log      *slog.Logger
-	enc      wire.Encoder
+	enc      sgcwire.Encoder
 	counters *adapter.Counters
 
 	mu       sync.Mutex
@@ -84,16 +84,16 @@ type Handler struct {
 	done     chan struct{}
 }
 
-// brokerKey names the broker-envelope variant of a handler's frames in the
+// envelopeKey names the enveloped variant of a handler's frames in the
 // Event.Frame cache.
-type brokerKey struct{ h *Handler }
+type envelopeKey struct{ h *Handler }
 
 // New returns a handler; Close stops its background work.
 func New(cfg Config) *Handler {
 	h := &Handler{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		enc:      wire.Encoder{Base64: cfg.EncodeBase64},
+		enc:      sgcwire.Encoder{Base64: cfg.EncodeBase64},
 		counters: cfg.Counters,
 		sessions: make(map[*session]struct{}),
 		stop:     make(chan struct{}),
@@ -182,14 +182,14 @@ func (h *Handler) resendLoop() {
 }
 
 // frame returns the sgc frame of ev, encoded once per handler, in the
-// broker envelope when asked: both variants come from the Event's cache.
-func (h *Handler) frame(ev *presence.Event, broker bool) []byte {
+// envelope when asked: both variants come from the Event's cache.
+func (h *Handler) frame(ev *presence.Event, enveloped bool) []byte {
 	plain := ev.Frame(h, h.encodeEvent)
-	if !broker {
+	if !enveloped {
 		return plain
 	}
-	return ev.Frame(brokerKey{h}, func(*presence.Event) []byte {
-		return wire.AppendBroker(make([]byte, 0, len(plain)+24), plain)
+	return ev.Frame(envelopeKey{h}, func(*presence.Event) []byte {
+		return sgcwire.AppendEnvelope(make([]byte, 0, len(plain)+24), plain)
 	})
 }
 
@@ -200,31 +200,31 @@ func (h *Handler) encodeEvent(ev *presence.Event) []byte {
 
 // methods names the sgc method of each kind of engine event.
 var methods = map[presence.Kind]string{
-	presence.KindNewMember:           wire.MethodNewMember,
-	presence.KindRemoveMember:        wire.MethodRemoveMember,
-	presence.KindNewChannelMember:    wire.MethodNewChannelMember,
-	presence.KindRemoveChannelMember: wire.MethodRemoveChannelMember,
-	presence.KindPublish:             wire.MethodPublishMsg,
-	presence.KindMembers:             wire.MethodSendMembers,
-	presence.KindInvitation:          wire.MethodChannelInvitation,
-	presence.KindInvitationResponse:  wire.MethodInvitationResponse,
+	presence.KindNewMember:           sgcwire.MethodNewMember,
+	presence.KindRemoveMember:        sgcwire.MethodRemoveMember,
+	presence.KindNewChannelMember:    sgcwire.MethodNewChannelMember,
+	presence.KindRemoveChannelMember: sgcwire.MethodRemoveChannelMember,
+	presence.KindPublish:             sgcwire.MethodPublishMsg,
+	presence.KindMembers:             sgcwire.MethodSendMembers,
+	presence.KindInvitation:          sgcwire.MethodChannelInvitation,
+	presence.KindInvitationResponse:  sgcwire.MethodInvitationResponse,
 }
 
 // eventMessage maps an engine event to its sgc frame.
-func eventMessage(ev *presence.Event) wire.Message {
-	m := wire.Message{Method: methods[ev.Kind], Member: wireMember(ev.Member), Channel: ev.Channel, Text: view(ev.Data)}
+func eventMessage(ev *presence.Event) sgcwire.Message {
+	m := sgcwire.Message{Method: methods[ev.Kind], Member: wireMember(ev.Member), Channel: ev.Channel, Text: view(ev.Data)}
 	if ev.Kind == presence.KindInvitationResponse && ev.Err != nil {
 		m.Error = wireError(ev.Err)
 	}
-	m.Members = make([]wire.Member, len(ev.Members))
+	m.Members = make([]sgcwire.Member, len(ev.Members))
 	for i, mm := range ev.Members {
 		m.Members[i] = wireMember(mm)
 	}
 	return m
 }
 
-func wireMember(m presence.Member) wire.Member {
-	return wire.Member{ID: m.ID, Name: m.Name, Info: view(m.Info)}
+func wireMember(m presence.Member) sgcwire.Member {
+	return sgcwire.Member{ID: m.ID, Name: m.Name, Info: view(m.Info)}
 }
 
 // view returns b as a string without copying it. The engine's Info and Data

@@ -12,22 +12,22 @@ import (
 
 	"github.com/rollcall/rollcall/adapter"
 	"github.com/rollcall/rollcall/presence"
-	wire "github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
 // session is one sgc Presence connection: it decodes what the client sends
 // into engine calls and encodes what the engine delivers.
 type session struct {
-	h      *Handler
-	tc     *transport.Conn
-	pc     *presence.Conn
-	id     string
-	broker bool // frames travel in the broker.esegece.com envelope
-	ctx    context.Context
-	cancel context.CancelFunc
-	limit  adapter.RateLimiter
-	acks   ackQueue
+	h         *Handler
+	tc        *transport.Conn
+	pc        *presence.Conn
+	id        string
+	enveloped bool // frames travel in the broker.esegece.com envelope
+	ctx       context.Context
+	cancel    context.CancelFunc
+	limit     adapter.RateLimiter
+	acks      ackQueue
 	// acking is set once the client has sent an acknowledgment or a
 	// frame with an id: only then are unacknowledged frames re-sent.
 	acking atomic.Bool
@@ -35,7 +35,7 @@ type session struct {
 }
 
 func newSession(h *Handler, tc *transport.Conn, p Peer) *session {
-	sess := &session{h: h, tc: tc, id: wire.NewID(), broker: p.Broker}
+	sess := &session{h: h, tc: tc, id: sgcwire.NewID(), enveloped: p.Enveloped}
 	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.limit = adapter.RateLimiter{Rate: h.cfg.MessagesPerSecond, Burst: float64(h.cfg.Burst)}
 	sess.acks = ackQueue{sess: sess}
@@ -54,8 +54,8 @@ func (sess *session) run(groups []string) {
 		log = log.With("identity", id.ID)
 	}
 	sess.log = log
-	log.Debug("connected", "broker", sess.broker)
-	sess.send(sess.h.enc.Encode(&wire.Message{Method: wire.MethodSession, Text: sess.id}))
+	log.Debug("connected", "enveloped", sess.enveloped)
+	sess.send(sess.h.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodSession, Text: sess.id}))
 	// After the session frame, so that a group's OnClientAdded may already
 	// message the connection.
 	for _, g := range groups {
@@ -82,18 +82,18 @@ func (sess *session) ended(code ws.StatusCode, reason string) {
 }
 
 // Deliver implements presence.Sink: the frame is encoded once per handler
-// (and once more for the broker envelope) and the same bytes go to every
+// (and once more for the envelope) and the same bytes go to every
 // recipient.
 func (sess *session) Deliver(ev *presence.Event) {
 	if !sess.h.cfg.Acknowledgment.Enabled {
-		sess.queue(sess.h.frame(ev, sess.broker))
+		sess.queue(sess.h.frame(ev, sess.enveloped))
 		return
 	}
 	sess.send(ev.Frame(sess.h, sess.h.encodeEvent))
 }
 
 // send queues one frame (without id) to the client, adding an ack id and
-// the broker envelope where they apply. With acknowledgments the frame is
+// the envelope where they apply. With acknowledgments the frame is
 // copied for this recipient: its id is its own, the one unavoidable
 // per-recipient copy of a fan-out.
 func (sess *session) send(frame []byte) {
@@ -101,17 +101,17 @@ func (sess *session) send(frame []byte) {
 		sess.queue(sess.wrap(frame))
 		return
 	}
-	id := wire.NewID()
+	id := sgcwire.NewID()
 	frame = sess.wrap(sess.h.enc.WithID(frame, id))
 	sess.acks.add(id, frame)
 	sess.queue(frame)
 }
 
 func (sess *session) wrap(frame []byte) []byte {
-	if !sess.broker {
+	if !sess.enveloped {
 		return frame
 	}
-	return wire.AppendBroker(make([]byte, 0, len(frame)+24), frame)
+	return sgcwire.AppendEnvelope(make([]byte, 0, len(frame)+24), frame)
 }
 
 func (sess *session) queue(frame []byte) {
@@ -123,19 +123,19 @@ func (sess *session) queue(frame []byte) {
 
 // handle processes one text message from the client.
 func (sess *session) handle(data []byte) error {
-	if sess.broker {
-		payload, forPresence, err := wire.UnwrapBroker(data)
+	if sess.enveloped {
+		payload, forPresence, err := sgcwire.UnwrapEnvelope(data)
 		if err != nil {
-			return &transport.CloseError{Code: transport.CloseProtocolError, Reason: err.Error()}
+			return &transport.CloseError{Code: transport.CloseProtocolError, Reason: wireText(err)}
 		}
 		if !forPresence {
-			sess.log.Debug("broker frame for another protocol ignored")
+			sess.log.Debug("envelope for another protocol ignored")
 			return nil
 		}
 		data = payload
 	}
-	m, err := wire.Decode(data)
-	if err == nil && m.Method == wire.MethodAcknowledgment {
+	m, err := sgcwire.Decode(data)
+	if err == nil && m.Method == sgcwire.MethodAcknowledgment {
 		// Acknowledgments answer the server's own frames: never limited.
 		sess.acking.Store(true)
 		sess.acks.remove(m.ID)
@@ -144,15 +144,15 @@ func (sess *session) handle(data []byte) error {
 	if !sess.limit.Allow(time.Now()) {
 		sess.h.counters.RateLimited.Add(1)
 		if sess.limit.ShouldWarn() {
-			sess.replyError(&wire.Message{}, wire.NewError(wire.CodeRateLimited))
+			sess.replyError(&sgcwire.Message{}, sgcwire.NewError(sgcwire.CodeRateLimited))
 		}
 		return nil
 	}
-	var fe *wire.FieldError
+	var fe *sgcwire.FieldError
 	switch {
 	case errors.As(err, &fe):
 		sess.ack(m)
-		sess.replyError(m, wire.Error{Code: wire.CodeInvalidMessage, Text: wire.Text(wire.CodeInvalidMessage) + fe.Error() + "."})
+		sess.replyError(m, sgcwire.Error{Code: sgcwire.CodeInvalidMessage, Text: sgcwire.Text(sgcwire.CodeInvalidMessage) + fe.Error() + "."})
 		return nil
 	case err != nil:
 		return sess.notTheProtocol(err)
@@ -170,41 +170,41 @@ func (sess *session) handle(data []byte) error {
 
 // ack answers a frame that carries an id, before it is processed. A client
 // that ids its frames acknowledges the server's too.
-func (sess *session) ack(m *wire.Message) {
+func (sess *session) ack(m *sgcwire.Message) {
 	if m.ID != "" {
 		sess.acking.Store(true)
-		sess.queue(sess.wrap(wire.AppendAck(nil, m.ID)))
+		sess.queue(sess.wrap(sgcwire.AppendAck(nil, m.ID)))
 	}
 }
 
-func (sess *session) dispatch(m *wire.Message) error {
+func (sess *session) dispatch(m *sgcwire.Message) error {
 	e, ctx, pc := sess.h.cfg.Engine, sess.ctx, sess.pc
 	// A frame names the member it is from or about; the engine decides
 	// which ids this connection may name (a join names the id it asks for,
 	// which Join decides).
-	if m.Method != wire.MethodNewMember {
+	if m.Method != sgcwire.MethodNewMember {
 		if err := pc.CheckMemberID(m.Member.ID); err != nil {
 			return err
 		}
 	}
 	switch m.Method {
-	case wire.MethodNewMember:
+	case sgcwire.MethodNewMember:
 		return e.Join(ctx, pc, presence.Member{ID: m.Member.ID, Name: m.Member.Name, Info: []byte(m.Member.Info)})
-	case wire.MethodRemoveMember:
+	case sgcwire.MethodRemoveMember:
 		return e.Leave(ctx, pc, m.Member.ID)
-	case wire.MethodNewChannelMember:
+	case sgcwire.MethodNewChannelMember:
 		return e.Subscribe(ctx, pc, m.Channel)
-	case wire.MethodRemoveChannelMember:
+	case sgcwire.MethodRemoveChannelMember:
 		return e.Unsubscribe(ctx, pc, m.Channel)
-	case wire.MethodPublishMsg:
+	case sgcwire.MethodPublishMsg:
 		if err := e.Publish(ctx, pc, m.Channel, m.Text); err != nil {
 			return err
 		}
 		sess.h.counters.Publishes.Add(1)
 		return nil
-	case wire.MethodGetMembers:
+	case sgcwire.MethodGetMembers:
 		return e.SendMembers(ctx, pc, m.Channel)
-	case wire.MethodChannelInvitation:
+	case sgcwire.MethodChannelInvitation:
 		if len(m.Members) == 0 {
 			return invalid("an invitation needs at least one member in \"members\"")
 		}
@@ -213,12 +213,12 @@ func (sess *session) dispatch(m *wire.Message) error {
 			ids[i] = inv.ID
 		}
 		return e.Invite(ctx, pc, m.Channel, ids)
-	case wire.MethodInvitationResponse:
+	case sgcwire.MethodInvitationResponse:
 		if len(m.Members) == 0 || m.Members[0].ID == "" {
 			return invalid("an invitation response needs the inviter in \"members\"")
 		}
 		return e.RespondInvitation(ctx, pc, m.Channel, m.Members[0].ID, refusalOf(m.Error))
-	case wire.MethodSession, wire.MethodSendMembers, wire.MethodErrorMemberChannel, wire.MethodErrorPublishMsg:
+	case sgcwire.MethodSession, sgcwire.MethodSendMembers, sgcwire.MethodErrorMemberChannel, sgcwire.MethodErrorPublishMsg:
 		return invalid(fmt.Sprintf("%s is sent by the server, not to it", m.Method))
 	default:
 		sess.h.counters.InvalidFrames.Add(1)
@@ -226,7 +226,7 @@ func (sess *session) dispatch(m *wire.Message) error {
 		if !sess.h.cfg.Strict {
 			return nil // ignored, as sgc does: a newer client's method, say
 		}
-		return &refusal{wire.Error{Code: wire.CodeUnknownMethod, Text: wire.Text(wire.CodeUnknownMethod) + m.Method}}
+		return &refusal{sgcwire.Error{Code: sgcwire.CodeUnknownMethod, Text: sgcwire.Text(sgcwire.CodeUnknownMethod) + m.Method}}
 	}
 }
 
@@ -242,25 +242,25 @@ func (sess *session) notTheProtocol(err error) error {
 	sess.h.counters.InvalidFrames.Add(1)
 	sess.log.Debug("invalid frame", "err", err, "strict", sess.h.cfg.Strict)
 	if sess.h.cfg.Strict {
-		return &transport.CloseError{Code: transport.CloseProtocolError, Reason: "invalid frame: " + err.Error()}
+		return &transport.CloseError{Code: transport.CloseProtocolError, Reason: "invalid frame: " + wireText(err)}
 	}
-	detail := err.Error()
+	detail := wireText(err)
 	switch {
-	case errors.Is(err, wire.ErrMethod):
+	case errors.Is(err, sgcwire.ErrMethod):
 		return nil
-	case errors.Is(err, wire.ErrNotJSON):
+	case errors.Is(err, sgcwire.ErrNotJSON):
 		detail += ` (is a " or a line break inside a value not escaped?)`
 	}
-	sess.replyError(&wire.Message{}, wire.Error{Code: wire.CodeInvalidMessage, Text: wire.Text(wire.CodeInvalidMessage) + detail + "."})
+	sess.replyError(&sgcwire.Message{}, sgcwire.Error{Code: sgcwire.CodeInvalidMessage, Text: sgcwire.Text(sgcwire.CodeInvalidMessage) + detail + "."})
 	return nil
 }
 
 // replyError sends an error frame about request m. It names the channel of
 // the request and the connection's member (or the member as sent when it
 // has not joined); a failed publish also carries the message text.
-func (sess *session) replyError(m *wire.Message, e wire.Error) {
-	out := wire.Message{
-		Method:  wire.MethodErrorMemberChannel,
+func (sess *session) replyError(m *sgcwire.Message, e sgcwire.Error) {
+	out := sgcwire.Message{
+		Method:  sgcwire.MethodErrorMemberChannel,
 		Error:   e,
 		Channel: m.Channel,
 		Member:  m.Member,
@@ -268,7 +268,7 @@ func (sess *session) replyError(m *wire.Message, e wire.Error) {
 	if own, ok := sess.pc.Member(); ok {
 		out.Member = wireMember(own)
 	}
-	if m.Method == wire.MethodPublishMsg {
+	if m.Method == sgcwire.MethodPublishMsg {
 		out.HasText, out.Text = true, m.Text
 	}
 	sess.h.counters.CountError(e.Code)

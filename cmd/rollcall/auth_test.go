@@ -16,7 +16,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 func testHash(t *testing.T, pw string) string {
@@ -141,7 +141,7 @@ func TestServeBasicAuthEndToEnd(t *testing.T) {
 			r.SetBasicAuth(user, pass)
 			h = r.Header
 		}
-		conn, br, _, err := ws.Dialer{Protocols: []string{sgc.Subprotocol}, Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, "ws://"+addr+path)
+		conn, br, _, err := ws.Dialer{Protocols: []string{sgcwire.Subprotocol}, Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, "ws://"+addr+path)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -162,7 +162,7 @@ func TestServeBasicAuthEndToEnd(t *testing.T) {
 	if rd, closeConn, err := dialPath("", "", "/sgc/auth/url/alice/s3cr%65t"); err != nil {
 		t.Fatalf("URL credentials: %v", err)
 	} else {
-		if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgc.MethodSession) {
+		if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgcwire.MethodSession) {
 			t.Fatalf("session frame: %s %v", first, err)
 		}
 		closeConn()
@@ -179,10 +179,10 @@ func TestServeBasicAuthEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeConn()
-	if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgc.MethodSession) {
+	if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgcwire.MethodSession) {
 		t.Fatalf("session frame: %s %v", first, err)
 	}
-	join := sgc.Encoder{}.Encode(&sgc.Message{Method: sgc.MethodNewMember, Member: sgc.Member{Name: "mallory"}})
+	join := sgcwire.Encoder{}.Encode(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{Name: "mallory"}})
 	if err := wsutil.WriteClientText(rd, join); err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +190,8 @@ func TestServeBasicAuthEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := sgc.Decode(b)
-	if err != nil || m.Method != sgc.MethodNewMember || m.Member != (sgc.Member{ID: "alice", Name: "Alice A.", Info: "ops"}) {
+	m, err := sgcwire.Decode(b)
+	if err != nil || m.Method != sgcwire.MethodNewMember || m.Member != (sgcwire.Member{ID: "alice", Name: "Alice A.", Info: "ops"}) {
 		t.Fatalf("join echo %s %v", b, err)
 	}
 }

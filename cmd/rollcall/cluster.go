@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	natsbroker "github.com/rollcall/rollcall/cluster/nats"
+	"github.com/rollcall/rollcall/cluster/natsbroker"
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/server"
 )

@@ -17,7 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/rollcall/rollcall/client"
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 const connectHelp = `Lines you type are published to the current channel (the last one joined,
@@ -652,7 +652,7 @@ func (t *term) answer(ctx context.Context, accept bool) {
 func handshakeRefusal(ctx context.Context, url string, header http.Header) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: header, Subprotocols: []string{sgc.Subprotocol}})
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: header, Subprotocols: []string{sgcwire.Subprotocol}})
 	if err == nil {
 		c.CloseNow()
 		return ""

@@ -28,7 +28,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	"go.uber.org/goleak"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // TestMain doubles as the rollcall binary: with ROLLCALL_RUN_MAIN set the
@@ -87,7 +87,7 @@ func TestServeHealthzAndGracefulShutdown(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, br, _, err := ws.Dialer{Protocols: []string{sgc.Subprotocol}}.Dial(ctx, "ws://"+addr+"/")
+	conn, br, _, err := ws.Dialer{Protocols: []string{sgcwire.Subprotocol}}.Dial(ctx, "ws://"+addr+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestServeHealthzAndGracefulShutdown(t *testing.T) {
 	rd := wsStream(conn, br)
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	first, err := wsutil.ReadServerText(rd)
-	if err != nil || !strings.Contains(string(first), sgc.MethodSession) {
+	if err != nil || !strings.Contains(string(first), sgcwire.MethodSession) {
 		t.Fatalf("session frame: %s %v", first, err)
 	}
 
@@ -226,7 +226,7 @@ func TestServeTLS(t *testing.T) {
 	defer conn.Close()
 	rd := wsStream(conn, br)
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgc.MethodSession) {
+	if first, err := wsutil.ReadServerText(rd); err != nil || !strings.Contains(string(first), sgcwire.MethodSession) {
 		t.Fatalf("session over wss: %s %v", first, err)
 	}
 	// a plain-text request gets no healthy answer from a TLS server

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/server"
 )
 
@@ -69,7 +69,7 @@ func (c *config) pusherFlags(fs *flag.FlagSet) {
 // file app is.
 func (c *config) pusherOptions() server.PusherOptions {
 	p := c.Pusher
-	var apps []pusheradapter.App
+	var apps []pusher.App
 	hasDefault := false
 	for _, a := range p.Apps {
 		apps = append(apps, a.app())
@@ -80,22 +80,22 @@ func (c *config) pusherOptions() server.PusherOptions {
 		app.Default = i == 0 && !hasDefault
 		app.ClientEvents = p.clientEvents
 		for _, u := range p.flagWebhooks {
-			app.Webhooks = append(app.Webhooks, pusheradapter.Webhook{URL: u})
+			app.Webhooks = append(app.Webhooks, pusher.Webhook{URL: u})
 		}
 		apps = append(apps, app)
 	}
 	return server.PusherOptions{Apps: apps, ActivityTimeout: p.ActivityTimeout, MaxConnections: p.MaxConnections}
 }
 
-func (a pusherApp) app() pusheradapter.App {
-	out := pusheradapter.App{
+func (a pusherApp) app() pusher.App {
+	out := pusher.App{
 		ID: a.ID, Key: a.Key, Secret: a.Secret, Default: a.Default, Disabled: a.Disabled,
 		ClientEvents: a.ClientEvents, MaxConnections: a.MaxConnections, MaxPresenceMembers: a.MaxPresenceMembers,
 		MaxUserInfoBytes: a.MaxUserInfoBytes, MaxChannelName: a.MaxChannelName, MaxEventBytes: a.MaxEventBytes,
 		ClientEventsPerSecond: a.ClientEventsPerSecond,
 	}
 	for _, w := range a.Webhooks {
-		out.Webhooks = append(out.Webhooks, pusheradapter.Webhook{URL: w.URL, EventTypes: w.EventTypes})
+		out.Webhooks = append(out.Webhooks, pusher.Webhook{URL: w.URL, EventTypes: w.EventTypes})
 	}
 	return out
 }

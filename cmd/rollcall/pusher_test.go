@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 )
 
 // TestPusherConfig: apps from the YAML file and from the flags.
@@ -93,7 +93,7 @@ func TestServePusher(t *testing.T) {
 	if out, err := cmd.Output(); err != nil {
 		t.Fatalf("connect.mjs: %v\n%s\n%s", err, out, stderr.Bytes())
 	}
-	q := wire.SignRequest("key7", "secret7", "GET", "/apps/7/channels", nil, nil, time.Now())
+	q := pusherwire.SignRequest("key7", "secret7", "GET", "/apps/7/channels", nil, nil, time.Now())
 	resp, err := http.Get("http://" + addr + "/apps/7/channels?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)

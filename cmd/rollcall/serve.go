@@ -20,7 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/transport"
@@ -94,7 +94,7 @@ func defaultConfig() config {
 	c.Limits.MessagesPerSecond = server.DefaultMessagesPerSecond
 	c.Limits.Burst = 2 * server.DefaultMessagesPerSecond
 	c.Limits.QueueLength = transport.DefaultQueueLength
-	c.Pusher.ActivityTimeout = pusheradapter.DefaultActivityTimeout
+	c.Pusher.ActivityTimeout = pusher.DefaultActivityTimeout
 	c.Cluster = defaultClusterConfig()
 	return c
 }

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 )
 
 // The app rollcall serves for the Pusher runs (see pusherConfig).
@@ -59,7 +59,7 @@ func (Pusher) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name 
 				return
 			}
 		}
-		f, err := wire.DecodeFrame(frame)
+		f, err := pusherwire.DecodeFrame(frame)
 		if err != nil {
 			if h.Error != nil {
 				h.Error(fmt.Errorf("pusher: bad frame: %w", err))
@@ -67,7 +67,7 @@ func (Pusher) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name 
 			return
 		}
 		switch f.Event {
-		case wire.EventConnectionEstablished:
+		case pusherwire.EventConnectionEstablished:
 			var d struct {
 				SocketID string `json:"socket_id"`
 			}
@@ -77,25 +77,25 @@ func (Pusher) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name 
 			}
 			c.id, established = d.SocketID, true
 			ready <- nil
-		case wire.EventSubscriptionSucceeded:
+		case pusherwire.EventSubscriptionSucceeded:
 			if h.Join != nil {
 				h.Join(scenarioChannel(f.Channel), c.id)
 			}
-		case wire.EventMemberAdded:
+		case pusherwire.EventMemberAdded:
 			var d struct {
 				UserID string `json:"user_id"`
 			}
 			if json.Unmarshal(f.DataJSON(), &d) == nil && h.Join != nil {
 				h.Join(scenarioChannel(f.Channel), d.UserID)
 			}
-		case wire.EventMemberRemoved:
+		case pusherwire.EventMemberRemoved:
 			var d struct {
 				UserID string `json:"user_id"`
 			}
 			if json.Unmarshal(f.DataJSON(), &d) == nil && h.Leave != nil {
 				h.Leave(scenarioChannel(f.Channel), d.UserID)
 			}
-		case wire.EventError, wire.EventSubscriptionError:
+		case pusherwire.EventError, pusherwire.EventSubscriptionError:
 			if !established {
 				ready <- fmt.Errorf("pusher: refused: %s", frame)
 				return
@@ -103,8 +103,8 @@ func (Pusher) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name 
 			if h.Error != nil {
 				h.Error(fmt.Errorf("pusher: %s", frame))
 			}
-		case wire.EventPing:
-			_ = ws.write(wire.AppendPong(nil))
+		case pusherwire.EventPing:
+			_ = ws.write(pusherwire.AppendPong(nil))
 		case pusherEvent:
 			if h.Message != nil {
 				var s string
@@ -140,8 +140,8 @@ func (Pusher) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name 
 	return c, nil
 }
 
-func pusherChannel(ch string) string   { return wire.PresencePrefix + ch }
-func scenarioChannel(ch string) string { return strings.TrimPrefix(ch, wire.PresencePrefix) }
+func pusherChannel(ch string) string   { return pusherwire.PresencePrefix + ch }
+func scenarioChannel(ch string) string { return strings.TrimPrefix(ch, pusherwire.PresencePrefix) }
 
 var (
 	pusherEventKey = []byte(`{"event":"` + pusherEvent + `","channel":"`)
@@ -173,8 +173,8 @@ func (c *pusherClient) ID() string { return c.id }
 func (c *pusherClient) Join(channel string) error {
 	ch := pusherChannel(channel)
 	cd := `{"user_id":"` + c.id + `"}`
-	b, _ := json.Marshal(map[string]any{"event": wire.EventSubscribe, "data": map[string]string{
-		"channel": ch, "auth": wire.PresenceAuth(PusherAppKey, PusherAppSecret, c.id, ch, cd), "channel_data": cd,
+	b, _ := json.Marshal(map[string]any{"event": pusherwire.EventSubscribe, "data": map[string]string{
+		"channel": ch, "auth": pusherwire.PresenceAuth(PusherAppKey, PusherAppSecret, c.id, ch, cd), "channel_data": cd,
 	}})
 	return c.ws.write(b)
 }

@@ -7,15 +7,15 @@ import (
 	"testing"
 	"time"
 
-	pusheradapter "github.com/rollcall/rollcall/adapter/pusher"
-	wire "github.com/rollcall/rollcall/protocol/pusher"
+	"github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/server"
 )
 
 // The Pusher driver against a real server: two members join a channel,
 // one publishes, the other receives the payload (the sender does not).
 func TestPusherDriver(t *testing.T) {
-	srv, err := server.New(server.Options{Pusher: server.PusherOptions{Apps: []pusheradapter.App{{
+	srv, err := server.New(server.Options{Pusher: server.PusherOptions{Apps: []pusher.App{{
 		ID: PusherAppID, Key: PusherAppKey, Secret: PusherAppSecret, ClientEvents: true, ClientEventsPerSecond: 1e9,
 	}}}})
 	if err != nil {
@@ -75,16 +75,16 @@ func TestPusherDriver(t *testing.T) {
 }
 
 func TestFastClientEvent(t *testing.T) {
-	frame := wire.AppendChannelEvent(nil, "presence-fan-3", pusherEvent, "0000000001|000002|000000000003|....")
+	frame := pusherwire.AppendChannelEvent(nil, "presence-fan-3", pusherEvent, "0000000001|000002|000000000003|....")
 	frame = append(frame[:len(frame)-1], `,"user_id":"1.2"}`...)
 	ch, data, ok := fastClientEvent(frame)
 	if !ok || ch != "fan-3" || string(data) != "0000000001|000002|000000000003|...." {
 		t.Fatalf("fastClientEvent(%s) = %q %q %v", frame, ch, data, ok)
 	}
-	if _, _, ok := fastClientEvent(wire.AppendChannelEvent(nil, "presence-c", pusherEvent, `a "quoted" text`)); ok {
+	if _, _, ok := fastClientEvent(pusherwire.AppendChannelEvent(nil, "presence-c", pusherEvent, `a "quoted" text`)); ok {
 		t.Error("accepted escapes")
 	}
-	if _, _, ok := fastClientEvent(wire.AppendMemberAdded(nil, "presence-c", "1", nil)); ok {
+	if _, _, ok := fastClientEvent(pusherwire.AppendMemberAdded(nil, "presence-c", "1", nil)); ok {
 		t.Error("accepted another event")
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/rollcall/rollcall/protocol/sgc"
+	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // SGC drives rollcall (or any sgc Presence server) with the
@@ -22,13 +22,13 @@ type sgcClient struct {
 	ws   *wsConn
 	id   string
 	name string
-	enc  sgc.Encoder
+	enc  sgcwire.Encoder
 }
 
 // Dial implements Driver: it waits for the session frame, joins as a
 // member named name and returns once the server has echoed the join.
 func (SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name string, h *Handler) (Client, error) {
-	ws, err := dialWS(ctx, target, laddr, sgc.Subprotocol)
+	ws, err := dialWS(ctx, target, laddr, sgcwire.Subprotocol)
 	if err != nil {
 		return nil, err
 	}
@@ -45,29 +45,29 @@ func (SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name str
 				return
 			}
 		}
-		m, err := sgc.Decode(frame)
+		m, err := sgcwire.Decode(frame)
 		if err != nil {
 			if h.Error != nil {
 				h.Error(fmt.Errorf("rollcall: bad frame: %w", err))
 			}
 			return
 		}
-		if m.ID != "" && m.Method != sgc.MethodAcknowledgment {
-			_ = ws.write(sgc.AppendAck(nil, m.ID))
+		if m.ID != "" && m.Method != sgcwire.MethodAcknowledgment {
+			_ = ws.write(sgcwire.AppendAck(nil, m.ID))
 		}
 		if !ready {
 			switch {
-			case m.Method == sgc.MethodSession && session == "":
+			case m.Method == sgcwire.MethodSession && session == "":
 				session = m.Text
 				c.id = session
-				if err := ws.write(c.enc.Encode(&sgc.Message{Method: sgc.MethodNewMember,
-					Member: sgc.Member{ID: session, Name: name}})); err != nil {
+				if err := ws.write(c.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewMember,
+					Member: sgcwire.Member{ID: session, Name: name}})); err != nil {
 					joined <- err
 				}
-			case m.Method == sgc.MethodNewMember && session != "" && m.Member.ID == session:
+			case m.Method == sgcwire.MethodNewMember && session != "" && m.Member.ID == session:
 				ready = true
 				joined <- nil
-			case m.Method == sgc.MethodErrorMemberChannel:
+			case m.Method == sgcwire.MethodErrorMemberChannel:
 				joined <- fmt.Errorf("rollcall: join refused: %d %s", m.Error.Code, m.Error.Text)
 			}
 			return
@@ -99,21 +99,21 @@ func (SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name str
 	return c, nil
 }
 
-func (c *sgcClient) handle(m *sgc.Message, h *Handler) {
+func (c *sgcClient) handle(m *sgcwire.Message, h *Handler) {
 	switch m.Method {
-	case sgc.MethodPublishMsg:
+	case sgcwire.MethodPublishMsg:
 		if h.Message != nil {
 			h.Message(m.Channel, []byte(m.Text))
 		}
-	case sgc.MethodNewChannelMember:
+	case sgcwire.MethodNewChannelMember:
 		if h.Join != nil {
 			h.Join(m.Channel, m.Member.ID)
 		}
-	case sgc.MethodRemoveChannelMember:
+	case sgcwire.MethodRemoveChannelMember:
 		if h.Leave != nil {
 			h.Leave(m.Channel, m.Member.ID)
 		}
-	case sgc.MethodSendMembers:
+	case sgcwire.MethodSendMembers:
 		if h.Members != nil {
 			ids := make([]string, len(m.Members))
 			for i, mm := range m.Members {
@@ -121,7 +121,7 @@ func (c *sgcClient) handle(m *sgc.Message, h *Handler) {
 			}
 			h.Members(m.Channel, ids)
 		}
-	case sgc.MethodErrorMemberChannel, sgc.MethodErrorPublishMsg:
+	case sgcwire.MethodErrorMemberChannel, sgcwire.MethodErrorPublishMsg:
 		if h.Error != nil {
 			h.Error(fmt.Errorf("rollcall: error %d %s [%s]", m.Error.Code, strings.TrimSpace(m.Error.Text), m.Channel))
 		}
@@ -129,7 +129,7 @@ func (c *sgcClient) handle(m *sgc.Message, h *Handler) {
 }
 
 var (
-	publishMethod = []byte(`"method":"` + sgc.MethodPublishMsg + `"`)
+	publishMethod = []byte(`"method":"` + sgcwire.MethodPublishMsg + `"`)
 	textKey       = []byte(`"message":{"text":"`)
 	channelKey    = []byte(`"channel":{"name":"`)
 )
@@ -167,19 +167,19 @@ func plainString(frame, key []byte) ([]byte, bool) {
 
 func (c *sgcClient) ID() string { return c.id }
 
-func (c *sgcClient) self() sgc.Member { return sgc.Member{ID: c.id, Name: c.name} }
+func (c *sgcClient) self() sgcwire.Member { return sgcwire.Member{ID: c.id, Name: c.name} }
 
 func (c *sgcClient) Join(channel string) error {
-	return c.ws.write(c.enc.Encode(&sgc.Message{Method: sgc.MethodNewChannelMember, Member: c.self(), Channel: channel}))
+	return c.ws.write(c.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Member: c.self(), Channel: channel}))
 }
 
 func (c *sgcClient) Publish(channel string, payload []byte) error {
-	return c.ws.write(c.enc.Encode(&sgc.Message{Method: sgc.MethodPublishMsg, Member: c.self(), Channel: channel,
+	return c.ws.write(c.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Member: c.self(), Channel: channel,
 		Text: string(payload), HasText: true}))
 }
 
 func (c *sgcClient) Members(channel string) error {
-	return c.ws.write(c.enc.Encode(&sgc.Message{Method: sgc.MethodGetMembers, Member: c.self(), Channel: channel}))
+	return c.ws.write(c.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodGetMembers, Member: c.self(), Channel: channel}))
 }
 
 func (c *sgcClient) Close() error { return c.ws.close() }

@@ -1,0 +1,80 @@
+// Package sgc is the wire codec of the sgcWebSockets Presence subprotocol
+// (presence.esegece.com): it turns frames into typed messages and back,
+// handles the "sgc@b64:" value encoding and the envelope, and names the
+// error codes. It makes no decisions about who may do what; the presence
+// engine does.
+package sgcwire
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+)
+
+// Subprotocol names negotiated in Sec-WebSocket-Protocol.
+const (
+	// Subprotocol is the Presence subprotocol token.
+	Subprotocol = "presence.esegece.com"
+	// EnvelopeSubprotocol is negotiated when several sgc protocols share one
+	// socket; Presence frames then travel inside the envelope.
+	EnvelopeSubprotocol = "broker.esegece.com"
+)
+
+// Method strings. Everything but MethodInvitationResponse comes from the sgc
+// sources; the invitation response is rollcall's own (see docs/protocol.md).
+const (
+	MethodSession              = "sgc@presence@session"
+	MethodNewMember            = "sgc@presence@member@new"
+	MethodRemoveMember         = "sgc@presence@member@remove"
+	MethodAcknowledgment       = "sgc@presence@acknowledgment"
+	MethodNewChannelMember     = "sgc@presence@channel@member@new"
+	MethodRemoveChannelMember  = "sgc@presence@channel@member@remove"
+	MethodPublishMsg           = "sgc@presence@publish@msg"
+	MethodErrorMemberChannel   = "sgc@presence@error@member@channel"
+	MethodErrorPublishMsg      = "sgc@presence@error@publish@msg"
+	MethodGetMembers           = "sgc@presence@get@members"
+	MethodSendMembers          = "sgc@presence@send@members"
+	MethodChannelInvitation    = "sgc@presence@channel@invitation"
+	MethodInvitationResponse   = "sgc@presence@channel@invitation@response"
+	jsonrpcVersion             = "2.0"
+	b64Prefix                  = "sgc@b64:"
+	envelopePresenceID           = ".presence.esegece.com"
+	envelopePresenceIDNoGUIDPart = "presence.esegece.com"
+)
+
+// Member is a presence member as it travels on the wire.
+type Member struct {
+	ID   string
+	Name string
+	Info string
+}
+
+// Error is the error object of an error frame. Code 0 in an invitation
+// response means "accepted".
+type Error struct {
+	Code int
+	Text string
+}
+
+// Message is one decoded or to-be-encoded Presence frame. Which fields are
+// meaningful depends on Method; see docs/protocol.md.
+type Message struct {
+	Method  string
+	ID      string // acknowledgment id; optional
+	Member  Member
+	Channel string
+	Text    string // message.text
+	HasText bool   // message object present (set by Decode; used by error frames)
+	Error   Error
+	Members []Member
+}
+
+// NewID returns 32 uppercase hex characters from a cryptographic source, the
+// format sgc uses for session ids and acknowledgment ids.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	var out [32]byte
+	hex.Encode(out[:], b[:])
+	return strings.ToUpper(string(out[:]))
+}
