@@ -43,6 +43,11 @@ func untoken(tok string) (string, bool) {
 	return string(b), true
 }
 
+// ctlSubject is the subject of this node's control messages of a kind.
+func (n *Node) ctlSubject(kind byte) string {
+	return n.pfx + "c." + string(rune(kind)) + "." + n.selfTok
+}
+
 var errShort = errors.New("natsbroker: short message")
 
 // reader reads the fields of a message; the first error sticks.
