@@ -201,7 +201,7 @@ func TestServeSplitMessages(t *testing.T) {
 			if _, err := conn.Write(part); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(30 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond) // the parts come apart, the point
 		}
 		if got := <-s.msgs; got != "cut in two" {
 			t.Fatalf("handler saw %q", got)
