@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
@@ -342,12 +343,7 @@ func TestInvitations(t *testing.T) {
 		if len(f.m.Members) != 1 || f.m.Members[0].ID != b.Session() || f.m.Member != a.Member().wire() {
 			t.Fatalf("invitation frame %s", f.raw)
 		}
-		var inv *Invitation
-		select {
-		case inv = <-invitations:
-		case <-time.After(waitFor):
-			t.Fatal("no invitation")
-		}
+		inv := testkit.Recv(t, invitations, waitFor, "the invitation")
 		if inv.Channel != "room" || inv.From != a.Member() {
 			t.Fatalf("invitation %+v from %+v", inv.Channel, inv.From)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
@@ -356,13 +357,7 @@ func (s *fakeServer) removeMember(fc *fconn, id string) {
 // nextConn returns the next accepted connection.
 func (s *fakeServer) nextConn(t *testing.T) *fconn {
 	t.Helper()
-	select {
-	case fc := <-s.accepted:
-		return fc
-	case <-time.After(waitFor):
-		t.Fatal("no connection accepted")
-		return nil
-	}
+	return testkit.Recv(t, s.accepted, waitFor, "an accepted connection")
 }
 
 // waitFrame returns the next received frame that satisfies pred, skipping

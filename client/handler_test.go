@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
@@ -34,13 +34,8 @@ func TestHandlersMayCallMethods(t *testing.T) {
 	if err := c.Subscribe(ctxT(t), "first"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case ms := <-got:
-		if len(ms) != 1 || ms[0] != c.Member() {
-			t.Fatalf("members %+v", ms)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("handler did not finish: deadlock?")
+	if ms := testkit.Recv(t, got, waitFor, "the handler to finish (deadlock?)"); len(ms) != 1 || ms[0] != c.Member() {
+		t.Fatalf("members %+v", ms)
 	}
 }
 
@@ -114,16 +109,8 @@ func TestCloseFromHandler(t *testing.T) {
 		}})
 	close(ready)
 	c.Publish(ctxT(t), "", "bye")
-	select {
-	case <-closed:
-	case <-time.After(waitFor):
-		t.Fatal("Close from a handler deadlocked")
-	}
-	select {
-	case <-c.Done():
-	case <-time.After(waitFor):
-		t.Fatal("event goroutine still running")
-	}
+	testkit.Recv(t, closed, waitFor, "Close from a handler (deadlocked?)")
+	testkit.Recv(t, c.Done(), waitFor, "the event goroutine to end")
 }
 
 func TestEventsInOrder(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
@@ -175,22 +176,15 @@ func TestAckResendByteIdentical(t *testing.T) {
 
 func waitNoPendingAck(t *testing.T, c *Client, id string) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
+	testkit.Eventually(t, waitFor, "frame "+id+" to have its ack", func() bool {
 		c.mu.Lock()
 		cn := c.cur
 		c.mu.Unlock()
 		cn.mu.Lock()
 		_, pending := cn.acks[id]
 		cn.mu.Unlock()
-		if !pending {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("frame %s still waiting for its ack", id)
-		}
-		time.Sleep(5 * time.Millisecond) // polling, not asserting
-	}
+		return !pending
+	})
 }
 
 func TestAckBase64IDFromServer(t *testing.T) {
@@ -335,11 +329,7 @@ func TestNoReconnect(t *testing.T) {
 	if e := r.next(t, "disconnect", nil); e.code != int(websocket.StatusGoingAway) {
 		t.Fatalf("OnDisconnect(%d)", e.code)
 	}
-	select {
-	case <-a.Done():
-	case <-time.After(waitFor):
-		t.Fatal("Done not closed after the connection was lost with NoReconnect")
-	}
+	testkit.Recv(t, a.Done(), waitFor, "Done closed after the connection was lost with NoReconnect")
 	if err := a.Subscribe(ctxT(t), "room"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Subscribe after loss: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -14,7 +16,7 @@ func TestMain(m *testing.M) {
 }
 
 // waitFor bounds every wait in these tests; nothing is asserted by sleeping.
-const waitFor = 5 * time.Second
+const waitFor = testkit.Timeout
 
 // event is one handler call, recorded in order.
 type event struct {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/server"
 )
 
@@ -21,14 +21,7 @@ func newRollcall(t *testing.T, opts server.Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-	})
-	return "ws" + strings.TrimPrefix(hs.URL, "http")
+	return testkit.WSURL(testkit.Serve(t, srv), "")
 }
 
 // TestAgainstRollcallServer runs the client against package server, plain

@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
@@ -139,13 +141,12 @@ func TestAckOnlyToConnectionsThatAcknowledge(t *testing.T) {
 	}
 	// Every frame has been acknowledged, given up after its re-sends, or
 	// given up without one (silent's): nothing is left to re-send...
-	deadline := time.Now().Add(testTimeout)
-	for srv.sgc.PendingAcks() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d frames still pending", srv.sgc.PendingAcks())
+	testkit.Poll(t, testTimeout, func() error {
+		if n := srv.sgc.PendingAcks(); n > 0 {
+			return fmt.Errorf("%d frames still pending", n)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	// ...and silent got no copy of anything.
 	silent.expectNothing(200 * time.Millisecond)
 }
@@ -156,10 +157,7 @@ func TestAckDroppedOnClose(t *testing.T) {
 	c := dialProto(t, url)
 	c.readRaw()
 	c.conn.Close()
-	deadline := time.Now().Add(testTimeout)
-	for srv.openConns() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, testTimeout, "the server to see the connection closed", func() bool { return srv.openConns() == 0 })
 	if n := srv.sgc.PendingAcks(); n != 0 {
 		t.Fatalf("%d pending after close", n)
 	}

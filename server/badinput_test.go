@@ -10,6 +10,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 	"github.com/rollcall/rollcall/transport"
 )
@@ -273,12 +274,23 @@ func TestFloodIsRateLimited(t *testing.T) {
 		t.Fatalf("bystander received %d of %d flood messages; want between 1 and 20", got, sent)
 	}
 	by.stillWorks()
-	// after a pause the flooder may speak again
-	time.Sleep(time.Second)
-	c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "room", Text: "sorry"})
-	if m := by.expect(sgcwire.MethodPublishMsg, nil); m.Text != "sorry" {
-		t.Fatalf("got %+v", m)
-	}
+	// The flooder may speak again once its bucket has a token back (a
+	// fifth of a second at this rate): it says sorry until it is heard.
+	testkit.Eventually(t, testTimeout, "the flooder to be heard again", func() bool {
+		c.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "room", Text: "sorry"})
+		for {
+			b, err := by.next(100 * time.Millisecond)
+			if err != nil {
+				return false // refused: its bucket is still empty
+			}
+			if m, _ := sgcwire.Decode(b); m != nil && m.Method == sgcwire.MethodPublishMsg {
+				if m.Text != "sorry" {
+					t.Fatalf("got %+v", m)
+				}
+				return true
+			}
+		}
+	})
 }
 
 // TestSlowConsumerIsDisconnected: a client that never reads is closed when

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
@@ -44,10 +44,7 @@ func TestChurnLeavesNoState(t *testing.T) {
 		for _, c := range clients {
 			c.conn.Close()
 		}
-		deadline := time.Now().Add(testTimeout)
-		for srv.Stats().Connections > 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		testkit.Eventually(t, testTimeout, "the server to see every client go", func() bool { return srv.Stats().Connections == 0 })
 		srv.mu.Lock()
 		sessions, byID := len(srv.conns), len(srv.byID)
 		srv.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/presence"
 )
 
@@ -237,13 +238,12 @@ func openEvents(t *testing.T, url string) (*bufio.Reader, context.CancelFunc) {
 // waitStreams polls until the server has n open event streams.
 func waitStreams(t *testing.T, srv *Server, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for srv.dashboardStreams.Load() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d event streams open, want %d", srv.dashboardStreams.Load(), n)
+	testkit.Poll(t, testTimeout, func() error {
+		if got := srv.dashboardStreams.Load(); got != n {
+			return fmt.Errorf("%d event streams open, want %d", got, n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestDashboardEvents: the stream sends a snapshot at once and then one a

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
@@ -199,13 +200,7 @@ func TestGroupsBroadcastWire(t *testing.T) {
 	// Disconnect empties the groups: support vanishes with c.
 	support := groups.Group("support")
 	c.conn.Close()
-	deadline := time.Now().Add(testTimeout)
-	for groups.Group("support") != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("support still exists after its only connection closed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, testTimeout, "support to vanish after its only connection closed", func() bool { return groups.Group("support") == nil })
 	if err := support.Broadcast("anyone?"); !errors.Is(err, presence.ErrGroupNotExists) {
 		t.Fatalf("Broadcast to a vanished group: %v", err)
 	}

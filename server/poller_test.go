@@ -9,6 +9,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/presence"
 )
 
@@ -44,13 +45,12 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 			for _, c := range clients {
 				c.conn.Close()
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for srv.Stats().Connections > 0 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if open := srv.Stats().Connections; open != 0 {
-				t.Fatalf("%d sessions still open after their clients left", open)
-			}
+			testkit.Poll(t, testTimeout, func() error {
+				if open := srv.Stats().Connections; open != 0 {
+					return fmt.Errorf("%d sessions still open after their clients left", open)
+				}
+				return nil
+			})
 			if members, _ := srv.Engine().Members(""); len(members) != 0 {
 				t.Fatalf("%d members left behind", len(members))
 			}

@@ -7,39 +7,29 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // testTimeout bounds every wait in these tests.
-const testTimeout = 5 * time.Second
+const testTimeout = testkit.Timeout
 
-// startServer runs a Server on a loopback httptest server and shuts both
-// down when the test ends.
+// startServer runs a Server on a loopback port and shuts it down when the
+// test ends.
 func startServer(t *testing.T, opts Options) (*Server, string) {
 	t.Helper()
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		hs.Close()
-	})
-	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
+	return srv, testkit.WSURL(testkit.Serve(t, srv), "/")
 }
 
 // rawClient speaks WebSocket frame by frame, so tests can send anything

@@ -3,10 +3,10 @@ package server
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/gobwas/ws"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
@@ -29,17 +29,12 @@ func countsOf(s Stats) counts {
 // polling.
 func waitCounts(t *testing.T, srv *Server, want counts) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for {
-		got := countsOf(srv.Stats())
-		if got == want {
-			return
+	testkit.Poll(t, testTimeout, func() error {
+		if got := countsOf(srv.Stats()); got != want {
+			return fmt.Errorf("stats\n got %+v\nwant %+v", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats\n got %+v\nwant %+v", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestStatsCount: every step of a client moves the counters by exactly
@@ -106,15 +101,11 @@ func TestStatsRateLimited(t *testing.T) {
 		a.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Text: fmt.Sprint(i)})
 	}
 	a.expectError(sgcwire.CodeRateLimited)
-	deadline := time.Now().Add(testTimeout)
-	for {
+	testkit.Poll(t, testTimeout, func() error {
 		st := srv.Stats()
 		if st.RateLimited == 3 && st.MessagesIn == 4 && st.Errors >= 1 && st.Publishes == 0 {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rate limited %d, in %d, errors %d, publishes %d; want 3, 4, ≥1, 0", st.RateLimited, st.MessagesIn, st.Errors, st.Publishes)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("rate limited %d, in %d, errors %d, publishes %d; want 3, 4, ≥1, 0", st.RateLimited, st.MessagesIn, st.Errors, st.Publishes)
+	})
 }

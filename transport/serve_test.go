@@ -2,15 +2,19 @@ package transport
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 // ended is how a served connection ended.
@@ -34,6 +38,11 @@ func serveOne(t *testing.T, ln net.Listener, p *Poller, opts Options) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveConn(nc, p, opts)
+}
+
+// serveConn serves nc as serveOne does.
+func serveConn(nc net.Conn, p *Poller, opts Options) *served {
 	s := &served{c: New(nc, nil, opts), msgs: make(chan string, 16), end: make(chan ended, 1)}
 	s.c.Serve(p, func(m []byte) error {
 		s.msgs <- string(m)
@@ -108,13 +117,7 @@ func readText(t *testing.T, br io.ReadWriter) string {
 
 func waitEnd(t *testing.T, s *served, within time.Duration) ended {
 	t.Helper()
-	select {
-	case e := <-s.end:
-		return e
-	case <-time.After(within):
-		t.Fatalf("connection did not end within %v", within)
-		return ended{}
-	}
+	return testkit.Recv(t, s.end, within, "the connection to end")
 }
 
 // An idle connection served with a Poller holds no goroutine; it wakes for
@@ -137,13 +140,12 @@ func TestServeParksIdleConnections(t *testing.T) {
 		}
 	}
 	// Every reader parks once its message is handled; writers end too.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > base+2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > base+2 {
-		t.Fatalf("%d goroutines for %d idle connections (%d before)", g, n, base)
-	}
+	testkit.Poll(t, testkit.Timeout, func() error {
+		if g := runtime.NumGoroutine(); g > base+2 {
+			return fmt.Errorf("%d goroutines for %d idle connections (%d before)", g, n, base)
+		}
+		return nil
+	})
 	for i := range n {
 		writeText(t, conns[i], true, ws.OpText, "again")
 	}
@@ -182,6 +184,7 @@ func TestServeSplitMessages(t *testing.T) {
 		ln := listen(t)
 		conn := dial(t, ln)
 		s := serveOne(t, ln, poller(t), Options{})
+		// The pauses are the point: the parts come apart.
 		writeText(t, conn, false, ws.OpText, "frag")
 		time.Sleep(50 * time.Millisecond)
 		writeText(t, conn, false, ws.OpContinuation, "men")
@@ -198,7 +201,7 @@ func TestServeSplitMessages(t *testing.T) {
 			if _, err := conn.Write(part); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(30 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond) // the parts come apart, the point
 		}
 		if got := <-s.msgs; got != "cut in two" {
 			t.Fatalf("handler saw %q", got)
@@ -208,29 +211,107 @@ func TestServeSplitMessages(t *testing.T) {
 	})
 }
 
-// A silent peer is closed with 1001 "idle timeout", parked or not.
+// A silent peer is closed with 1001 "idle timeout", parked or not. Without
+// a Poller the connection lives on timers and goroutines alone, so that case
+// runs in a synctest bubble, over net.Pipe, on the bubble's clock.
 func TestServeIdleTimeout(t *testing.T) {
-	pollers(t, func(t *testing.T, poller func(*testing.T) *Poller) {
+	opts := Options{IdleTimeout: 300 * time.Millisecond}
+	t.Run("poller", func(t *testing.T) {
 		ln := listen(t)
 		conn := dial(t, ln)
 		start := time.Now()
-		s := serveOne(t, ln, poller(t), Options{IdleTimeout: 300 * time.Millisecond})
-		// Activity postpones the timeout.
-		time.Sleep(200 * time.Millisecond)
-		writeText(t, conn, true, ws.OpText, "still here")
-		<-s.msgs
-		br := stream(conn)
-		readText(t, br)
-		_, err := wsutil.ReadServerText(br)
-		var ce wsutil.ClosedError
-		if !asClosedError(err, &ce) || ce.Code != CloseGoingAway || ce.Reason != "idle timeout" {
-			t.Fatalf("want close 1001 idle timeout, got %v", err)
+		testIdleTimeout(t, start, conn, serveOne(t, ln, newPoller(t), opts))
+	})
+	t.Run("goroutine", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			conn := pipe(t)
+			start := time.Now()
+			testIdleTimeout(t, start, conn, serveConn(conn.peer, nil, opts))
+		})
+	})
+}
+
+func testIdleTimeout(t *testing.T, start time.Time, conn net.Conn, s *served) {
+	t.Helper()
+	// Activity postpones the timeout: the pause is the point, not a wait.
+	time.Sleep(200 * time.Millisecond)
+	writeText(t, conn, true, ws.OpText, "still here")
+	<-s.msgs
+	br := stream(conn)
+	readText(t, br)
+	_, err := wsutil.ReadServerText(br)
+	var ce wsutil.ClosedError
+	if !asClosedError(err, &ce) || ce.Code != CloseGoingAway || ce.Reason != "idle timeout" {
+		t.Fatalf("want close 1001 idle timeout, got %v", err)
+	}
+	if d := time.Since(start); d < 450*time.Millisecond {
+		t.Errorf("closed after %v: the message did not postpone the timeout", d)
+	}
+	_ = ws.WriteFrame(conn, ws.MaskFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(CloseGoingAway, ""))))
+	if e := waitEnd(t, s, 3*time.Second); e != (ended{CloseGoingAway, "idle timeout"}) {
+		t.Fatalf("ended %v", e)
+	}
+}
+
+// pipeConn is the client end of a net.Pipe; peer is the server's end.
+type pipeConn struct {
+	net.Conn
+	peer net.Conn
+}
+
+// pipe returns both ends of an in-memory connection, closed at the end of
+// the test. Inside a synctest bubble its deadlines run on the bubble's
+// clock.
+func pipe(t *testing.T) pipeConn {
+	c, s := net.Pipe()
+	t.Cleanup(func() {
+		c.Close()
+		s.Close()
+	})
+	return pipeConn{c, s}
+}
+
+// A silent peer is pinged after 3/4 to all of the ping interval of silence,
+// and again after each of its pongs once its threshold has passed; pongs
+// keep it open well past the idle timeout. On the bubble's clock, exactly.
+func TestServePingsSilentPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval, idle = 400 * time.Millisecond, time.Second
+		conn := pipe(t)
+		start := time.Now()
+		s := serveConn(conn.peer, nil, Options{PingInterval: interval, IdleTimeout: idle})
+		br := bufio.NewReader(conn)
+		var pings []time.Duration
+		for len(pings) < 5 {
+			h, err := ws.ReadHeader(br)
+			if err != nil {
+				t.Fatalf("after %d pings: %v", len(pings), err)
+			}
+			p := make([]byte, h.Length)
+			if _, err := io.ReadFull(br, p); err != nil {
+				t.Fatal(err)
+			}
+			if h.OpCode != ws.OpPing {
+				t.Fatalf("frame %v, want a ping", h.OpCode)
+			}
+			pings = append(pings, time.Since(start))
+			if err := ws.WriteFrame(conn, ws.MaskFrame(ws.NewPongFrame(p))); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if d := time.Since(start); d < 450*time.Millisecond {
-			t.Errorf("closed after %v: the message did not postpone the timeout", d)
+		if first := pings[0]; first < interval*3/4 || first > interval {
+			t.Fatalf("first ping after %v of silence, want 3/4 to all of %v", first, interval)
 		}
-		_ = ws.WriteFrame(conn, ws.MaskFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(CloseGoingAway, ""))))
-		if e := waitEnd(t, s, 3*time.Second); e != (ended{CloseGoingAway, "idle timeout"}) {
+		for i := 1; i < len(pings); i++ {
+			if gap := pings[i] - pings[i-1]; gap != pings[0] {
+				t.Fatalf("pings at %v: not one threshold apart", pings)
+			}
+		}
+		if pings[len(pings)-1] <= idle {
+			t.Fatalf("pings at %v: the test must outlast the idle timeout %v", pings, idle)
+		}
+		conn.Close()
+		if e := waitEnd(t, s, time.Second); e != (ended{CloseAbnormal, ""}) {
 			t.Fatalf("ended %v", e)
 		}
 	})
@@ -324,19 +405,11 @@ func TestServeConcurrentWakeups(t *testing.T) {
 
 func waitParked(t *testing.T, c *Conn) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	testkit.Eventually(t, 2*time.Second, "the reader to park", func() bool {
 		c.mu.Lock()
-		parked := !c.reading
-		c.mu.Unlock()
-		if parked {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("reader did not park")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return !c.reading
+	})
 }
 
 func asClosedError(err error, ce *wsutil.ClosedError) bool {
@@ -366,7 +439,7 @@ func TestServeFallsBackWhenArmingFails(t *testing.T) {
 		if got := readText(t, br); got != m {
 			t.Fatalf("echo %q, want %q", got, m)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // a pause between messages, the point
 	}
 	conn.Close()
 	if e := waitEnd(t, s, 3*time.Second); e != (ended{CloseAbnormal, ""}) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/web"
 )
@@ -44,19 +44,13 @@ func TestBrowserScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv) // on 127.0.0.1
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
+	hs := testkit.Serve(t, srv) // on 127.0.0.1
 
 	const goName, message = "gopher", "hello from alice ☃"
 	published := make(chan client.Member, 1)
 	accepted := make(chan error, 1)
 	removed := make(chan struct{}, 1)
-	gc, err := client.Dial(stepContext(t), "ws"+strings.TrimPrefix(hs.URL, "http")+"/", client.Options{
+	gc, err := client.Dial(stepContext(t), testkit.WSURL(hs, "/"), client.Options{
 		Name:        goName,
 		NoReconnect: true,
 		OnPublishMsg: func(text, channel string, from client.Member) {

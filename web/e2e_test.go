@@ -2,12 +2,12 @@ package web_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/web"
 )
@@ -26,29 +26,26 @@ func TestBrowserClientAgainstServer(t *testing.T) {
 		args = append(args, "--experimental-websocket")
 	}
 	for _, b64 := range []bool{false, true} {
-		srv, err := server.New(server.Options{
-			EncodeBase64:   b64,
-			Acknowledgment: server.Acknowledgment{Enabled: true},
-			Web:            web.Handler(),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := httptest.NewServer(srv)
-		url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
 		mode := "plain"
 		if b64 {
 			mode = "base64"
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, err := exec.CommandContext(ctx, node, append(args, "testdata/e2e.mjs", url, mode)...).CombinedOutput()
-		cancel()
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = srv.Shutdown(sctx)
-		scancel()
-		hs.Close()
-		if err != nil || !strings.Contains(string(out), "e2e: ok") {
-			t.Fatalf("%s: %v\n%s", mode, err, out)
-		}
+		t.Run(mode, func(t *testing.T) {
+			srv, err := server.New(server.Options{
+				EncodeBase64:   b64,
+				Acknowledgment: server.Acknowledgment{Enabled: true},
+				Web:            web.Handler(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			url := testkit.WSURL(testkit.Serve(t, srv), "/")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, node, append(args, "testdata/e2e.mjs", url, mode)...).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "e2e: ok") {
+				t.Fatalf("%s: %v\n%s", mode, err, out)
+			}
+		})
 	}
 }

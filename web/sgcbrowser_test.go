@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/web"
 )
@@ -60,14 +60,8 @@ func TestBrowserSGCPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
-	wsURL := "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
+	hs := testkit.Serve(t, srv)
+	wsURL := testkit.WSURL(hs, "/")
 	dial := func(name string, o client.Options) *client.Client {
 		t.Helper()
 		r := &http.Request{Header: http.Header{}}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/server"
 )
@@ -67,11 +68,8 @@ func (e *env) dial(t *testing.T, key string) *raw {
 	return r
 }
 
-func (e *env) dialURL(t *testing.T, u string) *raw { return e.dialRaw(t, u, false) }
-
-// dialRaw connects; a silent connection reads nothing (and answers no
-// ping) until start.
-func (e *env) dialRaw(t *testing.T, u string, silent bool) *raw {
+// dialURL connects to u and reads every frame that comes.
+func (e *env) dialURL(t *testing.T, u string) *raw {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -82,9 +80,7 @@ func (e *env) dialRaw(t *testing.T, u string, silent bool) *raw {
 	c.SetReadLimit(1 << 20)
 	t.Cleanup(func() { c.CloseNow() })
 	r := &raw{t: t, c: c, frames: make(chan frame, 1024), end: make(chan error, 1)}
-	if !silent {
-		r.start()
-	}
+	r.start()
 	return r
 }
 
@@ -346,11 +342,16 @@ func TestBadInput(t *testing.T) {
 	bad.send(`{"event":"client-` + strings.Repeat("n", 200) + `","channel":"private-room","data":{}}`)
 	wantError(pusherwire.CodeClientEventRejected, "event name is longer than 200")
 	by.quiet(100 * time.Millisecond)
-	time.Sleep(1100 * time.Millisecond) // a full bucket
+	// The flood comes from a socket of its own: its bucket is full.
+	flood := e.dial(t, appKey)
+	flood.subscribe("private-room", pusherwire.PrivateAuth(appKey, appSecret, flood.socketID, "private-room"), "")
+	flood.expect(pusherwire.EventSubscriptionSucceeded)
 	for i := 0; i < 25; i++ {
-		bad.send(fmt.Sprintf(`{"event":"client-flood","channel":"private-room","data":{"i":%d}}`, i))
+		flood.send(fmt.Sprintf(`{"event":"client-flood","channel":"private-room","data":{"i":%d}}`, i))
 	}
-	wantError(pusherwire.CodeClientEventRejected, "rate limit")
+	if d := flood.expect(pusherwire.EventError).inner(); int(d["code"].(float64)) != pusherwire.CodeClientEventRejected || !strings.Contains(d["message"].(string), "rate limit") {
+		t.Fatalf("error %v, want code %d with %q", d, pusherwire.CodeClientEventRejected, "rate limit")
+	}
 	got := 0
 	for {
 		f, err := by.read(300 * time.Millisecond)
@@ -514,11 +515,10 @@ func TestShutdownAndIdle(t *testing.T) {
 	e := start(t, func(o *server.Options) {
 		o.PingInterval, o.IdleTimeout = 50*time.Millisecond, 300*time.Millisecond
 	})
-	idle := e.dialRaw(t, e.wsURL(appKey, "protocol=7"), true)
-	time.Sleep(600 * time.Millisecond) // not reading: pings go unanswered
-	idle.start()
-	if code := idle.closed(); code != pusherwire.CodePongNotReceived {
-		t.Errorf("idle socket closed with %d, want 4201", code)
+	idle := testkit.DialWS(t, e.wsURL(appKey, "protocol=7"), nil)
+	idle.NoPong = true
+	if ce := idle.ExpectClose(t, testkit.Timeout); ce.Code != pusherwire.CodePongNotReceived {
+		t.Errorf("idle socket closed with %d, want 4201", ce.Code)
 	}
 	r := e.dial(t, appKey)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -556,13 +556,7 @@ func TestConnectionLimits(t *testing.T) {
 	open := e.srv.Stats().Connections
 	a1.c.Close(websocket.StatusNormalClosure, "")
 	// Its place is free once the server has seen it go.
-	deadline := time.Now().Add(5 * time.Second)
-	for e.srv.Stats().Connections >= open {
-		if time.Now().After(deadline) {
-			t.Fatal("the closed connection still counts after 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, testkit.Timeout, "the closed connection to stop counting", func() bool { return e.srv.Stats().Connections < open })
 	e.dial(t, appKey).alive()
 	o1.alive()
 	q := pusherwire.SignRequest("off-key", "off", "GET", "/apps/3/channels", nil, nil, time.Now())

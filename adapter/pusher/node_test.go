@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/server"
 )
 
@@ -101,13 +102,7 @@ func start(t *testing.T, mut func(*server.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
+	hs := testkit.Serve(t, srv)
 	host, port, _ := net.SplitHostPort(strings.TrimPrefix(hs.URL, "http://"))
 	return &env{srv: srv, hs: hs, host: host, port: port, hooks: hooks}
 }

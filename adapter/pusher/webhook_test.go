@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/server"
 )
@@ -25,13 +26,7 @@ func TestWebhookRetryAndBoundedQueue(t *testing.T) {
 	r := e.dial(t, appKey)
 	r.subscribe("retried", "", "")
 	r.expect(pusherwire.EventSubscriptionSucceeded)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(e.hooks.requests()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the webhook was not retried until it succeeded")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, testkit.Timeout, "the webhook to be retried until it succeeded", func() bool { return len(e.hooks.requests()) > 0 })
 	req := e.hooks.requests()[0]
 	if err := pusherwire.VerifyWebhook(appKey, appSecret, req.Headers["x-pusher-key"], req.Headers["x-pusher-signature"], []byte(req.Body)); err != nil {
 		t.Errorf("webhook signature: %v", err)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 // runNATS runs a plain nats-server on a loopback port (0: a random one),
@@ -41,20 +43,20 @@ func TestExternalNATSAndReconnect(t *testing.T) {
 	a := startNode(t, ext("a"))
 	b := startNode(t, ext("b"))
 	for _, n := range []*tnode{a, b} {
-		waitFor(t, 5*time.Second, n.name+" ready with a peer", func() bool { return n.Ready() && alive(n.Node) == 1 })
+		testkit.Eventually(t, 5*time.Second, n.name+" ready with a peer", func() bool { return n.Ready() && alive(n.Node) == 1 })
 	}
 	if a.ClusterAddr() != "" {
 		t.Errorf("an external node has a cluster address")
 	}
 	a.add("x")
-	waitFor(t, 5*time.Second, "x at b", func() bool { return slices.Equal(b.f.replicaOf("a"), []string{"x"}) })
+	testkit.Eventually(t, 5*time.Second, "x at b", func() bool { return slices.Equal(b.f.replicaOf("a"), []string{"x"}) })
 	syncs := b.f.count(isOp("sync", "a"))
 
 	// NATS goes away and comes back on the same port.
 	tcp := srv.Addr().String()
 	srv.Shutdown()
 	srv.WaitForShutdown()
-	waitFor(t, 5*time.Second, "not ready without NATS", func() bool { return !a.Ready() && !b.Ready() })
+	testkit.Eventually(t, 5*time.Second, "not ready without NATS", func() bool { return !a.Ready() && !b.Ready() })
 	a.add("y") // buffered by nats.go until it reconnects
 	var p int
 	if _, err := fmt.Sscanf(tcp[len("127.0.0.1:"):], "%d", &p); err != nil {
@@ -62,9 +64,9 @@ func TestExternalNATSAndReconnect(t *testing.T) {
 	}
 	runNATS(t, p)
 	for _, n := range []*tnode{a, b} {
-		waitFor(t, 5*time.Second, n.name+" ready again", func() bool { return n.Ready() && alive(n.Node) == 1 })
+		testkit.Eventually(t, 5*time.Second, n.name+" ready again", func() bool { return n.Ready() && alive(n.Node) == 1 })
 	}
-	waitFor(t, 5*time.Second, "x, y at b", func() bool { return slices.Equal(b.f.replicaOf("a"), []string{"x", "y"}) })
+	testkit.Eventually(t, 5*time.Second, "x, y at b", func() bool { return slices.Equal(b.f.replicaOf("a"), []string{"x", "y"}) })
 	if got := b.f.count(isOp("sync", "a")); got <= syncs {
 		t.Errorf("b did not sync a again after its reconnect")
 	}
@@ -96,7 +98,7 @@ func testSnapshotInChunks(t *testing.T, lose bool) {
 		n1.dropChunk.Store(1) // the first snapshot is incomplete: n2 asks again
 	}
 	n2 := startNode(t, opts("n2", n1.ClusterAddr()))
-	waitFor(t, 10*time.Second, "n2 ready with n1", func() bool { return n2.Ready() && alive(n2.Node) == 1 })
+	testkit.Eventually(t, 10*time.Second, "n2 ready with n1", func() bool { return n2.Ready() && alive(n2.Node) == 1 })
 	if got := n2.f.replicaOf("n1"); !slices.Equal(got, want) {
 		t.Errorf("n2 has %d of n1's %d entries", len(got), k)
 	}

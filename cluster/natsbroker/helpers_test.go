@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 // call is one call a node made into its receiver.
@@ -250,7 +252,7 @@ func cluster(t *testing.T, k int, tweak func(*Options)) []*tnode {
 		}
 		nodes = append(nodes, startNode(t, o))
 	}
-	waitFor(t, 10*time.Second, "every node ready and hearing the others", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every node ready and hearing the others", func() bool {
 		for _, n := range nodes {
 			if !n.Ready() || alive(n.Node) != k-1 {
 				return false
@@ -281,24 +283,12 @@ func status(n *Node, name string) (NodeStatus, bool) {
 	return NodeStatus{}, false
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // waitInterest waits until n's embedded server knows want subscriptions
 // (local and remote) to the subject of channel.
 func waitInterest(t *testing.T, n *tnode, channel string, want int) {
 	t.Helper()
 	subj := n.pfx + "p." + token(channel)
-	waitFor(t, 5*time.Second, "interest in "+subj, func() bool {
+	testkit.Eventually(t, 5*time.Second, "interest in "+subj, func() bool {
 		return n.srv.GlobalAccount().Interest(subj) >= want
 	})
 }

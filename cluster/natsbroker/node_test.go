@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 func TestPublishReachesSubscribedNodesOnce(t *testing.T) {
@@ -24,7 +26,7 @@ func TestPublishReachesSubscribedNodesOnce(t *testing.T) {
 	// A fence: n1's later messages come after "hello" wherever it went.
 	n1.sendTo("n3", "FENCE", []byte("x"))
 	n3.publish(ch, []byte("from n3"))
-	waitFor(t, 5*time.Second, "n3's publish at n1 and n2, the fence at n3", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n3's publish at n1 and n2, the fence at n3", func() bool {
 		got := func(f *fake, data string) bool {
 			_, ok := f.find(func(c call) bool { return c.op == "deliver" && c.data == data })
 			return ok
@@ -49,12 +51,12 @@ func TestPublishReachesSubscribedNodesOnce(t *testing.T) {
 
 	// After Unsubscribe, n2 no longer gets the channel.
 	n2.Unsubscribe(ch)
-	waitFor(t, 5*time.Second, "n2's interest gone at n3", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n2's interest gone at n3", func() bool {
 		return n3.srv.GlobalAccount().Interest(n3.pfx+"p."+token(ch)) == 1
 	})
 	n3.publish(ch, []byte("after"))
 	n3.sendTo("n2", "FENCE", []byte("y"))
-	waitFor(t, 5*time.Second, "the second publish at n1 and the fence at n2", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the second publish at n1 and the fence at n2", func() bool {
 		_, a := n1.f.find(func(c call) bool { return c.op == "deliver" && c.data == "after" })
 		_, b := n2.f.find(func(c call) bool { return c.op == "deliverTo" && c.data == "y" })
 		return a && b
@@ -68,13 +70,13 @@ func TestSendTo(t *testing.T) {
 	ns := cluster(t, 3, nil)
 	ns[0].sendTo("n2", "SESSION-1", []byte("for you"))
 	ns[0].sendTo("n1", "SESSION-0", []byte("for me"))
-	waitFor(t, 5*time.Second, "delivery", func() bool {
+	testkit.Eventually(t, 5*time.Second, "delivery", func() bool {
 		_, a := ns[1].f.find(func(c call) bool { return c.op == "deliverTo" && c.key == "SESSION-1" && c.data == "for you" })
 		_, b := ns[0].f.find(func(c call) bool { return c.op == "deliverTo" && c.key == "SESSION-0" && c.data == "for me" })
 		return a && b
 	})
 	ns[0].sendTo("n3", "FENCE", nil)
-	waitFor(t, 5*time.Second, "fence", func() bool {
+	testkit.Eventually(t, 5*time.Second, "fence", func() bool {
 		_, ok := ns[2].f.find(func(c call) bool { return c.key == "FENCE" })
 		return ok
 	})
@@ -97,7 +99,7 @@ func TestReplicateInOrder(t *testing.T) {
 		}
 	}
 	for _, n := range ns[1:] {
-		waitFor(t, 10*time.Second, n.name+" applied every change", func() bool {
+		testkit.Eventually(t, 10*time.Second, n.name+" applied every change", func() bool {
 			return len(n.f.applied("n1")) >= len(want)
 		})
 		if got := n.f.applied("n1"); !slices.Equal(got, want) {
@@ -107,7 +109,7 @@ func TestReplicateInOrder(t *testing.T) {
 			t.Errorf("%s synced n1 %d times, want 1 (the start)", n.name, c)
 		}
 	}
-	waitFor(t, 5*time.Second, "entry count in the heartbeat", func() bool {
+	testkit.Eventually(t, 5*time.Second, "entry count in the heartbeat", func() bool {
 		s, _ := status(ns[1].Node, "n1")
 		return s.Entries == k-k/3
 	})
@@ -120,13 +122,13 @@ func TestGapRepairedBySnapshot(t *testing.T) {
 	ns := cluster(t, 2, nil)
 	n1, n2 := ns[0], ns[1]
 	n1.add("a")
-	waitFor(t, 5*time.Second, "a at n2", func() bool { return slices.Equal(n2.f.replicaOf("n1"), []string{"a"}) })
+	testkit.Eventually(t, 5*time.Second, "a at n2", func() bool { return slices.Equal(n2.f.replicaOf("n1"), []string{"a"}) })
 
 	// A lost change in the middle: the next one shows the gap.
 	n1.DropNextReplicate()
 	n1.add("b")
 	n1.add("c")
-	waitFor(t, 5*time.Second, "a, b, c at n2", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a, b, c at n2", func() bool {
 		return slices.Equal(n2.f.replicaOf("n1"), []string{"a", "b", "c"})
 	})
 	if got := n2.f.applied("n1"); slices.Contains(got, "+b") {
@@ -139,7 +141,7 @@ func TestGapRepairedBySnapshot(t *testing.T) {
 	// A lost last change: the heartbeat's sequence shows the gap.
 	n1.DropNextReplicate()
 	n1.remove("a")
-	waitFor(t, 5*time.Second, "b, c at n2", func() bool {
+	testkit.Eventually(t, 5*time.Second, "b, c at n2", func() bool {
 		return slices.Equal(n2.f.replicaOf("n1"), []string{"b", "c"})
 	})
 	if c := n2.f.count(isOp("forget", "n1")); c != 0 {
@@ -150,13 +152,13 @@ func TestGapRepairedBySnapshot(t *testing.T) {
 func TestCloseForgottenAtOnce(t *testing.T) {
 	ns := cluster(t, 3, func(o *Options) { o.NodeTimeout = 30 * time.Second })
 	ns[1].add("x")
-	waitFor(t, 5*time.Second, "x everywhere", func() bool {
+	testkit.Eventually(t, 5*time.Second, "x everywhere", func() bool {
 		return len(ns[0].f.replicaOf("n2")) == 1 && len(ns[2].f.replicaOf("n2")) == 1
 	})
 	start := time.Now()
 	ns[1].Close()
 	for _, n := range []*tnode{ns[0], ns[2]} {
-		waitFor(t, 2*time.Second, n.name+" forgets n2", func() bool { return n.f.count(isOp("forget", "n2")) == 1 })
+		testkit.Eventually(t, 2*time.Second, n.name+" forgets n2", func() bool { return n.f.count(isOp("forget", "n2")) == 1 })
 		if s, _ := status(n.Node, "n2"); s.State != StateLeft {
 			t.Errorf("%s sees n2 %v, want left", n.name, s.State)
 		}
@@ -167,13 +169,13 @@ func TestCloseForgottenAtOnce(t *testing.T) {
 func TestKilledServerForgottenFast(t *testing.T) {
 	ns := cluster(t, 3, func(o *Options) { o.NodeTimeout = 30 * time.Second })
 	ns[1].add("x")
-	waitFor(t, 5*time.Second, "x everywhere", func() bool {
+	testkit.Eventually(t, 5*time.Second, "x everywhere", func() bool {
 		return len(ns[0].f.replicaOf("n2")) == 1 && len(ns[2].f.replicaOf("n2")) == 1
 	})
 	start := time.Now()
 	killServer(ns[1])
 	for _, n := range []*tnode{ns[0], ns[2]} {
-		waitFor(t, 1500*time.Millisecond, n.name+" forgets n2", func() bool { return n.f.count(isOp("forget", "n2")) == 1 })
+		testkit.Eventually(t, 1500*time.Millisecond, n.name+" forgets n2", func() bool { return n.f.count(isOp("forget", "n2")) == 1 })
 		if s, _ := status(n.Node, "n2"); s.State != StateDead {
 			t.Errorf("%s sees n2 %v, want dead", n.name, s.State)
 		}
@@ -185,7 +187,7 @@ func TestKilledServerForgottenFast(t *testing.T) {
 	if ns[1].Ready() {
 		t.Errorf("n2 ready without its NATS")
 	}
-	waitFor(t, 2*time.Second, "survivors ready", func() bool { return ns[0].Ready() && ns[2].Ready() })
+	testkit.Eventually(t, 2*time.Second, "survivors ready", func() bool { return ns[0].Ready() && ns[2].Ready() })
 }
 
 func TestHeartbeatTimeout(t *testing.T) {
@@ -195,13 +197,13 @@ func TestHeartbeatTimeout(t *testing.T) {
 
 	// n3 is slow: silent for half the timeout, then back. Not forgotten.
 	n3.PauseHeartbeats(true)
-	waitFor(t, 5*time.Second, "n3 silent for half the timeout", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n3 silent for half the timeout", func() bool {
 		s, _ := status(n1.Node, "n3")
 		return time.Since(s.LastHeartbeat) > timeout/2
 	})
 	n3.PauseHeartbeats(false)
 	paused, _ := status(n1.Node, "n3")
-	waitFor(t, 5*time.Second, "n3 heard again", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n3 heard again", func() bool {
 		s, _ := status(n1.Node, "n3")
 		return s.LastHeartbeat.After(paused.LastHeartbeat)
 	})
@@ -209,7 +211,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 	// n2 stops: forgotten after the timeout, not before.
 	n2.PauseHeartbeats(true)
 	last, _ := status(n1.Node, "n2")
-	waitFor(t, timeout+2*time.Second, "n1 forgets n2", func() bool { return n1.f.count(isOp("forget", "n2")) == 1 })
+	testkit.Eventually(t, timeout+2*time.Second, "n1 forgets n2", func() bool { return n1.f.count(isOp("forget", "n2")) == 1 })
 	c, _ := n1.f.find(isOp("forget", "n2"))
 	if d := c.at.Sub(last.LastHeartbeat); d < timeout {
 		t.Errorf("n2 forgotten %v after its last heartbeat, before the timeout %v", d, timeout)
@@ -226,7 +228,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 	// n2 speaks again: alive, synced again.
 	n2.add("back")
 	n2.PauseHeartbeats(false)
-	waitFor(t, 5*time.Second, "n2 back at n1", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n2 back at n1", func() bool {
 		s, _ := status(n1.Node, "n2")
 		return s.State == StateAlive && s.Synced && slices.Equal(n1.f.replicaOf("n2"), []string{"back"})
 	})
@@ -257,7 +259,7 @@ func TestRestartDropsOldEntriesAtOnce(t *testing.T) {
 	ns := cluster(t, 2, func(o *Options) { o.NodeTimeout = 30 * time.Second })
 	n1, old := ns[0], ns[1]
 	old.add("old")
-	waitFor(t, 5*time.Second, "old entry at n1", func() bool { return slices.Equal(n1.f.replicaOf("n2"), []string{"old"}) })
+	testkit.Eventually(t, 5*time.Second, "old entry at n1", func() bool { return slices.Equal(n1.f.replicaOf("n2"), []string{"old"}) })
 
 	// The old n2 hangs: no heartbeat, no answer to "is n2 alive?". Its
 	// server stays up, so nothing but the new incarnation tells n1.
@@ -266,7 +268,7 @@ func TestRestartDropsOldEntriesAtOnce(t *testing.T) {
 
 	nw := startNode(t, opts("n2", n1.ClusterAddr()))
 	nw.add("new")
-	waitFor(t, 5*time.Second, "n1 has the new n2's entries", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n1 has the new n2's entries", func() bool {
 		return slices.Equal(n1.f.replicaOf("n2"), []string{"new"})
 	})
 	forget, _ := n1.f.find(isOp("forget", "n2"))
@@ -286,7 +288,7 @@ func TestRestartDropsOldEntriesAtOnce(t *testing.T) {
 	// The old one's late goodbye does not touch the new one.
 	old.Close()
 	nw.add("newer")
-	waitFor(t, 5*time.Second, "newer at n1", func() bool {
+	testkit.Eventually(t, 5*time.Second, "newer at n1", func() bool {
 		return slices.Equal(n1.f.replicaOf("n2"), []string{"new", "newer"})
 	})
 	if c := n1.f.count(isOp("forget", "n2")); c != 1 {
@@ -310,7 +312,7 @@ func unsubscribeAlive(t *testing.T, n *tnode) {
 
 func TestReadiness(t *testing.T) {
 	n1 := startNode(t, opts("n1"))
-	waitFor(t, 2*time.Second, "n1 alone is ready", n1.Ready)
+	testkit.Eventually(t, 2*time.Second, "n1 alone is ready", n1.Ready)
 	for i := range 50 {
 		n1.add(fmt.Sprint("e", i))
 	}
@@ -321,7 +323,7 @@ func TestReadiness(t *testing.T) {
 	n1.f.mu.Unlock()
 
 	n2 := startNode(t, opts("n2", n1.ClusterAddr()))
-	waitFor(t, 5*time.Second, "n2 hears n1", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n2 hears n1", func() bool {
 		_, ok := status(n2.Node, "n1")
 		return ok
 	})
@@ -329,7 +331,7 @@ func TestReadiness(t *testing.T) {
 		t.Error("n2 ready before it synced n1")
 	}
 	close(gate)
-	waitFor(t, 5*time.Second, "n2 ready", n2.Ready)
+	testkit.Eventually(t, 5*time.Second, "n2 ready", n2.Ready)
 	if got := len(n2.f.replicaOf("n1")); got != 50 {
 		t.Errorf("n2 has %d of n1's entries, want 50", got)
 	}
@@ -351,9 +353,9 @@ func TestNewNodeJoinsWholeCluster(t *testing.T) {
 	n3 := startNode(t, opts("n3", n2.ClusterAddr()))
 	n1.add("one")
 	for _, n := range []*tnode{n1, n2, n3} {
-		waitFor(t, 10*time.Second, n.name+" sees two synced nodes", func() bool { return n.Ready() && alive(n.Node) == 2 })
+		testkit.Eventually(t, 10*time.Second, n.name+" sees two synced nodes", func() bool { return n.Ready() && alive(n.Node) == 2 })
 	}
-	waitFor(t, 5*time.Second, "n3 has n1's entry", func() bool { return slices.Equal(n3.f.replicaOf("n1"), []string{"one"}) })
+	testkit.Eventually(t, 5*time.Second, "n3 has n1's entry", func() bool { return slices.Equal(n3.f.replicaOf("n1"), []string{"one"}) })
 }
 
 // A node that joins while another changes its entries all the time ends
@@ -382,7 +384,7 @@ func TestJoinWhileChanging(t *testing.T) {
 		}
 	}()
 	n2 := startNode(t, opts("n2", n1.ClusterAddr()))
-	waitFor(t, 10*time.Second, "n2 ready", func() bool { return n2.Ready() && alive(n2.Node) == 1 })
+	testkit.Eventually(t, 10*time.Second, "n2 ready", func() bool { return n2.Ready() && alive(n2.Node) == 1 })
 	close(stop)
 	<-done
 	n1.f.mu.Lock()
@@ -392,7 +394,7 @@ func TestJoinWhileChanging(t *testing.T) {
 	}
 	n1.f.mu.Unlock()
 	slices.Sort(want)
-	waitFor(t, 5*time.Second, "n2 has n1's entries", func() bool { return slices.Equal(n2.f.replicaOf("n1"), want) })
+	testkit.Eventually(t, 5*time.Second, "n2 has n1's entries", func() bool { return slices.Equal(n2.f.replicaOf("n1"), want) })
 }
 
 // What one node sends reaches another in the order it was sent, whatever
@@ -406,7 +408,7 @@ func TestChangeAndPublishInOrder(t *testing.T) {
 		n1.add(fmt.Sprint("m", i))
 		n1.publish("room", []byte(fmt.Sprint("m", i)))
 	}
-	waitFor(t, 5*time.Second, "every publish at n2", func() bool {
+	testkit.Eventually(t, 5*time.Second, "every publish at n2", func() bool {
 		return n2.f.count(func(c call) bool { return c.op == "deliver" }) == 50
 	})
 	n2.f.mu.Lock()
@@ -437,18 +439,18 @@ func TestRestartAfterKill(t *testing.T) {
 	ns := cluster(t, 2, func(o *Options) { o.NodeTimeout = 30 * time.Second })
 	n1, old := ns[0], ns[1]
 	old.add("old")
-	waitFor(t, 5*time.Second, "old entry at n1", func() bool { return slices.Equal(n1.f.replicaOf("n2"), []string{"old"}) })
+	testkit.Eventually(t, 5*time.Second, "old entry at n1", func() bool { return slices.Equal(n1.f.replicaOf("n2"), []string{"old"}) })
 	killServer(old)
-	waitFor(t, 2*time.Second, "n1 forgets n2", func() bool { return n1.f.count(isOp("forget", "n2")) == 1 })
+	testkit.Eventually(t, 2*time.Second, "n1 forgets n2", func() bool { return n1.f.count(isOp("forget", "n2")) == 1 })
 
 	nw := startNode(t, opts("n2", n1.ClusterAddr()))
 	nw.add("new")
-	waitFor(t, 5*time.Second, "n1 has the new n2's entries", func() bool {
+	testkit.Eventually(t, 5*time.Second, "n1 has the new n2's entries", func() bool {
 		s, _ := status(n1.Node, "n2")
 		return s.Incarnation == nw.Incarnation() && s.State == StateAlive && slices.Equal(n1.f.replicaOf("n2"), []string{"new"})
 	})
 	old.Close()
-	waitFor(t, 5*time.Second, "both ready", func() bool { return n1.Ready() && nw.Ready() })
+	testkit.Eventually(t, 5*time.Second, "both ready", func() bool { return n1.Ready() && nw.Ready() })
 	if c := n1.f.count(isOp("forget", "n2")); c != 1 {
 		t.Errorf("n2 forgotten %d times, want 1", c)
 	}
@@ -469,7 +471,7 @@ func TestBusyDispatcherNoFalseDeath(t *testing.T) {
 	for i := range burst {
 		n1.add(fmt.Sprint("e", i))
 	}
-	waitFor(t, 10*time.Second, "n2 applied the burst", func() bool { return len(n2.f.replicaOf("n1")) == burst })
+	testkit.Eventually(t, 10*time.Second, "n2 applied the burst", func() bool { return len(n2.f.replicaOf("n1")) == burst })
 	if c := n2.f.count(isOp("forget", "n1")); c != 0 {
 		t.Errorf("n2 forgot n1 %d times while its dispatcher was behind", c)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/presence"
 )
 
@@ -130,7 +131,7 @@ func TestEnginesOverNATS(t *testing.T) {
 	a := startEngine(t, opts("a"))
 	b := startEngine(t, opts("b", a.ClusterAddr()))
 	for _, n := range []engineNode{a, b} {
-		waitFor(t, 10*time.Second, n.name+" ready with a peer", func() bool { return n.Ready() && alive(n.Node) == 1 })
+		testkit.Eventually(t, 10*time.Second, n.name+" ready with a peer", func() bool { return n.Ready() && alive(n.Node) == 1 })
 	}
 	sa, sb := &sink{}, &sink{}
 	const alice, bob = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -149,7 +150,7 @@ func TestEnginesOverNATS(t *testing.T) {
 		}
 	}
 	for _, n := range []engineNode{a, b} {
-		waitFor(t, 5*time.Second, n.name+" sees both in the room", func() bool {
+		testkit.Eventually(t, 5*time.Second, n.name+" sees both in the room", func() bool {
 			return slices.Equal(memberIDs(t, n.e, "room.1 *"), []string{alice, bob})
 		})
 	}
@@ -157,7 +158,7 @@ func TestEnginesOverNATS(t *testing.T) {
 	if err := a.e.Publish(ctx, ca, "room.1 *", "hello"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "bob gets alice's message", func() bool {
+	testkit.Eventually(t, 5*time.Second, "bob gets alice's message", func() bool {
 		return sb.has(func(ev *presence.Event) bool {
 			return ev.Kind == presence.KindPublish && string(ev.Data) == "hello" && ev.Member.ID == alice
 		})
@@ -170,14 +171,14 @@ func TestEnginesOverNATS(t *testing.T) {
 	if _, err := a.e.Groups().Broadcast("ops/*", "hi ops"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "bob gets the group broadcast", func() bool {
+	testkit.Eventually(t, 5*time.Second, "bob gets the group broadcast", func() bool {
 		return sb.has(func(ev *presence.Event) bool {
 			return ev.Kind == presence.KindPublish && ev.Channel == "ops/eu" && string(ev.Data) == "hi ops"
 		})
 	})
 
 	b.Close()
-	waitFor(t, 2*time.Second, "alice sees bob leave", func() bool {
+	testkit.Eventually(t, 2*time.Second, "alice sees bob leave", func() bool {
 		return slices.Equal(memberIDs(t, a.e, "room.1 *"), []string{alice}) &&
 			sa.has(func(ev *presence.Event) bool {
 				return ev.Kind == presence.KindRemoveChannelMember && ev.Member.ID == bob

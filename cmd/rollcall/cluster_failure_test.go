@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 // TestClusterDroppedChangeRepaired drops one replication message of n1
@@ -126,7 +128,7 @@ func TestClusterNoFalseLeaves(t *testing.T) {
 		waitAll(t, "sub room "+cl.id, 10*time.Second, steady[0])
 	}
 	for _, cl := range []*tclient{steady[perNode], steady[len(steady)-1]} {
-		waitUntil(t, 5*time.Second, cl.name+" lists every steady member", func() bool {
+		testkit.Eventually(t, 5*time.Second, cl.name+" lists every steady member", func() bool {
 			return len(cl.memberIDs(t, "room")) == len(steady)
 		})
 	}
@@ -303,7 +305,7 @@ func TestClusterExternalNATS(t *testing.T) {
 	// NATS lost: not ready, still serving; back: ready, resynced.
 	_ = natsCmd.Process.Kill()
 	<-natsDone
-	waitUntil(t, 5*time.Second, "n1 not ready without NATS", func() bool { return n1.readyz() == 503 })
+	testkit.Eventually(t, 5*time.Second, "n1 not ready without NATS", func() bool { return n1.readyz() == 503 })
 	if got := a.memberIDs(t, "room"); len(got) != 3 {
 		t.Errorf("without NATS, n1 lists %v", got)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 // once fails unless every client in cs received s exactly once.
@@ -332,12 +333,7 @@ func TestClusterClientReconnectsElsewhere(t *testing.T) {
 	termed := time.Now()
 	n1.signal(t, syscall.SIGTERM)
 	m.waitEvent(t, "disconnect 1001", 1, 5*time.Second)
-	var id string
-	select {
-	case id = <-sessions:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client did not reconnect")
-	}
+	id := testkit.Recv(t, sessions, 10*time.Second, "the client to reconnect")
 	at := z.waitEvent(t, "sub room "+id, 1, 5*time.Second)
 	t.Logf("moved to another node and re-subscribed %v after SIGTERM", at.Sub(termed))
 	if m.Member().ID != id || !slices.Contains(m.Subscriptions(), "room") {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 const clusterAPIKey = "k"
@@ -262,7 +263,7 @@ func (p *proc) post(t *testing.T, path, body string) int {
 // waitCluster waits until p is ready and lists want nodes alive and synced.
 func waitCluster(t *testing.T, p *proc, want int, timeout time.Duration) {
 	t.Helper()
-	waitUntil(t, timeout, fmt.Sprintf("%s ready with %d nodes alive", p.name, want), func() bool {
+	testkit.Eventually(t, timeout, fmt.Sprintf("%s ready with %d nodes alive", p.name, want), func() bool {
 		if p.readyz() != 200 {
 			return false
 		}
@@ -278,18 +279,6 @@ func waitCluster(t *testing.T, p *proc, want int, timeout time.Duration) {
 		}
 		return alive == want
 	})
-}
-
-// waitUntil polls cond (every 10 ms) until it holds or timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // signal sends sig to p.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/server"
 )
 
@@ -58,27 +59,13 @@ func (s *lineSink) expect(t *testing.T, want string) string {
 	}
 }
 
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no %s", what)
-		var zero T
-		return zero
-	}
-}
-
 func TestConnectSession(t *testing.T) {
 	srv, err := server.New(server.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	defer srv.Shutdown(context.Background())
-	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/"
+	hs := testkit.Serve(t, srv)
+	url := testkit.WSURL(hs, "/")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -124,7 +111,7 @@ func TestConnectSession(t *testing.T) {
 	}
 	out.expect(t, "[room] bob joined")
 	send("hi there")
-	if got := recv(t, msgs, "message for bob"); got != "room|alice|hi there" {
+	if got := testkit.Recv(t, msgs, testkit.Timeout, "message for bob"); got != "room|alice|hi there" {
 		t.Fatalf("bob got %q", got)
 	}
 	out.expect(t, "[room] alice: hi there")
@@ -144,7 +131,7 @@ func TestConnectSession(t *testing.T) {
 	out.expect(t, "bob invites you to side — /accept or /refuse")
 	send("/accept")
 	out.expect(t, "[side] members (1): alice")
-	if r := recv(t, responses, "invitation response"); !r.Accepted || r.Invitee.Name != "alice" || r.Channel != "side" {
+	if r := testkit.Recv(t, responses, testkit.Timeout, "invitation response"); !r.Accepted || r.Invitee.Name != "alice" || r.Channel != "side" {
 		t.Fatalf("bob got %+v", r)
 	}
 	send("/refuse")
@@ -153,7 +140,7 @@ func TestConnectSession(t *testing.T) {
 	// alice invites bob by id; he refuses.
 	send("/invite lounge " + bob.Session())
 	out.expect(t, "invited bob ("+bob.Session()+") to lounge")
-	inv := recv(t, invites, "invitation for bob")
+	inv := testkit.Recv(t, invites, testkit.Timeout, "invitation for bob")
 	if inv.From.Name != "alice" || inv.From.Info != "qa" || inv.Channel != "lounge" {
 		t.Fatalf("bob was invited by %+v to %q", inv.From, inv.Channel)
 	}
@@ -165,7 +152,7 @@ func TestConnectSession(t *testing.T) {
 	// By name; "invited" only once the server took it.
 	send("/invite patio Bob")
 	out.expect(t, "invited bob ("+bob.Session()+") to patio")
-	if inv := recv(t, invites, "invitation by name"); inv.Channel != "patio" || inv.From.Name != "alice" {
+	if inv := testkit.Recv(t, invites, testkit.Timeout, "invitation by name"); inv.Channel != "patio" || inv.From.Name != "alice" {
 		t.Fatalf("bob got %+v", inv)
 	}
 	send("/invite patio nobody")
@@ -201,7 +188,7 @@ func TestConnectSession(t *testing.T) {
 	bob.Close()
 	out.expect(t, "* bob went offline")
 	send("/quit")
-	if err := recv(t, done, "return from runConnect"); err != nil {
+	if err := testkit.Recv(t, done, testkit.Timeout, "return from runConnect"); err != nil {
 		t.Fatalf("runConnect: %v", err)
 	}
 }
@@ -211,16 +198,14 @@ func TestConnectEOFQuits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	defer srv.Shutdown(context.Background())
+	hs := testkit.Serve(t, srv)
 	out := newLineSink()
 	done := make(chan error, 1)
 	// Flags before the URL work too; the base64 wire format is transparent.
-	args := []string{"--base64", "--name", "carol", "ws" + strings.TrimPrefix(hs.URL, "http")}
+	args := []string{"--base64", "--name", "carol", testkit.WSURL(hs, "")}
 	go func() { done <- runConnect(context.Background(), args, strings.NewReader("hello\n"), out, io.Discard) }()
 	out.expect(t, "online (1): carol")
-	if err := recv(t, done, "return at end of input"); err != nil {
+	if err := testkit.Recv(t, done, testkit.Timeout, "return at end of input"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -265,10 +250,7 @@ func TestConnectCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	defer srv.Shutdown(context.Background())
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	url := testkit.WSURL(testkit.Serve(t, srv), "")
 
 	t.Setenv("ROLLCALL_PASSWORD", "pw")
 	out := newLineSink()
@@ -278,7 +260,7 @@ func TestConnectCredentials(t *testing.T) {
 	}()
 	out.expect(t, "connected as Dave (id dave-id), session ")
 	out.expect(t, "online (1): Dave (dave-id)")
-	if err := recv(t, done, "return at end of input"); err != nil {
+	if err := testkit.Recv(t, done, testkit.Timeout, "return at end of input"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -66,7 +66,7 @@ func TestWaitAndClose(t *testing.T) {
 		_, err := s.Wait(make([]syscall.EpollEvent, 4))
 		waited <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // lets Wait park first; if it has not, Close ends it all the same
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
