@@ -202,14 +202,25 @@ func (n *node) ready(k int) bool {
 	return alive == k
 }
 
-// members is how many members the node lists in channel, or -1 when it
-// does not answer.
-func (n *node) members(channel string) int {
-	var ms []json.RawMessage
-	if n.get("/api/channels/"+channel+"/members", &ms) != nil {
-		return -1
+// members asks the node for the ids of channel's members.
+func (n *node) members(channel string) ([]string, error) {
+	var ms []struct {
+		ID string `json:"id"`
 	}
-	return len(ms)
+	if err := n.get("/api/channels/"+channel+"/members", &ms); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	return ids, nil
+}
+
+// lists reports whether the node lists want members in channel.
+func (n *node) lists(channel string, want int) bool {
+	ids, err := n.members(channel)
+	return err == nil && len(ids) == want
 }
 
 // dialMany connects n clients, client i to nodes[i%len(nodes)], 64 at a

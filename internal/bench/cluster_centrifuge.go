@@ -223,18 +223,7 @@ func (b *cluster) crashOnceCentrifuge(ctx context.Context, victim int) (*crashTa
 		}
 	}
 	witness := mem[(victim+1)%3] // a client of a surviving node
-	killed.Store(true)
-	t0 := time.Now()
-	_ = nodes[victim].cmd.Process.Kill()
-	wait := t0.Add(b.p.LeaveTimeout)
-	listed := make(chan time.Duration, 1)
-	go func() {
-		listed <- pollListed(ctx, t0, wait, func() bool {
-			ids, err := witness.presence(5 * time.Second)
-			return err == nil && len(ids) == n-len(victims) &&
-				!slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(victims, id) })
-		})
-	}()
+	k := b.kill(ctx, nodes[victim], &killed, n, victims, func() ([]string, error) { return witness.presence(5 * time.Second) })
 	// When the survivors drop the dead node from their node lists, for the log.
 	var dropped sync.WaitGroup
 	for j, nd := range nodes {
@@ -242,7 +231,7 @@ func (b *cluster) crashOnceCentrifuge(ctx context.Context, victim int) (*crashTa
 			continue
 		}
 		dropped.Go(func() {
-			at := pollListed(ctx, t0, wait, func() bool {
+			at := pollListed(ctx, k.at, k.until, func() bool {
 				names, err := centrifugeNodeNames(nd)
 				return err == nil && len(names) == 2
 			})
@@ -251,9 +240,7 @@ func (b *cluster) crashOnceCentrifuge(ctx context.Context, victim int) (*crashTa
 			}
 		})
 	}
-	awaitLeaves(ctx, survivors, victims, wait)
-	t := tallyLeaves(survivors, victims, t0, int(falseCount.Load()))
-	t.listed = <-listed
+	t := k.tally(ctx, survivors, victims, &falseCount)
 	dropped.Wait()
 	if e := survivorErrors.Load(); e > 0 {
 		fmt.Fprintf(b.log, "crash: %d errors at the surviving centrifuge clients after the kill\n", e)

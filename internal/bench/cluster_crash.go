@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -129,7 +128,7 @@ func (b *cluster) crashOnce(ctx context.Context, victim int) (*crashTally, error
 	}
 	deadline := time.Now().Add(b.p.Timeout)
 	for _, nd := range nodes {
-		if !waitFor(ctx, time.Until(deadline), func() bool { return nd.members("room") == n }) {
+		if !waitFor(ctx, time.Until(deadline), func() bool { return nd.lists("room", n) }) {
 			return nil, errors.New("channel not replicated in time")
 		}
 	}
@@ -148,35 +147,14 @@ func (b *cluster) crashOnce(ctx context.Context, victim int) (*crashTally, error
 		}
 	}
 	witness := nodes[(victim+1)%3]
-	killed.Store(true)
-	t0 := time.Now()
-	_ = nodes[victim].cmd.Process.Kill()
-	wait := t0.Add(b.p.LeaveTimeout)
-	listed := make(chan time.Duration, 1)
-	go func() {
-		listed <- pollListed(ctx, t0, wait, func() bool {
-			var ms []struct {
-				ID string `json:"id"`
-			}
-			if witness.get("/api/channels/room/members", &ms) != nil || len(ms) != n-len(victims) {
-				return false
-			}
-			return !slices.ContainsFunc(ms, func(m struct {
-				ID string `json:"id"`
-			}) bool {
-				return slices.Contains(victims, m.ID)
-			})
-		})
-	}()
-	awaitLeaves(ctx, survivors, victims, wait)
+	k := b.kill(ctx, nodes[victim].process, &killed, n, victims, func() ([]string, error) { return witness.members("room") })
+	t := k.tally(ctx, survivors, victims, &falseCount)
 	for i, nd := range nodes {
 		if i != victim {
-			if at := nd.dead.Load(); at > t0.UnixNano() {
-				fmt.Fprintf(b.log, "crash: %s saw the kill after %.1f ms\n", nd.name, ms(time.Duration(at-t0.UnixNano())))
+			if at := nd.dead.Load(); at > k.at.UnixNano() {
+				fmt.Fprintf(b.log, "crash: %s saw the kill after %.1f ms\n", nd.name, ms(time.Duration(at-k.at.UnixNano())))
 			}
 		}
 	}
-	t := tallyLeaves(survivors, victims, t0, int(falseCount.Load()))
-	t.listed = <-listed
 	return t, nil
 }

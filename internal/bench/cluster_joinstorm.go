@@ -41,7 +41,7 @@ func (b *cluster) joinstorm(ctx context.Context, w io.Writer) error {
 	wg.Wait()
 	deadline := time.Now().Add(b.p.Timeout)
 	for _, nd := range nodes {
-		if !waitFor(ctx, time.Until(deadline), func() bool { return nd.members("storm") == n }) {
+		if !waitFor(ctx, time.Until(deadline), func() bool { return nd.lists("storm", n) }) {
 			return errors.New("join storm did not converge in time")
 		}
 	}

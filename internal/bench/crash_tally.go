@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -177,4 +179,37 @@ func pollListed(ctx context.Context, t0, deadline time.Time, list func() bool) t
 		time.Sleep(crashPollStep)
 	}
 	return -1
+}
+
+// kill is the kill -9 of one node of a crash run, and what follows it.
+type kill struct {
+	at, until time.Time // the kill; the end of the leave timeout
+	listed    chan time.Duration
+}
+
+// kill sets killed (leaves from then on are not false), kills victim with
+// SIGKILL and starts asking list, a survivor's member list of the
+// channel of members, for the time when it no longer names victims.
+func (b *cluster) kill(ctx context.Context, victim *process, killed *atomic.Bool, members int, victims []string, list func() ([]string, error)) *kill {
+	killed.Store(true)
+	k := &kill{at: time.Now(), listed: make(chan time.Duration, 1)}
+	_ = victim.cmd.Process.Kill()
+	k.until = k.at.Add(b.p.LeaveTimeout)
+	go func() {
+		k.listed <- pollListed(ctx, k.at, k.until, func() bool {
+			ids, err := list()
+			return err == nil && len(ids) == members-len(victims) &&
+				!slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(victims, id) })
+		})
+	}()
+	return k
+}
+
+// tally awaits the survivors' leaves of the victims and the member list
+// until the leave timeout, and counts them.
+func (k *kill) tally(ctx context.Context, survivors []*leaveView, victims []string, falseLeaves *atomic.Int64) *crashTally {
+	awaitLeaves(ctx, survivors, victims, k.until)
+	t := tallyLeaves(survivors, victims, k.at, int(falseLeaves.Load()))
+	t.listed = <-k.listed
+	return t
 }

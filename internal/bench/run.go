@@ -50,6 +50,30 @@ type Config struct {
 	Log io.Writer
 }
 
+// defaults are each scenario's sizes when nothing says otherwise.
+var defaults = map[string]Params{
+	"idle":      {Conns: 1000, ChannelSize: 100, Duration: 10 * time.Second},
+	"fanout":    {Channels: 10, Subscribers: 100, Publishers: 10, Payload: 100, Duration: 5 * time.Second},
+	"joinstorm": {Conns: 500},
+	"churn":     {Rate: 50, Lifetime: time.Second, Channels: 10, Duration: 30 * time.Second, Warmup: 30 * time.Second},
+}
+
+// Defaults returns scenario's default Params, and whether there is such a
+// scenario (idle, fanout, joinstorm or churn).
+func Defaults(scenario string) (Params, bool) {
+	p, ok := defaults[scenario]
+	p.Scenario = scenario
+	p.Timeout = 2 * time.Minute
+	return p, ok
+}
+
+// workersFor is the default number of workers for p: one per 8,000
+// connections (a process here may hold at most 20,000 sockets).
+func workersFor(p Params) int {
+	conns := max(p.Conns, p.Channels*p.Subscribers+p.Publishers)
+	return max(1, (conns+7999)/8000)
+}
+
 // CheckTarget refuses any target outside the loopback network: the bench
 // opens thousands of connections and must never aim them elsewhere.
 func CheckTarget(target string) error {
@@ -83,6 +107,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	cfg.Runs = max(cfg.Runs, 1)
+	if cfg.Workers == 0 {
+		cfg.Workers = workersFor(cfg.Params)
+	}
 	rep := &Report{Scenario: cfg.Scenario, Params: cfg.Params, Machine: machine(), Started: time.Now()}
 	if cfg.Scenario == "fanout" {
 		rep.Rates = cfg.Rates
