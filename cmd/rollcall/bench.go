@@ -43,14 +43,6 @@ with node, driven over Pusher with the same app; the table gets a column
 rollcall-pusher / soketi (and rollcall / centrifuge with --comparator).
 `
 
-// benchDefaults are each scenario's sizes when no flag says otherwise.
-var benchDefaults = map[string]bench.Params{
-	"idle":      {Conns: 1000, ChannelSize: 100, Duration: 10 * time.Second},
-	"fanout":    {Channels: 10, Subscribers: 100, Publishers: 10, Payload: 100, Duration: 5 * time.Second},
-	"joinstorm": {Conns: 500},
-	"churn":     {Rate: 50, Lifetime: time.Second, Channels: 10, Duration: 30 * time.Second, Warmup: 30 * time.Second},
-}
-
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -63,12 +55,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if scenario == "cluster" {
 		return runBenchCluster(ctx, args[1:], stdout, stderr)
 	}
-	p, ok := benchDefaults[scenario]
+	p, ok := bench.Defaults(scenario)
 	if !ok {
 		return usageError{fmt.Sprintf("bench: unknown scenario %q: want idle, fanout, joinstorm or churn", scenario)}
 	}
-	p.Scenario = scenario
-	p.Timeout = 2 * time.Minute
 	cfg := bench.Config{Runs: 1, Settle: 2 * time.Second}
 	fs := flag.NewFlagSet("rollcall bench "+scenario, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -177,10 +167,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if p.Payload < 40 && scenario == "fanout" {
 		return usageError{"bench: --payload must be at least 40 bytes (time, publisher and sequence number)"}
-	}
-	if p.Workers == 0 {
-		conns := max(p.Conns, p.Channels*p.Subscribers+p.Publishers)
-		p.Workers = max(1, (conns+7999)/8000)
 	}
 	cfg.Params = p
 	cfg.ServeArgs = []string{"--member-events", *memberEvents}

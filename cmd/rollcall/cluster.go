@@ -34,11 +34,6 @@ type clusterConfig struct {
 	MetricsAddr string `yaml:"metrics_addr"`
 }
 
-func init() {
-	durationKeys["heartbeat"] = true
-	durationKeys["node_timeout"] = true
-}
-
 func defaultClusterConfig() clusterConfig {
 	return clusterConfig{Heartbeat: time.Second, NodeTimeout: 3 * time.Second}
 }

@@ -190,6 +190,7 @@ func TestServeRefusesMeaninglessValues(t *testing.T) {
 		{[]string{"--idle-timeout", "soon"}, `bad duration "soon": use e.g. 5s, 500ms or 2m`},
 		{[]string{"--config", file("bare.yaml", "ping_interval: 25\n")}, `line 1: ping_interval: duration "25" has no unit: use e.g. 25s`},
 		{[]string{"--config", file("ack.yaml", "ack: {enabled: true, interval: 2}\n")}, `line 1: ack.interval: duration "2" has no unit: use e.g. 2s`},
+		{[]string{"--config", file("heartbeat.yaml", "heartbeat: 2\n")}, `line 1: heartbeat: duration "2" has no unit: use e.g. 2s`},
 		{[]string{"--config", file("queue.yaml", "limits:\n  queue_length: 0\n")}, "--queue (limits.queue_length) must be at least 1"},
 		{[]string{"--queue", "0", "--rate", "-2"}, "--rate (limits.messages_per_second) must be 0 (no limit) or positive"},
 	} {

@@ -6,17 +6,9 @@ import (
 	"net/http/pprof"
 	"runtime"
 	"runtime/debug"
-)
 
-// debugStats is the answer of GET /debug/stats, the shape `rollcall bench`
-// reads from both the server and the comparator.
-type debugStats struct {
-	Goroutines int    `json:"goroutines"`
-	HeapAlloc  uint64 `json:"heap_alloc"`
-	HeapInuse  uint64 `json:"heap_inuse"`
-	HeapSys    uint64 `json:"heap_sys"`
-	Sys        uint64 `json:"sys"`
-}
+	"github.com/rollcall/rollcall/internal/bench"
+)
 
 // withDebug serves the Go profiler under /debug/pprof/ and runtime figures
 // at /debug/stats (?gc=1 collects garbage and returns memory to the OS
@@ -36,7 +28,7 @@ func withDebug(next http.Handler) http.Handler {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(debugStats{
+		_ = json.NewEncoder(w).Encode(bench.ServerStats{ // what `rollcall bench` reads
 			Goroutines: runtime.NumGoroutine(),
 			HeapAlloc:  ms.HeapAlloc, HeapInuse: ms.HeapInuse, HeapSys: ms.HeapSys, Sys: ms.Sys,
 		})

@@ -8,8 +8,6 @@
 package main
 
 import (
-	"github.com/rollcall/rollcall/internal/bench"
-
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +17,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/rollcall/rollcall/internal/bench"
 )
 
 // version may be set at build time with -ldflags "-X main.version=...";

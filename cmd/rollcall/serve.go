@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -250,10 +252,29 @@ func (c *config) readFile(path string) error {
 	return nil
 }
 
-// durationKeys are the YAML keys holding durations.
-var durationKeys = map[string]bool{
-	"ping_interval": true, "idle_timeout": true, "write_timeout": true, "shutdown_timeout": true,
-	"ack.interval": true, "ack.timeout": true,
+// durationKeys are the YAML keys holding durations: every time.Duration
+// field of config, by its path of yaml names ("ack.interval"; an inline
+// section's keys are at the top level, as "heartbeat").
+var durationKeys = yamlDurationKeys(reflect.TypeFor[config](), "")
+
+// yamlDurationKeys lists the time.Duration fields of the struct type t
+// and of its struct fields, as keys under prefix.
+func yamlDurationKeys(t reflect.Type, prefix string) map[string]bool {
+	keys := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+		case f.Type == reflect.TypeFor[time.Duration]():
+			keys[prefix+name] = true
+		case f.Type.Kind() == reflect.Struct && opts == "inline":
+			maps.Copy(keys, yamlDurationKeys(f.Type, prefix))
+		case f.Type.Kind() == reflect.Struct:
+			maps.Copy(keys, yamlDurationKeys(f.Type, prefix+name+"."))
+		}
+	}
+	return keys
 }
 
 // checkDurations refuses a duration key whose value is not a Go duration

@@ -163,10 +163,7 @@ func startGoroutine(ctx context.Context) *member {
 }
 
 func startProcess(ctx context.Context, exe []string, pin string) (*member, error) {
-	args := exe
-	if pin != "" {
-		args = append([]string{"taskset", "-c", pin}, exe...)
-	}
+	args := pinned(pin, exe)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), WorkerEnv+"=1")
 	cmd.Stderr = os.Stderr

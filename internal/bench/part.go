@@ -203,11 +203,17 @@ func (w *worker) dialAll(ctx context.Context, idx []int, h func(i int) *Handler)
 	return clients
 }
 
-func closeAll(clients []Client) {
+// closeAll closes every client of clients that is not nil, 64 at a time,
+// and waits for them.
+func closeAll[C interface {
+	comparable
+	Close() error
+}](clients []C) {
+	var zero C
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	for _, c := range clients {
-		if c == nil {
+		if c == zero {
 			continue
 		}
 		sem <- struct{}{}

@@ -1,17 +1,13 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"os/exec"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -54,31 +50,28 @@ type Config struct {
 	Log io.Writer
 }
 
-// Figure is one measured number.
-type Figure struct {
-	Name  string  `json:"name"`
-	Unit  string  `json:"unit"`
-	Value float64 `json:"value"`
-	// Better is "lower" or "higher", or "" when neither is.
-	Better string `json:"better,omitempty"`
+// defaults are each scenario's sizes when nothing says otherwise.
+var defaults = map[string]Params{
+	"idle":      {Conns: 1000, ChannelSize: 100, Duration: 10 * time.Second},
+	"fanout":    {Channels: 10, Subscribers: 100, Publishers: 10, Payload: 100, Duration: 5 * time.Second},
+	"joinstorm": {Conns: 500},
+	"churn":     {Rate: 50, Lifetime: time.Second, Channels: 10, Duration: 30 * time.Second, Warmup: 30 * time.Second},
 }
 
-// Outcome is one server's run of a scenario.
-type Outcome struct {
-	Server  string   `json:"server"`
-	Run     int      `json:"run"`
-	Figures []Figure `json:"figures"`
-	Notes   []string `json:"notes,omitempty"`
+// Defaults returns scenario's default Params, and whether there is such a
+// scenario (idle, fanout, joinstorm or churn).
+func Defaults(scenario string) (Params, bool) {
+	p, ok := defaults[scenario]
+	p.Scenario = scenario
+	p.Timeout = 2 * time.Minute
+	return p, ok
 }
 
-// Report is everything one invocation measured.
-type Report struct {
-	Scenario string    `json:"scenario"`
-	Params   Params    `json:"params"`
-	Rates    []float64 `json:"rates,omitempty"`
-	Machine  string    `json:"machine"`
-	Started  time.Time `json:"started"`
-	Outcomes []Outcome `json:"outcomes"`
+// workersFor is the default number of workers for p: one per 8,000
+// connections (a process here may hold at most 20,000 sockets).
+func workersFor(p Params) int {
+	conns := max(p.Conns, p.Channels*p.Subscribers+p.Publishers)
+	return max(1, (conns+7999)/8000)
 }
 
 // CheckTarget refuses any target outside the loopback network: the bench
@@ -114,6 +107,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	cfg.Runs = max(cfg.Runs, 1)
+	if cfg.Workers == 0 {
+		cfg.Workers = workersFor(cfg.Params)
+	}
 	rep := &Report{Scenario: cfg.Scenario, Params: cfg.Params, Machine: machine(), Started: time.Now()}
 	if cfg.Scenario == "fanout" {
 		rep.Rates = cfg.Rates
@@ -158,7 +154,7 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 		args = append(args, "serve", "--addr", "127.0.0.1:0", "--debug", "--no-web", "--log-level", "info",
 			"--rate", "1000000", "--burst", "1000000", "--max-channels", "10000")
 		args = append(args, cfg.ServeArgs...)
-		srv, err = startServer(ctx, serverPin, `msg="rollcall listening" addr=(\S+)`, args...)
+		srv, err = startServer(ctx, launchSpec{name: name, args: args, pin: serverPin, listening: rollcallListening})
 	case name == "rollcall-pusher":
 		if len(cfg.Exe) == 0 {
 			return nil, errors.New("no rollcall binary to start")
@@ -172,12 +168,12 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 		args = append(args, "serve", "--addr", "127.0.0.1:0", "--debug", "--no-web", "--log-level", "info",
 			"--config", yaml, "--max-channels", "10000", "--max-message-size", "1048576")
 		args = append(args, cfg.ServeArgs...)
-		srv, err = startServer(ctx, serverPin, `msg="rollcall listening" addr=(\S+)`, args...)
+		srv, err = startServer(ctx, launchSpec{name: name, args: args, pin: serverPin, listening: rollcallListening})
 	case name == "centrifuge":
 		if cfg.Comparator == "" {
 			return nil, errors.New("no comparator binary: build bench/centrifuge and pass --comparator")
 		}
-		srv, err = startServer(ctx, serverPin, `listening on (\S+)`, cfg.Comparator, "--addr", "127.0.0.1:0")
+		srv, err = startServer(ctx, launchSpec{name: name, args: []string{cfg.Comparator, "--addr", "127.0.0.1:0"}, pin: serverPin, listening: comparatorListening})
 	case name == "soketi":
 		srv, err = startSoketi(ctx, serverPin, cfg.PusherComparator)
 	default:
@@ -221,60 +217,15 @@ func (s *serverProc) base() string {
 	return "http" + strings.TrimPrefix(strings.TrimSuffix(s.target, "/"), "ws")
 }
 
-// startServer runs args (under taskset -c pin if set) and waits for a
-// line on stdout or stderr matching addrRe, whose group is the address.
-func startServer(ctx context.Context, pin, addrRe string, args ...string) (*serverProc, error) {
-	if pin != "" {
-		args = append([]string{"taskset", "-c", pin}, args...)
+// startServer launches s, a server that reports its address, and returns
+// it as the server under test; stopping it interrupts it, and kills it
+// after 15 s.
+func startServer(ctx context.Context, s launchSpec) (*serverProc, error) {
+	p, err := launch(ctx, s)
+	if err != nil {
+		return nil, err
 	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = os.Environ()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", args[0], err)
-	}
-	stopped := make(chan struct{})
-	stop := func() {
-		select {
-		case <-stopped:
-			return
-		default:
-		}
-		close(stopped)
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		pw.Close()
-	}
-	re := regexp.MustCompile(addrRe)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	select {
-	case addr := <-found:
-		return &serverProc{target: "ws://" + addr + "/", pid: cmd.Process.Pid, stop: stop}, nil
-	case <-time.After(30 * time.Second):
-	case <-ctx.Done():
-	}
-	stop()
-	return nil, fmt.Errorf("%s did not report its address", args[0])
+	return &serverProc{target: "ws://" + p.addr + "/", pid: p.pid(), stop: func() { p.stop(15 * time.Second) }}, nil
 }
 
 // session is one server's run of the scenario.
@@ -449,8 +400,6 @@ func (s *session) fanout(ctx context.Context) error {
 	s.errors(total)
 	return nil
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (s *session) joinstorm(ctx context.Context) error {
 	p0, t0 := s.sample(), time.Now()
@@ -660,25 +609,4 @@ func (s *session) leftBehind(ctx context.Context) (int, error) {
 		}
 	}
 	return left, nil
-}
-
-// machine describes the host for the report.
-func machine() string {
-	model := ""
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%s, %d CPUs, %s/%s, %s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
-}
-
-// WriteJSON writes the report as indented JSON.
-func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -16,6 +17,9 @@ import (
 // soketi is the Pusher comparator: soketi 1.6.1 (a Node server on
 // uWebSockets.js), installed by npm ci in bench/soketi. The bench's Pusher
 // driver talks to it exactly as to rollcall-pusher, with the same app.
+
+// soketiListening is soketi's line with its address.
+var soketiListening = regexp.MustCompile(`The Websockets server is available at (\S+)`)
 
 // SoketiServer is the path of soketi's command inside its folder.
 const SoketiServer = "node_modules/@soketi/soketi/bin/server.js"
@@ -112,8 +116,8 @@ func startSoketi(ctx context.Context, pin, dir string) (*serverProc, error) {
 	}
 	// soketi prints the address without knowing whether its listen
 	// succeeded, so the address is checked with a connection too.
-	srv, err := startServer(ctx, pin, `The Websockets server is available at (\S+)`,
-		"node", server, "start", "--config="+conf)
+	srv, err := startServer(ctx, launchSpec{name: "soketi", args: []string{"node", server, "start", "--config=" + conf}, pin: pin,
+		listening: soketiListening})
 	if err != nil {
 		return nil, err
 	}
@@ -129,24 +133,4 @@ func startSoketi(ctx context.Context, pin, dir string) (*serverProc, error) {
 	}
 	c.Close()
 	return srv, nil
-}
-
-// freePorts returns n distinct TCP ports free on 127.0.0.1 just now.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
