@@ -33,7 +33,7 @@ type Host interface {
 // adapters. Each is one atomic add on its path.
 type Counters struct {
 	Publishes     atomic.Uint64 // messages published, by clients and by the server
-	Errors        atomic.Uint64 // error replies sent to clients
+	Errors        atomic.Uint64 // error replies sent to clients, of every protocol
 	RateLimited   atomic.Uint64 // frames dropped by the rate limit
 	SlowConsumers atomic.Uint64 // connections closed because their queue overflowed
 	// InvalidFrames counts the frames that were not the protocol at all
@@ -43,16 +43,20 @@ type Counters struct {
 	InvalidFrames atomic.Uint64
 	AckResends    atomic.Uint64 // frames re-sent for want of an acknowledgment
 
-	// ErrorsByCode counts Errors by protocol error code (codes beyond the
-	// array in its last element); CountError keeps both.
-	ErrorsByCode [128]atomic.Uint64
+	errors errorCounts // Errors by kind
 }
 
-// CountError counts one error reply with protocol error code code.
-func (c *Counters) CountError(code int) {
+// CountError counts one error reply of a protocol ("sgc", "pusher") in
+// Errors and by its kind: reason, a snake_case name (the presence.Reason
+// it answers, or the protocol's own name), and the protocol's code sent.
+func (c *Counters) CountError(protocol, reason string, code int) {
 	c.Errors.Add(1)
-	c.ErrorsByCode[min(max(code, 0), len(c.ErrorsByCode)-1)].Add(1)
+	c.errors.add(errorKind{protocol: protocol, reason: reason, code: code})
 }
+
+// ErrorCounts returns the error replies counted by kind, ordered by
+// protocol and code.
+func (c *Counters) ErrorCounts() []ErrorCount { return c.errors.snapshot() }
 
 // RateLimiter is a token bucket for one connection's frames. It is not safe
 // for concurrent use: a connection's reader alone uses it.

@@ -271,7 +271,7 @@ func (sess *session) replyError(m *sgcwire.Message, e sgcwire.Error) {
 	if m.Method == sgcwire.MethodPublishMsg {
 		out.HasText, out.Text = true, m.Text
 	}
-	sess.h.counters.CountError(e.Code)
+	sess.h.counters.CountError(protocolName, reasonOf(e.Code), e.Code)
 	sess.log.Debug("error sent", "method", m.Method, "code", e.Code, "text", e.Text)
 	sess.send(sess.h.enc.Encode(&out))
 }
