@@ -1,12 +1,15 @@
-// Package adapter holds what every protocol adapter shares: the counters a
-// server reports and the per-connection rate limit. The adapters themselves
-// are its subpackages (adapter/sgc); each translates one wire protocol to
-// engine calls and engine events to frames, and decides nothing itself.
+// Package adapter holds what every protocol adapter shares: the contract
+// between the server's one upgrade path and an adapter (Handler, Peer,
+// Host), the counters a server reports and the per-connection rate limit.
+// The adapters themselves are its subpackages (adapter/sgc, adapter/pusher);
+// each translates one wire protocol to engine calls and engine events to
+// frames, and decides nothing itself.
 package adapter
 
 import (
 	"context"
 	"math"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +18,46 @@ import (
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/transport"
 )
+
+// Handler is a protocol adapter as the server's upgrade path sees it: the
+// server checks the origin, authenticates, upgrades and registers the
+// connection the same way for every protocol, and asks the adapter only
+// what is its protocol's.
+type Handler interface {
+	// Subprotocol reports whether the adapter speaks the WebSocket
+	// subprotocol p that a client offers; the first one it accepts is
+	// negotiated.
+	Subprotocol(p string) bool
+	// Transport returns the transport options of the adapter's
+	// connections, given the server's.
+	Transport(base transport.Options) transport.Options
+	// Serve runs the protocol on tc until the connection ends, calling
+	// Host.End once when it has (also when the adapter refuses the
+	// connection). With a poller it may return at once.
+	Serve(tc *transport.Conn, p Peer)
+	// Goodbye closes tc the protocol's way because the server is shutting
+	// down.
+	Goodbye(tc *transport.Conn)
+	// UpgradeRequired is what a plain HTTP request to the adapter's
+	// endpoint is told with 426 Upgrade Required: which protocol it speaks
+	// and how to connect.
+	UpgradeRequired() string
+}
+
+// Peer is what the server knows of a connection it hands to an adapter.
+type Peer struct {
+	// Request is the upgrade request (its path values, its query). It is
+	// valid during Serve only.
+	Request *http.Request
+	// Subprotocol is the WebSocket subprotocol negotiated, "" for none.
+	Subprotocol string
+	// Identity is who the handshake authenticated as (nil: not
+	// authenticated), Data the application value to attach to the
+	// connection, Groups the groups to file it into once it is set up.
+	Identity *presence.Member
+	Data     any
+	Groups   []string
+}
 
 // Host is the server an adapter's connections belong to. One Host serves
 // every connection of a handler, so that a connection costs the server no

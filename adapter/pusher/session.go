@@ -46,7 +46,7 @@ type sub struct {
 	active bool
 }
 
-func newSession(h *Handler, app *App, tc *transport.Conn, p Peer) *session {
+func newSession(h *Handler, app *App, tc *transport.Conn) *session {
 	s := &session{h: h, app: app, tc: tc, id: pusherwire.NewSocketID(), subs: make(map[string]*sub)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limit = adapter.RateLimiter{Rate: app.ClientEventsPerSecond, Burst: app.ClientEventsPerSecond}
