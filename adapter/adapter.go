@@ -1,12 +1,15 @@
-// Package adapter holds what every protocol adapter shares: the counters a
-// server reports and the per-connection rate limit. The adapters themselves
-// are its subpackages (adapter/sgc); each translates one wire protocol to
-// engine calls and engine events to frames, and decides nothing itself.
+// Package adapter holds what every protocol adapter shares: the contract
+// between the server's one upgrade path and an adapter (Handler, Peer,
+// Host), the counters a server reports and the per-connection rate limit.
+// The adapters themselves are its subpackages (adapter/sgc, adapter/pusher);
+// each translates one wire protocol to engine calls and engine events to
+// frames, and decides nothing itself.
 package adapter
 
 import (
 	"context"
 	"math"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +18,46 @@ import (
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/transport"
 )
+
+// Handler is a protocol adapter as the server's upgrade path sees it: the
+// server checks the origin, authenticates, upgrades and registers the
+// connection the same way for every protocol, and asks the adapter only
+// what is its protocol's.
+type Handler interface {
+	// Subprotocol reports whether the adapter speaks the WebSocket
+	// subprotocol p that a client offers; the first one it accepts is
+	// negotiated.
+	Subprotocol(p string) bool
+	// Transport returns the transport options of the adapter's
+	// connections, given the server's.
+	Transport(base transport.Options) transport.Options
+	// Serve runs the protocol on tc until the connection ends, calling
+	// Host.End once when it has (also when the adapter refuses the
+	// connection). With a poller it may return at once.
+	Serve(tc *transport.Conn, p Peer)
+	// Goodbye closes tc the protocol's way because the server is shutting
+	// down.
+	Goodbye(tc *transport.Conn)
+	// UpgradeRequired is what a plain HTTP request to the adapter's
+	// endpoint is told with 426 Upgrade Required: which protocol it speaks
+	// and how to connect.
+	UpgradeRequired() string
+}
+
+// Peer is what the server knows of a connection it hands to an adapter.
+type Peer struct {
+	// Request is the upgrade request (its path values, its query). It is
+	// valid during Serve only.
+	Request *http.Request
+	// Subprotocol is the WebSocket subprotocol negotiated, "" for none.
+	Subprotocol string
+	// Identity is who the handshake authenticated as (nil: not
+	// authenticated), Data the application value to attach to the
+	// connection, Groups the groups to file it into once it is set up.
+	Identity *presence.Member
+	Data     any
+	Groups   []string
+}
 
 // Host is the server an adapter's connections belong to. One Host serves
 // every connection of a handler, so that a connection costs the server no
@@ -33,7 +76,7 @@ type Host interface {
 // adapters. Each is one atomic add on its path.
 type Counters struct {
 	Publishes     atomic.Uint64 // messages published, by clients and by the server
-	Errors        atomic.Uint64 // error replies sent to clients
+	Errors        atomic.Uint64 // error replies sent to clients, of every protocol
 	RateLimited   atomic.Uint64 // frames dropped by the rate limit
 	SlowConsumers atomic.Uint64 // connections closed because their queue overflowed
 	// InvalidFrames counts the frames that were not the protocol at all
@@ -43,16 +86,20 @@ type Counters struct {
 	InvalidFrames atomic.Uint64
 	AckResends    atomic.Uint64 // frames re-sent for want of an acknowledgment
 
-	// ErrorsByCode counts Errors by protocol error code (codes beyond the
-	// array in its last element); CountError keeps both.
-	ErrorsByCode [128]atomic.Uint64
+	errors errorCounts // Errors by kind
 }
 
-// CountError counts one error reply with protocol error code code.
-func (c *Counters) CountError(code int) {
+// CountError counts one error reply of a protocol ("sgc", "pusher") in
+// Errors and by its kind: reason, a snake_case name (the presence.Reason
+// it answers, or the protocol's own name), and the protocol's code sent.
+func (c *Counters) CountError(protocol, reason string, code int) {
 	c.Errors.Add(1)
-	c.ErrorsByCode[min(max(code, 0), len(c.ErrorsByCode)-1)].Add(1)
+	c.errors.add(errorKind{protocol: protocol, reason: reason, code: code})
 }
+
+// ErrorCounts returns the error replies counted by kind, ordered by
+// protocol and code.
+func (c *Counters) ErrorCounts() []ErrorCount { return c.errors.snapshot() }
 
 // RateLimiter is a token bucket for one connection's frames. It is not safe
 // for concurrent use: a connection's reader alone uses it.

@@ -83,7 +83,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("metrics without the key: %d, want 401", c)
 	}
 	dialEnc(t, url, false) // one connection
-	srv.counters.CountError(45)
+	srv.counters.CountError("sgc", "rate_limited", 45)
 	srv.counters.AckResends.Add(2)
 	req, _ := http.NewRequest("GET", base+"metrics", nil)
 	req.Header.Set("Authorization", "Bearer k")
@@ -95,7 +95,7 @@ func TestMetrics(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		"rollcall_connections 1", "rollcall_connections_total 1", "rollcall_members ",
-		`rollcall_errors_total{code="45",reason="rate_limited"} 1`, "rollcall_ack_resends_total 2",
+		`rollcall_errors_total{code="45",protocol="sgc",reason="rate_limited"} 1`, "rollcall_ack_resends_total 2",
 		"rollcall_broker_messages_in_total 7", "rollcall_broker_messages_out_total 8", "rollcall_resyncs_total 9",
 		`rollcall_cluster_nodes{state="alive"} 1`, `rollcall_cluster_nodes{state="dead"} 0`, "rollcall_ready 1",
 		"rollcall_frames_out_total ", "rollcall_bytes_out_total ", "rollcall_bytes_in_total ", "go_goroutines ",

@@ -70,7 +70,7 @@ func (s *Server) routeDashboard(mux *http.ServeMux) {
 func (s *Server) orUpgrade(page http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
-			s.upgrade(w, r)
+			s.upgrade(w, r, s.sgcEndpoint)
 			return
 		}
 		page(w, r)

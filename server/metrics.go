@@ -7,8 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
 // ClusterCounters is what a Cluster may also report for GET /metrics
@@ -17,27 +15,6 @@ type ClusterCounters interface {
 	// BrokerCounters returns the messages received from and sent to the
 	// other nodes, and the snapshots of other nodes applied.
 	BrokerCounters() (in, out, resyncs uint64)
-}
-
-// errorReasons names the sgc error codes for the reason label.
-var errorReasons = map[int]string{
-	sgcwire.CodeMemberExists: "member_exists", sgcwire.CodeMemberDenied: "member_denied",
-	sgcwire.CodeMemberNotExists: "member_not_exists", sgcwire.CodeChannelNotExists: "channel_not_exists",
-	sgcwire.CodeChannelDenied: "channel_denied", sgcwire.CodeSubscriptionDenied: "subscription_denied",
-	sgcwire.CodeSubscriptionExists: "subscription_exists", sgcwire.CodeSubscriptionNotExists: "subscription_not_exists",
-	sgcwire.CodePublishDenied: "publish_denied", sgcwire.CodeSendMembersDenied: "send_members_denied",
-	sgcwire.CodeInvalidMessage: "invalid_message", sgcwire.CodeUnknownMethod: "unknown_method",
-	sgcwire.CodeNotOwnMember: "not_own_member", sgcwire.CodeTooManyChannels: "too_many_channels",
-	sgcwire.CodeChannelFull: "channel_full", sgcwire.CodeRateLimited: "rate_limited",
-	sgcwire.CodeInvalidChannel: "invalid_channel", sgcwire.CodeNoInvitation: "no_invitation",
-	sgcwire.CodeIdentityMismatch: "identity_mismatch", sgcwire.CodeInvitationDeclined: "invitation_declined",
-}
-
-func errorReason(code int) string {
-	if r, ok := errorReasons[code]; ok {
-		return r
-	}
-	return "code_" + strconv.Itoa(code)
 }
 
 // metrics is the Prometheus collector of a server: it reads the server's
@@ -69,7 +46,7 @@ func newMetrics(s *Server) *metrics {
 		bytesIn:          d("bytes_in_total", "Payload bytes of the text frames received from clients."),
 		bytesOut:         d("bytes_out_total", "Bytes written to client sockets."),
 		publishes:        d("publishes_total", "Messages published by clients and by the server."),
-		errors:           d("errors_total", "Error replies sent to clients, by reason.", "reason", "code"),
+		errors:           d("errors_total", "Error replies sent to clients, by protocol, reason and the protocol's code.", "protocol", "reason", "code"),
 		rateLimited:      d("rate_limited_frames_total", "Frames dropped by the per-connection rate limit."),
 		ackResends:       d("ack_resends_total", "Frames re-sent for want of an acknowledgment."),
 		brokerIn:         d("broker_messages_in_total", "Messages received from the other cluster nodes."),
@@ -102,10 +79,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.bytesIn, c.transport.BytesRead.Load())
 	counter(m.bytesOut, c.transport.BytesWritten.Load())
 	counter(m.publishes, c.Publishes.Load())
-	for code := range c.ErrorsByCode {
-		if v := c.ErrorsByCode[code].Load(); v > 0 {
-			counter(m.errors, v, errorReason(code), strconv.Itoa(code))
-		}
+	for _, e := range c.ErrorCounts() {
+		counter(m.errors, e.N, e.Protocol, e.Reason, strconv.Itoa(e.Code))
 	}
 	counter(m.rateLimited, c.RateLimited.Load())
 	counter(m.ackResends, c.AckResends.Load())

@@ -2,15 +2,9 @@ package server
 
 import (
 	"context"
-	"net/http"
-	"strings"
-
-	"github.com/gobwas/ws"
 
 	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/presence"
-	"github.com/rollcall/rollcall/protocol/pusherwire"
-	"github.com/rollcall/rollcall/transport"
 )
 
 // PusherOptions turn on the Pusher Channels protocol (docs/pusher.md):
@@ -19,10 +13,6 @@ import (
 // apps: Pusher is off. Engine, Poller, Counters and Logger are the
 // server's own; the other fields are adapter/pusher's Config.
 type PusherOptions = pusher.Config
-
-// pusherIdleReason is the close reason of a Pusher connection that stopped
-// answering pings.
-const pusherIdleReason = "Pong reply not received"
 
 // setupPusher creates the Pusher handler and its routes, when apps are
 // configured.
@@ -37,9 +27,9 @@ func (s *Server) setupPusher() error {
 		return err
 	}
 	s.pusher = h
-	s.ptopts = s.topts
-	s.ptopts.IdleCode, s.ptopts.IdleReason = ws.StatusCode(pusherwire.CodePongNotReceived), pusherIdleReason
-	s.mux.HandleFunc("GET /app/{key...}", s.upgradePusher)
+	// Pusher's own authorization is per channel (and signin): its
+	// handshakes are not authenticated.
+	s.mux.HandleFunc("GET /app/{key...}", s.serveEndpoint(s.newEndpoint(h, false)))
 	h.Routes(s.mux)
 	return nil
 }
@@ -57,53 +47,6 @@ func (s *Server) reservedForPusher(next func(context.Context, *presence.Conn, st
 		}
 		return nil
 	}
-}
-
-// upgradePusher upgrades GET /app/{key} to a Pusher connection. An
-// unknown key, a bad protocol version or a path with more after the key
-// are answered by the adapter with pusher:error and the close code.
-func (s *Server) upgradePusher(w http.ResponseWriter, r *http.Request) {
-	if !isUpgrade(r) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		http.Error(w, "rollcall: /app/{key} is the Pusher Channels WebSocket endpoint; connect with pusher-js", http.StatusUpgradeRequired)
-		return
-	}
-	if s.shuttingDown() {
-		http.Error(w, "rollcall: server is shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	if !originAllowed(r, s.opts.AllowedOrigins) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	u := ws.HTTPUpgrader{Timeout: handshakeTimeout}
-	nc, rw, _, err := u.Upgrade(r, w)
-	if err != nil {
-		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
-		return
-	}
-	tc := transport.New(nc, rw.Reader, s.ptopts)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		tc.Close(ws.StatusCode(pusherwire.CodeReconnect), "server shutting down")
-		tc.ReadLoop(func([]byte) error { return nil })
-		return
-	}
-	s.conns[tc] = ""
-	s.pusherConns[tc] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	s.counters.accepted.Add(1)
-	s.counters.open.Add(1)
-	key := r.PathValue("key")
-	if strings.Contains(key, "/") || key == "" {
-		_ = tc.Send(pusherwire.AppendError(nil, pusherwire.CodePathNotFound, "Path not found: use /app/{key}"))
-		tc.Close(ws.StatusCode(pusherwire.CodePathNotFound), "Path not found")
-		tc.Serve(nil, func([]byte) error { return nil }, func(code ws.StatusCode, _ string) { s.ended(tc, nil, code) })
-		return
-	}
-	s.pusher.Serve(tc, pusher.Peer{Key: key, Query: r.URL.Query()})
 }
 
 // Pusher returns the Pusher handler, nil when no Pusher app is set up.

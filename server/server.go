@@ -1,8 +1,10 @@
 // Package server is rollcall's HTTP side: one http.Handler with one mux
 // that answers health checks, serves the operator HTTP API, the dashboard's
 // data and the web files, authenticates WebSocket handshakes, upgrades
-// them, and hands each connection to its protocol's adapter (adapter/sgc),
-// all over one presence engine.
+// them, and hands each connection to its protocol's adapter (adapter/sgc on
+// any path no other route claims, adapter/pusher on /app/{key}), all over
+// one presence engine. It knows no wire protocol's frames or codes: the
+// adapters do.
 package server
 
 import (
@@ -12,7 +14,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +23,6 @@ import (
 	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/adapter/sgc"
 	"github.com/rollcall/rollcall/presence"
-	"github.com/rollcall/rollcall/protocol/pusherwire"
-	"github.com/rollcall/rollcall/protocol/sgcwire"
 	"github.com/rollcall/rollcall/transport"
 )
 
@@ -153,17 +152,19 @@ type Options struct {
 	Cluster Cluster
 }
 
-// Server is an http.Handler speaking the sgc Presence protocol.
+// Server is an http.Handler speaking the sgc Presence protocol, and the
+// Pusher Channels protocol when it has Pusher apps.
 type Server struct {
 	opts   Options
 	log    *slog.Logger
 	engine *presence.Engine
 	sgc    *sgc.Handler
-	topts  transport.Options
+	topts  transport.Options // the server's; each endpoint's adapter adjusts them
 	mux    *http.ServeMux
 
-	pusher *pusher.Handler   // nil: no Pusher apps
-	ptopts transport.Options // Pusher connections: idle close 4201
+	pusher *pusher.Handler // nil: no Pusher apps
+
+	sgcEndpoint *endpoint // any path no other route claims
 
 	started  time.Time
 	counters counters
@@ -175,15 +176,12 @@ type Server struct {
 
 	refusals *refusalLog // refused handshakes, logged at info at most once per IP a minute
 
-	mu    sync.Mutex
-	conns map[*transport.Conn]string // every open connection, to its session id once known
-	byID  map[string]*transport.Conn
-	// pusherConns are the Pusher connections: Shutdown closes them with
-	// 4200 (pusher-js reconnects at once), the others with 1001.
-	pusherConns map[*transport.Conn]struct{}
-	closed      bool
-	wg          sync.WaitGroup // one per connection
-	stop        chan struct{}
+	mu     sync.Mutex
+	conns  map[*transport.Conn]openConn // every open connection
+	byID   map[string]*transport.Conn
+	closed bool
+	wg     sync.WaitGroup // one per connection
+	stop   chan struct{}
 
 	// poller wakes a connection's reader only when its client has sent
 	// something; nil where epoll is not available (a goroutine per
@@ -234,12 +232,11 @@ func New(opts Options) (*Server, error) {
 		opts:    opts,
 		log:     log,
 		started: time.Now(),
-		conns:   make(map[*transport.Conn]string),
+		conns:   make(map[*transport.Conn]openConn),
 		byID:    make(map[string]*transport.Conn),
 		stop:    make(chan struct{}),
 
-		pusherConns: make(map[*transport.Conn]struct{}),
-		refusals:    newRefusalLog(log),
+		refusals: newRefusalLog(log),
 	}
 	s.topts = transport.Options{
 		MaxMessageSize: opts.Limits.MaxMessageSize,
@@ -285,6 +282,7 @@ func New(opts Options) (*Server, error) {
 		Host:              (*host)(s),
 		Logger:            log,
 	})
+	s.sgcEndpoint = s.newEndpoint(s.sgc, true)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -332,105 +330,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// serveRoot takes every path no other route claims: WebSocket upgrades,
-// then the web files, then 426.
+// serveRoot takes every path no other route claims: WebSocket upgrades
+// to the sgc protocol, then the web files, then 426.
 func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
 	if isUpgrade(r) {
-		s.upgrade(w, r)
+		s.upgrade(w, r, s.sgcEndpoint)
 		return
 	}
 	if s.opts.Web != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		s.opts.Web.ServeHTTP(w, r)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Upgrade", "websocket")
-	w.Header().Set("Sec-WebSocket-Version", "13")
-	http.Error(w, "rollcall: this endpoint speaks WebSocket (subprotocol "+sgcwire.Subprotocol+"); connect with a WebSocket client", http.StatusUpgradeRequired)
-}
-
-func isUpgrade(r *http.Request) bool {
-	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") &&
-		headerHasToken(r.Header, "Upgrade", "websocket")
-}
-
-func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h.Values(key) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// acceptProtocol picks the subprotocol: presence.esegece.com (with an
-// optional prefix, as sgc's browser client may send) or broker.esegece.com.
-func acceptProtocol(p string) bool {
-	p = strings.ToLower(p)
-	return strings.HasSuffix(p, sgcwire.Subprotocol) || p == sgcwire.EnvelopeSubprotocol
-}
-
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		http.Error(w, "rollcall: server is shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	if !originAllowed(r, s.opts.AllowedOrigins) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	var ident *Identity
-	if s.opts.Auth.enabled() {
-		id, err := s.authenticate(r)
-		if err != nil {
-			s.refuseAuth(w, r, err)
-			return
-		}
-		ident = &id
-	}
-	u := ws.HTTPUpgrader{Protocol: acceptProtocol, Timeout: handshakeTimeout}
-	nc, rw, hs, err := u.Upgrade(r, w)
-	if err != nil {
-		// The upgrader has already answered with a 4xx and the reason.
-		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
-		return
-	}
-	tc := transport.New(nc, rw.Reader, s.topts)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		tc.Close(transport.CloseGoingAway, "server shutting down")
-		tc.ReadLoop(func([]byte) error { return nil })
-		return
-	}
-	s.conns[tc] = ""
-	s.wg.Add(1)
-	s.mu.Unlock()
-	s.counters.accepted.Add(1)
-	s.counters.open.Add(1)
-	peer := sgc.Peer{Enveloped: strings.EqualFold(hs.Protocol, sgcwire.EnvelopeSubprotocol)}
-	if ident != nil {
-		peer.Identity, peer.Data, peer.Groups = identityMember(ident), ident.Data, ident.Groups
-	}
-	s.sgc.Serve(tc, peer)
-}
-
-// refuseOrigin answers a handshake from a browser origin that is not
-// allowed with 403, and logs it (at info, at most once per IP a minute).
-func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
-	origin := r.Header.Get("Origin")
-	reason := "origin " + origin + " is not allowed (see --allowed-origins)"
-	if strings.EqualFold(origin, "null") {
-		reason = "origin null (a page opened from a file or a sandboxed frame) is not allowed unless --allowed-origins names null"
-	}
-	s.log.Debug("websocket origin refused", "remote", r.RemoteAddr, "origin", origin)
-	s.refusals.refused(r, http.StatusForbidden, reason, slog.String("origin", origin))
-	http.Error(w, "rollcall: "+reason, http.StatusForbidden)
+	upgradeRequired(w, s.sgcEndpoint)
 }
 
 // host is the server as its adapters see it (adapter.Host): one value for
@@ -442,7 +353,10 @@ type host Server
 func (h *host) Begin(ctx context.Context, tc *transport.Conn, c *presence.Conn) {
 	s := (*Server)(h)
 	s.mu.Lock()
-	s.conns[tc] = c.ID()
+	if oc, ok := s.conns[tc]; ok {
+		oc.id = c.ID()
+		s.conns[tc] = oc
+	}
 	s.byID[c.ID()] = tc
 	s.mu.Unlock()
 	if f := s.opts.OnConnect; f != nil {
@@ -464,33 +378,28 @@ func (s *Server) ended(tc *transport.Conn, c *presence.Conn, code ws.StatusCode)
 		f(c, int(code))
 	}
 	s.mu.Lock()
-	if id := s.conns[tc]; id != "" && s.byID[id] == tc {
+	if id := s.conns[tc].id; id != "" && s.byID[id] == tc {
 		delete(s.byID, id)
 	}
 	delete(s.conns, tc)
-	delete(s.pusherConns, tc)
 	s.mu.Unlock()
 	s.counters.open.Add(-1)
 	s.wg.Done()
 }
 
-// Shutdown closes every connection with 1001 ("server shutting down"),
-// waits for them to end or for ctx, and stops the background loops. The
-// http.Server that carries the handler is the caller's to shut down.
+// Shutdown asks each connection's adapter to close it the way of its
+// protocol (sgc: close 1001 "server shutting down"; Pusher: pusher:error
+// and close 4200, on which pusher-js reconnects at once), waits for them
+// to end or for ctx, and stops the background loops. The http.Server that
+// carries the handler is the caller's to shut down.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
 		close(s.stop)
 	}
-	for tc := range s.conns {
-		if _, ok := s.pusherConns[tc]; ok {
-			// pusher-js reconnects at once on 4200 (to another node).
-			_ = tc.Send(pusherwire.AppendError(nil, pusherwire.CodeReconnect, "Server shutting down"))
-			tc.Close(ws.StatusCode(pusherwire.CodeReconnect), "server shutting down")
-			continue
-		}
-		tc.Close(transport.CloseGoingAway, "server shutting down")
+	for tc, oc := range s.conns {
+		oc.adapter.Goodbye(tc)
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})

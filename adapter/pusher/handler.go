@@ -3,19 +3,17 @@
 // presence engine as the sgc protocol: pusher-js, Laravel Echo and the
 // `pusher` server SDKs work unchanged. The wire codec is protocol/pusherwire;
 // this package translates it to engine calls and engine events to frames.
-// The server does the upgrade and hands each connection to Handler.Serve,
-// and routes the HTTP API (Handler.ServeAPI) under /apps/.
+// The server does the upgrade and hands each connection to Handler.Serve
+// (adapter.Handler); Handler.Routes adds the HTTP API under /apps/ to the
+// server's mux.
 package pusher
 
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gobwas/ws"
 
 	"github.com/rollcall/rollcall/adapter"
 	"github.com/rollcall/rollcall/presence"
@@ -58,13 +56,6 @@ type Config struct {
 	// Host hears when each connection begins and ends (nil: nobody).
 	Host   adapter.Host
 	Logger *slog.Logger
-}
-
-// Peer is what the server knows of a connection it hands to Serve.
-type Peer struct {
-	// Key is the app key of the URL path /app/{key}; Query its query.
-	Key   string
-	Query url.Values
 }
 
 // Handler serves the Pusher connections and HTTP API of one server.
@@ -202,49 +193,6 @@ func (h *Handler) WebhookDrops() uint64 {
 		}
 	}
 	return n
-}
-
-// Serve runs the protocol on tc until the connection ends.
-func (h *Handler) Serve(tc *transport.Conn, p Peer) {
-	app := h.byKey[p.Key]
-	refuse := func(code int, msg string) {
-		h.log.Debug("pusher connection refused", "remote", tc.RemoteAddr().String(), "code", code, "reason", msg)
-		_ = tc.Send(pusherwire.AppendError(nil, code, msg))
-		tc.Close(ws.StatusCode(code), msg)
-		tc.Serve(nil, func([]byte) error { return nil }, func(code ws.StatusCode, _ string) {
-			if host := h.cfg.Host; host != nil {
-				host.End(tc, nil, code)
-			}
-		})
-	}
-	switch {
-	case app == nil:
-		refuse(pusherwire.CodeAppNotFound, "App key "+p.Key+" not in this cluster. Did you forget to specify the cluster?")
-		return
-	case app.Disabled:
-		refuse(pusherwire.CodeAppDisabled, "Application disabled")
-		return
-	}
-	if code := pusherwire.CheckProtocol(p.Query.Get("protocol")); code != 0 {
-		refuse(code, pusherwire.CodeText(code)+": this server speaks protocol 7")
-		return
-	}
-	if n := h.conns.Add(1); h.cfg.MaxConnections > 0 && n > int64(h.cfg.MaxConnections) {
-		h.conns.Add(-1)
-		refuse(pusherwire.CodeOverCapacity, "Over capacity")
-		return
-	}
-	if n := h.appConns[app].Add(1); app.MaxConnections > 0 && n > int64(app.MaxConnections) {
-		h.appConns[app].Add(-1)
-		h.conns.Add(-1)
-		refuse(pusherwire.CodeOverQuota, "Application is over connection quota")
-		return
-	}
-	s := newSession(h, app, tc, p)
-	h.mu.Lock()
-	h.sessions[s.id] = s
-	h.mu.Unlock()
-	s.run()
 }
 
 // forget drops an ended session.

@@ -46,7 +46,7 @@ type sub struct {
 	active bool
 }
 
-func newSession(h *Handler, app *App, tc *transport.Conn, p Peer) *session {
+func newSession(h *Handler, app *App, tc *transport.Conn) *session {
 	s := &session{h: h, app: app, tc: tc, id: pusherwire.NewSocketID(), subs: make(map[string]*sub)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limit = adapter.RateLimiter{Rate: app.ClientEventsPerSecond, Burst: app.ClientEventsPerSecond}
@@ -116,13 +116,14 @@ func (s *session) send(frame []byte) {
 
 // sendError sends pusher:error without closing.
 func (s *session) sendError(code int, msg string) {
-	s.h.counters.Errors.Add(1)
+	s.h.counters.CountError(protocolName, errorReason(code), code)
 	s.log.Debug("pusher error sent", "code", code, "message", msg)
 	s.send(pusherwire.AppendError(nil, code, msg))
 }
 
-func (s *session) subError(channel, typ, msg string, status int) {
-	s.h.counters.Errors.Add(1)
+// subError sends pusher:subscription_error, counted under reason.
+func (s *session) subError(reason, channel, typ, msg string, status int) {
+	s.h.counters.CountError(protocolName, reason, status)
 	s.log.Debug("subscription refused", "channel", channel, "type", typ, "error", msg)
 	s.send(pusherwire.AppendSubscriptionError(nil, channel, typ, msg, status))
 }
@@ -249,9 +250,9 @@ func (s *session) subscribe(req pusherwire.Subscribe) {
 	name := req.Channel
 	if err := pusherwire.ValidateChannelName(name, s.app.MaxChannelName); err != nil {
 		if errors.Is(err, pusherwire.ErrChannelNameTooLong) {
-			s.subError(name, pusherwire.SubscriptionErrorLimit, err.Error(), pusherwire.CodeUnauthorized)
+			s.subError(string(presence.ErrInvalidChannel), name, pusherwire.SubscriptionErrorLimit, err.Error(), pusherwire.CodeUnauthorized)
 		} else {
-			s.subError(name, "InvalidChannel", err.Error(), pusherwire.CodeUnauthorized)
+			s.subError(string(presence.ErrInvalidChannel), name, "InvalidChannel", err.Error(), pusherwire.CodeUnauthorized)
 		}
 		return
 	}
@@ -267,24 +268,24 @@ func (s *session) subscribe(req pusherwire.Subscribe) {
 	var member *presence.Member
 	switch typ.Kind {
 	case pusherwire.Internal:
-		s.subError(name, "InvalidChannel", "Channel name "+strconv.Quote(name)+" is reserved", pusherwire.CodeUnauthorized)
+		s.subError(string(presence.ErrInvalidChannel), name, "InvalidChannel", "Channel name "+strconv.Quote(name)+" is reserved", pusherwire.CodeUnauthorized)
 		return
 	case pusherwire.ServerToUser:
 		id, _ := pusherwire.ServerToUserID(name)
 		if user == nil || user.ID != id {
-			s.subError(name, pusherwire.SubscriptionErrorAuth, "Subscribing to "+name+" needs a signin as user "+strconv.Quote(id), 401)
+			s.subError(reasonAuth, name, pusherwire.SubscriptionErrorAuth, "Subscribing to "+name+" needs a signin as user "+strconv.Quote(id), 401)
 			return
 		}
 		s.send(pusherwire.AppendSubscriptionSucceeded(nil, name))
 		return
 	case pusherwire.Private, pusherwire.PrivateEncrypted:
 		if err := pusherwire.VerifyAuth(s.app.Key, s.app.Secret, pusherwire.PrivateStringToSign(s.id, name), req.Auth); err != nil {
-			s.subError(name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
+			s.subError(reasonAuth, name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
 			return
 		}
 	case pusherwire.Presence:
 		if err := pusherwire.VerifyChannelAuth(s.app.Key, s.app.Secret, s.id, req); err != nil {
-			s.subError(name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
+			s.subError(reasonAuth, name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
 			return
 		}
 		var m presence.Member
@@ -292,18 +293,18 @@ func (s *session) subscribe(req pusherwire.Subscribe) {
 		case req.HasChannelData:
 			cd, err := pusherwire.ParseChannelData(req.ChannelData)
 			if err != nil {
-				s.subError(name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
+				s.subError(reasonAuth, name, pusherwire.SubscriptionErrorAuth, err.Error(), 401)
 				return
 			}
 			if len(cd.UserInfo) > s.app.MaxUserInfoBytes {
-				s.subError(name, pusherwire.SubscriptionErrorLimit, "user_info is larger than "+strconv.Itoa(s.app.MaxUserInfoBytes)+" bytes", pusherwire.CodeClientEventRejected)
+				s.subError(reasonLimit, name, pusherwire.SubscriptionErrorLimit, "user_info is larger than "+strconv.Itoa(s.app.MaxUserInfoBytes)+" bytes", pusherwire.CodeClientEventRejected)
 				return
 			}
 			m = memberOf(cd.UserID, cd.UserInfo)
 		case user != nil:
 			m = memberOf(user.ID, user.UserInfo)
 		default:
-			s.subError(name, pusherwire.SubscriptionErrorAuth, "A presence subscription needs channel_data or a signed-in user", 401)
+			s.subError(reasonAuth, name, pusherwire.SubscriptionErrorAuth, "A presence subscription needs channel_data or a signed-in user", 401)
 			return
 		}
 		member = &m
@@ -311,7 +312,7 @@ func (s *session) subscribe(req pusherwire.Subscribe) {
 	engineName := s.app.EngineChannel(name)
 	if member != nil {
 		if ms, err := s.h.engine.Members(engineName); err == nil && len(ms) >= s.app.MaxPresenceMembers && !hasMember(ms, member.ID) {
-			s.subError(name, pusherwire.SubscriptionErrorLimit, "Presence channel "+name+" has the maximum of "+strconv.Itoa(s.app.MaxPresenceMembers)+" members", pusherwire.CodeOverCapacity)
+			s.subError(string(presence.ErrChannelFull), name, pusherwire.SubscriptionErrorLimit, "Presence channel "+name+" has the maximum of "+strconv.Itoa(s.app.MaxPresenceMembers)+" members", pusherwire.CodeOverCapacity)
 			return
 		}
 	}
@@ -367,14 +368,14 @@ func (s *session) subscribeFailed(name string, err error) {
 	}
 	switch {
 	case errors.Is(err, presence.ErrChannelFull):
-		s.subError(name, pusherwire.SubscriptionErrorLimit, "Presence channel "+name+" is full", pusherwire.CodeOverCapacity)
+		s.subError(string(presence.ErrChannelFull), name, pusherwire.SubscriptionErrorLimit, "Presence channel "+name+" is full", pusherwire.CodeOverCapacity)
 	case errors.Is(err, presence.ErrTooManyChannels):
-		s.subError(name, pusherwire.SubscriptionErrorLimit, "Too many channels on one connection", pusherwire.CodeClientEventRejected)
+		s.subError(string(presence.ErrTooManyChannels), name, pusherwire.SubscriptionErrorLimit, "Too many channels on one connection", pusherwire.CodeClientEventRejected)
 	case errors.Is(err, presence.ErrInvalidChannel):
-		s.subError(name, pusherwire.SubscriptionErrorLimit, "Channel name is too long", pusherwire.CodeUnauthorized)
+		s.subError(string(presence.ErrInvalidChannel), name, pusherwire.SubscriptionErrorLimit, "Channel name is too long", pusherwire.CodeUnauthorized)
 	case errors.Is(err, presence.ErrClosed):
 	default:
-		s.subError(name, pusherwire.SubscriptionErrorAuth, msg, 403)
+		s.subError(refusalReason(err), name, pusherwire.SubscriptionErrorAuth, msg, 403)
 	}
 }
 

@@ -2,6 +2,7 @@ package sgc
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/rollcall/rollcall/presence"
@@ -27,6 +28,32 @@ var codes = map[presence.Reason]int{
 	presence.ErrNoInvitation:         sgcwire.CodeNoInvitation,
 	presence.ErrIdentityMismatch:     sgcwire.CodeIdentityMismatch,
 	presence.ErrInvitationDeclined:   sgcwire.CodeInvitationDeclined,
+}
+
+// protocolName names sgc in the error metrics.
+const protocolName = "sgc"
+
+// reasons names each error code for the metrics: the engine's reason it
+// answers, or sgc's own name for the codes that answer none.
+var reasons = func() map[int]string {
+	m := map[int]string{
+		sgcwire.CodeInvalidMessage: "invalid_message",
+		sgcwire.CodeUnknownMethod:  "unknown_method",
+		sgcwire.CodeRateLimited:    "rate_limited",
+	}
+	for _, r := range presence.Reasons() {
+		m[codes[r]] = string(r)
+	}
+	return m
+}()
+
+// reasonOf names an error code for the metrics; a code of a hook's own
+// (presence.Error.Code) is "code_" and its number.
+func reasonOf(code int) string {
+	if r, ok := reasons[code]; ok {
+		return r
+	}
+	return "code_" + strconv.Itoa(code)
 }
 
 // refusal is an error that is answered with an error frame: the engine's

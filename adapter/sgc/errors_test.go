@@ -55,3 +55,16 @@ func TestAckQueueClosed(t *testing.T) {
 		t.Fatal("a closed queue took a new entry")
 	}
 }
+
+func TestReasonOfEveryCode(t *testing.T) {
+	for _, r := range presence.Reasons() {
+		if got := reasonOf(codes[r]); got != string(r) {
+			t.Errorf("reasonOf(%d) = %q, want %q", codes[r], got, r)
+		}
+	}
+	for code, want := range map[int]string{40: "invalid_message", 41: "unknown_method", 45: "rate_limited", 77: "code_77"} {
+		if got := reasonOf(code); got != want {
+			t.Errorf("reasonOf(%d) = %q, want %q", code, got, want)
+		}
+	}
+}

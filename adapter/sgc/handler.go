@@ -3,7 +3,7 @@
 // decodes what a client sends into engine calls and encodes what the engine
 // delivers into sgc frames, with acknowledgments and the rate limit. The
 // server does the upgrade and the authentication and hands each connection
-// to Handler.Serve.
+// to Handler.Serve (adapter.Handler).
 package sgc
 
 import (
@@ -58,19 +58,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Peer is what the server knows of a connection it hands to Serve.
-type Peer struct {
-	// Enveloped is set when the client negotiated broker.esegece.com: frames
-	// then travel in the envelope.
-	Enveloped bool
-	// Identity is who the connection authenticated as (nil: open server),
-	// Data the application value to attach, Groups the groups to file it
-	// into once the session frame was sent.
-	Identity *presence.Member
-	Data     any
-	Groups   []string
-}
-
 // Handler serves the sgc connections of one server.
 type Handler struct {
 	cfg      Config
@@ -111,20 +98,6 @@ func New(cfg Config) *Handler {
 		close(h.done)
 	}
 	return h
-}
-
-// Serve runs the protocol on tc until the connection ends; with a Poller it
-// returns at once and the connection goes on without a goroutine while
-// idle.
-func (h *Handler) Serve(tc *transport.Conn, p Peer) {
-	sess := newSession(h, tc, p)
-	if h.cfg.Acknowledgment.Enabled {
-		// Only the re-sending of unacknowledged frames needs the list.
-		h.mu.Lock()
-		h.sessions[sess] = struct{}{}
-		h.mu.Unlock()
-	}
-	sess.run(p.Groups)
 }
 
 // Close stops the re-sending of unacknowledged frames. The connections

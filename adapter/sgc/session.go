@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,8 +35,9 @@ type session struct {
 	log    *slog.Logger
 }
 
-func newSession(h *Handler, tc *transport.Conn, p Peer) *session {
-	sess := &session{h: h, tc: tc, id: sgcwire.NewID(), enveloped: p.Enveloped}
+func newSession(h *Handler, tc *transport.Conn, p adapter.Peer) *session {
+	enveloped := strings.EqualFold(p.Subprotocol, sgcwire.EnvelopeSubprotocol)
+	sess := &session{h: h, tc: tc, id: sgcwire.NewID(), enveloped: enveloped}
 	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.limit = adapter.RateLimiter{Rate: h.cfg.MessagesPerSecond, Burst: float64(h.cfg.Burst)}
 	sess.acks = ackQueue{sess: sess}
@@ -271,7 +273,7 @@ func (sess *session) replyError(m *sgcwire.Message, e sgcwire.Error) {
 	if m.Method == sgcwire.MethodPublishMsg {
 		out.HasText, out.Text = true, m.Text
 	}
-	sess.h.counters.CountError(e.Code)
+	sess.h.counters.CountError(protocolName, reasonOf(e.Code), e.Code)
 	sess.log.Debug("error sent", "method", m.Method, "code", e.Code, "text", e.Text)
 	sess.send(sess.h.enc.Encode(&out))
 }
