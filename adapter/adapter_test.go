@@ -5,11 +5,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // drain takes tokens from l at now until it refuses, and returns how many
 // it gave.
