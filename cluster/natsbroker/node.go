@@ -69,6 +69,7 @@ type Node struct {
 
 	// Counters, for metrics.
 	msgsIn, msgsOut, resyncs atomic.Uint64
+	ctl                      controlState // untrusted control input (control.go)
 
 	// Test hooks.
 	dropNext  atomic.Int32 // drop this many outgoing changes
@@ -499,7 +500,9 @@ func (n *Node) handle(m *nats.Msg) {
 			r.deliverTo(conn, rd.rest())
 		}
 	case 'c':
-		n.control(subj[2:], m.Data)
+		if n.checkControl(subj[2:], m.Data) {
+			n.control(subj[2:], m.Data)
+		}
 	case 's':
 		n.snapshotReply(m.Data)
 	}
@@ -608,11 +611,15 @@ type Counters struct {
 	// Resyncs counts the snapshots of other nodes applied (the first of
 	// each node that came up, and every repair).
 	Resyncs uint64
+	// ControlDropped counts the control messages and snapshot chunks
+	// dropped as malformed or inconsistent.
+	ControlDropped uint64
 }
 
 // Counters returns the node's counters now.
 func (n *Node) Counters() Counters {
-	return Counters{MessagesIn: n.msgsIn.Load(), MessagesOut: n.msgsOut.Load(), Resyncs: n.resyncs.Load()}
+	return Counters{MessagesIn: n.msgsIn.Load(), MessagesOut: n.msgsOut.Load(), Resyncs: n.resyncs.Load(),
+		ControlDropped: n.ctl.dropped.Load()}
 }
 
 // Ready reports whether this node has synced the entries of every live
