@@ -17,6 +17,13 @@ type ClusterCounters interface {
 	BrokerCounters() (in, out, resyncs uint64)
 }
 
+// ClusterControlCounters is what a Cluster may also report for GET
+// /metrics: the control messages from other nodes it dropped as malformed
+// or inconsistent.
+type ClusterControlCounters interface {
+	ControlDropped() uint64
+}
+
 // metrics is the Prometheus collector of a server: it reads the server's
 // atomic counters when scraped; nothing on the hot path knows of it.
 type metrics struct {
@@ -27,6 +34,7 @@ type metrics struct {
 	framesIn, framesOut, bytesIn, bytesOut                       *prometheus.Desc
 	publishes, errors, rateLimited, ackResends                   *prometheus.Desc
 	brokerIn, brokerOut, resyncs, nodes, ready                   *prometheus.Desc
+	controlDropped                                               *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -54,6 +62,7 @@ func newMetrics(s *Server) *metrics {
 		resyncs:          d("resyncs_total", "Snapshots of other nodes' entries applied (first syncs and repairs)."),
 		nodes:            d("cluster_nodes", "Cluster nodes known to this one (itself included), by state.", "state"),
 		ready:            d("ready", "1 when this node is ready (GET /readyz answers 200)."),
+		controlDropped:   d("cluster_control_dropped_total", "Control messages from other nodes dropped as malformed or inconsistent."),
 	}
 }
 
@@ -95,6 +104,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			counter(m.brokerIn, in)
 			counter(m.brokerOut, out)
 			counter(m.resyncs, resyncs)
+		}
+		if cc, ok := cl.(ClusterControlCounters); ok {
+			counter(m.controlDropped, cc.ControlDropped())
 		}
 		byState := map[string]int{"alive": 0, "dead": 0, "left": 0}
 		for _, n := range cl.Nodes() {

@@ -44,7 +44,9 @@ func (n *Node) handle(m *nats.Msg) {
 			r.deliverTo(conn, rd.rest())
 		}
 	case 'c':
-		n.control(subj[2:], m.Data)
+		if n.checkControl(subj[2:], m.Data) {
+			n.control(subj[2:], m.Data)
+		}
 	case 's':
 		n.snapshotReply(m.Data)
 	}

@@ -55,6 +55,12 @@
 // (nats-server v2.15.2 does not start routing with DontListen), so it is on
 // a random 127.0.0.1 port that takes only a random token the node keeps.
 //
+// Whatever routes into ClusterListen is a node. Options.ClusterSecret makes
+// routes authenticate with credentials derived from a shared secret
+// (RouteCredentials), Options.ClusterTLS puts them in TLS (RouteTLS: mutual).
+// The control stream is checked as untrusted input: malformed or
+// inconsistent messages are dropped and counted (Counters.ControlDropped).
+//
 // A route carries only one hop: the nodes form a full mesh, and a node
 // that lost its route to another (but not to the rest) forgets it until
 // the route is back.

@@ -83,6 +83,10 @@ func startServer(o *Options, inc uint64, token string) (*server.Server, error) {
 		},
 		Routes: routes,
 	}
+	if o.ClusterTLS != nil {
+		so.Cluster.TLSConfig = o.ClusterTLS.Clone()
+		so.Cluster.TLSTimeout = routeTLSTimeout
+	}
 	if o.Server != nil {
 		o.Server(so)
 	}

@@ -69,6 +69,7 @@ type Node struct {
 
 	// Counters, for metrics.
 	msgsIn, msgsOut, resyncs atomic.Uint64
+	ctl                      controlState // untrusted control input (control.go)
 
 	// Test hooks.
 	dropNext  atomic.Int32 // drop this many outgoing changes
@@ -255,9 +256,13 @@ type Counters struct {
 	// Resyncs counts the snapshots of other nodes applied (the first of
 	// each node that came up, and every repair).
 	Resyncs uint64
+	// ControlDropped counts the control messages and snapshot chunks
+	// dropped as malformed or inconsistent.
+	ControlDropped uint64
 }
 
 // Counters returns the node's counters now.
 func (n *Node) Counters() Counters {
-	return Counters{MessagesIn: n.msgsIn.Load(), MessagesOut: n.msgsOut.Load(), Resyncs: n.resyncs.Load()}
+	return Counters{MessagesIn: n.msgsIn.Load(), MessagesOut: n.msgsOut.Load(), Resyncs: n.resyncs.Load(),
+		ControlDropped: n.ctl.dropped.Load()}
 }

@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,15 @@ type Options struct {
 	// ClusterUser and ClusterPassword, when set, are required of and used
 	// for every route.
 	ClusterUser, ClusterPassword string
+	// ClusterSecret, when set, is the cluster's shared secret (at least
+	// MinSecretLen bytes): every route presents and requires the user and
+	// password RouteCredentials derives from it. It excludes ClusterUser
+	// and ClusterPassword.
+	ClusterSecret []byte
+	// ClusterTLS, when set, puts every route in TLS with this
+	// configuration, for both the routes this node dials and those it
+	// accepts (RouteTLS makes a mutual one).
+	ClusterTLS *tls.Config
 	// Server, when set, may change the embedded server's options last (TLS
 	// for routes, say). Nothing else is needed for a working cluster.
 	Server func(*server.Options)
@@ -87,8 +97,17 @@ func (o *Options) fill() error {
 	if err := checkName(o.Name); err != nil {
 		return err
 	}
-	if len(o.URLs) > 0 && (len(o.Peers) > 0 || o.ClusterAdvertise != "" || o.Server != nil) {
-		return errors.New("natsbroker: Peers, ClusterAdvertise and Server are for the embedded server; URLs name an external NATS")
+	if len(o.URLs) > 0 && (len(o.Peers) > 0 || o.ClusterAdvertise != "" || o.Server != nil || o.ClusterSecret != nil || o.ClusterTLS != nil) {
+		return errors.New("natsbroker: Peers, ClusterAdvertise, ClusterSecret, ClusterTLS and Server are for the embedded server; URLs name an external NATS")
+	}
+	if o.ClusterSecret != nil {
+		if o.ClusterUser != "" || o.ClusterPassword != "" {
+			return errors.New("natsbroker: ClusterSecret excludes ClusterUser and ClusterPassword")
+		}
+		if err := checkSecret(o.ClusterSecret); err != nil {
+			return err
+		}
+		o.ClusterUser, o.ClusterPassword = RouteCredentials(o.ClusterSecret)
 	}
 	if o.Prefix == "" {
 		o.Prefix = defaultPrefix

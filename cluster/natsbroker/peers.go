@@ -194,12 +194,7 @@ func (n *Node) check(now time.Time, routed map[string]bool, gone []string) {
 		return
 	}
 	if n.srv != nil {
-		n.routed = make(map[string]uint64, len(routed))
-		for s := range routed {
-			if name, inc, ok := parseServerName(s); ok {
-				n.routed[name] = inc
-			}
-		}
+		n.routed = n.rollcallRoutes(routed, now)
 	}
 	for _, s := range gone {
 		name, inc, ok := parseServerName(s)
@@ -311,7 +306,7 @@ func (n *Node) snapshotReply(data []byte) {
 	idx := rd.uvarint()
 	total := rd.uvarint()
 	cnt := rd.uvarint()
-	if rd.err != nil || cnt > uint64(len(data)) || idx >= total {
+	if rd.err != nil || !n.validSnapshotChunk(name, inc, idx, total, cnt, len(data)) {
 		return
 	}
 	entries := make([][]byte, 0, cnt)
@@ -327,7 +322,7 @@ func (n *Node) snapshotReply(data []byte) {
 	if n.closed || name == n.name {
 		return
 	}
-	p := n.hear(name, inc, now)
+	p := n.snapshotPeer(name, inc)
 	if p == nil || p.synced {
 		return
 	}

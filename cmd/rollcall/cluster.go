@@ -29,6 +29,17 @@ type clusterConfig struct {
 	NATSCreds     string        `yaml:"nats_creds"`
 	Heartbeat     time.Duration `yaml:"heartbeat"`
 	NodeTimeout   time.Duration `yaml:"node_timeout"`
+	// Route authentication and TLS of the embedded server (see
+	// docs/security.md, "The cluster port").
+	ClusterSecretFile string `yaml:"cluster_secret_file"`
+	ClusterTLSCert    string `yaml:"cluster_tls_cert"`
+	ClusterTLSKey     string `yaml:"cluster_tls_key"`
+	ClusterTLSCA      string `yaml:"cluster_tls_ca"`
+	ClusterInsecure   bool   `yaml:"cluster_insecure"`
+	// TLS to an external NATS.
+	NATSTLSCA   string `yaml:"nats_tls_ca"`
+	NATSTLSCert string `yaml:"nats_tls_cert"`
+	NATSTLSKey  string `yaml:"nats_tls_key"`
 	// MetricsAddr, when set, serves GET /metrics without authentication on
 	// a listener of its own (it is here to keep serve.go's config small).
 	MetricsAddr string `yaml:"metrics_addr"`
@@ -56,6 +67,14 @@ func (c *clusterConfig) flags(fs *flag.FlagSet) {
 	fs.Func("cluster-peers", "comma-separated cluster addresses (host:port) of some other nodes (with --cluster-listen)", listFlag(&c.ClusterPeers))
 	fs.Func("nats", "comma-separated URLs of an external NATS (nats://[user:password@]host:4222, tls://…) instead of the embedded one", listFlag(&c.NATS))
 	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS user credentials file (JWT and nkey) for --nats")
+	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", c.NATSTLSCA, "CA file (PEM) that signed the external NATS's certificate, for --nats tls://…")
+	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", c.NATSTLSCert, "client certificate file (PEM) for an external NATS that verifies clients")
+	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", c.NATSTLSKey, "private key file (PEM) of --nats-tls-cert")
+	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", c.ClusterSecretFile, "file holding the cluster's shared secret (at least 32 bytes; every node the same): routes authenticate with credentials derived from it")
+	fs.StringVar(&c.ClusterTLSCert, "cluster-tls-cert", c.ClusterTLSCert, "this node's route certificate (PEM): TLS on every route, each node verifying the others' against --cluster-tls-ca")
+	fs.StringVar(&c.ClusterTLSKey, "cluster-tls-key", c.ClusterTLSKey, "private key file (PEM) of --cluster-tls-cert")
+	fs.StringVar(&c.ClusterTLSCA, "cluster-tls-ca", c.ClusterTLSCA, "CA file (PEM) that signed every node's route certificate")
+	fs.BoolVar(&c.ClusterInsecure, "cluster-insecure", c.ClusterInsecure, "let --cluster-listen be off the loopback range without route authentication (a private network only: anyone who reaches the port joins the cluster)")
 	durationVar(fs, &c.Heartbeat, "heartbeat", "how often a cluster node says it is alive")
 	durationVar(fs, &c.NodeTimeout, "node-timeout", "a cluster node silent for this long is dead: its members leave")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve Prometheus metrics at /metrics on this address, without authentication (otherwise GET /metrics takes the API key)")
@@ -72,9 +91,10 @@ func (c *clusterConfig) validate() []string {
 	if len(c.NATS) > 0 && (c.ClusterListen != "" || len(c.ClusterPeers) > 0) {
 		bad = append(bad, "--nats (an external NATS) and --cluster-listen/--cluster-peers (the embedded one) exclude each other")
 	}
-	if c.NATSCreds != "" && len(c.NATS) == 0 {
-		bad = append(bad, "--nats-creds goes with --nats")
+	if (c.NATSCreds != "" || c.NATSTLSCA != "" || c.NATSTLSCert != "" || c.NATSTLSKey != "") && len(c.NATS) == 0 {
+		bad = append(bad, "--nats-creds, --nats-tls-ca, --nats-tls-cert and --nats-tls-key go with --nats")
 	}
+	bad = append(bad, c.validateRoutes()...)
 	if c.Heartbeat <= 0 {
 		bad = append(bad, fmt.Sprintf("--heartbeat (heartbeat) must be positive, got %v", c.Heartbeat))
 	}
@@ -125,6 +145,9 @@ func (c *clusterConfig) start(ctx context.Context, log *slog.Logger) (*clusterNo
 	if c.NATSCreds != "" {
 		o.NATSOptions = append(o.NATSOptions, nats.UserCredentials(c.NATSCreds))
 	}
+	if err := c.security(&o, log); err != nil {
+		return nil, err
+	}
 	if o.ClusterListen == "" && len(o.URLs) == 0 {
 		o.ClusterListen = "127.0.0.1:0"
 	}
@@ -152,6 +175,8 @@ func (c *clusterNode) BrokerCounters() (in, out, resyncs uint64) {
 	k := c.Node.Counters()
 	return k.MessagesIn, k.MessagesOut, k.Resyncs
 }
+
+func (c *clusterNode) ControlDropped() uint64 { return c.Node.Counters().ControlDropped }
 
 func (c *clusterNode) Nodes() []server.ClusterNode {
 	ns := c.Node.Nodes()
