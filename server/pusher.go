@@ -72,20 +72,25 @@ func (s *Server) upgradePusher(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "rollcall: server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if !originAllowed(r, s.opts.AllowedOrigins) {
+	if !s.originAllowed(r) {
 		s.refuseOrigin(w, r)
+		return
+	}
+	if !s.admit(w, r) {
 		return
 	}
 	u := ws.HTTPUpgrader{Timeout: handshakeTimeout}
 	nc, rw, _, err := u.Upgrade(r, w)
 	if err != nil {
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		s.release(r.RemoteAddr)
 		return
 	}
 	tc := transport.New(nc, rw.Reader, s.ptopts)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.release(r.RemoteAddr)
 		tc.Close(ws.StatusCode(pusherwire.CodeReconnect), "server shutting down")
 		tc.ReadLoop(func([]byte) error { return nil })
 		return
