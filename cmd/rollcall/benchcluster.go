@@ -187,7 +187,7 @@ func (b *benchCluster) startNodes(ctx context.Context, k int) ([]*bnode, func(),
 	for i := range nodes {
 		name := fmt.Sprintf("n%d", i+1)
 		args := []string{"serve", "--addr", "127.0.0.1:0", "--api-key", clusterAPIKeyBench, "--no-web", "--rate", "0",
-			"--queue", "1000000", "--member-events", "self"}
+			"--queue", "1000000", "--member-events", "self", "--max-connections", "0", "--max-connections-per-ip", "0"}
 		if k > 1 {
 			var peers []string
 			for j, q := range ports {
