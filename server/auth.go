@@ -1,18 +1,23 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +63,11 @@ type Auth struct {
 	// from the identity's name with error 48; by default the name is
 	// corrected to the identity's.
 	RefuseNameMismatch bool
+	// FailuresPerMinute is how many failed authentications one remote IP
+	// may make in a minute; past it, its handshakes get 429 with
+	// Retry-After until the minute is over, right credentials or not.
+	// Zero is DefaultAuthFailuresPerMin; NoLimit turns the throttle off.
+	FailuresPerMinute int
 }
 
 func (a *Auth) enabled() bool { return a.Basic != nil || a.JWT != nil }
@@ -73,9 +83,15 @@ type JWTAuth struct {
 	PublicKey crypto.PublicKey
 	Audience  string
 	Issuer    string
-	// Leeway is the clock skew allowed on exp and nbf (DefaultJWTLeeway
-	// when zero).
+	// Leeway is the clock skew allowed on exp, nbf and iat
+	// (DefaultJWTLeeway when zero).
 	Leeway time.Duration
+	// MaxAge, when set, refuses a token issued (iat) longer ago than that,
+	// and a token without iat.
+	MaxAge time.Duration
+	// NameClaim is the claim holding the member's display name ("name"
+	// when empty). Its value must be a string.
+	NameClaim string
 }
 
 // claims are the token's claims rollcall reads.
@@ -179,7 +195,58 @@ func (j *JWTAuth) verify(token string) (Identity, error) {
 	if c.Subject == "" {
 		return Identity{}, errors.New("token has no sub claim")
 	}
-	return Identity{ID: c.Subject, Name: c.Name, Info: c.Info, Groups: c.Groups}, nil
+	raw, err := payloadClaims(token)
+	if err != nil {
+		return Identity{}, err
+	}
+	for _, k := range []string{"exp", "nbf", "iat"} {
+		if v, ok := raw[k]; ok && !isJSONNumber(v) {
+			return Identity{}, fmt.Errorf("token claim %s is not a number", k)
+		}
+	}
+	if j.MaxAge > 0 {
+		if c.IssuedAt == nil {
+			return Identity{}, errors.New("token has no iat claim (the server limits the age of tokens)")
+		}
+		if age := time.Since(c.IssuedAt.Time); age > j.MaxAge+leeway {
+			return Identity{}, fmt.Errorf("token is too old: issued %v ago, at most %v allowed", age.Round(time.Second), j.MaxAge)
+		}
+	}
+	name := c.Name
+	if j.NameClaim != "" && j.NameClaim != "name" {
+		name = ""
+		if v, ok := raw[j.NameClaim]; ok {
+			if err := json.Unmarshal(v, &name); err != nil {
+				return Identity{}, fmt.Errorf("token claim %s (the display name) is not a string", j.NameClaim)
+			}
+		}
+	}
+	return Identity{ID: c.Subject, Name: name, Info: c.Info, Groups: c.Groups}, nil
+}
+
+// payloadClaims decodes the claims of a token whose signature was
+// checked, each as its raw JSON.
+func payloadClaims(token string) (map[string]json.RawMessage, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("token is not three segments")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return nil, fmt.Errorf("token claims: %w", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("token claims: %w", err)
+	}
+	return m, nil
+}
+
+// isJSONNumber reports whether v is a JSON number (jwt reads a string
+// holding digits as a NumericDate too; RFC 7519 wants a number).
+func isJSONNumber(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
 }
 
 // authError is a refused handshake: the message goes to the client, the
@@ -191,8 +258,30 @@ type authError struct {
 
 func (e *authError) Error() string { return e.msg }
 
-// authenticate checks the handshake's credentials.
+// errThrottled refuses the handshake of an address that failed to
+// authenticate too often (429).
+type errThrottled struct{ retryAfter time.Duration }
+
+func (e *errThrottled) Error() string {
+	return "too many failed authentications from your address; try again later"
+}
+
+// authenticate checks the handshake's credentials, unless its address
+// failed too often (Auth.FailuresPerMinute), and counts the failures.
 func (s *Server) authenticate(r *http.Request) (Identity, error) {
+	ip := remoteIP(r)
+	if wait, ok := s.authThrottle.blocked(ip); ok {
+		return Identity{}, &errThrottled{retryAfter: wait}
+	}
+	id, err := s.credentials(r)
+	if err != nil {
+		s.authThrottle.failed(ip)
+	}
+	return id, err
+}
+
+// credentials checks the handshake's credentials.
+func (s *Server) credentials(r *http.Request) (Identity, error) {
 	a := &s.opts.Auth
 	h := r.Header.Get("Authorization")
 	scheme, cred, _ := strings.Cut(h, " ")
@@ -276,8 +365,17 @@ func (s *Server) verifyToken(token string) (Identity, error) {
 	return id, nil
 }
 
-// refuseAuth answers a failed authentication with 401.
+// refuseAuth answers a failed authentication with 401, and a throttled
+// address with 429 and Retry-After.
 func (s *Server) refuseAuth(w http.ResponseWriter, r *http.Request, err error) {
+	if te, ok := errors.AsType[*errThrottled](err); ok {
+		secs := int64(math.Ceil(te.retryAfter.Seconds()))
+		s.log.Debug("websocket authentication throttled", "remote", r.RemoteAddr, "retry_after", secs)
+		s.refusals.refused(r, http.StatusTooManyRequests, te.Error())
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		http.Error(w, "rollcall: "+te.Error(), http.StatusTooManyRequests)
+		return
+	}
 	var ae *authError
 	msg := "authentication failed"
 	if errors.As(err, &ae) {

@@ -105,8 +105,10 @@ func (s *Server) dashboardData(w http.ResponseWriter, _ *http.Request) {
 // (event "snapshot", the JSON in data) until the client goes away or the
 // server shuts down.
 func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
-	s.dashboardStreams.Add(1)
-	defer s.dashboardStreams.Add(-1)
+	if !s.openDashboardStream(w) {
+		return
+	}
+	defer s.closeDashboardStream()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -125,7 +125,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 func (s *Server) MetricsHandler() http.Handler {
 	s.metricsOnce.Do(func() {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(newMetrics(s), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(newMetrics(s), newLimitMetrics(s), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		s.metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	})
 	return s.metricsHandler

@@ -1,22 +1,31 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
 )
 
+// originAllowed reports whether a WebSocket handshake may proceed, by
+// Options.PublicOrigins and AllowedOrigins.
+func (s *Server) originAllowed(r *http.Request) bool {
+	return originAllowed(r, s.opts.PublicOrigins, s.opts.AllowedOrigins)
+}
+
 // originAllowed reports whether a WebSocket handshake may proceed. Requests
 // without an Origin header come from programs, not browsers, and pass.
-// Otherwise the origin must name the host the request was sent to, or
-// match one of allowed: "*" (any origin), a full origin
+// Otherwise the origin must be one of public (the server's own origins:
+// scheme, host and port compared), or, when public is empty, name the
+// host the request was sent to (its Host header, which a proxy or a DNS
+// rebinding page controls), or match one of allowed: "*" (any origin), a full origin
 // ("https://app.example.com"), or a host pattern with path.Match syntax
 // ("*.example.com", "localhost:*"). The opaque origin "null" (a page
 // opened from a file, a sandboxed frame, some redirects) is allowed only
 // when allowed names "null" itself: "*" does not cover it, since any page
 // can make its origin null.
-func originAllowed(r *http.Request, allowed []string) bool {
+func originAllowed(r *http.Request, public, allowed []string) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
@@ -33,8 +42,13 @@ func originAllowed(r *http.Request, allowed []string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if len(public) == 0 && strings.EqualFold(u.Host, r.Host) {
 		return true
+	}
+	for _, p := range public {
+		if sameOrigin(p, u) {
+			return true
+		}
 	}
 	for _, a := range allowed {
 		if a == "*" || strings.EqualFold(a, origin) {
@@ -45,4 +59,44 @@ func originAllowed(r *http.Request, allowed []string) bool {
 		}
 	}
 	return false
+}
+
+// sameOrigin reports whether the configured origin p ("https://host[:port]",
+// a trailing slash allowed) is the origin u, with default ports made
+// explicit.
+func sameOrigin(p string, u *url.URL) bool {
+	pu, err := url.Parse(strings.TrimSuffix(p, "/"))
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(pu.Scheme, u.Scheme) && strings.EqualFold(hostPort(pu), hostPort(u))
+}
+
+// hostPort is u's host with its port, the scheme's default when absent.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https", "wss":
+		return u.Host + ":443"
+	case "http", "ws":
+		return u.Host + ":80"
+	}
+	return u.Host
+}
+
+// checkPublicOrigins refuses a configured public origin that is not
+// scheme://host[:port] (http or https, no path, query or user).
+func checkPublicOrigins(origins []string) error {
+	for _, p := range origins {
+		u, err := url.Parse(strings.TrimSuffix(p, "/"))
+		if err != nil {
+			return fmt.Errorf("server: public origin %q: %w", p, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("server: public origin %q: want scheme://host[:port], e.g. https://presence.example.com", p)
+		}
+	}
+	return nil
 }

@@ -34,7 +34,7 @@ func TestOriginAllowed(t *testing.T) {
 		if tt.origin != "" {
 			r.Header.Set("Origin", tt.origin)
 		}
-		if got := originAllowed(r, tt.allowed); got != tt.ok {
+		if got := originAllowed(r, nil, tt.allowed); got != tt.ok {
 			t.Errorf("origin %q allowed %v: got %v", tt.origin, tt.allowed, got)
 		}
 	}

@@ -70,6 +70,18 @@ type Limits struct {
 	// QueueLength is how many frames may wait for a slow client before it
 	// is disconnected with 1008.
 	QueueLength int
+	// MaxConnections caps the open WebSocket connections of both
+	// protocols (past it a handshake gets 503 before the upgrade), and
+	// MaxConnectionsPerIP those from one remote IP (429).
+	// MaxDashboardStreams caps the open /dashboard/events streams (503).
+	// Zero takes DefaultMaxConnections, DefaultMaxConnectionsPerIP and
+	// DefaultMaxDashboardStreams; NoLimit turns a cap off.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	MaxDashboardStreams int
+	// BodyTimeout is how long a plain HTTP request (not an upgrade) may
+	// take to send its body (DefaultBodyTimeout when zero).
+	BodyTimeout time.Duration
 }
 
 // Options configure a Server. The zero value is a working open server.
@@ -111,6 +123,12 @@ type Options struct {
 	// ("https://app.example.com") or host patterns ("*.example.com").
 	// Others get 403 before the upgrade.
 	AllowedOrigins []string
+	// PublicOrigins are the origins the server is reached at
+	// ("https://presence.example.com"), as browsers see it. Set, a
+	// handshake's Origin must be one of them or match AllowedOrigins; the
+	// request's Host header no longer counts. Unset, an Origin naming the
+	// request's Host passes (fine on loopback; behind a proxy, set it).
+	PublicOrigins []string
 	// APIKey turns on the HTTP API under /api/ (docs/http-api.md); callers
 	// send it as "Authorization: Bearer <key>". Empty: the API is off.
 	APIKey string
@@ -176,6 +194,9 @@ type Server struct {
 
 	refusals *refusalLog // refused handshakes, logged at info at most once per IP a minute
 
+	connLimits   *connLimits   // Limits.MaxConnections and MaxConnectionsPerIP
+	authThrottle *authThrottle // Auth.FailuresPerMinute
+
 	mu     sync.Mutex
 	conns  map[*transport.Conn]openConn // every open connection
 	byID   map[string]*transport.Conn
@@ -219,6 +240,9 @@ func New(opts Options) (*Server, error) {
 	if ack.MaxRetries <= 0 {
 		ack.MaxRetries = DefaultAckMaxRetries
 	}
+	if err := checkPublicOrigins(opts.PublicOrigins); err != nil {
+		return nil, err
+	}
 	if opts.Auth.JWT != nil {
 		if _, err := opts.Auth.JWT.method(); err != nil {
 			return nil, err
@@ -237,6 +261,9 @@ func New(opts Options) (*Server, error) {
 		stop:    make(chan struct{}),
 
 		refusals: newRefusalLog(log),
+
+		connLimits:   newConnLimits(opts.Limits),
+		authThrottle: newAuthThrottle(opts.Auth.FailuresPerMinute),
 	}
 	s.topts = transport.Options{
 		MaxMessageSize: opts.Limits.MaxMessageSize,
@@ -327,6 +354,7 @@ func (s *Server) Broadcast(ctx context.Context, channel, text string) error {
 // and upgrades WebSocket requests on any other path to the Presence
 // protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.boundBody(w, r)
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -384,6 +412,7 @@ func (s *Server) ended(tc *transport.Conn, c *presence.Conn, code ws.StatusCode)
 	delete(s.conns, tc)
 	s.mu.Unlock()
 	s.counters.open.Add(-1)
+	s.release(tc.RemoteAddr().String())
 	s.wg.Done()
 }
 

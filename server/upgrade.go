@@ -68,8 +68,9 @@ func headerHasToken(h http.Header, key, token string) bool {
 
 // upgrade is the one way a WebSocket handshake becomes a connection, for
 // every protocol: refused while shutting down (503), from an origin not
-// allowed (403) or, on an authenticated endpoint, without valid
-// credentials (401/403); then upgraded with the subprotocol the adapter
+// allowed (403), on an authenticated endpoint without valid credentials
+// (401/403, 429 when the address failed too often), or past the
+// connection caps (503, 429 for one address); then upgraded with the subprotocol the adapter
 // accepts, registered, and handed to the adapter with what the server
 // knows of the peer.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, e *endpoint) {
@@ -77,7 +78,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, e *endpoint) {
 		http.Error(w, "rollcall: server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if !originAllowed(r, s.opts.AllowedOrigins) {
+	if !s.originAllowed(r) {
 		s.refuseOrigin(w, r)
 		return
 	}
@@ -90,17 +91,22 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, e *endpoint) {
 		}
 		peer.Identity, peer.Data, peer.Groups = identityMember(&id), id.Data, id.Groups
 	}
+	if !s.admit(w, r) { // 503 or 429 past the connection caps
+		return
+	}
 	u := ws.HTTPUpgrader{Protocol: e.adapter.Subprotocol, Timeout: handshakeTimeout}
 	nc, rw, hs, err := u.Upgrade(r, w)
 	if err != nil {
 		// The upgrader has already answered with a 4xx and the reason.
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		s.release(r.RemoteAddr)
 		return
 	}
 	tc := transport.New(nc, rw.Reader, e.topts)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.release(r.RemoteAddr)
 		e.adapter.Goodbye(tc)
 		tc.ReadLoop(func([]byte) error { return nil })
 		return

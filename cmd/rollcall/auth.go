@@ -23,10 +23,6 @@ type user struct {
 	groups []string
 }
 
-// dummyHash is compared against for unknown users, so that a wrong user
-// name takes as long as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("rollcall: no such user"), bcrypt.MinCost)
-
 // parseUsers reads a users file: one user per line,
 //
 //	login:bcrypt-hash[:display name[:info[:group1,group2]]]
@@ -85,14 +81,35 @@ func loadUsers(path string) (map[string]user, error) {
 	return parseUsers(f, path)
 }
 
+// decoyHash is the hash an unknown user's password is compared against,
+// so that a wrong user name costs as long as a wrong password: bcrypt at
+// the highest cost among users.
+func decoyHash(users map[string]user) ([]byte, error) {
+	cost := bcrypt.MinCost
+	for _, u := range users {
+		if c, err := bcrypt.Cost(u.hash); err == nil && c > cost {
+			cost = c
+		}
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("rollcall: no such user"), cost)
+	if err != nil {
+		return nil, fmt.Errorf("decoy hash: %w", err)
+	}
+	return h, nil
+}
+
 // basicAuth checks Basic credentials against users. The login is the
 // member id; the display name defaults to the login.
-func basicAuth(users map[string]user) func(context.Context, *http.Request, string, string) (server.Identity, error) {
+func basicAuth(users map[string]user) (func(context.Context, *http.Request, string, string) (server.Identity, error), error) {
+	decoy, err := decoyHash(users)
+	if err != nil {
+		return nil, err
+	}
 	return func(_ context.Context, _ *http.Request, login, password string) (server.Identity, error) {
 		u, ok := users[login]
 		hash := u.hash
 		if !ok {
-			hash = dummyHash
+			hash = decoy
 		}
 		if err := bcrypt.CompareHashAndPassword(hash, []byte(password)); err != nil || !ok {
 			return server.Identity{}, errors.New("wrong user name or password")
@@ -102,12 +119,12 @@ func basicAuth(users map[string]user) func(context.Context, *http.Request, strin
 			name = login
 		}
 		return server.Identity{ID: login, Name: name, Info: u.info, Groups: u.groups}, nil
-	}
+	}, nil
 }
 
 // authOptions builds the server's Auth from the configuration.
 func (c *config) authOptions() (server.Auth, error) {
-	a := server.Auth{RefuseNameMismatch: c.Auth.RefuseNameMismatch}
+	a := server.Auth{RefuseNameMismatch: c.Auth.RefuseNameMismatch, FailuresPerMinute: orNoLimit(c.Auth.FailuresPerMinute)}
 	switch c.Auth.Mode {
 	case "", "none":
 		if c.Auth.UsersFile != "" || c.Auth.JWTSecret != "" || c.Auth.JWTPublicKey != "" {
@@ -121,9 +138,11 @@ func (c *config) authOptions() (server.Auth, error) {
 		if err != nil {
 			return a, err
 		}
-		a.Basic = basicAuth(users)
+		if a.Basic, err = basicAuth(users); err != nil {
+			return a, err
+		}
 	case "jwt":
-		j := &server.JWTAuth{Audience: c.Auth.JWTAudience, Issuer: c.Auth.JWTIssuer}
+		j := &server.JWTAuth{Audience: c.Auth.JWTAudience, Issuer: c.Auth.JWTIssuer, MaxAge: c.Auth.JWTMaxAge, NameClaim: c.Auth.JWTNameClaim}
 		switch {
 		case (c.Auth.JWTSecret == "") == (c.Auth.JWTPublicKey == ""):
 			return a, usageError{"--auth jwt needs one of --jwt-secret (HS256) or --jwt-public-key FILE (RS256/ES256)"}
@@ -157,6 +176,9 @@ func (c *config) authSummary() string {
 	return "none (open server: anyone may connect)"
 }
 
+// maxPasswordBytes is the most of a password bcrypt reads.
+const maxPasswordBytes = 72
+
 // runHashPassword reads a password from stdin (its first line) and prints
 // its bcrypt hash, for a users file.
 func runHashPassword(args []string, stdin io.Reader, stdout io.Writer) error {
@@ -170,6 +192,9 @@ func runHashPassword(args []string, stdin io.Reader, stdout io.Writer) error {
 	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
 		return usageError{"hash-password: empty password (write it to stdin)"}
+	}
+	if len(pw) > maxPasswordBytes {
+		return usageError{fmt.Sprintf("hash-password: the password is %d bytes; bcrypt reads at most %d, so the rest would not count: use a shorter one", len(pw), maxPasswordBytes)}
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
 	if err != nil {

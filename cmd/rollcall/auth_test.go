@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rollcall/rollcall/protocol/sgcwire"
+	"github.com/rollcall/rollcall/server"
 )
 
 func testHash(t *testing.T, pw string) string {
@@ -70,18 +72,99 @@ func TestHashPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := basicAuth(users)(context.Background(), nil, "alice", "correct horse"); err != nil {
+	check := mustBasicAuth(t, users)
+	if _, err := check(context.Background(), nil, "alice", "correct horse"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := basicAuth(users)(context.Background(), nil, "alice", "wrong"); err == nil {
+	if _, err := check(context.Background(), nil, "alice", "wrong"); err == nil {
 		t.Fatal("wrong password accepted")
 	}
-	if _, err := basicAuth(users)(context.Background(), nil, "mallory", "correct horse"); err == nil {
+	if _, err := check(context.Background(), nil, "mallory", "correct horse"); err == nil {
 		t.Fatal("unknown user accepted")
 	}
 	errb.Reset()
 	if code := run([]string{"hash-password"}, strings.NewReader(""), &out, &errb); code != 2 || !strings.Contains(errb.String(), "empty password") {
 		t.Fatalf("empty: %d %q", code, errb.String())
+	}
+}
+
+func mustBasicAuth(t *testing.T, users map[string]user) func(context.Context, *http.Request, string, string) (server.Identity, error) {
+	t.Helper()
+	f, err := basicAuth(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestHashPasswordTooLong: bcrypt reads 72 bytes of a password; a longer
+// one is refused, not cut.
+func TestHashPasswordTooLong(t *testing.T) {
+	var out, errb strings.Builder
+	if code := run([]string{"hash-password"}, strings.NewReader(strings.Repeat("x", 73)+"\n"), &out, &errb); code != 2 || !strings.Contains(errb.String(), "at most 72") || out.Len() != 0 {
+		t.Fatalf("73 bytes: exit %d, %q %q", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"hash-password"}, strings.NewReader(strings.Repeat("x", 72)+"\n"), &out, &errb); code != 0 {
+		t.Fatalf("72 bytes: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestUnknownUserCostsAsMuch: an unknown user name is checked against a
+// decoy hash of the users' bcrypt cost, so that over the wire it takes as
+// long as a wrong password.
+func TestUnknownUserCostsAsMuch(t *testing.T) {
+	const cost = 10
+	h, err := bcrypt.GenerateFromPassword([]byte("pw"), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]user{"alice": {hash: h}, "bob": {hash: []byte(testHash(t, "pw"))}}
+	decoy, err := decoyHash(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := bcrypt.Cost(decoy); c != cost {
+		t.Fatalf("decoy cost %d, want the users' highest, %d", c, cost)
+	}
+	srv, err := server.New(server.Options{Auth: server.Auth{Basic: mustBasicAuth(t, users), FailuresPerMinute: server.NoLimit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	refusedIn := func(user string) time.Duration {
+		req, _ := http.NewRequest(http.MethodGet, hs.URL+"/", nil)
+		req.SetBasicAuth(user, "guess")
+		for k, v := range map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+			"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": sgcwire.Subprotocol} {
+			req.Header.Set(k, v)
+		}
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s: status %d", user, resp.StatusCode)
+		}
+		return time.Since(start)
+	}
+	median := func(user string) time.Duration {
+		var d []time.Duration
+		for range 5 {
+			d = append(d, refusedIn(user))
+		}
+		slices.Sort(d)
+		return d[2]
+	}
+	known, unknown := median("alice"), median("mallory")
+	// Equal work: within a wide margin (a MinCost decoy is ~50 times faster).
+	if unknown < known/3 {
+		t.Fatalf("unknown user refused in %v, wrong password in %v", unknown, known)
 	}
 }
 

@@ -169,7 +169,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{"bench: --payload must be at least 40 bytes (time, publisher and sequence number)"}
 	}
 	cfg.Params = p
-	cfg.ServeArgs = []string{"--member-events", *memberEvents}
+	// Thousands of connections come from 127.0.0.1: no connection caps.
+	cfg.ServeArgs = []string{"--member-events", *memberEvents, "--max-connections", "0", "--max-connections-per-ip", "0"}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("bench: finding this binary: %w", err)

@@ -112,6 +112,9 @@ func withoutNil(want, got config) config {
 	if want.AllowedOrigins == nil && got.AllowedOrigins != nil && len(got.AllowedOrigins) == 0 {
 		want.AllowedOrigins = []string{}
 	}
+	if want.PublicOrigins == nil && got.PublicOrigins != nil && len(got.PublicOrigins) == 0 {
+		want.PublicOrigins = []string{}
+	}
 	if want.Pusher.Apps == nil && got.Pusher.Apps != nil && len(got.Pusher.Apps) == 0 {
 		want.Pusher.Apps = []pusherApp{}
 	}

@@ -47,17 +47,23 @@ type config struct {
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	APIKey            string        `yaml:"api_key"`
 	AllowedOrigins    []string      `yaml:"allowed_origins"`
+	PublicOrigins     []string      `yaml:"public_origins"`
+	HTTPReadTimeout   time.Duration `yaml:"http_read_timeout"`
+	HTTPIdleTimeout   time.Duration `yaml:"http_idle_timeout"`
 	TLSCert           string        `yaml:"tls_cert"`
 	TLSKey            string        `yaml:"tls_key"`
 	Cluster           clusterConfig `yaml:",inline"`
 	Auth              struct {
-		Mode               string `yaml:"mode"`
-		UsersFile          string `yaml:"users_file"`
-		JWTSecret          string `yaml:"jwt_secret"`
-		JWTPublicKey       string `yaml:"jwt_public_key"`
-		JWTAudience        string `yaml:"jwt_audience"`
-		JWTIssuer          string `yaml:"jwt_issuer"`
-		RefuseNameMismatch bool   `yaml:"refuse_name_mismatch"`
+		Mode               string        `yaml:"mode"`
+		UsersFile          string        `yaml:"users_file"`
+		JWTSecret          string        `yaml:"jwt_secret"`
+		JWTPublicKey       string        `yaml:"jwt_public_key"`
+		JWTAudience        string        `yaml:"jwt_audience"`
+		JWTIssuer          string        `yaml:"jwt_issuer"`
+		RefuseNameMismatch bool          `yaml:"refuse_name_mismatch"`
+		JWTMaxAge          time.Duration `yaml:"jwt_max_age"`
+		JWTNameClaim       string        `yaml:"jwt_name_claim"`
+		FailuresPerMinute  int           `yaml:"failures_per_minute"`
 	} `yaml:"auth"`
 	Ack struct {
 		Enabled    bool          `yaml:"enabled"`
@@ -73,9 +79,20 @@ type config struct {
 		MessagesPerSecond    float64 `yaml:"messages_per_second"`
 		Burst                int     `yaml:"burst"`
 		QueueLength          int     `yaml:"queue_length"`
+		MaxConnections       int     `yaml:"max_connections"`
+		MaxConnectionsPerIP  int     `yaml:"max_connections_per_ip"`
+		MaxDashboardStreams  int     `yaml:"max_dashboard_streams"`
 	} `yaml:"limits"`
 	Pusher pusherConfig `yaml:"pusher"`
 }
+
+// HTTP bounds of `rollcall serve`: the request line and headers must
+// arrive within readHeaderTimeout; an idle keep-alive connection is closed
+// after --http-idle-timeout.
+const (
+	readHeaderTimeout      = 10 * time.Second
+	defaultHTTPIdleTimeout = 120 * time.Second
+)
 
 func defaultConfig() config {
 	var c config
@@ -87,6 +104,10 @@ func defaultConfig() config {
 	c.IdleTimeout = transport.DefaultIdleTimeout
 	c.WriteTimeout = transport.DefaultWriteTimeout
 	c.ShutdownTimeout = 10 * time.Second
+	c.HTTPReadTimeout = server.DefaultBodyTimeout
+	c.HTTPIdleTimeout = defaultHTTPIdleTimeout
+	c.Auth.JWTNameClaim = "name"
+	c.Auth.FailuresPerMinute = server.DefaultAuthFailuresPerMin
 	c.Ack.Interval = server.DefaultAckInterval
 	c.Ack.Timeout = server.DefaultAckTimeout
 	c.Ack.MaxRetries = server.DefaultAckMaxRetries
@@ -96,6 +117,9 @@ func defaultConfig() config {
 	c.Limits.MessagesPerSecond = server.DefaultMessagesPerSecond
 	c.Limits.Burst = 2 * server.DefaultMessagesPerSecond
 	c.Limits.QueueLength = transport.DefaultQueueLength
+	c.Limits.MaxConnections = server.DefaultMaxConnections
+	c.Limits.MaxConnectionsPerIP = server.DefaultMaxConnectionsPerIP
+	c.Limits.MaxDashboardStreams = server.DefaultMaxDashboardStreams
 	c.Pusher.ActivityTimeout = pusher.DefaultActivityTimeout
 	c.Cluster = defaultClusterConfig()
 	return c
@@ -114,12 +138,32 @@ func (c *config) flags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	publicGiven := false // the first --public-origin replaces the file's list; more add to it
+	fs.Func("public-origin", "the server's public origin as browsers reach it (https://presence.example.com), repeatable or comma-separated; set, a browser Origin must be one of them or in --allowed-origins, instead of naming the request's Host (set it behind a proxy)", func(v string) error {
+		if !publicGiven {
+			c.PublicOrigins, publicGiven = nil, true
+		}
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.PublicOrigins = append(c.PublicOrigins, o)
+			}
+		}
+		return nil
+	})
+	durationVar(fs, &c.HTTPReadTimeout, "http-read-timeout", "a plain HTTP request (not a WebSocket upgrade) must send its body within this")
+	durationVar(fs, &c.HTTPIdleTimeout, "http-idle-timeout", "close an idle keep-alive HTTP connection after this")
+	fs.IntVar(&c.Limits.MaxConnections, "max-connections", c.Limits.MaxConnections, "WebSocket connections (both protocols) open at once, 0 = no limit (past it: 503 before the upgrade)")
+	fs.IntVar(&c.Limits.MaxConnectionsPerIP, "max-connections-per-ip", c.Limits.MaxConnectionsPerIP, "WebSocket connections from one IP, 0 = no limit (past it: 429 before the upgrade)")
+	fs.IntVar(&c.Limits.MaxDashboardStreams, "max-dashboard-streams", c.Limits.MaxDashboardStreams, "open /dashboard/events streams, 0 = no limit (past it: 503)")
 	fs.StringVar(&c.Auth.Mode, "auth", c.Auth.Mode, "authenticate WebSocket handshakes: none, basic (with --users) or jwt (with --jwt-secret or --jwt-public-key)")
 	fs.StringVar(&c.Auth.UsersFile, "users", c.Auth.UsersFile, "users file for --auth basic: login:bcrypt-hash[:name[:info[:group1,group2]]] per line")
 	fs.StringVar(&c.Auth.JWTSecret, "jwt-secret", c.Auth.JWTSecret, "HS256 secret for --auth jwt (env ROLLCALL_JWT_SECRET)")
 	fs.StringVar(&c.Auth.JWTPublicKey, "jwt-public-key", c.Auth.JWTPublicKey, "PEM public key file (RSA: RS256, ECDSA: ES256) for --auth jwt")
 	fs.StringVar(&c.Auth.JWTAudience, "jwt-audience", c.Auth.JWTAudience, "required aud claim for --auth jwt")
 	fs.StringVar(&c.Auth.JWTIssuer, "jwt-issuer", c.Auth.JWTIssuer, "required iss claim for --auth jwt")
+	durationVar(fs, &c.Auth.JWTMaxAge, "jwt-max-age", "refuse tokens issued (iat) longer ago than this, and tokens without iat (0: no limit)")
+	fs.StringVar(&c.Auth.JWTNameClaim, "jwt-name-claim", c.Auth.JWTNameClaim, "the JWT claim holding the member's display name")
+	fs.IntVar(&c.Auth.FailuresPerMinute, "auth-failures-per-minute", c.Auth.FailuresPerMinute, "failed logins one IP may make in a minute before its handshakes get 429, 0 = no limit")
 	fs.BoolVar(&c.Auth.RefuseNameMismatch, "refuse-name-mismatch", c.Auth.RefuseNameMismatch, "refuse (error 48) a join whose name differs from the authenticated user's, instead of correcting it")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves https and wss")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
@@ -163,6 +207,10 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 			MessagesPerSecond:    c.rate(),
 			Burst:                c.Limits.Burst,
 			QueueLength:          c.Limits.QueueLength,
+			MaxConnections:       orNoLimit(c.Limits.MaxConnections),
+			MaxConnectionsPerIP:  orNoLimit(c.Limits.MaxConnectionsPerIP),
+			MaxDashboardStreams:  orNoLimit(c.Limits.MaxDashboardStreams),
+			BodyTimeout:          c.HTTPReadTimeout,
 		},
 		PingInterval:      c.PingInterval,
 		IdleTimeout:       c.IdleTimeout,
@@ -172,6 +220,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 		ReaderPerConn:     c.ReaderPerConn,
 		APIKey:            c.APIKey,
 		AllowedOrigins:    c.AllowedOrigins,
+		PublicOrigins:     c.PublicOrigins,
 		Pusher:            c.pusherOptions(),
 		Logger:            log,
 	}
@@ -364,6 +413,18 @@ func (c *config) validate() error {
 	positive("--idle-timeout (idle_timeout)", c.IdleTimeout)
 	positive("--write-timeout (write_timeout)", c.WriteTimeout)
 	positive("--shutdown-timeout (shutdown_timeout)", c.ShutdownTimeout)
+	positive("--http-read-timeout (http_read_timeout)", c.HTTPReadTimeout)
+	positive("--http-idle-timeout (http_idle_timeout)", c.HTTPIdleTimeout)
+	if c.Auth.JWTMaxAge < 0 {
+		bad = append(bad, fmt.Sprintf("--jwt-max-age (auth.jwt_max_age) must be 0 (no limit) or positive, got %v", c.Auth.JWTMaxAge))
+	}
+	if c.Auth.JWTNameClaim == "" {
+		bad = append(bad, "--jwt-name-claim (auth.jwt_name_claim) must name a claim")
+	}
+	atLeast("--max-connections (limits.max_connections)", int64(c.Limits.MaxConnections), 0, " (0 = no limit)")
+	atLeast("--max-connections-per-ip (limits.max_connections_per_ip)", int64(c.Limits.MaxConnectionsPerIP), 0, " (0 = no limit)")
+	atLeast("--max-dashboard-streams (limits.max_dashboard_streams)", int64(c.Limits.MaxDashboardStreams), 0, " (0 = no limit)")
+	atLeast("--auth-failures-per-minute (auth.failures_per_minute)", int64(c.Auth.FailuresPerMinute), 0, " (0 = no limit)")
 	positive("--ack-interval (ack.interval)", c.Ack.Interval)
 	positive("--ack-timeout (ack.timeout)", c.Ack.Timeout)
 	atLeast("--ack-retries (ack.max_retries)", int64(c.Ack.MaxRetries), 1, "")
@@ -382,6 +443,15 @@ func (c *config) validate() error {
 		return usageError{strings.Join(bad, "; ")}
 	}
 	return nil
+}
+
+// orNoLimit is a cap for the server: 0 on the command line means no
+// limit.
+func orNoLimit(v int) int {
+	if v == 0 {
+		return server.NoLimit
+	}
+	return v
 }
 
 // rate is the server's MessagesPerSecond: 0 means no limit.
@@ -470,7 +540,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		handler = withDebug(withClusterHooks(srv, cluster, log))
 		log.Warn("debug endpoints on: /debug/pprof/ and /debug/stats are open to anyone who can reach this address")
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	// No ReadTimeout: it would stay on a WebSocket connection after the
+	// upgrade. The server bounds plain requests' bodies itself
+	// (--http-read-timeout).
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: cfg.HTTPIdleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	scheme := "http"
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)

@@ -119,7 +119,8 @@ func (b *cluster) startNodes(ctx context.Context, k int) ([]*node, func(), error
 	for i := range k {
 		name := fmt.Sprintf("n%d", i+1)
 		args := append(append([]string{}, b.p.Exe...), "serve", "--addr", "127.0.0.1:0", "--api-key", nodeAPIKey, "--no-web",
-			"--rate", "0", "--queue", "1000000", "--member-events", "self")
+			"--rate", "0", "--queue", "1000000", "--member-events", "self",
+			"--max-connections", "0", "--max-connections-per-ip", "0") // thousands of connections from 127.0.0.1
 		if k > 1 {
 			var peers []string
 			for j, q := range ports {
