@@ -113,6 +113,12 @@ func (c *Conn) Channels() []string {
 	return out
 }
 
+// presentAs reports whether c is present in a channel as member id; c.mu
+// must be held.
+func (c *Conn) presentAs(id string) bool {
+	return slices.ContainsFunc(c.subs, func(s subscription) bool { return s.member != nil && s.member.ID == id })
+}
+
 // subscribed reports whether c is subscribed to channel; c.mu must be held.
 func (c *Conn) subscribed(channel string) bool {
 	return c.subIndex(channel) >= 0

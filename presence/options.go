@@ -21,6 +21,14 @@ const (
 // goroutine with no engine lock held, so they may block (honouring ctx) and
 // may read the engine.
 type Hooks struct {
+	// BeforeChannelAccess runs first when a connection asks to subscribe
+	// to a named channel, to list its members or to publish to it: before
+	// the engine looks at the channel, so that a refusal tells nothing of
+	// its state (whether it exists, who is in it). Its refusal's reason is
+	// the step's: ErrSubscriptionDenied, ErrSendMembersDenied or
+	// ErrPublishDenied. The server uses it to keep sgc clients out of the
+	// channels Pusher reserves (docs/security.md).
+	BeforeChannelAccess func(ctx context.Context, c *Conn, channel string, a Access) error
 	// BeforeNewMember runs when a connection asks to join (ErrMemberDenied).
 	BeforeNewMember func(ctx context.Context, c *Conn, m Member) error
 	// BeforeNewChannel runs when a subscription would create a channel
