@@ -101,3 +101,24 @@ func TestBeforeChannelAccessRunsFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestForeignIDs: the channels of another id namespace neither hold ids
+// against Join nor are refused ids a joined member holds.
+func TestForeignIDs(t *testing.T) {
+	ctx := context.Background()
+	e := presence.New(presence.Options{ForeignIDs: func(ch string) bool { return ch == "app-2:presence-x" }})
+	one := presence.Member{ID: "1"}
+	p := e.Connect(sessionID(1), nopSink{})
+	if err := e.SubscribeWith(ctx, p, "app-2:presence-x", presence.Subscription{Member: &one}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.Connect(sessionID(2), nopSink{})
+	if err := e.Join(ctx, s, presence.Member{ID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	p2 := e.Connect(sessionID(3), nopSink{})
+	if err := e.SubscribeWith(ctx, p2, "app-2:presence-x", presence.Subscription{Member: &one}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, e.SubscribeWith(ctx, p2, "presence-x", presence.Subscription{Member: &one}), presence.ErrMemberExists)
+}

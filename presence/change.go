@@ -35,7 +35,7 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 		}
 		if ch.add(node, conn, m) {
 			o.entered = true
-			if ch != e.everyone {
+			if e.sharesIDs(ch) {
 				e.held.add(m.ID, 1)
 			}
 			switch {
@@ -54,7 +54,7 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 		present, _, last := ch.remove(node, conn, m.ID)
 		if last {
 			o.left, o.member = true, present
-			if ch != e.everyone {
+			if e.sharesIDs(ch) {
 				e.held.add(m.ID, -1)
 			}
 			switch {

@@ -64,3 +64,10 @@ func (e *Engine) HoldsID(id string) bool {
 	defer e.everyone.mu.RUnlock()
 	return e.everyone.has(id)
 }
+
+// sharesIDs reports whether ch's entries hold ids in the server's
+// namespace: not Everyone (Join checks it itself), nor a channel of
+// Options.ForeignIDs.
+func (e *Engine) sharesIDs(ch *channel) bool {
+	return ch != e.everyone && (e.opts.ForeignIDs == nil || !e.opts.ForeignIDs(ch.name))
+}

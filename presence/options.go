@@ -97,6 +97,12 @@ type Options struct {
 	// non-empty name differs from the connection's authenticated identity;
 	// by default the name is corrected to the identity's.
 	RefuseNameMismatch bool
+	// ForeignIDs reports the channels whose member ids are not the
+	// server's but another namespace's (a non-default Pusher app's, whose
+	// user ids are its own): their entries hold no id against Join, and
+	// take ids that joined members hold. Nil: every channel shares the
+	// server's ids.
+	ForeignIDs func(channel string) bool
 	// Node is this node's name in a cluster; Broker connects it to the
 	// others. Without a Broker the engine is a single node.
 	Node   string

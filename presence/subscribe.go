@@ -106,7 +106,7 @@ func (e *Engine) subscribe(ctx context.Context, c *Conn, name string, who Member
 	// is not free for a presence entry. Everyone stays read-locked until
 	// the entry is counted, so that a Join of the same id either sees it
 	// or is seen.
-	guardID := s.Member != nil && (c.member == nil || c.member.ID != s.Member.ID)
+	guardID := s.Member != nil && (c.member == nil || c.member.ID != s.Member.ID) && e.sharesIDs(ch)
 	if guardID {
 		e.everyone.mu.RLock()
 		if e.everyone.has(s.Member.ID) {
