@@ -331,3 +331,51 @@ func TestUserIDCap(t *testing.T) {
 		t.Fatalf("signin with a long id closed with %d, want 4009", code)
 	}
 }
+
+// TestDashboardHidesPusherChannels: without an API key the dashboard shows
+// neither the names nor the members (with their user_info) of the channels
+// only Pusher's authorization opens; public channels it shows. With the
+// key, the operator sees them all.
+func TestDashboardHidesPusherChannels(t *testing.T) {
+	for _, key := range []string{"", "operator-key"} {
+		e := start(t, func(o *server.Options) { o.Dashboard, o.APIKey = true, key })
+		p := e.dial(t, appKey)
+		presenceSub(p, "presence-secret", "pia")
+		p.expect(pusherwire.EventSubscriptionSucceeded)
+		p.subscribe("private-plans", pusherwire.PrivateAuth(appKey, appSecret, p.socketID, "private-plans"), "")
+		p.expect(pusherwire.EventSubscriptionSucceeded)
+		p.subscribe("news", "", "")
+		p.expect(pusherwire.EventSubscriptionSucceeded)
+		req, _ := http.NewRequest("GET", e.hs.URL+"/dashboard/data", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var snap struct {
+			Channels []struct {
+				Name string
+				List []json.RawMessage
+			}
+			HiddenChannels int `json:"hidden_channels"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&snap)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("key %q: %d %v", key, resp.StatusCode, err)
+		}
+		var names []string
+		for _, c := range snap.Channels {
+			names = append(names, c.Name)
+		}
+		got := strings.Join(names, " ")
+		if key == "" && (got != "news" || snap.HiddenChannels != 2) {
+			t.Errorf("no key: channels %q, %d hidden; want news alone, 2 hidden", got, snap.HiddenChannels)
+		}
+		if key != "" && (!strings.Contains(got, "presence-secret") || !strings.Contains(got, "private-plans")) {
+			t.Errorf("with the key: channels %q, want every one", got)
+		}
+	}
+}
