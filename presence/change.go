@@ -35,6 +35,9 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 		}
 		if ch.add(node, conn, m) {
 			o.entered = true
+			if e.sharesIDs(ch) {
+				e.held.add(m.ID, 1)
+			}
 			switch {
 			case ch != e.everyone:
 				o.ds = append(o.ds, delivery{op: deliverAll, ev: &Event{Kind: KindNewChannelMember, Member: *m, Channel: ch.name}})
@@ -51,6 +54,9 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 		present, _, last := ch.remove(node, conn, m.ID)
 		if last {
 			o.left, o.member = true, present
+			if e.sharesIDs(ch) {
+				e.held.add(m.ID, -1)
+			}
 			switch {
 			case ch == e.everyone:
 				if all {

@@ -50,6 +50,10 @@ type invitation struct {
 // joins with no id of its own on an open server).
 func (c *Conn) ID() string { return c.id }
 
+// Sink returns where the connection's events go: the protocol adapter's
+// value for it, by which an adapter knows its own connections.
+func (c *Conn) Sink() Sink { return c.sink }
+
 // CheckMemberID returns ErrNotOwnMember unless id is one c may name as
 // the member a request is about or from (sgc's member.id in every frame):
 // empty, c's session id, the id of the identity it authenticated as, or
@@ -111,6 +115,12 @@ func (c *Conn) Channels() []string {
 		out[i] = s.channel
 	}
 	return out
+}
+
+// presentAs reports whether c is present in a channel as member id; c.mu
+// must be held.
+func (c *Conn) presentAs(id string) bool {
+	return slices.ContainsFunc(c.subs, func(s subscription) bool { return s.member != nil && s.member.ID == id })
 }
 
 // subscribed reports whether c is subscribed to channel; c.mu must be held.

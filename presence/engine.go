@@ -37,6 +37,8 @@ type Engine struct {
 	nodes  map[string]map[replicaKey]Member // other nodes' entries
 
 	groups *Groups
+
+	held heldIDs // member ids present in channels (Everyone aside)
 }
 
 // New returns an engine.

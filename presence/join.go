@@ -18,7 +18,10 @@ import "context"
 //
 // A member id is present once: a join with an id that is present, here or
 // on another node, gets ErrMemberExists (first come, first served), as does
-// a second join of a connection that is a member already.
+// a second join of a connection that is a member already. Present means
+// joined, or present in a channel without joining (a Pusher user in a
+// presence channel, see SubscribeWith): one namespace of ids for every
+// protocol.
 func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -54,7 +57,7 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	}
 	ch := e.everyone
 	ch.mu.Lock()
-	if ch.has(m.ID) {
+	if ch.has(m.ID) || (e.held.held(m.ID) && !c.presentAs(m.ID)) {
 		ch.mu.Unlock()
 		return ErrMemberExists
 	}

@@ -21,6 +21,14 @@ const (
 // goroutine with no engine lock held, so they may block (honouring ctx) and
 // may read the engine.
 type Hooks struct {
+	// BeforeChannelAccess runs first when a connection asks to subscribe
+	// to a named channel, to list its members or to publish to it: before
+	// the engine looks at the channel, so that a refusal tells nothing of
+	// its state (whether it exists, who is in it). Its refusal's reason is
+	// the step's: ErrSubscriptionDenied, ErrSendMembersDenied or
+	// ErrPublishDenied. The server uses it to keep sgc clients out of the
+	// channels Pusher reserves (docs/security.md).
+	BeforeChannelAccess func(ctx context.Context, c *Conn, channel string, a Access) error
 	// BeforeNewMember runs when a connection asks to join (ErrMemberDenied).
 	BeforeNewMember func(ctx context.Context, c *Conn, m Member) error
 	// BeforeNewChannel runs when a subscription would create a channel
@@ -89,6 +97,12 @@ type Options struct {
 	// non-empty name differs from the connection's authenticated identity;
 	// by default the name is corrected to the identity's.
 	RefuseNameMismatch bool
+	// ForeignIDs reports the channels whose member ids are not the
+	// server's but another namespace's (a non-default Pusher app's, whose
+	// user ids are its own): their entries hold no id against Join, and
+	// take ids that joined members hold. Nil: every channel shares the
+	// server's ids.
+	ForeignIDs func(channel string) bool
 	// Node is this node's name in a cluster; Broker connects it to the
 	// others. Without a Broker the engine is a single node.
 	Node   string

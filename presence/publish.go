@@ -37,6 +37,9 @@ func (e *Engine) PublishMessage(ctx context.Context, c *Conn, channel string, ms
 		if c.member == nil && len(c.subs) == 0 {
 			return ErrMemberNotExists
 		}
+		if err := e.checkAccess(ctx, c, channel, AccessPublish); err != nil {
+			return err
+		}
 		if e.lookup(channel) == nil {
 			return ErrChannelNotExists
 		}
@@ -107,6 +110,9 @@ func (e *Engine) SendMembers(ctx context.Context, c *Conn, channel string) error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := e.checkMember(c); err != nil {
+		return err
+	}
+	if err := e.checkAccess(ctx, c, channel, AccessMembers); err != nil {
 		return err
 	}
 	m := *c.member

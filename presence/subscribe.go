@@ -28,6 +28,8 @@ func (e *Engine) Subscribe(ctx context.Context, c *Conn, channel string) error {
 
 // SubscribeWith subscribes c to a channel as s says, whether or not c has
 // joined; the hooks see s.Member (or c's joined member, or an empty one).
+// A Member whose id another connection joined as (Join) is refused with
+// ErrMemberExists: ids are one namespace, whoever holds them.
 func (e *Engine) SubscribeWith(ctx context.Context, c *Conn, channel string, s Subscription) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -48,6 +50,9 @@ func (e *Engine) SubscribeWith(ctx context.Context, c *Conn, channel string, s S
 // subscribe runs with c.mu held.
 func (e *Engine) subscribe(ctx context.Context, c *Conn, name string, who Member, s Subscription) error {
 	if err := e.checkChannelName(name); err != nil {
+		return err
+	}
+	if err := e.checkAccess(ctx, c, name, AccessSubscribe); err != nil {
 		return err
 	}
 	if c.subscribed(name) {
@@ -97,10 +102,27 @@ func (e *Engine) subscribe(ctx context.Context, c *Conn, name string, who Member
 			return ErrChannelFull
 		}
 	}
+	// One namespace of ids: a member id that another connection joined as
+	// is not free for a presence entry. Everyone stays read-locked until
+	// the entry is counted, so that a Join of the same id either sees it
+	// or is seen.
+	guardID := s.Member != nil && (c.member == nil || c.member.ID != s.Member.ID) && e.sharesIDs(ch)
+	if guardID {
+		e.everyone.mu.RLock()
+		if e.everyone.has(s.Member.ID) {
+			e.everyone.mu.RUnlock()
+			e.freeIfEmpty(ch)
+			ch.mu.Unlock()
+			return ErrMemberExists
+		}
+	}
 	c.addSub(subscription{channel: name, member: s.Member})
 	var o outcome
 	if s.Member != nil {
 		o = e.change(ch, "", OpAdd, c.id, s.Member, c)
+		if guardID {
+			e.everyone.mu.RUnlock()
+		}
 	} else {
 		o.ds = append(o.ds, e.subscribeLocal(ch, c))
 	}

@@ -27,6 +27,9 @@ type dashboardSnapshot struct {
 	// says how many were left out.
 	Channels     []dashboardChannel `json:"channels"`
 	MoreChannels int                `json:"more_channels"`
+	// HiddenChannels counts the channels left out because only Pusher's
+	// authorization opens them (see hidden).
+	HiddenChannels int `json:"hidden_channels,omitempty"`
 	// Online are the first members of the server in join order;
 	// MoreOnline says how many were left out.
 	Online     []apiMember `json:"online"`
@@ -142,6 +145,15 @@ func (s *Server) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 func (s *Server) dashboardSnapshot() dashboardSnapshot {
 	snap := dashboardSnapshot{Stats: s.Stats(), Channels: []dashboardChannel{}}
 	chans := s.engine.Channels()
+	shown := chans[:0]
+	for _, c := range chans {
+		if s.hidden(c.Name) {
+			snap.HiddenChannels++
+			continue
+		}
+		shown = append(shown, c)
+	}
+	chans = shown
 	slices.SortStableFunc(chans, func(a, b presence.ChannelInfo) int { return cmp.Compare(b.Members, a.Members) })
 	if len(chans) > dashboardChannels {
 		snap.MoreChannels = len(chans) - dashboardChannels
@@ -159,6 +171,16 @@ func (s *Server) dashboardSnapshot() dashboardSnapshot {
 	online, _ := s.engine.Members("")
 	snap.Online, snap.MoreOnline = firstMembers(online)
 	return snap
+}
+
+// hidden reports whether the dashboard leaves a channel out: without an
+// API key it shows nothing an anonymous client could not read, so neither
+// the names nor the members of the channels that only Pusher's
+// authorization opens (private and presence channels of the default app,
+// user channels, the other apps' channels). With an API key, the operator
+// sees everything.
+func (s *Server) hidden(channel string) bool {
+	return s.opts.APIKey == "" && s.pusher != nil && s.pusher.ReservedReason(channel) != ""
 }
 
 func firstMembers(ms []presence.Member) ([]apiMember, int) {

@@ -1,10 +1,7 @@
 package server
 
 import (
-	"context"
-
 	"github.com/rollcall/rollcall/adapter/pusher"
-	"github.com/rollcall/rollcall/presence"
 )
 
 // PusherOptions turn on the Pusher Channels protocol (docs/pusher.md):
@@ -32,21 +29,6 @@ func (s *Server) setupPusher() error {
 	s.mux.HandleFunc("GET /app/{key...}", s.serveEndpoint(s.newEndpoint(h, false)))
 	h.Routes(s.mux)
 	return nil
-}
-
-// reservedForPusher is the engine hook that keeps sgc clients out of the
-// channels only Pusher apps may use: those of non-default apps
-// ("app-<id>:…") and user channels ("#server-to-user-…").
-func (s *Server) reservedForPusher(next func(context.Context, *presence.Conn, string, presence.Member) error) func(context.Context, *presence.Conn, string, presence.Member) error {
-	return func(ctx context.Context, c *presence.Conn, channel string, m presence.Member) error {
-		if h := s.pusher; h != nil && pusher.Reserved(channel) && !h.Owns(c) {
-			return &presence.Error{Reason: presence.ErrSubscriptionDenied, Text: "channel " + channel + " belongs to a Pusher app"}
-		}
-		if next != nil {
-			return next(ctx, c, channel, m)
-		}
-		return nil
-	}
 }
 
 // Pusher returns the Pusher handler, nil when no Pusher app is set up.

@@ -273,12 +273,8 @@ func New(opts Options) (*Server, error) {
 		PingInterval:   opts.PingInterval,
 		Counters:       &s.counters.transport,
 	}
-	hooks := opts.Hooks
-	if len(opts.Pusher.Apps) > 0 {
-		hooks.BeforeNewChannelMember = s.reservedForPusher(hooks.BeforeNewChannelMember)
-	}
 	popts := presence.Options{
-		Hooks:                hooks,
+		Hooks:                opts.Hooks,
 		Events:               opts.Events,
 		KeepEmptyChannels:    opts.KeepEmptyChannels,
 		MemberEvents:         opts.MemberEvents,
@@ -289,6 +285,9 @@ func New(opts Options) (*Server, error) {
 		Logger:               log,
 	}
 	opts.clusterOptions(&popts)
+	if err := s.guardReserved(&popts); err != nil {
+		return nil, err
+	}
 	s.engine = presence.New(popts)
 	if !opts.ReaderPerConn {
 		if p, err := transport.NewPoller(); err == nil {

@@ -15,6 +15,7 @@ const (
 	DefaultMaxEventBytes         = 10 * 1024 // data of one event, HTTP or client (Pusher: 10 KB)
 	DefaultClientEventsPerSecond = 10        // client events per connection (Pusher)
 	DefaultActivityTimeout       = 30        // seconds, sent in connection_established
+	DefaultMaxUserIDBytes        = 128       // a user_id (channel_data, signin user_data)
 )
 
 // Webhook is one webhook endpoint of an app.
@@ -61,6 +62,10 @@ type App struct {
 	MaxPresenceMembers int
 	// MaxUserInfoBytes caps one member's user_info (LimitReached, 4301).
 	MaxUserInfoBytes int
+	// MaxUserIDBytes caps a user's id, in a presence subscription's
+	// channel_data (subscription_error AuthError, 401) or a signin's
+	// user_data (pusher:error and close 4009).
+	MaxUserIDBytes int
 	// MaxChannelName is the longest channel name in bytes (200). For an
 	// app that is not the default one, the engine's own limit counts the
 	// "app-<id>:" prefix too.
@@ -83,6 +88,9 @@ func (a *App) setDefaults() {
 	}
 	if a.MaxUserInfoBytes <= 0 {
 		a.MaxUserInfoBytes = DefaultMaxUserInfoBytes
+	}
+	if a.MaxUserIDBytes <= 0 {
+		a.MaxUserIDBytes = DefaultMaxUserIDBytes
 	}
 	if a.MaxChannelName <= 0 {
 		a.MaxChannelName = pusherwire.DefaultMaxChannelNameLength

@@ -16,7 +16,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/rollcall/rollcall/adapter/pusher"
-	"github.com/rollcall/rollcall/client"
 	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/pusherwire"
 	"github.com/rollcall/rollcall/server"
@@ -485,27 +484,6 @@ func TestPresenceAcrossDrops(t *testing.T) {
 	// A second socket of a member already there is no new member.
 	sub(z, otherKey, otherSecret, "presence-full", "x")
 	z.expect(pusherwire.EventSubscriptionSucceeded)
-}
-
-// TestSgcKeptOutOfPusherChannels: an sgc client cannot subscribe to
-// another app's channels or to a user channel.
-func TestSgcKeptOutOfPusherChannels(t *testing.T) {
-	e := start(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, "ws://"+e.host+":"+e.port+"/", client.Options{Name: "snoop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, ch := range []string{"app-" + otherID + ":news", "#server-to-user-u1"} {
-		if err := c.Subscribe(ctx, ch); err == nil {
-			t.Errorf("sgc subscribed to %s", ch)
-		}
-	}
-	if err := c.Subscribe(ctx, "presence-lobby"); err != nil {
-		t.Errorf("the default app's channels are shared: %v", err)
-	}
 }
 
 // TestShutdownAndIdle: Shutdown closes Pusher sockets with 4200 (pusher-js

@@ -9,8 +9,11 @@
 package pusher
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +59,18 @@ type Config struct {
 	// Host hears when each connection begins and ends (nil: nobody).
 	Host   adapter.Host
 	Logger *slog.Logger
+
+	// SgcChannels are path.Match patterns of the channels only Pusher's
+	// authorization opens (see Handler.ReservedReason) that authenticated
+	// sgc clients may subscribe to, list and publish into, such as
+	// "presence-team-*". They need the server's authentication (--auth):
+	// server.New refuses them on an open server.
+	SgcChannels []string
+	// AuthorizeSgc decides for the other sgc connections (an open server's
+	// too): nil lets c use the channel; a *presence.Error refuses with its
+	// text; any other error refuses with the channel's reason. Nil: no
+	// other sgc connection gets in.
+	AuthorizeSgc func(ctx context.Context, c *presence.Conn, channel string, a presence.Access) error
 }
 
 // Handler serves the Pusher connections and HTTP API of one server.
@@ -98,6 +113,11 @@ type cached struct {
 func New(cfg Config) (*Handler, error) {
 	if err := checkApps(cfg.Apps); err != nil {
 		return nil, err
+	}
+	for _, p := range cfg.SgcChannels {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("pusher: sgc channel pattern %q: %w", p, err)
+		}
 	}
 	if cfg.ActivityTimeout <= 0 {
 		cfg.ActivityTimeout = DefaultActivityTimeout
@@ -165,22 +185,6 @@ func (h *Handler) Close() {
 	h.wg.Wait()
 }
 
-// Owns reports whether c is one of this handler's connections.
-func (h *Handler) Owns(c *presence.Conn) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.sessions[c.ID()]
-	return s != nil && s.pc == c
-}
-
-// Reserved reports whether an engine channel name belongs to Pusher alone,
-// so that sgc clients may not subscribe to it: a channel of a non-default
-// app ("app-<id>:…"), or a user channel ("#server-to-user-…"; every name
-// starting with "#" is refused to Pusher clients too).
-func Reserved(channel string) bool {
-	return isAppPrefixed(channel) || (len(channel) > 0 && channel[0] == '#')
-}
-
 // WebhookDrops returns how many webhook events were dropped because an
 // endpoint's queue was full or it kept failing.
 func (h *Handler) WebhookDrops() uint64 {
@@ -193,6 +197,17 @@ func (h *Handler) WebhookDrops() uint64 {
 		}
 	}
 	return n
+}
+
+// sgcChannels reports whether a pattern of Config.SgcChannels matches
+// channel.
+func (h *Handler) sgcChannels(channel string) bool {
+	for _, p := range h.cfg.SgcChannels {
+		if ok, _ := path.Match(p, channel); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // forget drops an ended session.

@@ -186,13 +186,26 @@ func (s *session) Deliver(ev *presence.Event) {
 			return pusherwire.AppendMemberRemoved(nil, name, ev.Member.ID)
 		}))
 	case presence.KindPublish:
-		if ev.Except == s.id {
+		if ev.Except == s.id || !s.receives(ev, st.typ) {
 			return
 		}
 		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte { return publishFrame(name, ev) }))
 	}
 	// Other kinds (the sgc server-wide member events, invitations) are not
 	// Pusher's.
+}
+
+// receives reports whether the session gets a publish on a channel of
+// type typ. A message an sgc client published (no event name, a member)
+// is a client event to Pusher: it reaches Pusher clients only where their
+// own client events could, in private and presence channels of an app
+// with client events on. So a Pusher client reads no sgc client's words in
+// a public channel, which it may enter without any authorization.
+func (s *session) receives(ev *presence.Event, typ pusherwire.ChannelType) bool {
+	if ev.Name != "" || ev.Member.ID == "" {
+		return true // a Pusher event, or the server's
+	}
+	return s.app.ClientEvents && typ.Kind.AcceptsClientEvents()
 }
 
 // SgcMessageEvent is the event name Pusher clients see for a message an
@@ -300,6 +313,10 @@ func (s *session) subscribe(req pusherwire.Subscribe) {
 				s.subError(reasonLimit, name, pusherwire.SubscriptionErrorLimit, "user_info is larger than "+strconv.Itoa(s.app.MaxUserInfoBytes)+" bytes", pusherwire.CodeClientEventRejected)
 				return
 			}
+			if len(cd.UserID) > s.app.MaxUserIDBytes {
+				s.subError(reasonAuth, name, pusherwire.SubscriptionErrorAuth, "Invalid channel_data: user_id is longer than "+strconv.Itoa(s.app.MaxUserIDBytes)+" bytes", 401)
+				return
+			}
 			m = memberOf(cd.UserID, cd.UserInfo)
 		case user != nil:
 			m = memberOf(user.ID, user.UserInfo)
@@ -373,6 +390,8 @@ func (s *session) subscribeFailed(name string, err error) {
 		s.subError(string(presence.ErrTooManyChannels), name, pusherwire.SubscriptionErrorLimit, "Too many channels on one connection", pusherwire.CodeClientEventRejected)
 	case errors.Is(err, presence.ErrInvalidChannel):
 		s.subError(string(presence.ErrInvalidChannel), name, pusherwire.SubscriptionErrorLimit, "Channel name is too long", pusherwire.CodeUnauthorized)
+	case errors.Is(err, presence.ErrMemberExists):
+		s.subError(string(presence.ErrMemberExists), name, pusherwire.SubscriptionErrorAuth, "user_id is taken: an sgc member of this app is present with that id", 403)
 	case errors.Is(err, presence.ErrClosed):
 	default:
 		s.subError(refusalReason(err), name, pusherwire.SubscriptionErrorAuth, msg, 403)
@@ -408,6 +427,9 @@ func (s *session) signin(req pusherwire.Signin) error {
 	ud, err := pusherwire.ParseUserData(req.UserData)
 	if err != nil {
 		return s.close(pusherwire.CodeUnauthorized, err.Error())
+	}
+	if len(ud.ID) > s.app.MaxUserIDBytes {
+		return s.close(pusherwire.CodeUnauthorized, "Invalid user_data: id is longer than "+strconv.Itoa(s.app.MaxUserIDBytes)+" bytes")
 	}
 	if len(ud.Watchlist) > 0 {
 		var ids []json.RawMessage

@@ -2,18 +2,29 @@ package pusher_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rollcall/rollcall/client"
+	"github.com/rollcall/rollcall/presence"
+	"github.com/rollcall/rollcall/server"
 )
 
-// TestSgcAndPusherShareAPresenceChannel: an sgc Go client and a pusher-js
-// client of the default app in presence-lobby see each other, with the
-// identity mapping of docs/pusher.md, and hear each other's messages.
+// TestSgcAndPusherShareAPresenceChannel: an sgc Go client that the
+// server's AuthorizeSgc hook lets into presence-lobby and a pusher-js
+// client of the default app there see each other, with the identity
+// mapping of docs/pusher.md, and hear each other's messages.
 func TestSgcAndPusherShareAPresenceChannel(t *testing.T) {
-	e := start(t, nil)
+	e := start(t, func(o *server.Options) {
+		o.Pusher.AuthorizeSgc = func(_ context.Context, _ *presence.Conn, channel string, _ presence.Access) error {
+			if channel == "presence-lobby" {
+				return nil
+			}
+			return errors.New("not this one")
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	joined := make(chan client.Member, 4)

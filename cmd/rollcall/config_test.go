@@ -118,6 +118,9 @@ func withoutNil(want, got config) config {
 	if want.Pusher.Apps == nil && got.Pusher.Apps != nil && len(got.Pusher.Apps) == 0 {
 		want.Pusher.Apps = []pusherApp{}
 	}
+	if want.Pusher.SgcChannels == nil && got.Pusher.SgcChannels != nil && len(got.Pusher.SgcChannels) == 0 {
+		want.Pusher.SgcChannels = []string{}
+	}
 	if want.Cluster.ClusterPeers == nil && got.Cluster.ClusterPeers != nil && len(got.Cluster.ClusterPeers) == 0 {
 		want.Cluster.ClusterPeers = []string{}
 	}

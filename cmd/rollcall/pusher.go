@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/rollcall/rollcall/adapter/pusher"
@@ -14,6 +15,10 @@ type pusherConfig struct {
 	ActivityTimeout int         `yaml:"activity_timeout"` // seconds, sent to clients
 	MaxConnections  int         `yaml:"max_connections"`  // every app together, 0 = no cap (4100)
 	Apps            []pusherApp `yaml:"apps"`
+	// SgcChannels are the patterns of the reserved channels (private-,
+	// presence-…) of the default app that authenticated sgc clients may
+	// use (--sgc-reserved-channels).
+	SgcChannels []string `yaml:"sgc_channels"`
 
 	// From the flags: --pusher-app (repeatable), --pusher-webhook
 	// (repeatable, every event type, for the flag apps) and
@@ -33,6 +38,7 @@ type pusherApp struct {
 	MaxConnections        int             `yaml:"max_connections"`
 	MaxPresenceMembers    int             `yaml:"max_presence_members"`
 	MaxUserInfoBytes      int             `yaml:"max_user_info_bytes"`
+	MaxUserIDBytes        int             `yaml:"max_user_id_bytes"`
 	MaxChannelName        int             `yaml:"max_channel_name"`
 	MaxEventBytes         int             `yaml:"max_event_bytes"`
 	ClientEventsPerSecond float64         `yaml:"client_events_per_second"`
@@ -61,6 +67,17 @@ func (c *config) pusherFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.BoolVar(&c.Pusher.clientEvents, "pusher-client-events", c.Pusher.clientEvents, "let clients of the --pusher-app apps send client-* events")
+	fs.Func("sgc-reserved-channels", "comma-separated patterns (path.Match: presence-team-*) of the default Pusher app's private and presence channels that sgc clients authenticated by --auth may use; others stay Pusher's alone", func(v string) error {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				if _, err := path.Match(p, ""); err != nil {
+					return fmt.Errorf("pattern %q: %w", p, err)
+				}
+				c.Pusher.SgcChannels = append(c.Pusher.SgcChannels, p)
+			}
+		}
+		return nil
+	})
 	fs.IntVar(&c.Pusher.ActivityTimeout, "pusher-activity-timeout", c.Pusher.ActivityTimeout, "activity_timeout sent to Pusher clients, in seconds")
 }
 
@@ -84,14 +101,14 @@ func (c *config) pusherOptions() server.PusherOptions {
 		}
 		apps = append(apps, app)
 	}
-	return server.PusherOptions{Apps: apps, ActivityTimeout: p.ActivityTimeout, MaxConnections: p.MaxConnections}
+	return server.PusherOptions{Apps: apps, ActivityTimeout: p.ActivityTimeout, MaxConnections: p.MaxConnections, SgcChannels: p.SgcChannels}
 }
 
 func (a pusherApp) app() pusher.App {
 	out := pusher.App{
 		ID: a.ID, Key: a.Key, Secret: a.Secret, Default: a.Default, Disabled: a.Disabled,
 		ClientEvents: a.ClientEvents, MaxConnections: a.MaxConnections, MaxPresenceMembers: a.MaxPresenceMembers,
-		MaxUserInfoBytes: a.MaxUserInfoBytes, MaxChannelName: a.MaxChannelName, MaxEventBytes: a.MaxEventBytes,
+		MaxUserInfoBytes: a.MaxUserInfoBytes, MaxUserIDBytes: a.MaxUserIDBytes, MaxChannelName: a.MaxChannelName, MaxEventBytes: a.MaxEventBytes,
 		ClientEventsPerSecond: a.ClientEventsPerSecond,
 	}
 	for _, w := range a.Webhooks {
@@ -110,7 +127,7 @@ func (c *config) validatePusher() []string {
 		bad = append(bad, "pusher.max_connections must not be negative (0 = no cap)")
 	}
 	for _, a := range c.Pusher.Apps {
-		if a.MaxConnections < 0 || a.MaxPresenceMembers < 0 || a.MaxUserInfoBytes < 0 || a.MaxChannelName < 0 || a.MaxEventBytes < 0 || a.ClientEventsPerSecond < 0 {
+		if a.MaxConnections < 0 || a.MaxPresenceMembers < 0 || a.MaxUserInfoBytes < 0 || a.MaxUserIDBytes < 0 || a.MaxChannelName < 0 || a.MaxEventBytes < 0 || a.ClientEventsPerSecond < 0 {
 			bad = append(bad, fmt.Sprintf("pusher app %q: limits must not be negative (0 = the default)", a.ID))
 		}
 	}

@@ -27,6 +27,7 @@ func TestPusherConfig(t *testing.T) {
       default: true
       client_events: true
       max_presence_members: 10
+      max_user_id_bytes: 64
       webhooks:
         - url: http://127.0.0.1:9/hook
           event_types: [member_added, member_removed]
@@ -35,16 +36,16 @@ func TestPusherConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := loadConfig([]string{"--config", path, "--pusher-app", "2:k2:s2", "--pusher-app", "3:k3:s:with:colons",
-		"--pusher-webhook", "http://127.0.0.1:9/all", "--pusher-client-events"}, io.Discard)
+		"--pusher-webhook", "http://127.0.0.1:9/all", "--pusher-client-events", "--sgc-reserved-channels", "presence-team-*, private-ops"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := cfg.pusherOptions()
-	if p.ActivityTimeout != 20 || len(p.Apps) != 3 {
+	if p.ActivityTimeout != 20 || len(p.Apps) != 3 || len(p.SgcChannels) != 2 || p.SgcChannels[1] != "private-ops" {
 		t.Fatalf("options %+v", p)
 	}
 	a, b, c := p.Apps[0], p.Apps[1], p.Apps[2]
-	if !a.Default || !a.ClientEvents || a.MaxPresenceMembers != 10 || len(a.Webhooks) != 1 || len(a.Webhooks[0].EventTypes) != 2 {
+	if !a.Default || !a.ClientEvents || a.MaxPresenceMembers != 10 || a.MaxUserIDBytes != 64 || len(a.Webhooks) != 1 || len(a.Webhooks[0].EventTypes) != 2 {
 		t.Errorf("file app %+v", a)
 	}
 	if b.Default || !b.ClientEvents || b.ID != "2" || b.Key != "k2" || b.Secret != "s2" || len(b.Webhooks) != 1 || b.Webhooks[0].URL != "http://127.0.0.1:9/all" {
@@ -64,6 +65,7 @@ func TestPusherConfig(t *testing.T) {
 		{"--pusher-app", "nokey"},
 		{"--pusher-webhook", "ftp://x"},
 		{"--pusher-activity-timeout", "0"},
+		{"--sgc-reserved-channels", "presence-["},
 	} {
 		if _, err := loadConfig(args, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
