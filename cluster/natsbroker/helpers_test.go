@@ -189,6 +189,11 @@ func (tn *tnode) remove(key string) {
 	tn.replicate(-1, []byte("-"+key))
 }
 
+// replicate sends change, opaque bytes, as the node's next change.
+func (tn *tnode) replicate(delta int, change []byte) {
+	tn.replicateFunc(delta, func(b []byte) []byte { return append(b, change...) })
+}
+
 func testLogger() *slog.Logger {
 	if os.Getenv("NATSBROKER_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
