@@ -55,6 +55,12 @@ func (f *fake) deliverTo(conn string, data []byte) {
 	f.record(call{op: "deliverTo", key: conn, data: string(data)})
 }
 
+func (f *fake) deliverGroups(data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(call{op: "deliverGroups", data: string(data)})
+}
+
 func (f *fake) applyLocked(node, c string) {
 	r := f.replica[node]
 	if r == nil {
