@@ -33,6 +33,11 @@ type Broker interface {
 	Publish(channel string, ev *Event)
 	// SendTo sends ev to one connection (session id conn) on node.
 	SendTo(node, conn string, ev *Event)
+	// BroadcastGroups sends a group broadcast to every other node, which
+	// delivers text to its own connections in the groups that match
+	// pattern (as Groups.Broadcast; a broadcast to one group by name comes
+	// with the name quoted into a pattern that matches it alone).
+	BroadcastGroups(pattern, text string)
 	// Replicate sends one change of this node's own presence entries to
 	// every other node, in the order the engine made them. The engine calls
 	// it with the changed channel's lock held, so that the order of the
@@ -76,6 +81,9 @@ type Receiver interface {
 	Deliver(channel string, ev *Event)
 	// DeliverTo hands an event to one local connection (session id conn).
 	DeliverTo(conn string, ev *Event)
+	// DeliverGroups hands a group broadcast another node sent to the local
+	// connections in the groups that match pattern.
+	DeliverGroups(pattern, text string)
 	// Apply applies one change of node's entries to the local replica and
 	// tells the local subscribers the joins and leaves that result.
 	Apply(node string, ch Change)
@@ -93,8 +101,9 @@ type Receiver interface {
 // localBroker is the broker of a single node: there is nobody to tell.
 type localBroker struct{}
 
-func (localBroker) Subscribe(string)              {}
-func (localBroker) Unsubscribe(string)            {}
-func (localBroker) Publish(string, *Event)        {}
-func (localBroker) SendTo(string, string, *Event) {}
-func (localBroker) Replicate(Change)              {}
+func (localBroker) Subscribe(string)               {}
+func (localBroker) Unsubscribe(string)             {}
+func (localBroker) Publish(string, *Event)         {}
+func (localBroker) SendTo(string, string, *Event)  {}
+func (localBroker) BroadcastGroups(string, string) {}
+func (localBroker) Replicate(Change)               {}

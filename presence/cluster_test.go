@@ -229,3 +229,31 @@ func TestGroupBroadcastAcrossNodes(t *testing.T) {
 	h.expect(b, groupMsg("sales/us", "us"))
 	h.expectNothing(a, c)
 }
+
+// A broadcast to a group by name reaches the group of that very name on the
+// other nodes, also a name with characters special to patterns, and no
+// group that the name would match as a pattern.
+func TestGroupBroadcastByNameAcrossNodes(t *testing.T) {
+	h, exact, b := twoNodes(t, presence.Options{}) // exact on node b, b on node a
+	nodeA, nodeB := h.e.nodes[0], h.e.nodes[1]
+	decoy := h.connectOn(1, "decoy")
+	for name, asPattern := range map[string]string{`x*`: "xx", `x?`: "xa", `[x]`: "x", `x\y`: "xy", `x/*`: "x/y"} {
+		for _, add := range []struct {
+			e     *presence.Engine
+			group string
+			c     *client
+		}{{nodeA, name, b}, {nodeB, name, exact}, {nodeB, asPattern, decoy}} {
+			if err := add.e.Groups().Add(add.group, add.c.Conn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.drain()
+		if err := nodeA.Groups().Group(name).Broadcast("to " + name); err != nil {
+			t.Fatal(err)
+		}
+		h.e.settle()
+		h.expect(b, groupMsg(name, "to "+name))
+		h.expect(exact, groupMsg(name, "to "+name))
+		h.expect(decoy)
+	}
+}

@@ -67,10 +67,8 @@ func New(opts Options) *Engine {
 	if e.broker == nil {
 		e.broker = localBroker{}
 	} else {
-		// Server-wide publishes, member events and group broadcasts reach
-		// every node.
+		// Server-wide publishes and member events reach every node.
 		e.broker.Subscribe(Everyone)
-		e.broker.Subscribe(groupsChannel)
 	}
 	e.groups = newGroups(e)
 	for i := range e.shards {

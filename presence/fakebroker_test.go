@@ -154,6 +154,14 @@ func (nd *fakeNode) SendTo(node, conn string, ev *presence.Event) {
 	}
 }
 
+func (nd *fakeNode) BroadcastGroups(pattern, text string) {
+	nd.net.mu.Lock()
+	defer nd.net.mu.Unlock()
+	nd.others(func(o *fakeNode) {
+		nd.net.sendLocked(o, func() { o.recv.DeliverGroups(pattern, text) })
+	})
+}
+
 func (nd *fakeNode) Replicate(ch presence.Change) {
 	nd.net.mu.Lock()
 	defer nd.net.mu.Unlock()

@@ -35,11 +35,15 @@ var ErrInvalidGroup = errors.New("presence: invalid group name")
 type Groups struct {
 	e *Engine
 
-	// mu guards groups and every connState's groups list. Group messages
-	// are delivered under it (read-locked), so once Remove returns the
-	// connection receives nothing more from that group.
-	// Lock order: Conn.mu, then Groups.mu, then Groups.connMu. Neither is
-	// ever held together with Engine.mu or a shard lock.
+	// mu guards groups and every connState's groups list. Nothing is
+	// delivered under it: a group message is queued to the group's outbox
+	// under mu (read-locked), which fixes who receives it, and delivered
+	// after mu is released. Adding and removing a connection are queued to
+	// the same outbox and waited for, so once Remove returns the connection
+	// receives nothing more from that group.
+	// Lock order: Conn.mu, then Groups.mu, then Groups.connMu, then a
+	// group's outbox. None of them is ever held together with the engine's
+	// connMu or nodeMu, or a shard's or a channel's lock.
 	mu     sync.RWMutex
 	groups map[string]*group
 
@@ -61,6 +65,22 @@ type connState struct {
 type group struct {
 	conns []*Conn       // in no particular order
 	pos   map[*Conn]int // index of each connection in conns
+	// out delivers the group's messages. Its subscribers follow conns: each
+	// change of conns queues an addSub or removeSub entry under Groups.mu.
+	out outbox
+}
+
+// queued is an entry of a group's outbox, queued under Groups.mu, to flush
+// once it is released. The zero queued needs nothing.
+type queued struct {
+	out *outbox
+	t   ticket
+}
+
+func (q queued) flush() {
+	if q.out != nil {
+		q.out.flush(q.t)
+	}
 }
 
 func newGroups(e *Engine) *Groups {
@@ -93,10 +113,14 @@ func (gs *Groups) disconnect(c *Conn) {
 	names := st.groups
 	st.groups = nil
 	gs.connMu.Unlock()
-	for _, name := range names {
-		gs.drop(name, c)
+	qs := make([]queued, len(names))
+	for i, name := range names {
+		qs[i] = gs.drop(name, c)
 	}
 	gs.mu.Unlock()
+	for _, q := range qs {
+		q.flush()
+	}
 	if f := gs.e.opts.Events.OnClientRemoved; f != nil {
 		for _, name := range names {
 			f(name, c)
@@ -136,7 +160,9 @@ func (gs *Groups) Add(name string, c *Conn) error {
 	}
 	g.pos[c] = len(g.conns)
 	g.conns = append(g.conns, c)
+	t := g.out.push(delivery{op: addSub, conn: c})
 	gs.mu.Unlock()
+	g.out.flush(t)
 	if f := gs.e.opts.Events.OnClientAdded; f != nil {
 		f(name, c)
 	}
@@ -157,24 +183,26 @@ func (gs *Groups) Remove(name string, c *Conn) bool {
 	}
 	st.groups = slices.Delete(st.groups, i, i+1)
 	gs.connMu.Unlock()
-	gs.drop(name, c)
+	q := gs.drop(name, c)
 	gs.mu.Unlock()
+	q.flush()
 	if f := gs.e.opts.Events.OnClientRemoved; f != nil {
 		f(name, c)
 	}
 	return true
 }
 
-// drop removes c from the group's list, deleting an emptied group. gs.mu
-// must be held.
-func (gs *Groups) drop(name string, c *Conn) {
+// drop removes c from the group's list, deleting an emptied group, and
+// queues its removal to the group's outbox. gs.mu must be held; the caller
+// flushes what drop returns after releasing it.
+func (gs *Groups) drop(name string, c *Conn) queued {
 	g := gs.groups[name]
 	if g == nil {
-		return
+		return queued{}
 	}
 	i, ok := g.pos[c]
 	if !ok {
-		return
+		return queued{}
 	}
 	last := len(g.conns) - 1
 	if i != last {
@@ -187,6 +215,7 @@ func (gs *Groups) drop(name string, c *Conn) {
 	if len(g.conns) == 0 {
 		delete(gs.groups, name)
 	}
+	return queued{&g.out, g.out.push(delivery{op: removeSub, conn: c})}
 }
 
 // Broadcast sends text from the server to every connection in the groups
@@ -214,96 +243,58 @@ func (gs *Groups) Broadcast(pattern, text string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	gs.e.broker.Publish(groupsChannel, &Event{Kind: KindPublish, Channel: pattern, Name: groupPattern, Data: []byte(text)})
-	return gs.deliverMatching(pattern, match, text), nil
+	gs.e.broker.BroadcastGroups(pattern, text)
+	return gs.deliver(pattern, match, text), nil
 }
 
-// Names of the group broadcasts between nodes (Event.Name on
-// groupsChannel): a pattern of Groups.Broadcast, or the plain name of
-// Group.Broadcast.
-const (
-	groupPattern = "pattern"
-	groupName    = "name"
-)
-
-// groupsChannel is the reserved channel that carries group broadcasts to
-// the other nodes of a cluster; each node delivers them to its own
-// connections.
-const groupsChannel = "\x00groups"
-
-// remote delivers a group broadcast another node sent.
-func (gs *Groups) remote(ev *Event) {
-	text := string(ev.Data)
-	if ev.Name == groupName {
-		gs.deliverNamed(ev.Channel, text)
-		return
-	}
-	if match, err := groupMatcher(ev.Channel); err == nil {
-		gs.deliverMatching(ev.Channel, match, text)
-	}
-}
-
-// deliverNamed delivers text to the group of that name on this node and
-// reports whether it exists here.
-func (gs *Groups) deliverNamed(name, text string) bool {
+// deliver delivers text to this node's connections in the groups that
+// match pattern (match nil: pattern is a plain name), each once, and returns
+// how many received it. Who receives it is fixed under gs.mu; each group's
+// outbox delivers it after gs.mu is released.
+func (gs *Groups) deliver(pattern string, match func(string) bool, text string) int {
 	gs.mu.RLock()
-	defer gs.mu.RUnlock()
-	g := gs.groups[name]
-	if g == nil {
-		return false
-	}
-	g.deliver(groupEvent(name, text), nil)
-	return true
-}
-
-// deliverMatching delivers text to this node's connections in the groups
-// that match pattern (match nil: a plain name), each once, and returns how
-// many received it.
-func (gs *Groups) deliverMatching(pattern string, match func(string) bool, text string) int {
-	gs.mu.RLock()
-	defer gs.mu.RUnlock()
-	if match == nil {
-		// A plain name.
-		g := gs.groups[pattern]
-		if g == nil {
-			return 0
-		}
-		g.deliver(groupEvent(pattern, text), nil)
-		return len(g.conns)
-	}
 	var names []string
-	for name := range gs.groups {
-		if match(name) {
-			names = append(names, name)
-		}
-	}
-	if len(names) == 1 {
-		g := gs.groups[names[0]]
-		g.deliver(groupEvent(names[0], text), nil)
-		return len(g.conns)
-	}
-	slices.Sort(names)
-	seen := make(map[*Conn]struct{})
-	n := 0
-	for _, name := range names {
-		n += gs.groups[name].deliver(groupEvent(name, text), seen)
-	}
-	return n
-}
-
-// deliver hands ev to every connection of g not in seen (and adds them to
-// it, when seen is not nil). It returns how many received it.
-func (g *group) deliver(ev *Event, seen map[*Conn]struct{}) int {
-	n := 0
-	for _, c := range g.conns {
-		if seen != nil {
-			if _, dup := seen[c]; dup {
-				continue
+	switch {
+	case match != nil:
+		for name := range gs.groups {
+			if match(name) {
+				names = append(names, name)
 			}
-			seen[c] = struct{}{}
 		}
-		c.sink.Deliver(ev)
-		n++
+		slices.Sort(names)
+	case gs.groups[pattern] != nil:
+		names = []string{pattern}
+	}
+	// A connection in several of the groups hears the first: seen holds
+	// the connections of the groups before, which the next one skips.
+	var seen map[*Conn]struct{}
+	if len(names) > 1 {
+		seen = make(map[*Conn]struct{})
+	}
+	qs := make([]queued, len(names))
+	n := 0
+	for i, name := range names {
+		g := gs.groups[name]
+		d := delivery{op: deliverAll, ev: groupEvent(name, text)}
+		if seen == nil {
+			n += len(g.conns)
+		} else {
+			for _, c := range g.conns {
+				if _, dup := seen[c]; !dup {
+					seen[c] = struct{}{}
+					n++
+				} else if d.skip == nil {
+					d.skip = map[*Conn]struct{}{c: {}}
+				} else {
+					d.skip[c] = struct{}{}
+				}
+			}
+		}
+		qs[i] = queued{&g.out, g.out.push(d)}
+	}
+	gs.mu.RUnlock()
+	for _, q := range qs {
+		q.flush()
 	}
 	return n
 }
@@ -312,6 +303,9 @@ func groupEvent(name, text string) *Event {
 	return &Event{Kind: KindPublish, Channel: name, Data: []byte(text)}
 }
 
+// patternChars are the characters special to path.Match.
+const patternChars = `*?[\`
+
 // groupMatcher validates pattern and returns its match function, or nil
 // when the pattern has no special characters (a plain group name).
 func groupMatcher(pattern string) (func(string) bool, error) {
@@ -319,7 +313,7 @@ func groupMatcher(pattern string) (func(string) bool, error) {
 		return nil, fmt.Errorf("presence: group pattern %q: %w", pattern, err)
 	}
 	switch {
-	case !strings.ContainsAny(pattern, `*?[\`):
+	case !strings.ContainsAny(pattern, patternChars):
 		return nil, nil
 	case pattern == "*":
 		return func(string) bool { return true }, nil
@@ -344,6 +338,22 @@ func groupMatcher(pattern string) (func(string) bool, error) {
 			return ok
 		}, nil
 	}
+}
+
+// quoteGroupName returns the pattern that matches name alone: name with
+// its patternChars escaped.
+func quoteGroupName(name string) string {
+	if !strings.ContainsAny(name, patternChars) {
+		return name
+	}
+	var b strings.Builder
+	for _, r := range name {
+		if strings.ContainsRune(patternChars, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Group returns the group of that name, or nil if it does not exist. The
@@ -458,9 +468,9 @@ func (g *Group) Broadcast(text string) error {
 	if g == nil {
 		return ErrGroupNotExists
 	}
-	if !g.gs.deliverNamed(g.name, text) {
-		return ErrGroupNotExists
+	if g.gs.deliver(g.name, nil, text) == 0 {
+		return ErrGroupNotExists // a group exists while it has a connection
 	}
-	g.gs.e.broker.Publish(groupsChannel, &Event{Kind: KindPublish, Channel: g.name, Name: groupName, Data: []byte(text)})
+	g.gs.e.broker.BroadcastGroups(quoteGroupName(g.name), text)
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/rollcall/rollcall/presence"
 )
@@ -437,4 +439,94 @@ func TestMissingGroupHandle(t *testing.T) {
 	if g.Len() != 0 || g.Name() != "" || g.Conns() != nil {
 		t.Fatal("nil group reports contents")
 	}
+}
+
+// funcSink is a Sink that calls itself with each event.
+type funcSink func(*presence.Event)
+
+func (f funcSink) Deliver(ev *presence.Event) { f(ev) }
+
+// TestGroupBroadcastHoldsNoGroupsLock: a broadcast delivers with no lock of
+// the groups held, so a sink may file connections into other groups while
+// it is handed a group message.
+func TestGroupBroadcastHoldsNoGroupsLock(t *testing.T) {
+	e := presence.New(presence.Options{})
+	gs := e.Groups()
+	other := e.Connect(sessionID(2), &recorder{})
+	var names []string
+	a := e.Connect(sessionID(1), funcSink(func(*presence.Event) {
+		if err := gs.Add("replies", other); err != nil {
+			t.Error(err)
+		}
+		names = gs.Names()
+		gs.Remove("replies", other)
+	}))
+	if err := gs.Add("news", a); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if n, err := gs.Broadcast("news", "x"); n != 1 || err != nil {
+			t.Errorf("Broadcast = %d, %v", n, err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a sink's Add during a group broadcast deadlocked: the broadcast holds the groups' lock")
+	}
+	if !slices.Equal(names, []string{"news", "replies"}) {
+		t.Errorf("Names during the broadcast = %q", names)
+	}
+}
+
+// TestGroupRemoveWaitsForBroadcast: a broadcast under way still reaches a
+// connection removed meanwhile before Remove returns; after, nothing more
+// does.
+func TestGroupRemoveWaitsForBroadcast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := presence.New(presence.Options{})
+		gs := e.Groups()
+		entered, gate := make(chan struct{}), make(chan struct{})
+		var first sync.Once
+		slow := e.Connect(sessionID(1), funcSink(func(*presence.Event) {
+			first.Do(func() {
+				close(entered)
+				<-gate
+			})
+		}))
+		rec := &recorder{}
+		b := e.Connect(sessionID(2), rec)
+		// slow was filed first: the group's outbox hands it the message
+		// first, and b waits behind it.
+		for _, c := range []*presence.Conn{slow, b} {
+			if err := gs.Add("room", c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		go func() { _, _ = gs.Broadcast("room", "hello") }()
+		<-entered
+		removed := make(chan bool)
+		go func() { removed <- gs.Remove("room", b) }()
+		synctest.Wait()
+		select {
+		case <-removed:
+			t.Fatal("Remove returned before the broadcast under way reached the connection")
+		default:
+		}
+		close(gate)
+		if !<-removed {
+			t.Fatal("Remove = false")
+		}
+		if got := rec.take(); len(got) != 1 || string(got[0].Data) != "hello" {
+			t.Fatalf("b got %v, want the broadcast", got)
+		}
+		if _, err := gs.Broadcast("room", "after"); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.take(); len(got) != 0 {
+			t.Fatalf("b got %v after Remove", got)
+		}
+	})
 }

@@ -15,10 +15,6 @@ func (e *Engine) Receiver() Receiver { return receiver{e} }
 type receiver struct{ e *Engine }
 
 func (r receiver) Deliver(channel string, ev *Event) {
-	if channel == groupsChannel {
-		r.e.groups.remote(ev)
-		return
-	}
 	ch := r.e.rlock(channel)
 	if ch == nil {
 		return
@@ -29,6 +25,12 @@ func (r receiver) Deliver(channel string, ev *Event) {
 }
 
 func (r receiver) DeliverTo(conn string, ev *Event) { r.e.deliverTo(conn, ev) }
+
+func (r receiver) DeliverGroups(pattern, text string) {
+	if match, err := groupMatcher(pattern); err == nil {
+		r.e.groups.deliver(pattern, match, text)
+	}
+}
 
 func (r receiver) Apply(node string, ch Change) {
 	e := r.e

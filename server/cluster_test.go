@@ -21,6 +21,7 @@ func (f *fakeCluster) Subscribe(string)                       {}
 func (f *fakeCluster) Unsubscribe(string)                     {}
 func (f *fakeCluster) Publish(string, *presence.Event)        {}
 func (f *fakeCluster) SendTo(string, string, *presence.Event) {}
+func (f *fakeCluster) BroadcastGroups(string, string)         {}
 func (f *fakeCluster) Replicate(presence.Change)              {}
 func (f *fakeCluster) Name() string                           { return "n1" }
 func (f *fakeCluster) Start(presence.Receiver) error          { f.started.Store(true); return nil }

@@ -72,9 +72,10 @@ func TestCloseIsFinal(t *testing.T) {
 }
 
 func TestAppendHeader(t *testing.T) {
-	for _, n := range []int{0, 125, 126, 65535, 65536} {
+	for _, tc := range []struct{ n, size int }{{0, 2}, {125, 2}, {126, 4}, {65535, 4}, {65536, 10}} {
+		n := tc.n
 		h := appendHeader(nil, 1, n)
-		if len(h) != headerSize(n) || h[0] != 0x81 {
+		if len(h) != tc.size || h[0] != 0x81 {
 			t.Fatalf("n=%d: % x", n, h)
 		}
 	}

@@ -138,17 +138,6 @@ func (c *Conn) writeBatch(batch []outFrame) (sentClose bool, err error) {
 	return sentClose, nil
 }
 
-func headerSize(n int) int {
-	switch {
-	case n <= 125:
-		return 2
-	case n <= 0xFFFF:
-		return 4
-	default:
-		return 10
-	}
-}
-
 // appendHeader appends an unmasked, final frame header.
 func appendHeader(dst []byte, op ws.OpCode, n int) []byte {
 	b0 := 0x80 | byte(op)

@@ -43,6 +43,8 @@ func (n *Node) handle(m *nats.Msg) {
 		if rd.err == nil {
 			r.deliverTo(conn, rd.rest())
 		}
+	case 'g':
+		r.deliverGroups(m.Data)
 	case 'c':
 		if n.checkControl(subj[2:], m.Data) {
 			n.control(subj[2:], m.Data)

@@ -42,7 +42,8 @@
 // Publish uses one subject per channel (the name base64url-encoded into one
 // token, so any name is safe); a node subscribes on the channel's first
 // local subscriber. The connection uses NoEcho: a node never hears itself.
-// SendTo uses a per-node inbox. Everything is at most once: NATS drops what
+// SendTo uses a per-node inbox, and BroadcastGroups one subject per
+// sending node, which every node subscribes to. Everything is at most once: NATS drops what
 // it cannot deliver, and what is lost of a replication stream is repaired.
 //
 // # Embedded server

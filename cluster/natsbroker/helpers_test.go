@@ -57,6 +57,12 @@ func (f *fake) deliverTo(conn string, data []byte) {
 	f.record(call{op: "deliverTo", key: conn, data: string(data)})
 }
 
+func (f *fake) deliverGroups(data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(call{op: "deliverGroups", data: string(data)})
+}
+
 func (f *fake) applyLocked(node, c string) {
 	r := f.replica[node]
 	if r == nil {
@@ -189,6 +195,11 @@ func (tn *tnode) remove(key string) {
 	defer tn.f.mu.Unlock()
 	delete(tn.f.own, key)
 	tn.replicate(-1, []byte("-"+key))
+}
+
+// replicate sends change, opaque bytes, as the node's next change.
+func (tn *tnode) replicate(delta int, change []byte) {
+	tn.replicateFunc(delta, func(b []byte) []byte { return append(b, change...) })
 }
 
 func testLogger() *slog.Logger {

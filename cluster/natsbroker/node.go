@@ -82,6 +82,7 @@ type Node struct {
 type rawReceiver interface {
 	deliver(channel string, data []byte)
 	deliverTo(conn string, data []byte)
+	deliverGroups(data []byte)
 	apply(node string, change []byte)
 	sync(node string, entries [][]byte)
 	forget(node string)
@@ -202,7 +203,7 @@ func (n *Node) start(r rawReceiver) error {
 	n.started = time.Now()
 	n.mu.Unlock()
 
-	for _, s := range []string{n.pfx + "c.>", n.pfx + "s." + n.selfTok, n.pfx + "i." + n.selfTok} {
+	for _, s := range []string{n.pfx + "c.>", n.pfx + "g.*", n.pfx + "s." + n.selfTok, n.pfx + "i." + n.selfTok} {
 		if _, err := n.nc.ChanSubscribe(s, n.msgs); err != nil {
 			return fmt.Errorf("natsbroker: subscribe: %w", err)
 		}

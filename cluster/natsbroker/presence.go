@@ -29,6 +29,13 @@ func (n *Node) SendTo(node, conn string, ev *presence.Event) {
 	n.sendTo(node, conn, ev.Frame(eventFrame{}, encodeEvent))
 }
 
+// BroadcastGroups sends a group broadcast to every other node.
+func (n *Node) BroadcastGroups(pattern, text string) {
+	b := make([]byte, 0, len(pattern)+len(text)+binary.MaxVarintLen64)
+	b = appendString(b, pattern)
+	n.broadcastGroups(append(b, text...))
+}
+
 // Replicate sends one change of this node's entries to every other node,
 // in order. It only takes a mutex and buffers: the engine may hold a lock.
 func (n *Node) Replicate(ch presence.Change) {
@@ -59,6 +66,14 @@ func (e engineReceiver) deliver(channel string, data []byte) {
 func (e engineReceiver) deliverTo(conn string, data []byte) {
 	if ev, ok := decodeEvent(data); ok {
 		e.r.DeliverTo(conn, ev)
+	}
+}
+
+func (e engineReceiver) deliverGroups(data []byte) {
+	r := reader{b: data}
+	pattern := r.string()
+	if text := r.rest(); r.err == nil {
+		e.r.DeliverGroups(pattern, string(text))
 	}
 }
 

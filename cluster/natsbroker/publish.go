@@ -40,6 +40,14 @@ func (n *Node) publish(channel string, data []byte) {
 	}
 }
 
+// broadcastGroups sends a group broadcast to every other node.
+func (n *Node) broadcastGroups(data []byte) {
+	n.msgsOut.Add(1)
+	if err := n.nc.Publish(n.pfx+"g."+n.selfTok, data); err != nil {
+		n.log.Debug("cluster group broadcast dropped", "err", err)
+	}
+}
+
 // sendTo sends data to connection conn of node.
 func (n *Node) sendTo(node, conn string, data []byte) {
 	b := make([]byte, 0, len(conn)+len(data)+binary.MaxVarintLen64)

@@ -1,17 +1,10 @@
 package natsbroker
 
-import (
-	"encoding/binary"
-)
+import "encoding/binary"
 
-// replicate sends one change of this node's entries (delta: +1 an entry
-// added, -1 one gone) to every other node, in order.
-func (n *Node) replicate(delta int, change []byte) {
-	n.replicateFunc(delta, func(b []byte) []byte { return append(b, change...) })
-}
-
-// replicateFunc is replicate with the change appended by body to the
-// message. The message buffer is reused (NATS copies what it publishes):
+// replicateFunc sends one change of this node's entries (delta: +1 an
+// entry added, -1 one gone) to every other node, in order; body appends the
+// change to the message. The message buffer is reused (NATS copies what it publishes):
 // a change costs no allocation here.
 func (n *Node) replicateFunc(delta int, body func([]byte) []byte) {
 	n.outMu.Lock()

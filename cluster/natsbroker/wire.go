@@ -12,6 +12,8 @@ import (
 //
 //	<prefix>.p.<channel>     Publish to a channel's subscribers
 //	<prefix>.i.<node>        SendTo: one node's inbox
+//	<prefix>.g.<node>        group broadcast from a node; every node
+//	                         subscribes to <prefix>.g.*
 //	<prefix>.c.<kind>.<node> control stream of a node: heartbeat (h),
 //	                         change (r), leave (l), hello (w); every node
 //	                         subscribes to <prefix>.c.> so that a node's
@@ -162,5 +164,7 @@ func appendU64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64
 // entry count uvarint, entries (length-prefixed each).
 //
 // Inbox: conn (length-prefixed), event bytes (rest).
+//
+// Group broadcast: pattern (length-prefixed), text (rest).
 //
 // Alive reply: inc u64.
