@@ -26,6 +26,11 @@ type Conn struct {
 
 	mu       sync.Mutex
 	queue    []outFrame
+	// queueBytes counts the payload bytes in queue; flightFrames and
+	// flightBytes the batch the writer has taken and is writing.
+	queueBytes   int64
+	flightFrames int
+	flightBytes  int64
 	writing  bool
 	closing  bool // a close frame is queued or sent; no more frames accepted
 	closed   bool // the socket is closed
