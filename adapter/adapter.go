@@ -114,7 +114,11 @@ type RateLimiter struct {
 }
 
 // Allow takes a token at now and reports whether there was one.
-func (l *RateLimiter) Allow(now time.Time) bool {
+func (l *RateLimiter) Allow(now time.Time) bool { return l.AllowN(now, 1) }
+
+// AllowN takes n tokens at now and reports whether there were that many;
+// when there were not, it takes none.
+func (l *RateLimiter) AllowN(now time.Time, n int) bool {
 	if math.IsInf(l.Rate, 1) {
 		return true
 	}
@@ -124,10 +128,10 @@ func (l *RateLimiter) Allow(now time.Time) bool {
 		l.tokens = min(l.Burst, l.tokens+now.Sub(l.last).Seconds()*l.Rate)
 	}
 	l.last = now
-	if l.tokens < 1 {
+	if l.tokens < float64(n) {
 		return false
 	}
-	l.tokens--
+	l.tokens -= float64(n)
 	return true
 }
 

@@ -3,6 +3,7 @@ package presence
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Everyone is the reserved channel of server-wide membership: a member
@@ -32,6 +33,9 @@ type channel struct {
 	members   []*present          // distinct members, in order of arrival
 	byID      map[string]*present // members by id, once there are indexFrom of them
 	localSubs int                 // local subscribers, presence or not
+	// list caches the member list until the members change (memberList);
+	// it is built under the read lock and dropped under the write lock.
+	list atomic.Pointer[Event]
 
 	out outbox
 }
@@ -83,6 +87,7 @@ func (ch *channel) add(node, conn string, m *Member) (first bool) {
 	if p == nil {
 		p = &present{member: m, first: ref}
 		ch.members = append(ch.members, p)
+		ch.list.Store(nil)
 		switch {
 		case ch.byID != nil:
 			ch.byID[m.ID] = p
@@ -115,6 +120,7 @@ func (ch *channel) remove(node, conn, id string) (m *Member, found, last bool) {
 		if i := slices.Index(ch.members, p); i >= 0 {
 			ch.members = slices.Delete(ch.members, i, i+1)
 		}
+		ch.list.Store(nil)
 		if ch.byID != nil {
 			delete(ch.byID, id)
 			if len(ch.members) < indexFrom/2 {
@@ -150,6 +156,27 @@ func (ch *channel) snapshot() []Member {
 		out[i] = *p.member
 	}
 	return out
+}
+
+// memberList returns the channel's members as a KindMembers event without
+// a requester, the same one for every request until the members change, so
+// that a protocol encodes a member list once per channel state (Event.Frame
+// on Event.List) however often it is asked for. ch.mu must be held (read).
+func (ch *channel) memberList() *Event {
+	if l := ch.list.Load(); l != nil {
+		return l
+	}
+	name := ch.name
+	if name == Everyone {
+		name = ""
+	}
+	l := &Event{Kind: KindMembers, Channel: name, Members: ch.snapshot()}
+	if !ch.list.CompareAndSwap(nil, l) {
+		// Another reader built the same list first; writers wait for
+		// the read lock, so it is still there.
+		return ch.list.Load()
+	}
+	return l
 }
 
 // shard picks a channel's shard by the FNV-1a hash of its name.

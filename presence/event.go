@@ -52,6 +52,12 @@ type Event struct {
 	// event (a Pusher client event's sender, or the HTTP API's socket_id).
 	Except string
 	Err    *Error
+	// List, on a KindMembers event, is the channel's member list (Channel
+	// and Members as here, no requester), one Event shared by every list
+	// of the channel until its members change: a protocol encodes the
+	// list once with List.Frame and adds each requester's part. Members
+	// is List.Members.
+	List *Event
 
 	mu     sync.Mutex // serializes encoders
 	frames atomic.Pointer[frame]

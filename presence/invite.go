@@ -3,7 +3,8 @@ package presence
 import "context"
 
 // Invite sends an invitation to a channel from c's member to each of the
-// invitees (member ids), wherever they are connected. The invitation
+// invitees (member ids), wherever they are connected, once to each however
+// often it is named. The invitation
 // carries c's stored identity. Unknown invitees are skipped and reported
 // with ErrMemberNotExists after the known ones were invited.
 func (e *Engine) Invite(ctx context.Context, c *Conn, channel string, invitees []string) error {
@@ -17,7 +18,12 @@ func (e *Engine) Invite(ctx context.Context, c *Conn, channel string, invitees [
 	}
 	ev := &Event{Kind: KindInvitation, Member: *c.member, Channel: channel}
 	var missing error
+	seen := make(map[string]struct{}, len(invitees))
 	for _, id := range invitees {
+		if _, dup := seen[id]; dup {
+			continue // one invitation per invitee, however often named
+		}
+		seen[id] = struct{}{}
 		if _, ok := e.sendToMember(id, ev); !ok {
 			missing = ErrMemberNotExists
 		}

@@ -126,7 +126,8 @@ func (e *Engine) SendMembers(ctx context.Context, c *Conn, channel string) error
 	if ch == nil {
 		return ErrChannelNotExists
 	}
-	ev := &Event{Kind: KindMembers, Member: m, Channel: channel, Members: ch.snapshot()}
+	list := ch.memberList()
+	ev := &Event{Kind: KindMembers, Member: m, Channel: channel, Members: list.Members, List: list}
 	t := ch.out.push(delivery{op: deliverOne, conn: c, ev: ev})
 	ch.mu.RUnlock()
 	ch.out.flush(t)

@@ -127,8 +127,9 @@ func (e *Engine) subscribe(ctx context.Context, c *Conn, name string, who Member
 		o.ds = append(o.ds, e.subscribeLocal(ch, c))
 	}
 	if s.Members {
+		list := ch.memberList()
 		o.ds = append(o.ds, delivery{op: deliverOne, conn: c,
-			ev: &Event{Kind: KindMembers, Member: who, Channel: name, Members: ch.snapshot()}})
+			ev: &Event{Kind: KindMembers, Member: who, Channel: name, Members: list.Members, List: list}})
 	}
 	e.commit(ch, o)
 	if f := e.opts.Events.OnNewChannel; created && f != nil {

@@ -19,6 +19,7 @@ func (s *Server) setupPusher() error {
 		return nil
 	}
 	cfg.Engine, cfg.Poller, cfg.Counters, cfg.Host, cfg.Logger = s.engine, s.poller, &s.counters.Counters, (*host)(s), s.log
+	cfg.MessagesPerSecond, cfg.Burst = s.opts.Limits.MessagesPerSecond, s.opts.Limits.Burst
 	h, err := pusher.New(cfg)
 	if err != nil {
 		return err

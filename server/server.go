@@ -82,6 +82,15 @@ type Limits struct {
 	// BodyTimeout is how long a plain HTTP request (not an upgrade) may
 	// take to send its body (DefaultBodyTimeout when zero).
 	BodyTimeout time.Duration
+	// MaxQueueBytes is how many bytes may wait for a slow client before it
+	// is disconnected with 1008 (transport.DefaultMaxQueueBytes when zero).
+	MaxQueueBytes int64
+	// MemberListsPerSecond limits each sgc connection's member-list
+	// requests besides MessagesPerSecond (error 45; zero is
+	// sgc.DefaultMemberListsPerSecond), MaxInvitees the distinct invitees
+	// of one invitation (error 40; zero is sgc.DefaultMaxInvitees).
+	MemberListsPerSecond float64
+	MaxInvitees          int
 }
 
 // Options configure a Server. The zero value is a working open server.
@@ -268,6 +277,7 @@ func New(opts Options) (*Server, error) {
 	s.topts = transport.Options{
 		MaxMessageSize: opts.Limits.MaxMessageSize,
 		QueueLength:    opts.Limits.QueueLength,
+		MaxQueueBytes:  opts.Limits.MaxQueueBytes,
 		WriteTimeout:   opts.WriteTimeout,
 		IdleTimeout:    opts.IdleTimeout,
 		PingInterval:   opts.PingInterval,
@@ -297,16 +307,18 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.sgc = sgc.New(sgc.Config{
-		Engine:            s.engine,
-		EncodeBase64:      opts.EncodeBase64,
-		Acknowledgment:    opts.Acknowledgment,
-		MessagesPerSecond: opts.Limits.MessagesPerSecond,
-		Burst:             opts.Limits.Burst,
-		Strict:            opts.Strict,
-		Poller:            s.poller,
-		Counters:          &s.counters.Counters,
-		Host:              (*host)(s),
-		Logger:            log,
+		Engine:               s.engine,
+		EncodeBase64:         opts.EncodeBase64,
+		Acknowledgment:       opts.Acknowledgment,
+		MessagesPerSecond:    opts.Limits.MessagesPerSecond,
+		Burst:                opts.Limits.Burst,
+		MemberListsPerSecond: opts.Limits.MemberListsPerSecond,
+		MaxInvitees:          opts.Limits.MaxInvitees,
+		Strict:               opts.Strict,
+		Poller:               s.poller,
+		Counters:             &s.counters.Counters,
+		Host:                 (*host)(s),
+		Logger:               log,
 	})
 	s.sgcEndpoint = s.newEndpoint(s.sgc, true)
 	s.mux = http.NewServeMux()

@@ -39,10 +39,10 @@ func (c *Conn) closeLocked(code ws.StatusCode, reason string, dropQueued bool) {
 	if dropQueued {
 		// The peer is not reading: what is queued will never arrive in
 		// time. Give the blocked write a short deadline.
-		c.queue = c.queue[:0]
+		c.queue, c.queueBytes = c.queue[:0], 0
 		_ = c.nc.SetWriteDeadline(time.Now().Add(DefaultCloseTimeout))
 	}
-	c.queue = append(c.queue, outFrame{ws.OpClose, ws.NewCloseFrameBody(code, reason)})
+	c.queue = append(c.queue, outFrame{op: ws.OpClose, head: ws.NewCloseFrameBody(code, reason)})
 	c.startWriterLocked()
 	// Whatever the peer does, the socket is closed after the grace period:
 	// the reader stops at this deadline.
@@ -79,7 +79,7 @@ func (c *Conn) terminateLocked() {
 	}
 	c.closed = true
 	c.closing = true
-	c.queue = nil
+	c.queue, c.queueBytes = nil, 0
 	_ = c.nc.Close()
 	close(c.done)
 	c.kickLocked()

@@ -24,15 +24,20 @@ type Conn struct {
 
 	lastRead atomic.Int64 // unix nanos of the last frame read
 
-	mu       sync.Mutex
-	queue    []outFrame
-	writing  bool
-	closing  bool // a close frame is queued or sent; no more frames accepted
-	closed   bool // the socket is closed
-	sentCode ws.StatusCode
-	sentWhy  string
-	byPeer   bool          // the peer started the close handshake
-	done     chan struct{} // closed when the socket is closed
+	mu    sync.Mutex
+	queue []outFrame
+	// queueBytes counts the payload bytes in queue; flightFrames and
+	// flightBytes the batch the writer has taken and is writing.
+	queueBytes   int64
+	flightFrames int
+	flightBytes  int64
+	writing      bool
+	closing      bool // a close frame is queued or sent; no more frames accepted
+	closed       bool // the socket is closed
+	sentCode     ws.StatusCode
+	sentWhy      string
+	byPeer       bool          // the peer started the close handshake
+	done         chan struct{} // closed when the socket is closed
 
 	// Read state, touched only by the one reader running at a time.
 	msg    []byte // the text message being reassembled

@@ -11,6 +11,7 @@ import (
 const (
 	DefaultMaxMessageSize = 64 << 10
 	DefaultQueueLength    = 4096
+	DefaultMaxQueueBytes  = 8 << 20
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultIdleTimeout    = 60 * time.Second
 	DefaultCloseTimeout   = 2 * time.Second
@@ -24,6 +25,11 @@ type Options struct {
 	// QueueLength is how many outbound frames may wait; a connection whose
 	// queue overflows is closed with 1008 ("slow consumer").
 	QueueLength int
+	// MaxQueueBytes is how many payload bytes may wait for the peer (a
+	// frame shared by many connections counts for each); past it the
+	// connection is closed with 1008 ("slow consumer: outbound queue over
+	// N bytes").
+	MaxQueueBytes int64
 	// WriteTimeout bounds one write to the socket.
 	WriteTimeout time.Duration
 	// IdleTimeout closes a connection from which nothing (not even a pong)
@@ -61,6 +67,9 @@ func (o *Options) withDefaults() {
 	}
 	if o.QueueLength <= 0 {
 		o.QueueLength = DefaultQueueLength
+	}
+	if o.MaxQueueBytes <= 0 {
+		o.MaxQueueBytes = DefaultMaxQueueBytes
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout

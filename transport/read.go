@@ -61,20 +61,25 @@ func (c *Conn) readLoop(onText func([]byte) error, mayPark bool) (code ws.Status
 			ws.Cipher(p, h.Mask, 0)
 			switch h.OpCode {
 			case ws.OpPing:
-				_ = c.enqueue(ws.OpPong, append([]byte(nil), p...))
+				_ = c.enqueue(outFrame{op: ws.OpPong, head: append([]byte(nil), p...)})
 			case ws.OpClose:
 				code, why := ws.ParseCloseFrameData(p)
-				if code.Empty() {
-					code = CloseNoStatus
-				}
-				reply := code
-				if reply == CloseNoStatus || code.IsProtocolReserved() || !utf8.ValidString(why) {
+				reply, replyWhy := code, ""
+				switch {
+				case code.Empty():
+					code, reply = CloseNoStatus, CloseNormal
+				case !validCloseCode(code):
+					reply, replyWhy = CloseProtocolError, fmt.Sprintf("close code %d is not allowed on the wire", code)
+				case !utf8.ValidString(why):
 					reply = CloseNormal
 				}
 				c.mu.Lock()
 				c.byPeer = !c.closing
-				c.closeLocked(reply, "", false)
+				c.closeLocked(reply, replyWhy, false)
 				c.mu.Unlock()
+				if replyWhy != "" {
+					return reply, replyWhy, false
+				}
 				return code, why, false
 			}
 			continue
@@ -160,4 +165,17 @@ func (c *Conn) readFailed(err error) (ws.StatusCode, string) {
 		return c.opts.IdleCode, c.opts.IdleReason
 	}
 	return CloseAbnormal, ""
+}
+
+// validCloseCode reports whether a peer may send code in a close frame
+// (RFC 6455 §7.4): 1000-1003 and 1007-1014 of the protocol's own (1004 is
+// reserved, 1005 and 1006 are never sent, 1015 is TLS's), and 3000-4999
+// for libraries and applications. Any other code is a protocol error.
+func validCloseCode(code ws.StatusCode) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	default:
+		return code >= 3000 && code <= 4999
+	}
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"encoding/binary"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -9,23 +10,43 @@ import (
 	"github.com/gobwas/ws"
 )
 
+// outFrame is one queued frame; its payload is head followed by tail.
 type outFrame struct {
-	op      ws.OpCode
-	payload []byte
+	op   ws.OpCode
+	head []byte
+	tail []byte
 }
+
+func (f outFrame) size() int64 { return int64(len(f.head) + len(f.tail)) }
 
 // Send queues a text frame. It never blocks; payload must not be modified
 // afterwards (the same slice may be queued to many connections).
 func (c *Conn) Send(payload []byte) error {
-	return c.enqueue(ws.OpText, payload)
+	return c.enqueue(outFrame{op: ws.OpText, head: payload})
+}
+
+// SendJoined queues one text frame whose payload is head followed by tail,
+// without joining them: a large tail shared by many recipients (a member
+// list) is written from the same bytes to each, after a small head of
+// each one's own. Neither slice may be modified afterwards.
+func (c *Conn) SendJoined(head, tail []byte) error {
+	return c.enqueue(outFrame{op: ws.OpText, head: head, tail: tail})
 }
 
 // Ping queues a ping frame.
 func (c *Conn) Ping() error {
-	return c.enqueue(ws.OpPing, nil)
+	return c.enqueue(outFrame{op: ws.OpPing})
 }
 
-func (c *Conn) enqueue(op ws.OpCode, payload []byte) error {
+// Queued returns how many frames, and how many payload bytes, wait to be
+// written to the peer, the batch being written included.
+func (c *Conn) Queued() (frames int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue) + c.flightFrames, c.queueBytes + c.flightBytes
+}
+
+func (c *Conn) enqueue(f outFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing || c.closed {
@@ -35,7 +56,14 @@ func (c *Conn) enqueue(op ws.OpCode, payload []byte) error {
 		c.closeLocked(ClosePolicyViolation, "slow consumer: outbound queue full", true)
 		return ErrSlowConsumer
 	}
-	c.queue = append(c.queue, outFrame{op, payload})
+	// A frame shared by many connections counts for each: each pins it
+	// until it is written.
+	if n := c.queueBytes + c.flightBytes + f.size(); n > c.opts.MaxQueueBytes {
+		c.closeLocked(ClosePolicyViolation, fmt.Sprintf("slow consumer: outbound queue over %d bytes", c.opts.MaxQueueBytes), true)
+		return ErrSlowConsumer
+	}
+	c.queue = append(c.queue, f)
+	c.queueBytes += f.size()
 	c.startWriterLocked()
 	return nil
 }
@@ -69,9 +97,14 @@ func (c *Conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
+		c.flightFrames, c.flightBytes = len(batch), c.queueBytes
+		c.queueBytes = 0
 		c.mu.Unlock()
 
 		sentClose, err := c.writeBatch(batch)
+		c.mu.Lock()
+		c.flightFrames, c.flightBytes = 0, 0
+		c.mu.Unlock()
 		if err != nil || sentClose {
 			c.mu.Lock()
 			if err != nil {
@@ -81,7 +114,7 @@ func (c *Conn) writeLoop() {
 				_ = tc.CloseWrite()
 			}
 			c.writing = false
-			c.queue = nil
+			c.queue, c.queueBytes = nil, 0
 			c.mu.Unlock()
 			return
 		}
@@ -107,8 +140,9 @@ func (c *Conn) writeBatch(batch []outFrame) (sentClose bool, err error) {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
 	texts := 0
 	for _, f := range batch {
-		buf = appendHeader(buf, f.op, len(f.payload))
-		buf = append(buf, f.payload...)
+		buf = appendHeader(buf, f.op, len(f.head)+len(f.tail))
+		buf = append(buf, f.head...)
+		buf = append(buf, f.tail...)
 		if f.op == ws.OpText {
 			texts++
 		}

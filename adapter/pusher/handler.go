@@ -53,6 +53,13 @@ type Config struct {
 	WebhookBatch   time.Duration
 	WebhookRetries int
 	WebhookClient  *http.Client
+	// MessagesPerSecond and Burst limit every frame of one connection, as
+	// the sgc adapter's: a frame over the rate is dropped and answered,
+	// at most once a second, with pusher:error 4301 (the connection stays
+	// open). Zero or +Inf means no limit. Client events have their own
+	// tighter limit besides (App.ClientEventsPerSecond).
+	MessagesPerSecond float64
+	Burst             int
 	// Poller parks idle connections (nil: a reader goroutine each).
 	Poller   *transport.Poller
 	Counters *adapter.Counters

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -26,7 +27,8 @@ type session struct {
 	id     string // the socket id, also the engine's session id
 	ctx    context.Context
 	cancel context.CancelFunc
-	limit  adapter.RateLimiter
+	limit  adapter.RateLimiter // client events
+	frames adapter.RateLimiter // every frame
 	log    *slog.Logger
 
 	// mu guards subs and user. It is never held across an engine call:
@@ -50,6 +52,10 @@ func newSession(h *Handler, app *App, tc *transport.Conn) *session {
 	s := &session{h: h, app: app, tc: tc, id: pusherwire.NewSocketID(), subs: make(map[string]*sub)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limit = adapter.RateLimiter{Rate: app.ClientEventsPerSecond, Burst: app.ClientEventsPerSecond}
+	s.frames = adapter.RateLimiter{Rate: h.cfg.MessagesPerSecond, Burst: float64(h.cfg.Burst)}
+	if s.frames.Rate <= 0 {
+		s.frames.Rate = math.Inf(1)
+	}
 	s.pc = h.engine.Connect(s.id, s)
 	return s
 }
@@ -107,6 +113,14 @@ func (s *session) memberGone(sb *sub) {
 	s.h.webhook(s.app, pusherwire.WebhookEvent{Name: pusherwire.WebhookMemberRemoved, Channel: name, UserID: sb.userID})
 }
 
+// listKey names a handler's subscription_succeeded frame of a presence
+// channel, by its Pusher name, in the Event.Frame cache of
+// presence.Event.List.
+type listKey struct {
+	h    *Handler
+	name string
+}
+
 func (s *session) send(frame []byte) {
 	if err := s.tc.Send(frame); errors.Is(err, transport.ErrSlowConsumer) {
 		s.h.counters.SlowConsumers.Add(1)
@@ -154,7 +168,15 @@ func (s *session) Deliver(ev *presence.Event) {
 	switch ev.Kind {
 	case presence.KindMembers:
 		if st.typ.Kind == pusherwire.Presence {
-			s.send(pusherwire.AppendPresenceSubscriptionSucceeded(nil, name, wireMembers(ev.Members)))
+			encode := func(l *presence.Event) []byte {
+				return pusherwire.AppendPresenceSubscriptionSucceeded(nil, name, wireMembers(l.Members))
+			}
+			if ev.List != nil {
+				// Once per channel state, shared by every subscriber.
+				s.send(ev.List.Frame(listKey{s.h, name}, encode))
+			} else {
+				s.send(encode(ev))
+			}
 		} else {
 			s.send(pusherwire.AppendSubscriptionSucceeded(nil, name))
 		}
@@ -231,6 +253,13 @@ func publishFrame(channel string, ev *presence.Event) []byte {
 
 // handle processes one text message from the client.
 func (s *session) handle(data []byte) error {
+	if !s.frames.Allow(time.Now()) {
+		s.h.counters.RateLimited.Add(1)
+		if s.frames.ShouldWarn() {
+			s.sendError(pusherwire.CodeClientEventRejected, "Rate limit exceeded: more than "+strconv.FormatFloat(s.h.cfg.MessagesPerSecond, 'f', -1, 64)+" messages per second; messages dropped")
+		}
+		return nil
+	}
 	cf, err := pusherwire.DecodeClientFrame(data)
 	if err != nil {
 		var fe *pusherwire.FrameError

@@ -18,6 +18,7 @@ func TestWebhookRetryAndBoundedQueue(t *testing.T) {
 	var e *env
 	e = start(t, func(o *server.Options) {
 		o.Pusher.WebhookQueue = 4
+		o.Limits.MessagesPerSecond = server.NoRateLimit // 200 frames at once from one socket below
 		o.Pusher.Apps[1].Webhooks = []pusher.Webhook{{URL: "http://127.0.0.1:1/dead", EventTypes: []string{pusherwire.WebhookChannelOccupied, pusherwire.WebhookChannelVacated}}}
 	})
 	e.hooks.mu.Lock()

@@ -1,15 +1,23 @@
 package sgc
 
 import (
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/rollcall/rollcall/transport"
 )
 
-// ackQueue holds the frames sent to one client that await acknowledgment.
+// ackQueue holds the frames sent to one client that await acknowledgment,
+// at most maxFrames of them and maxBytes in all (zero: no limit).
 type ackQueue struct {
-	sess    *session
+	sess      *session
+	maxFrames int
+	maxBytes  int64
+
 	mu      sync.Mutex
 	pending map[string]*pendingFrame
+	bytes   int64 // the frames' bytes in pending
 	closed  bool
 }
 
@@ -19,22 +27,40 @@ type pendingFrame struct {
 	retries int
 }
 
-func (q *ackQueue) add(id string, frame []byte) {
+// add records a frame sent with id. When the frame would take the
+// connection over its budget of unacknowledged frames, add records nothing
+// and says why: the caller closes the connection.
+func (q *ackQueue) add(id string, frame []byte) (over string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return
+		return ""
+	}
+	switch {
+	case q.maxFrames > 0 && len(q.pending) >= q.maxFrames:
+		return fmt.Sprintf("over %d frames unacknowledged", q.maxFrames)
+	case q.maxBytes > 0 && q.bytes+int64(len(frame)) > q.maxBytes:
+		return fmt.Sprintf("over %d bytes unacknowledged", q.maxBytes)
 	}
 	if q.pending == nil {
 		q.pending = make(map[string]*pendingFrame)
 	}
 	q.pending[id] = &pendingFrame{frame: frame, sent: time.Now()}
+	q.bytes += int64(len(frame))
+	return ""
 }
 
 func (q *ackQueue) remove(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	delete(q.pending, id)
+	q.removeLocked(id)
+}
+
+func (q *ackQueue) removeLocked(id string) {
+	if p, ok := q.pending[id]; ok {
+		q.bytes -= int64(len(p.frame))
+		delete(q.pending, id)
+	}
 }
 
 // Len returns how many frames await acknowledgment.
@@ -48,39 +74,52 @@ func (q *ackQueue) drop() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
-	q.pending = nil
+	q.pending, q.bytes = nil, 0
 }
 
 // resend re-queues every frame unacknowledged for longer than the timeout,
 // byte-identical, and gives up on a frame after MaxRetries re-sends. A
 // connection that has never acknowledged (sgc's browser client never does)
 // gets no re-send: its frames are given up once past the timeout, since
-// each copy would only fire the client's event again.
+// each copy would only fire the client's event again. Nor does a
+// connection that has not read what was already sent to it: its frames are
+// still on their way (in its outbound queue), so a copy would only pile up
+// behind them; their time starts again once it has caught up.
 func (q *ackQueue) resend(now time.Time) {
 	opts := q.sess.h.cfg.Acknowledgment
 	acking := q.sess.acking.Load()
+	behind, _ := q.sess.tc.Queued()
 	q.mu.Lock()
 	var due [][]byte
 	for id, p := range q.pending {
 		if now.Sub(p.sent) < opts.Timeout {
 			continue
 		}
-		if !acking {
-			delete(q.pending, id)
-			continue
-		}
-		if p.retries >= opts.MaxRetries {
-			delete(q.pending, id)
+		switch {
+		case !acking:
+			q.removeLocked(id)
+		case behind > 0:
+			p.sent = now
+		case p.retries >= opts.MaxRetries:
+			q.removeLocked(id)
 			q.sess.log.Debug("frame never acknowledged, given up", "id", id)
-			continue
+		default:
+			p.retries++
+			p.sent = now
+			due = append(due, p.frame)
 		}
-		p.retries++
-		p.sent = now
-		due = append(due, p.frame)
 	}
 	q.mu.Unlock()
 	q.sess.h.counters.AckResends.Add(uint64(len(due)))
 	for _, f := range due {
 		q.sess.queue(f)
 	}
+}
+
+// overBudget closes a connection whose unacknowledged frames would go over
+// their budget.
+func (sess *session) overBudget(why string) {
+	sess.h.counters.SlowConsumers.Add(1)
+	sess.h.log.Info("slow consumer disconnected", "session", sess.id, "reason", why)
+	sess.tc.Close(transport.ClosePolicyViolation, "acknowledgments: "+why)
 }

@@ -66,6 +66,11 @@ func invalid(why string) error {
 	return &refusal{sgcwire.Error{Code: sgcwire.CodeInvalidMessage, Text: sgcwire.Text(sgcwire.CodeInvalidMessage) + why + "."}}
 }
 
+// rateLimited is error 45 for a request over one of the rates.
+func rateLimited(why string) error {
+	return &refusal{sgcwire.Error{Code: sgcwire.CodeRateLimited, Text: sgcwire.Text(sgcwire.CodeRateLimited) + " " + why + "."}}
+}
+
 // errorFrame returns the error object for err and whether err is one that
 // is answered with an error frame.
 func errorFrame(err error) (sgcwire.Error, bool) {

@@ -7,6 +7,7 @@
 package sgc
 
 import (
+	"bytes"
 	"log/slog"
 	"sync"
 	"time"
@@ -24,13 +25,26 @@ import (
 // id, checked every Interval, at most MaxRetries times, to a connection
 // that has acknowledged at least once (sent an acknowledgment or a frame
 // with an id). A connection that never acknowledges, as sgc's browser
-// client, gets each frame once.
+// client, gets each frame once; nor does a connection while frames wait in
+// its outbound queue. A connection may have at most MaxPending frames
+// (DefaultMaxPending) of MaxPendingBytes in all (DefaultMaxPendingBytes)
+// unacknowledged; past either it is closed with 1008.
 type Acknowledgment struct {
-	Enabled    bool
-	Interval   time.Duration
-	Timeout    time.Duration
-	MaxRetries int
+	Enabled         bool
+	Interval        time.Duration
+	Timeout         time.Duration
+	MaxRetries      int
+	MaxPending      int
+	MaxPendingBytes int64
 }
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxPending           = 4096
+	DefaultMaxPendingBytes      = 8 << 20
+	DefaultMemberListsPerSecond = 5
+	DefaultMaxInvitees          = 100
+)
 
 // Config configures a Handler. Every field but Engine may be zero.
 type Config struct {
@@ -42,6 +56,16 @@ type Config struct {
 	// (error 45); a rate of +Inf means no limit.
 	MessagesPerSecond float64
 	Burst             int
+	// MemberListsPerSecond limits a connection's member-list requests
+	// (get@members) apart from its other frames, since each answer can be
+	// large; twice as many may come at once. Over it the request is
+	// answered with error 45. Zero is DefaultMemberListsPerSecond; +Inf
+	// means no limit.
+	MemberListsPerSecond float64
+	// MaxInvitees caps the distinct invitees of one invitation (error 40);
+	// each counts against the sender's MessagesPerSecond. Zero is
+	// DefaultMaxInvitees.
+	MaxInvitees int
 	// Strict closes the connection (1002) on a frame that is not JSON,
 	// whose "jsonrpc" is not "2.0" or that has no method, and answers an
 	// unknown method with error 41. Otherwise the connection stays open
@@ -88,6 +112,18 @@ func New(cfg Config) *Handler {
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.cfg.MemberListsPerSecond <= 0 {
+		h.cfg.MemberListsPerSecond = DefaultMemberListsPerSecond
+	}
+	if h.cfg.MaxInvitees <= 0 {
+		h.cfg.MaxInvitees = DefaultMaxInvitees
+	}
+	if ack := &h.cfg.Acknowledgment; ack.MaxPending <= 0 {
+		ack.MaxPending = DefaultMaxPending
+	}
+	if ack := &h.cfg.Acknowledgment; ack.MaxPendingBytes <= 0 {
+		ack.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if h.counters == nil {
 		h.counters = new(adapter.Counters)
@@ -164,6 +200,31 @@ func (h *Handler) frame(ev *presence.Event, enveloped bool) []byte {
 	return ev.Frame(envelopeKey{h}, func(*presence.Event) []byte {
 		return sgcwire.AppendEnvelope(make([]byte, 0, len(plain)+24), plain)
 	})
+}
+
+// listKey names the shared part of a handler's member lists in the
+// Event.Frame cache of presence.Event.List.
+type listKey struct{ h *Handler }
+
+// membersKey is where the "members" key starts in a send@members frame:
+// only the key can hold this text, since a value's quotes are escaped.
+var membersKey = []byte(`,"members":[`)
+
+// listFrame returns the send@members frame of ev in two parts: a head of
+// the requester's own (its channel and member), and the list, encoded once
+// per channel state from ev.List and shared; head+tail is the frame Encode
+// writes. The head is the caller's to extend.
+func (h *Handler) listFrame(ev *presence.Event) (head, tail []byte) {
+	tail = ev.List.Frame(listKey{h}, func(l *presence.Event) []byte {
+		m := sgcwire.Message{Method: sgcwire.MethodSendMembers, Members: make([]sgcwire.Member, len(l.Members))}
+		for i, mm := range l.Members {
+			m.Members[i] = wireMember(mm)
+		}
+		full := h.enc.Encode(&m)
+		return full[bytes.Index(full, membersKey):]
+	})
+	head = h.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodSendMembers, Channel: ev.Channel, Member: wireMember(ev.Member)})
+	return head[:len(head)-len(`,"members":[]}`)], tail
 }
 
 func (h *Handler) encodeEvent(ev *presence.Event) []byte {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ type session struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	limit     adapter.RateLimiter
+	lists     adapter.RateLimiter // member-list requests, besides limit
 	acks      ackQueue
 	// acking is set once the client has sent an acknowledgment or a
 	// frame with an id: only then are unacknowledged frames re-sent.
@@ -40,7 +42,8 @@ func newSession(h *Handler, tc *transport.Conn, p adapter.Peer) *session {
 	sess := &session{h: h, tc: tc, id: sgcwire.NewID(), enveloped: enveloped}
 	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.limit = adapter.RateLimiter{Rate: h.cfg.MessagesPerSecond, Burst: float64(h.cfg.Burst)}
-	sess.acks = ackQueue{sess: sess}
+	sess.lists = adapter.RateLimiter{Rate: h.cfg.MemberListsPerSecond, Burst: 2 * h.cfg.MemberListsPerSecond}
+	sess.acks = ackQueue{sess: sess, maxFrames: h.cfg.Acknowledgment.MaxPending, maxBytes: h.cfg.Acknowledgment.MaxPendingBytes}
 	sess.pc = h.cfg.Engine.ConnectAs(sess.id, sess, p.Identity)
 	if p.Data != nil {
 		sess.pc.SetData(p.Data)
@@ -87,11 +90,33 @@ func (sess *session) ended(code ws.StatusCode, reason string) {
 // (and once more for the envelope) and the same bytes go to every
 // recipient.
 func (sess *session) Deliver(ev *presence.Event) {
+	if ev.Kind == presence.KindMembers && ev.List != nil {
+		sess.sendList(ev)
+		return
+	}
 	if !sess.h.cfg.Acknowledgment.Enabled {
 		sess.queue(sess.h.frame(ev, sess.enveloped))
 		return
 	}
 	sess.send(ev.Frame(sess.h, sess.h.encodeEvent))
+}
+
+// sendList sends a member list: the list is encoded once per channel
+// state (ev.List) and shared by every requester, after a head of the
+// requester's own. With acknowledgments the frame is joined into one copy
+// for this recipient, as every frame with an id is.
+func (sess *session) sendList(ev *presence.Event) {
+	head, tail := sess.h.listFrame(ev)
+	if sess.h.cfg.Acknowledgment.Enabled {
+		sess.send(append(head, tail...))
+		return
+	}
+	if sess.enveloped {
+		head = sgcwire.AppendEnvelope(make([]byte, 0, len(head)+24), head)
+	}
+	if err := sess.tc.SendJoined(head, tail); errors.Is(err, transport.ErrSlowConsumer) {
+		sess.slowConsumer()
+	}
 }
 
 // send queues one frame (without id) to the client, adding an ack id and
@@ -105,7 +130,10 @@ func (sess *session) send(frame []byte) {
 	}
 	id := sgcwire.NewID()
 	frame = sess.wrap(sess.h.enc.WithID(frame, id))
-	sess.acks.add(id, frame)
+	if why := sess.acks.add(id, frame); why != "" {
+		sess.overBudget(why)
+		return
+	}
 	sess.queue(frame)
 }
 
@@ -118,9 +146,13 @@ func (sess *session) wrap(frame []byte) []byte {
 
 func (sess *session) queue(frame []byte) {
 	if err := sess.tc.Send(frame); errors.Is(err, transport.ErrSlowConsumer) {
-		sess.h.counters.SlowConsumers.Add(1)
-		sess.h.log.Info("slow consumer disconnected", "session", sess.id)
+		sess.slowConsumer()
 	}
+}
+
+func (sess *session) slowConsumer() {
+	sess.h.counters.SlowConsumers.Add(1)
+	sess.h.log.Info("slow consumer disconnected", "session", sess.id)
 }
 
 // handle processes one text message from the client.
@@ -205,14 +237,15 @@ func (sess *session) dispatch(m *sgcwire.Message) error {
 		sess.h.counters.Publishes.Add(1)
 		return nil
 	case sgcwire.MethodGetMembers:
+		if !sess.lists.Allow(time.Now()) {
+			sess.h.counters.RateLimited.Add(1)
+			return rateLimited("more than " + strconv.FormatFloat(sess.h.cfg.MemberListsPerSecond, 'f', -1, 64) + " member lists per second")
+		}
 		return e.SendMembers(ctx, pc, m.Channel)
 	case sgcwire.MethodChannelInvitation:
-		if len(m.Members) == 0 {
-			return invalid("an invitation needs at least one member in \"members\"")
-		}
-		ids := make([]string, len(m.Members))
-		for i, inv := range m.Members {
-			ids[i] = inv.ID
+		ids, err := sess.invitees(m.Members)
+		if err != nil {
+			return err
 		}
 		return e.Invite(ctx, pc, m.Channel, ids)
 	case sgcwire.MethodInvitationResponse:
@@ -230,6 +263,34 @@ func (sess *session) dispatch(m *sgcwire.Message) error {
 		}
 		return &refusal{sgcwire.Error{Code: sgcwire.CodeUnknownMethod, Text: sgcwire.Text(sgcwire.CodeUnknownMethod) + m.Method}}
 	}
+}
+
+// invitees returns the distinct invitees of an invitation, at most
+// MaxInvitees of them. Each one past the first counts against the
+// sender's rate, as a frame of its own would (the frame took the first
+// token): a frame naming the same member 1,500 times is one invitation,
+// and one naming 1,500 members is refused.
+func (sess *session) invitees(ms []sgcwire.Member) ([]string, error) {
+	if len(ms) == 0 {
+		return nil, invalid("an invitation needs at least one member in \"members\"")
+	}
+	ids := make([]string, 0, min(len(ms), sess.h.cfg.MaxInvitees))
+	seen := make(map[string]struct{}, cap(ids))
+	for _, inv := range ms {
+		if _, dup := seen[inv.ID]; dup {
+			continue
+		}
+		if len(ids) == sess.h.cfg.MaxInvitees {
+			return nil, invalid("an invitation may name at most " + strconv.Itoa(sess.h.cfg.MaxInvitees) + " members")
+		}
+		seen[inv.ID] = struct{}{}
+		ids = append(ids, inv.ID)
+	}
+	if !sess.limit.AllowN(time.Now(), len(ids)-1) {
+		sess.h.counters.RateLimited.Add(1)
+		return nil, rateLimited(strconv.Itoa(len(ids)) + " invitees are more than the rate allows now")
+	}
+	return ids, nil
 }
 
 // notTheProtocol answers a frame that Decode could not read as a Presence

@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rollcall/rollcall/adapter/pusher"
+	"github.com/rollcall/rollcall/adapter/sgc"
 	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/transport"
@@ -70,6 +71,10 @@ type config struct {
 		Interval   time.Duration `yaml:"interval"`
 		Timeout    time.Duration `yaml:"timeout"`
 		MaxRetries int           `yaml:"max_retries"`
+		// MaxPending and MaxPendingBytes bound a connection's
+		// unacknowledged frames (1008 past either).
+		MaxPending      int   `yaml:"max_pending"`
+		MaxPendingBytes int64 `yaml:"max_pending_bytes"`
 	} `yaml:"ack"`
 	Limits struct {
 		MaxMessageSize       int64   `yaml:"max_message_size"`
@@ -82,6 +87,9 @@ type config struct {
 		MaxConnections       int     `yaml:"max_connections"`
 		MaxConnectionsPerIP  int     `yaml:"max_connections_per_ip"`
 		MaxDashboardStreams  int     `yaml:"max_dashboard_streams"`
+		MaxQueueBytes        int64   `yaml:"max_queue_bytes"`
+		MemberListsPerSecond float64 `yaml:"member_lists_per_second"`
+		MaxInvitees          int     `yaml:"max_invitees"`
 	} `yaml:"limits"`
 	Pusher pusherConfig `yaml:"pusher"`
 }
@@ -120,6 +128,11 @@ func defaultConfig() config {
 	c.Limits.MaxConnections = server.DefaultMaxConnections
 	c.Limits.MaxConnectionsPerIP = server.DefaultMaxConnectionsPerIP
 	c.Limits.MaxDashboardStreams = server.DefaultMaxDashboardStreams
+	c.Limits.MaxQueueBytes = transport.DefaultMaxQueueBytes
+	c.Limits.MemberListsPerSecond = sgc.DefaultMemberListsPerSecond
+	c.Limits.MaxInvitees = sgc.DefaultMaxInvitees
+	c.Ack.MaxPending = sgc.DefaultMaxPending
+	c.Ack.MaxPendingBytes = sgc.DefaultMaxPendingBytes
 	c.Pusher.ActivityTimeout = pusher.DefaultActivityTimeout
 	c.Cluster = defaultClusterConfig()
 	return c
@@ -182,6 +195,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	durationVar(fs, &c.Ack.Interval, "ack-interval", "how often unacknowledged frames are checked")
 	durationVar(fs, &c.Ack.Timeout, "ack-timeout", "re-send a frame unacknowledged for this long")
 	fs.IntVar(&c.Ack.MaxRetries, "ack-retries", c.Ack.MaxRetries, "re-sends before a frame is given up")
+	fs.IntVar(&c.Ack.MaxPending, "ack-max-pending", c.Ack.MaxPending, "unacknowledged frames per connection before it is closed (1008)")
+	fs.Int64Var(&c.Ack.MaxPendingBytes, "ack-max-pending-bytes", c.Ack.MaxPendingBytes, "bytes of unacknowledged frames per connection before it is closed (1008)")
 	fs.Int64Var(&c.Limits.MaxMessageSize, "max-message-size", c.Limits.MaxMessageSize, "largest client message in bytes (close 1009)")
 	fs.IntVar(&c.Limits.MaxChannelsPerConn, "max-channels", c.Limits.MaxChannelsPerConn, "channels per connection (error 43)")
 	fs.IntVar(&c.Limits.MaxMembersPerChannel, "max-channel-members", c.Limits.MaxMembersPerChannel, "members per channel, 0 = no limit (error 44)")
@@ -189,6 +204,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.Limits.MessagesPerSecond, "rate", c.Limits.MessagesPerSecond, "messages per second per connection, 0 = no limit (error 45)")
 	fs.IntVar(&c.Limits.Burst, "burst", c.Limits.Burst, "messages a connection may send at once above the rate")
 	fs.IntVar(&c.Limits.QueueLength, "queue", c.Limits.QueueLength, "outbound frames queued per connection before it is closed as slow (1008)")
+	fs.Int64Var(&c.Limits.MaxQueueBytes, "max-queue-bytes", c.Limits.MaxQueueBytes, "outbound bytes queued per connection before it is closed as slow (1008)")
+	fs.Float64Var(&c.Limits.MemberListsPerSecond, "member-list-rate", c.Limits.MemberListsPerSecond, "member-list requests per second per sgc connection, twice that at once (error 45)")
+	fs.IntVar(&c.Limits.MaxInvitees, "max-invitees", c.Limits.MaxInvitees, "distinct invitees of one invitation (error 40); each counts against --rate")
 	c.pusherFlags(fs)
 	c.Cluster.flags(fs)
 }
@@ -198,6 +216,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 		EncodeBase64: c.Base64,
 		Acknowledgment: server.Acknowledgment{
 			Enabled: c.Ack.Enabled, Interval: c.Ack.Interval, Timeout: c.Ack.Timeout, MaxRetries: c.Ack.MaxRetries,
+			MaxPending: c.Ack.MaxPending, MaxPendingBytes: c.Ack.MaxPendingBytes,
 		},
 		Limits: server.Limits{
 			MaxMessageSize:       c.Limits.MaxMessageSize,
@@ -211,6 +230,9 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 			MaxConnectionsPerIP:  orNoLimit(c.Limits.MaxConnectionsPerIP),
 			MaxDashboardStreams:  orNoLimit(c.Limits.MaxDashboardStreams),
 			BodyTimeout:          c.HTTPReadTimeout,
+			MaxQueueBytes:        c.Limits.MaxQueueBytes,
+			MemberListsPerSecond: c.Limits.MemberListsPerSecond,
+			MaxInvitees:          c.Limits.MaxInvitees,
 		},
 		PingInterval:      c.PingInterval,
 		IdleTimeout:       c.IdleTimeout,
@@ -434,6 +456,13 @@ func (c *config) validate() error {
 	atLeast("--max-channel-name (limits.max_channel_name)", int64(c.Limits.MaxChannelName), 1, " (bytes)")
 	atLeast("--burst (limits.burst)", int64(c.Limits.Burst), 1, "")
 	atLeast("--queue (limits.queue_length)", int64(c.Limits.QueueLength), 1, " (frames)")
+	atLeast("--max-queue-bytes (limits.max_queue_bytes)", c.Limits.MaxQueueBytes, 1, " (bytes)")
+	atLeast("--max-invitees (limits.max_invitees)", int64(c.Limits.MaxInvitees), 1, "")
+	atLeast("--ack-max-pending (ack.max_pending)", int64(c.Ack.MaxPending), 1, " (frames)")
+	atLeast("--ack-max-pending-bytes (ack.max_pending_bytes)", c.Ack.MaxPendingBytes, 1, " (bytes)")
+	if r := c.Limits.MemberListsPerSecond; r <= 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		bad = append(bad, fmt.Sprintf("--member-list-rate (limits.member_lists_per_second) must be positive, got %v", r))
+	}
 	bad = append(bad, c.validatePusher()...)
 	if r := c.Limits.MessagesPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 		bad = append(bad, fmt.Sprintf("--rate (limits.messages_per_second) must be 0 (no limit) or positive, got %v", r))
