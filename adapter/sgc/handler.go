@@ -42,9 +42,13 @@ type Acknowledgment struct {
 const (
 	DefaultMaxPending           = 4096
 	DefaultMaxPendingBytes      = 8 << 20
-	DefaultMemberListsPerSecond = 5
+	DefaultMemberListsPerSecond = 10
 	DefaultMaxInvitees          = 100
 )
+
+// memberListBurst is how many member-list requests may come at once: five
+// seconds' worth, and at least 50.
+func memberListBurst(rate float64) float64 { return max(5*rate, 50) }
 
 // Config configures a Handler. Every field but Engine may be zero.
 type Config struct {
@@ -58,7 +62,8 @@ type Config struct {
 	Burst             int
 	// MemberListsPerSecond limits a connection's member-list requests
 	// (get@members) apart from its other frames, since each answer can be
-	// large; twice as many may come at once. Over it the request is
+	// large; a burst of memberListBurst(rate) may come at once (a client
+	// listing each of its channels after it subscribed them). Over it the request is
 	// answered with error 45. Zero is DefaultMemberListsPerSecond; +Inf
 	// means no limit.
 	MemberListsPerSecond float64

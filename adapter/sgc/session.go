@@ -42,7 +42,7 @@ func newSession(h *Handler, tc *transport.Conn, p adapter.Peer) *session {
 	sess := &session{h: h, tc: tc, id: sgcwire.NewID(), enveloped: enveloped}
 	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.limit = adapter.RateLimiter{Rate: h.cfg.MessagesPerSecond, Burst: float64(h.cfg.Burst)}
-	sess.lists = adapter.RateLimiter{Rate: h.cfg.MemberListsPerSecond, Burst: 2 * h.cfg.MemberListsPerSecond}
+	sess.lists = adapter.RateLimiter{Rate: h.cfg.MemberListsPerSecond, Burst: memberListBurst(h.cfg.MemberListsPerSecond)}
 	sess.acks = ackQueue{sess: sess, maxFrames: h.cfg.Acknowledgment.MaxPending, maxBytes: h.cfg.Acknowledgment.MaxPendingBytes}
 	sess.pc = h.cfg.Engine.ConnectAs(sess.id, sess, p.Identity)
 	if p.Data != nil {

@@ -205,7 +205,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Limits.Burst, "burst", c.Limits.Burst, "messages a connection may send at once above the rate")
 	fs.IntVar(&c.Limits.QueueLength, "queue", c.Limits.QueueLength, "outbound frames queued per connection before it is closed as slow (1008)")
 	fs.Int64Var(&c.Limits.MaxQueueBytes, "max-queue-bytes", c.Limits.MaxQueueBytes, "outbound bytes queued per connection before it is closed as slow (1008)")
-	fs.Float64Var(&c.Limits.MemberListsPerSecond, "member-list-rate", c.Limits.MemberListsPerSecond, "member-list requests per second per sgc connection, twice that at once (error 45)")
+	fs.Float64Var(&c.Limits.MemberListsPerSecond, "member-list-rate", c.Limits.MemberListsPerSecond, "member-list requests per second per sgc connection, five seconds' worth (at least 50) at once (error 45)")
 	fs.IntVar(&c.Limits.MaxInvitees, "max-invitees", c.Limits.MaxInvitees, "distinct invitees of one invitation (error 40); each counts against --rate")
 	c.pusherFlags(fs)
 	c.Cluster.flags(fs)
