@@ -12,8 +12,8 @@ import (
 // Pusher's authorization opens (pusher.Handler.ReservedReason) are refused
 // to sgc clients unless PusherOptions.SgcChannels or AuthorizeSgc let them
 // in, for subscribe, member list and publish alike, each refused with the
-// step's reason (sgc errors 10, 30 and 20) and a text naming why; and the member ids of non-default apps are their own
-// namespace. Without Pusher apps nothing is reserved.
+// step's reason and a text naming why; and the member ids of non-default
+// apps are their own namespace. Without Pusher apps nothing is reserved.
 func (s *Server) guardReserved(popts *presence.Options) error {
 	if len(s.opts.Pusher.Apps) == 0 {
 		return nil
