@@ -100,6 +100,8 @@ type Handler struct {
 	subs     map[string]int                    // engine channel -> local Pusher subscribers
 	cache    map[string]cached                 // engine channel -> last event
 	hooks    map[*App][]*webhookSender
+	counts   subCounts  // subscription_count (subcount.go)
+	watch    watchlists // watchlist events (watchlist.go)
 	closed   bool
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -189,6 +191,7 @@ func New(cfg Config) (*Handler, error) {
 // connections are the server's to close.
 func (h *Handler) Close() {
 	h.stopOnce.Do(func() { close(h.stop) })
+	h.stopCounts()
 	h.wg.Wait()
 }
 
