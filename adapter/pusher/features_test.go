@@ -70,6 +70,55 @@ func TestSubscriptionCountOff(t *testing.T) {
 	}
 }
 
+// TestSubscriptionCountThrottle: up to 100 subscribers every change is
+// sent at once; above, changes within the interval fold into one update
+// sent when the interval is over.
+func TestSubscriptionCountThrottle(t *testing.T) {
+	const every = 2 * time.Second
+	e := start(t, func(o *server.Options) {
+		o.Pusher.Apps[0].SubscriptionCount = true
+		o.Pusher.SubscriptionCountInterval = every
+	})
+	count := func(r *raw) int {
+		t.Helper()
+		f := r.expect(pusherwire.EventSubscriptionCount)
+		if f.Channel != "big" {
+			t.Fatalf("count of %q", f.Channel)
+		}
+		return int(f.inner()["subscription_count"].(float64))
+	}
+	a := e.dial(t, appKey)
+	a.subscribe("big", "", "")
+	a.expect(pusherwire.EventSubscriptionSucceeded)
+	if n := count(a); n != 1 {
+		t.Fatalf("first count %d", n)
+	}
+	join := func() {
+		r := e.dial(t, appKey)
+		r.subscribe("big", "", "")
+		r.expect(pusherwire.EventSubscriptionSucceeded)
+	}
+	for want := 2; want <= 100; want++ {
+		join()
+		if n := count(a); n != want {
+			t.Fatalf("count %d, want %d", n, want)
+		}
+	}
+	sent := time.Now()
+	join() // 101 and 102 within the interval: one update, 102
+	join()
+	if n := count(a); n != 102 {
+		t.Fatalf("count %d after the interval, want 102 (101 folded)", n)
+	}
+	if d := time.Since(sent); d < every*9/10 {
+		t.Fatalf("the update above 100 came after %v, want the interval %v", d, every)
+	}
+	a.send(`{"event":"pusher:ping","data":{}}`)
+	if f := a.next(); f.Event != pusherwire.EventPong {
+		t.Fatalf("got %+v after the folded update, want nothing but the pong", f)
+	}
+}
+
 func TestNodeWatchlist(t *testing.T) {
 	start(t, nil).runNode(t, "watchlist.mjs", nil)
 }
@@ -80,4 +129,22 @@ func TestNodeWatchlist(t *testing.T) {
 func TestNodeUserAuthenticationTimeout(t *testing.T) {
 	e := start(t, func(o *server.Options) { o.Pusher.Apps[0].UserAuthenticationTimeout = 2 * time.Second })
 	e.runNode(t, "authtimeout.mjs", nil)
+}
+
+// TestWatchlistInvalid: a watchlist that is not an array of user ids is
+// bad user_data: pusher:error 4009 and close 4009.
+func TestWatchlistInvalid(t *testing.T) {
+	e := start(t, nil)
+	r := e.dial(t, appKey)
+	ud := `{"id":"u1","watchlist":"u2"}`
+	b, _ := json.Marshal(map[string]any{"event": pusherwire.EventSignin, "data": map[string]string{
+		"auth": pusherwire.UserAuth(appKey, appSecret, r.socketID, ud), "user_data": ud}})
+	r.send(string(b))
+	f := r.expect(pusherwire.EventError)
+	if code := f.inner()["code"]; code != float64(pusherwire.CodeUnauthorized) {
+		t.Fatalf("error %v", f.inner())
+	}
+	if code := r.closed(); code != pusherwire.CodeUnauthorized {
+		t.Fatalf("closed with %d", code)
+	}
 }

@@ -53,6 +53,10 @@ type Config struct {
 	WebhookBatch   time.Duration
 	WebhookRetries int
 	WebhookClient  *http.Client
+	// SubscriptionCountInterval is how often, at most, a channel of more
+	// than 100 subscribers hears its subscription_count (apps with
+	// App.SubscriptionCount); 0 means DefaultSubscriptionCountInterval.
+	SubscriptionCountInterval time.Duration
 	// MessagesPerSecond and Burst limit every frame of one connection, as
 	// the sgc adapter's: a frame over the rate is dropped and answered,
 	// at most once a second, with pusher:error 4301 (the connection stays

@@ -14,13 +14,15 @@ import (
 // subscription_count event.
 //
 // The throttle, as Pusher's: a channel of up to countBigChannel subscribers
-// hears every change at once; a bigger one at most once per countInterval,
-// with the count of the moment it is sent (changes in between fold into
-// one). One frame is encoded per update and queued to every subscriber.
-const (
-	countBigChannel = 100
-	countInterval   = 5 * time.Second
-)
+// hears every change at once; a bigger one at most once per
+// Config.SubscriptionCountInterval, with the count of the moment it is sent
+// (changes in between fold into one). One frame is encoded per update and
+// queued to every subscriber.
+const countBigChannel = 100
+
+// DefaultSubscriptionCountInterval is the default of
+// Config.SubscriptionCountInterval (Pusher's).
+const DefaultSubscriptionCountInterval = 5 * time.Second
 
 // subCounts keeps the local subscribers of the counted channels.
 type subCounts struct {
@@ -101,7 +103,11 @@ func (h *Handler) countDue(cc *countedChannel) bool {
 	if len(cc.subs) <= countBigChannel {
 		return true
 	}
-	wait := countInterval - time.Since(cc.last)
+	every := h.cfg.SubscriptionCountInterval
+	if every <= 0 {
+		every = DefaultSubscriptionCountInterval
+	}
+	wait := every - time.Since(cc.last)
 	if wait <= 0 {
 		return true
 	}
