@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rollcall/rollcall/protocol/pusherwire"
 )
@@ -78,6 +79,15 @@ type App struct {
 	ClientEventsPerSecond float64
 	// Webhooks are the app's webhook endpoints.
 	Webhooks []Webhook
+	// SubscriptionCount sends pusher_internal:subscription_count to the
+	// subscribers of a non-presence channel, and the subscription_count
+	// webhook, when its count of subscribers changes (off by default, as
+	// at Pusher). See subcount.go for the throttle.
+	SubscriptionCount bool
+	// UserAuthenticationTimeout, when positive, closes a socket (4009)
+	// that has neither signed in nor subscribed to a private or presence
+	// channel within it: Pusher's "authorized connections". Zero: off.
+	UserAuthenticationTimeout time.Duration
 
 	prefix string
 }

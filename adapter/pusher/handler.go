@@ -53,6 +53,10 @@ type Config struct {
 	WebhookBatch   time.Duration
 	WebhookRetries int
 	WebhookClient  *http.Client
+	// SubscriptionCountInterval is how often, at most, a channel of more
+	// than 100 subscribers hears its subscription_count (apps with
+	// App.SubscriptionCount); 0 means DefaultSubscriptionCountInterval.
+	SubscriptionCountInterval time.Duration
 	// MessagesPerSecond and Burst limit every frame of one connection, as
 	// the sgc adapter's: a frame over the rate is dropped and answered,
 	// at most once a second, with pusher:error 4301 (the connection stays
@@ -100,6 +104,8 @@ type Handler struct {
 	subs     map[string]int                    // engine channel -> local Pusher subscribers
 	cache    map[string]cached                 // engine channel -> last event
 	hooks    map[*App][]*webhookSender
+	counts   subCounts  // subscription_count (subcount.go)
+	watch    watchlists // watchlist events (watchlist.go)
 	closed   bool
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -189,6 +195,7 @@ func New(cfg Config) (*Handler, error) {
 // connections are the server's to close.
 func (h *Handler) Close() {
 	h.stopOnce.Do(func() { close(h.stop) })
+	h.stopCounts()
 	h.wg.Wait()
 }
 

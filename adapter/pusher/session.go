@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -36,6 +37,9 @@ type session struct {
 	mu   sync.Mutex
 	subs map[string]*sub      // by Pusher channel name
 	user *pusherwire.UserData // the signed-in user, nil before pusher:signin
+
+	authTimer *time.Timer // App.UserAuthenticationTimeout (userauth.go)
+	authed    atomic.Bool // signed in or in a private or presence channel
 }
 
 // sub is one channel a session is subscribed to.
@@ -67,11 +71,13 @@ func (s *session) run() {
 	if host := s.h.cfg.Host; host != nil {
 		host.Begin(s.ctx, s.tc, s.pc)
 	}
+	s.startAuthDeadline()
 	s.tc.Serve(s.h.cfg.Poller, s.handle, s.ended)
 }
 
 func (s *session) ended(code ws.StatusCode, reason string) {
 	s.cancel()
+	s.stopAuthDeadline()
 	s.mu.Lock()
 	var presenceSubs []*sub
 	var all []string
@@ -92,7 +98,9 @@ func (s *session) ended(code ws.StatusCode, reason string) {
 	}
 	for _, name := range all {
 		s.h.occupy(s.app, s.app.EngineChannel(name), name, -1)
+		s.h.countSub(s, pusherwire.ClassifyChannel(name), s.app.EngineChannel(name), name, -1)
 	}
+	s.h.unwatch(s)
 	s.h.forget(s)
 	s.log.Debug("pusher disconnected", "code", int(code), "reason", reason)
 	if host := s.h.cfg.Host; host != nil {
@@ -382,6 +390,10 @@ func (s *session) subscribe(req pusherwire.Subscribe) {
 		return
 	}
 	s.h.occupy(s.app, engineName, name, +1)
+	s.h.countSub(s, typ, engineName, name, +1)
+	if typ.Kind.RequiresAuth() {
+		s.authorized()
+	}
 }
 
 func hasMember(ms []presence.Member, id string) bool {
@@ -447,6 +459,7 @@ func (s *session) unsubscribe(name string) {
 		s.memberGone(sb)
 	}
 	s.h.occupy(s.app, sb.engine, name, -1)
+	s.h.countSub(s, sb.typ, sb.engine, name, -1)
 }
 
 func (s *session) signin(req pusherwire.Signin) error {
@@ -460,12 +473,13 @@ func (s *session) signin(req pusherwire.Signin) error {
 	if len(ud.ID) > s.app.MaxUserIDBytes {
 		return s.close(pusherwire.CodeUnauthorized, "Invalid user_data: id is longer than "+strconv.Itoa(s.app.MaxUserIDBytes)+" bytes")
 	}
-	if len(ud.Watchlist) > 0 {
-		var ids []json.RawMessage
-		if json.Unmarshal(ud.Watchlist, &ids) == nil && len(ids) > 100 {
-			s.sendError(pusherwire.CodeWatchlistLimit, "Watchlist limit exceeded: at most 100 user ids")
-			return nil
-		}
+	watchlist, err := ud.WatchlistIDs()
+	switch {
+	case errors.Is(err, pusherwire.ErrWatchlistLimit):
+		s.sendError(pusherwire.CodeWatchlistLimit, "Watchlist limit exceeded: at most "+strconv.Itoa(pusherwire.MaxWatchlist)+" user ids")
+		return nil
+	case err != nil:
+		return s.close(pusherwire.CodeUnauthorized, "Invalid user_data: watchlist must be an array of user ids")
 	}
 	s.mu.Lock()
 	prev := s.user
@@ -489,7 +503,11 @@ func (s *session) signin(req pusherwire.Signin) error {
 		}
 		s.h.signedIn(s, ud.ID)
 	}
+	s.authorized()
 	s.send(pusherwire.AppendSigninSuccess(nil, req.UserData))
+	if fresh {
+		s.h.watchSignin(s, ud.ID, watchlist)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/rollcall/rollcall/adapter/pusher"
 	"github.com/rollcall/rollcall/server"
@@ -43,6 +44,11 @@ type pusherApp struct {
 	MaxEventBytes         int             `yaml:"max_event_bytes"`
 	ClientEventsPerSecond float64         `yaml:"client_events_per_second"`
 	Webhooks              []pusherWebhook `yaml:"webhooks"`
+	// SubscriptionCount sends pusher_internal:subscription_count and its
+	// webhook; UserAuthenticationTimeout closes sockets not authorized
+	// within it (4009), 0 = off.
+	SubscriptionCount         bool          `yaml:"subscription_count"`
+	UserAuthenticationTimeout time.Duration `yaml:"user_authentication_timeout"`
 }
 
 type pusherWebhook struct {
@@ -109,7 +115,8 @@ func (a pusherApp) app() pusher.App {
 		ID: a.ID, Key: a.Key, Secret: a.Secret, Default: a.Default, Disabled: a.Disabled,
 		ClientEvents: a.ClientEvents, MaxConnections: a.MaxConnections, MaxPresenceMembers: a.MaxPresenceMembers,
 		MaxUserInfoBytes: a.MaxUserInfoBytes, MaxUserIDBytes: a.MaxUserIDBytes, MaxChannelName: a.MaxChannelName, MaxEventBytes: a.MaxEventBytes,
-		ClientEventsPerSecond: a.ClientEventsPerSecond,
+		ClientEventsPerSecond: a.ClientEventsPerSecond, SubscriptionCount: a.SubscriptionCount,
+		UserAuthenticationTimeout: a.UserAuthenticationTimeout,
 	}
 	for _, w := range a.Webhooks {
 		out.Webhooks = append(out.Webhooks, pusher.Webhook{URL: w.URL, EventTypes: w.EventTypes})
@@ -129,6 +136,9 @@ func (c *config) validatePusher() []string {
 	for _, a := range c.Pusher.Apps {
 		if a.MaxConnections < 0 || a.MaxPresenceMembers < 0 || a.MaxUserInfoBytes < 0 || a.MaxUserIDBytes < 0 || a.MaxChannelName < 0 || a.MaxEventBytes < 0 || a.ClientEventsPerSecond < 0 {
 			bad = append(bad, fmt.Sprintf("pusher app %q: limits must not be negative (0 = the default)", a.ID))
+		}
+		if a.UserAuthenticationTimeout < 0 {
+			bad = append(bad, fmt.Sprintf("pusher app %q: user_authentication_timeout must not be negative (0 = off)", a.ID))
 		}
 	}
 	return bad

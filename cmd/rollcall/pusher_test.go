@@ -28,6 +28,8 @@ func TestPusherConfig(t *testing.T) {
       client_events: true
       max_presence_members: 10
       max_user_id_bytes: 64
+      subscription_count: true
+      user_authentication_timeout: 15s
       webhooks:
         - url: http://127.0.0.1:9/hook
           event_types: [member_added, member_removed]
@@ -45,7 +47,8 @@ func TestPusherConfig(t *testing.T) {
 		t.Fatalf("options %+v", p)
 	}
 	a, b, c := p.Apps[0], p.Apps[1], p.Apps[2]
-	if !a.Default || !a.ClientEvents || a.MaxPresenceMembers != 10 || a.MaxUserIDBytes != 64 || len(a.Webhooks) != 1 || len(a.Webhooks[0].EventTypes) != 2 {
+	if !a.Default || !a.ClientEvents || a.MaxPresenceMembers != 10 || a.MaxUserIDBytes != 64 || len(a.Webhooks) != 1 || len(a.Webhooks[0].EventTypes) != 2 ||
+		!a.SubscriptionCount || a.UserAuthenticationTimeout != 15*time.Second {
 		t.Errorf("file app %+v", a)
 	}
 	if b.Default || !b.ClientEvents || b.ID != "2" || b.Key != "k2" || b.Secret != "s2" || len(b.Webhooks) != 1 || b.Webhooks[0].URL != "http://127.0.0.1:9/all" {
