@@ -294,6 +294,7 @@ func New(opts Options) (*Server, error) {
 		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
 		MaxChannelName:       opts.Limits.MaxChannelName,
 		RefuseNameMismatch:   opts.Auth.RefuseNameMismatch,
+		AppMemberIDs:         opts.Auth.AppMemberIDs,
 		Logger:               log,
 	}
 	opts.clusterOptions(&popts)
