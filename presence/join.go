@@ -14,7 +14,10 @@ import "context"
 // session id or the identity's id (ErrNotOwnMember otherwise); the member's
 // id becomes the identity's, its info the identity's when set, and a name
 // differing from the identity's (when set) is corrected, or refused with
-// ErrIdentityMismatch if Options.RefuseNameMismatch.
+// ErrIdentityMismatch if Options.RefuseNameMismatch. With
+// Options.AppMemberIDs, m.ID may also be any other id, which is then taken
+// as on an open connection, with m's name and info: the identity stays
+// c's (Conn.Identity) but the member is the application's.
 //
 // A member id is present once: a join with an id that is present, here or
 // on another node, gets ErrMemberExists (first come, first served), as does
@@ -31,7 +34,9 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	if m.ID == "" {
 		m.ID = c.id
 	}
-	if id := c.ident; id != nil {
+	if id := c.ident; id != nil && e.opts.AppMemberIDs && m.ID != c.id && m.ID != id.ID {
+		e.log.Debug("joining under an id of the application's choosing", "session", c.id, "user", id.ID, "member", m.ID)
+	} else if id != nil {
 		if m.ID != c.id && m.ID != id.ID {
 			return ErrNotOwnMember
 		}

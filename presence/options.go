@@ -97,6 +97,13 @@ type Options struct {
 	// non-empty name differs from the connection's authenticated identity;
 	// by default the name is corrected to the identity's.
 	RefuseNameMismatch bool
+	// AppMemberIDs lets a connection with an identity join under an id of
+	// the application's choosing, as on an open connection: any id no
+	// member holds (first come, first served), with the name and info it
+	// sends. The identity stays the connection's (Conn.Identity), for
+	// hooks and logs. By default such a connection joins only as its
+	// identity's id (ErrNotOwnMember otherwise).
+	AppMemberIDs bool
 	// ForeignIDs reports the channels whose member ids are not the
 	// server's but another namespace's (a non-default Pusher app's, whose
 	// user ids are its own): their entries hold no id against Join, and

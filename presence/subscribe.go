@@ -17,11 +17,20 @@ type Subscription struct {
 
 // Subscribe adds c's member to a channel, creating the channel if needed,
 // and tells the channel's subscribers, c included. c must have joined.
+//
+// Channel "" is everyone, as in Publish and SendMembers, and every member
+// is in it from its join: subscribing to it (sgc's server accepts
+// subscribe("")) changes nothing, runs no hook, and is answered to c alone
+// with a KindNewChannelMember of c's member, as many times as it is asked.
 func (e *Engine) Subscribe(ctx context.Context, c *Conn, channel string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := e.checkMember(c); err != nil {
 		return err
+	}
+	if channel == "" {
+		e.answerEveryone(c, KindNewChannelMember)
+		return nil
 	}
 	return e.subscribe(ctx, c, channel, *c.member, Subscription{Member: c.member})
 }
@@ -143,7 +152,9 @@ func (e *Engine) subscribe(ctx context.Context, c *Conn, name string, who Member
 
 // Unsubscribe removes c from a channel. As in sgc, every member of the
 // server hears of it, not only the channel's; with MemberEventsSelf only the
-// channel's remaining subscribers and c do.
+// channel's remaining subscribers and c do. Channel "" is everyone, which
+// only a leave takes a member out of: unsubscribing from it changes
+// nothing and is answered to c alone (see Subscribe).
 func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, channel string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -152,6 +163,14 @@ func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, channel string) error
 	}
 	if c.member == nil && len(c.subs) == 0 {
 		return ErrMemberNotExists
+	}
+	if channel == "" {
+		// Everyone: only a leave takes a member out of it (see Subscribe).
+		if c.member == nil {
+			return ErrMemberNotExists
+		}
+		e.answerEveryone(c, KindRemoveChannelMember)
+		return nil
 	}
 	if e.lookup(channel) == nil || channel == Everyone {
 		return ErrChannelNotExists
@@ -186,4 +205,15 @@ func (e *Engine) unsubscribe(c *Conn, s subscription, op Op) {
 	if f := e.opts.Events.OnRemoveChannel; freed && f != nil {
 		f(s.channel)
 	}
+}
+
+// answerEveryone tells c alone that its member entered (kind
+// KindNewChannelMember) or left (KindRemoveChannelMember) channel "",
+// everyone, which changes nothing: in order with Everyone's events. It
+// runs with c.mu held and c joined.
+func (e *Engine) answerEveryone(c *Conn, kind Kind) {
+	ch := e.rlock(Everyone)
+	t := ch.out.push(delivery{op: deliverOne, conn: c, ev: &Event{Kind: kind, Member: *c.member}})
+	ch.mu.RUnlock()
+	ch.out.flush(t)
 }

@@ -95,9 +95,10 @@ func TestSubscribeRefused(t *testing.T) {
 		channel: "room",
 		want:    presence.ErrMemberNotExists,
 	}, {
-		name:    "empty channel name",
+		name:    "everyone before a join",
+		notJoin: true,
 		channel: "",
-		want:    presence.ErrInvalidChannel,
+		want:    presence.ErrMemberNotExists,
 	}, {
 		name:    "channel name too long",
 		channel: long,
@@ -247,4 +248,28 @@ func TestSubscribeVetoedNewChannelSkipsMemberHook(t *testing.T) {
 	h.expectCalls("BeforeNewChannel room alice")
 	h.expectChannels()
 	h.expectNothing()
+}
+
+// TestSubscribeEveryone: channel "" is everyone, which a member is in from
+// its join: Subscribe and Unsubscribe of "" change nothing, run no hook,
+// and answer the caller alone, as often as asked.
+func TestSubscribeEveryone(t *testing.T) {
+	h := newHarness(t, presence.Options{})
+	ctx := t.Context()
+	cs := h.join("alice", "bob")
+	alice, bob := cs[0], cs[1]
+	h.drain()
+	h.expectCalls()
+	for range 2 {
+		wantErr(t, h.e.Subscribe(ctx, alice.Conn, ""), nil)
+		wantErr(t, h.e.Unsubscribe(ctx, alice.Conn, ""), nil)
+	}
+	a := alice.m
+	h.expect(alice, subscribed("", a), unsubscribed("", a), subscribed("", a), unsubscribed("", a))
+	h.expectNothing(bob)
+	h.expectCalls()
+	h.expectChannels()
+	if got := alice.Channels(); len(got) != 0 {
+		t.Fatalf("Channels() = %q, want none", got)
+	}
 }

@@ -82,7 +82,7 @@ func TestUnsubscribeRefused(t *testing.T) {
 		want    error
 	}{
 		{name: "unknown channel", channel: "nowhere", want: presence.ErrChannelNotExists},
-		{name: "empty channel name", channel: "", want: presence.ErrChannelNotExists},
+		{name: "everyone before a join", notJoin: true, channel: "", want: presence.ErrMemberNotExists},
 		{name: "not subscribed", channel: "busy", want: presence.ErrSubscriptionNotExist},
 		{name: "not joined", notJoin: true, channel: "busy", want: presence.ErrMemberNotExists},
 		{name: "twice", channel: "busy", want: presence.ErrSubscriptionNotExist,

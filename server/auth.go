@@ -63,6 +63,13 @@ type Auth struct {
 	// from the identity's name with error 48; by default the name is
 	// corrected to the identity's.
 	RefuseNameMismatch bool
+	// AppMemberIDs lets an authenticated connection join under an id of
+	// its own choosing (sgc apps pass their own user ids to newmember), as
+	// on an open server: any id no member holds, first come, first served,
+	// with the name and info it sends. The identity stays the connection's
+	// (presence.Conn.Identity and Data) and is logged with the join. By
+	// default the member id is the identity's and any other is error 42.
+	AppMemberIDs bool
 	// FailuresPerMinute is how many failed authentications one remote IP
 	// may make in a minute; past it, its handshakes get 429 with
 	// Retry-After until the minute is over, right credentials or not.

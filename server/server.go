@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -292,6 +294,7 @@ func New(opts Options) (*Server, error) {
 		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
 		MaxChannelName:       opts.Limits.MaxChannelName,
 		RefuseNameMismatch:   opts.Auth.RefuseNameMismatch,
+		AppMemberIDs:         opts.Auth.AppMemberIDs,
 		Logger:               log,
 	}
 	opts.clusterOptions(&popts)
@@ -366,7 +369,25 @@ func (s *Server) Broadcast(ctx context.Context, channel, text string) error {
 // protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.boundBody(w, r)
+	if isUpgrade(r) {
+		collapseLeadingSlashes(r.URL)
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// collapseLeadingSlashes turns a WebSocket path that starts with several
+// slashes into one that starts with one. sgc's base library joins its host
+// and path as given, so a host with a trailing slash ("ws://h:8080/") opens
+// "//sgc/auth/url/…"; the mux would answer such a path with a redirect,
+// which a browser's WebSocket cannot follow (the page sees 1006).
+func collapseLeadingSlashes(u *url.URL) {
+	if !strings.HasPrefix(u.Path, "//") {
+		return
+	}
+	u.Path = "/" + strings.TrimLeft(u.Path, "/")
+	if u.RawPath != "" {
+		u.RawPath = "/" + strings.TrimLeft(u.RawPath, "/")
+	}
 }
 
 // serveRoot takes every path no other route claims: WebSocket upgrades

@@ -282,7 +282,7 @@ func TestProtocolErrors(t *testing.T) {
 	a.subscribe("y")
 	a.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: "z"})
 	a.expectError(sgcwire.CodeTooManyChannels)
-	a.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: ""})
+	a.send(&sgcwire.Message{Method: sgcwire.MethodChannelInvitation, Channel: "", Members: []sgcwire.Member{{ID: b.session}}})
 	a.expectError(sgcwire.CodeInvalidChannel)
 	b.send(&sgcwire.Message{Method: sgcwire.MethodRemoveChannelMember, Channel: "nope"})
 	b.expectError(sgcwire.CodeChannelNotExists)
@@ -421,5 +421,47 @@ func TestWebHandler(t *testing.T) {
 	_, plain := startServer(t, Options{})
 	if code, _ := get("GET", "http"+strings.TrimPrefix(plain, "ws")); code != http.StatusUpgradeRequired {
 		t.Fatalf("GET / without Web: %d", code)
+	}
+}
+
+// TestEmptyChannelIsEveryone: sgc's server accepts subscribe(""). In
+// rollcall "" is everyone (publish and member lists to "" reach every
+// member), which a member is in from its join: subscribing to it and
+// unsubscribing from it are answered to the sender alone with the echo sgc
+// clients wait for, change nothing (no channel, no count, no event for
+// others), and may be repeated; before a join both are error 3. A publish
+// to "" still reaches every member, and the member list of "" is everyone.
+func TestEmptyChannelIsEveryone(t *testing.T) {
+	srv, u := startServer(t, Options{})
+	a, b := dial(t, u), dial(t, u)
+	for _, method := range []string{sgcwire.MethodNewChannelMember, sgcwire.MethodRemoveChannelMember} {
+		a.send(&sgcwire.Message{Method: method, Channel: ""})
+		a.expectError(sgcwire.CodeMemberNotExists)
+	}
+	alice := a.join("alice", "")
+	bob := b.join("bob", "")
+	a.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member == bob })
+	for range 2 {
+		for _, method := range []string{sgcwire.MethodNewChannelMember, sgcwire.MethodRemoveChannelMember} {
+			a.send(&sgcwire.Message{Method: method, Member: alice, Channel: ""})
+			if m := a.expect(method, nil); m.Member != alice || m.Channel != "" {
+				t.Fatalf("%s \"\": echo %+v", method, m)
+			}
+		}
+	}
+	a.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: ""})
+	a.expect(sgcwire.MethodNewChannelMember, func(m *sgcwire.Message) bool { return m.Member == alice })
+	if chans := srv.Engine().Channels(); len(chans) != 0 {
+		t.Fatalf("channels %v after subscribe(\"\"), want none", chans)
+	}
+	// b heard none of it: its next frame is a's publish to everyone.
+	a.send(&sgcwire.Message{Method: sgcwire.MethodPublishMsg, Channel: "", Text: "to all"})
+	if m := b.read(); m.Method != sgcwire.MethodPublishMsg || m.Text != "to all" || m.Member != alice {
+		t.Fatalf("b's next frame is %+v, want a's publish to everyone", m)
+	}
+	a.expect(sgcwire.MethodPublishMsg, func(m *sgcwire.Message) bool { return m.Text == "to all" })
+	a.send(&sgcwire.Message{Method: sgcwire.MethodGetMembers, Channel: ""})
+	if m := a.expect(sgcwire.MethodSendMembers, nil); len(m.Members) != 2 {
+		t.Fatalf("the members of \"\": %+v, want alice and bob", m.Members)
 	}
 }

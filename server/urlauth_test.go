@@ -294,3 +294,44 @@ func TestRefusalLogBounded(t *testing.T) {
 		t.Fatalf("%d addresses remembered a minute later, want 1", n)
 	}
 }
+
+// TestDoubledLeadingSlash: sgc's base library joins its host and path as
+// given, so a host with a trailing slash opens "//sgc/auth/url/…". Such a
+// handshake is served as its path with one slash: right credentials
+// connect as their user, wrong ones get 401 (and are logged) rather than a
+// redirect a browser cannot follow; a plain request on such a path is not
+// an upgrade and is left to the mux.
+func TestDoubledLeadingSlash(t *testing.T) {
+	var logs logBuffer
+	_, u := startServer(t, Options{
+		Logger: logs.logger(slog.LevelDebug),
+		Auth: Auth{Basic: func(_ context.Context, _ *http.Request, user, password string) (Identity, error) {
+			if user == urlUser && password == urlPass {
+				return Identity{}, nil
+			}
+			return Identity{}, errors.New("no")
+		}},
+	})
+	host := strings.TrimSuffix(u, "/") + "/" // as a page writes it: "ws://host:port/"
+	doubled := func(user, pass string) string {
+		return host + URLAuthPrefix + url.PathEscape(user) + "/" + url.PathEscape(pass)
+	}
+	if !strings.Contains(doubled(urlUser, urlPass), "//sgc/") {
+		t.Fatalf("the test path %q has no doubled slash", doubled(urlUser, urlPass))
+	}
+	c := dialAuth(t, doubled(urlUser, urlPass), nil)
+	if m := c.joinAs(""); m.ID != urlUser {
+		t.Fatalf("joined as %+v, want %q", m, urlUser)
+	}
+	resp, body := refused(t, doubled(urlUser, "wrong"), nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "wrong user name or password") {
+		t.Fatalf("wrong password on a doubled slash: %d %q, want 401", resp.StatusCode, body)
+	}
+	if len(logs.lines("websocket authentication refused")) == 0 {
+		t.Fatalf("the refusal was not logged:\n%s", logs.String())
+	}
+	_, body = refused(t, strings.TrimSuffix(u, "/")+"///sgc/auth/url", nil)
+	if !strings.Contains(body, "missing credentials") {
+		t.Fatalf("three slashes: %q, want the missing credentials named", body)
+	}
+}

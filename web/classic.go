@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -20,8 +21,11 @@ const (
 	// export of rollcall.js).
 	ClassicScript = "/rollcall.classic.js"
 	// SGCBaseScript is sgc's base library's file name; pages written for sgc
-	// load it before SGCScript. rollcall's SGCScript needs nothing from it,
-	// so it is served as an empty script.
+	// load it before SGCScript, and some use it alone. Any path ending in it
+	// (case-insensitive) gets a classic script defining what pages use of
+	// it (GUID, sgcEncodeBase64, sgcEncodeB64, sgcDecodeB64, sgcWebSocket)
+	// over rollcall.js (static/sgc-base.js after rollcall.js). SGCScript
+	// holds the same, so a page may load either or both.
 	SGCBaseScript = "sgcWebSockets.js"
 )
 
@@ -78,6 +82,10 @@ var classicFiles = sync.OnceValues(func() (map[string]file, error) {
 	if err != nil {
 		return nil, err
 	}
+	base, err := files.ReadFile("static/sgc-base.js")
+	if err != nil {
+		return nil, err
+	}
 	shim, err := files.ReadFile("static/sgc-presence.js")
 	if err != nil {
 		return nil, err
@@ -86,14 +94,18 @@ var classicFiles = sync.OnceValues(func() (map[string]file, error) {
 	if err != nil {
 		return nil, err
 	}
-	sgc, err := classicScript(src, shim, "sgc's browser Presence API (window.sgcws_presence) over rollcall.js (window.Rollcall).")
+	sgcBase, err := classicScript(src, base, "sgc's browser base library (window.sgcWebSocket, GUID, sgcEncodeB64, sgcDecodeB64) over rollcall.js (window.Rollcall).")
+	if err != nil {
+		return nil, err
+	}
+	sgc, err := classicScript(src, slices.Concat(base, []byte("\n"), shim), "sgc's browser Presence API (window.sgcws_presence) and base library over rollcall.js (window.Rollcall).")
 	if err != nil {
 		return nil, err
 	}
 	return map[string]file{
 		ClassicScript: {body: classic, contentType: typeJS},
 		SGCScript:     {body: sgc, contentType: typeJS},
-		SGCBaseScript: {body: []byte("// rollcall: sgc's base library is not needed; " + SGCScript + " holds all that sgcws_presence uses.\n"), contentType: typeJS},
+		SGCBaseScript: {body: sgcBase, contentType: typeJS},
 	}, nil
 })
 

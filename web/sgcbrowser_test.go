@@ -9,11 +9,13 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rollcall/rollcall/client"
 	"github.com/rollcall/rollcall/internal/testkit"
+	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/server"
 	"github.com/rollcall/rollcall/web"
 )
@@ -153,3 +155,141 @@ func TestBrowserSGCPage(t *testing.T) {
 		t.Fatalf("the sgc page scenario failed (%v); its output is above, a screenshot is in %s\nstderr:\n%s", err, artifacts, run.stderr)
 	}
 }
+
+// TestBrowserSGCStandIn runs a page written only against sgc's browser API
+// (testdata/sgc-standin.html, driven by testdata/sgc-standin.mjs) in
+// headless Chromium against a server with Basic authentication, with
+// sgc's scripts loaded from the server: the base library's globals (GUID,
+// sgcEncodeBase64, sgcEncodeB64, sgcDecodeB64, sgcWebSocket); an
+// sgcws_presence whose host ends in "/", so it opens "//sgc/auth/url/…",
+// with its host, subprotocol and websocket, a member list asked for with
+// send(method, member, channel), and no message event; a plain
+// sgcWebSocket whose session frame is a message event and whose sendbin
+// gets a clean close 1003. The test then restarts the server (a new server
+// behind the same address, the old one shut down): the page sees a clean
+// 1001, calls open(), and joins #lobby again on the new server.
+func TestBrowserSGCStandIn(t *testing.T) {
+	node, chromium := browserPrerequisites(t)
+	artifacts := browserArtifacts(t)
+	page, err := os.ReadFile("testdata/sgc-standin.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		pageUser, pagePass = "carol", "p@ss/w ☃%"
+		goName, goPass     = "gopher", "go-pass"
+	)
+	passwords := map[string]string{pageUser: pagePass, goName: goPass}
+	site := http.NewServeMux()
+	site.HandleFunc("/sgc-standin.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(page)
+	})
+	site.Handle("/", web.Handler())
+	// joined gets the member id of each join of #lobby, on either server.
+	joined := make(chan string, 8)
+	newServer := func() *server.Server {
+		srv, err := server.New(server.Options{
+			Web: site,
+			Auth: server.Auth{Basic: func(_ context.Context, _ *http.Request, user, password string) (server.Identity, error) {
+				if want, ok := passwords[user]; !ok || password != want {
+					return server.Identity{}, errors.New("wrong password")
+				}
+				return server.Identity{}, nil
+			}},
+			Events: presence.Events{OnNewChannelMember: func(_ *presence.Conn, channel string, m presence.Member) {
+				if channel == "lobby" {
+					trySend(joined, m.ID)
+				}
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	// The address stays; the server behind it is replaced on "restart".
+	var current swappedServer
+	first := newServer()
+	current.Store(first)
+	hs := testkit.Serve(t, &current)
+	wsURL := testkit.WSURL(hs, "/")
+	joinLobby := func() {
+		t.Helper()
+		r := &http.Request{Header: http.Header{}}
+		r.SetBasicAuth(goName, goPass)
+		c, err := client.Dial(stepContext(t), wsURL, client.Options{Name: goName, HTTPHeader: r.Header, NoReconnect: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if err := c.Subscribe(stepContext(t), "lobby"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	awaitJoin := func(who string) {
+		t.Helper()
+		deadline := time.After(browserStep)
+		for {
+			select {
+			case id := <-joined:
+				if id == who {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s did not join #lobby", who)
+			}
+		}
+	}
+	joinLobby()
+	awaitJoin(goName)
+
+	pageURL := hs.URL + "/sgc-standin.html?" + url.Values{"user": {pageUser}, "password": {pagePass}}.Encode()
+	run := startNodeScript(t, node, chromium, 5*browserStep, "testdata/sgc-standin.mjs", pageURL, artifacts, goName)
+	sawOK := false
+	for run.lines.Scan() {
+		line := run.lines.Text()
+		t.Log(line)
+		switch {
+		case strings.HasPrefix(line, "step: subscribed "):
+			awaitJoin(pageUser)
+		case line == "step: raw":
+			// Restart: new handshakes reach a new server at once (the Go
+			// client is in its #lobby first); the old one closes its
+			// connections (1001) as it shuts down.
+			current.Store(newServer())
+			joinLobby()
+			awaitJoin(goName)
+			ctx, cancel := context.WithTimeout(context.Background(), browserStep)
+			err := first.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		case strings.HasPrefix(line, "step: rejoined "):
+			var got struct{ Members []string }
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "step: rejoined ")), &got); err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{pageUser, goName}; !slices.Equal(got.Members, want) {
+				t.Fatalf("after the restart the page lists %q in #lobby, want %q", got.Members, want)
+			}
+		case line == "browser: ok":
+			sawOK = true
+		}
+	}
+	if err := run.wait(); err != nil || !sawOK {
+		t.Fatalf("the sgc stand-in scenario failed (%v); its output is above, a screenshot is in %s\nstderr:\n%s", err, artifacts, run.stderr)
+	}
+}
+
+// swappedServer serves with the server it holds, which a test may replace
+// (a restart behind the same address).
+type swappedServer struct{ atomic.Pointer[server.Server] }
+
+func (s *swappedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.Load().ServeHTTP(w, r)
+}
+
+// Shutdown shuts down the server it holds now.
+func (s *swappedServer) Shutdown(ctx context.Context) error { return s.Load().Shutdown(ctx) }

@@ -16,9 +16,11 @@ import (
 // TestClassicScriptsUnderNode fetches the classic scripts from the handler
 // and runs testdata/sgc-shim.mjs on them under node: each loads as a
 // classic script (not a module), rollcall.classic.js defines
-// window.Rollcall, and presence.esegece.com.js gives sgc's browser API
-// (constructor forms, the credentials path, events, methods, Base64,
-// acknowledgments) over a fake WebSocket.
+// window.Rollcall, presence.esegece.com.js gives sgc's browser API
+// (constructor forms, the credentials path, events, methods, send's frame
+// form, open() after a disconnect, Base64, acknowledgments) and
+// sgcWebSockets.js sgc's base library (GUID, sgcEncodeB64, sgcDecodeB64,
+// sgcWebSocket), over a fake WebSocket.
 func TestClassicScriptsUnderNode(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -46,10 +48,11 @@ func TestClassicScriptsUnderNode(t *testing.T) {
 	}
 	sgc := fetch("/js/presence.esegece.com.js")
 	classic := fetch(ClassicScript)
+	base := fetch("/js/sgcWebSockets.js")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "testdata/sgc-shim.mjs")
-	cmd.Env = append(os.Environ(), "SGC_SCRIPT="+sgc, "CLASSIC_SCRIPT="+classic)
+	cmd.Env = append(os.Environ(), "SGC_SCRIPT="+sgc, "CLASSIC_SCRIPT="+classic, "SGC_BASE_SCRIPT="+base)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ℹ fail 0") || strings.Contains(string(out), "ℹ pass 0") {
 		t.Fatalf("node --test testdata/sgc-shim.mjs: %v\n%s", err, out)

@@ -1,8 +1,10 @@
 // Package web serves rollcall's browser files, embedded in the binary: the
 // dependency-free browser client rollcall.js (an ES module; also as a classic
-// script, and at sgc's path …/presence.esegece.com.js as sgc's browser API
-// over it, so pages written for sgc find a client there), the demo page at "/", and the live dashboard's page at "/dashboard" with
-// its script "/dashboard.js" (the server serves the dashboard's data).
+// script, and at sgc's paths …/sgcWebSockets.js and
+// …/presence.esegece.com.js as sgc's browser base library and Presence API
+// over it, so pages written for sgc find a client there), the demo page at
+// "/", and the live dashboard's page at "/dashboard" with its script
+// "/dashboard.js" (the server serves the dashboard's data).
 //
 // Handler is what server.Options.Web expects: the server hands it the
 // plain (non-upgrade) GET and HEAD requests it does not answer itself.
@@ -15,13 +17,14 @@ import (
 	"strings"
 )
 
-//go:embed static/rollcall.js static/sgc-presence.js static/index.html static/dashboard.html static/dashboard.js
+//go:embed static/rollcall.js static/sgc-base.js static/sgc-presence.js static/index.html static/dashboard.html static/dashboard.js
 var files embed.FS
 
 // SGCScript is the last path segment under which sgc's server serves its
 // browser client; any path ending in it (case-insensitive) gets a classic
 // script defining sgc's browser API, window.sgcws_presence, over
-// rollcall.js (static/sgc-presence.js after rollcall.js, see ClassicScript).
+// rollcall.js (static/sgc-base.js and static/sgc-presence.js after
+// rollcall.js, see ClassicScript and SGCBaseScript).
 const SGCScript = "presence.esegece.com.js"
 
 const (

@@ -124,7 +124,11 @@ func basicAuth(users map[string]user) (func(context.Context, *http.Request, stri
 
 // authOptions builds the server's Auth from the configuration.
 func (c *config) authOptions() (server.Auth, error) {
-	a := server.Auth{RefuseNameMismatch: c.Auth.RefuseNameMismatch, FailuresPerMinute: orNoLimit(c.Auth.FailuresPerMinute)}
+	a := server.Auth{
+		RefuseNameMismatch: c.Auth.RefuseNameMismatch,
+		AppMemberIDs:       c.Auth.AppMemberIDs,
+		FailuresPerMinute:  orNoLimit(c.Auth.FailuresPerMinute),
+	}
 	switch c.Auth.Mode {
 	case "", "none":
 		if c.Auth.UsersFile != "" || c.Auth.JWTSecret != "" || c.Auth.JWTPublicKey != "" {

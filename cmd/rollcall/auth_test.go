@@ -189,7 +189,7 @@ func TestServeAuthFlags(t *testing.T) {
 	// YAML and the environment
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rollcall.yaml")
-	if err := os.WriteFile(path, []byte("auth:\n  mode: jwt\n  jwt_audience: rc\n  refuse_name_mismatch: true\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("auth:\n  mode: jwt\n  jwt_audience: rc\n  refuse_name_mismatch: true\n  app_member_ids: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("ROLLCALL_JWT_SECRET", "from-env")
@@ -198,7 +198,7 @@ func TestServeAuthFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err := cfg.authOptions()
-	if err != nil || a.JWT == nil || string(a.JWT.Secret) != "from-env" || a.JWT.Audience != "rc" || a.JWT.Issuer != "me" || !a.RefuseNameMismatch {
+	if err != nil || a.JWT == nil || string(a.JWT.Secret) != "from-env" || a.JWT.Audience != "rc" || a.JWT.Issuer != "me" || !a.RefuseNameMismatch || !a.AppMemberIDs {
 		t.Fatalf("auth %+v %v", a, err)
 	}
 }

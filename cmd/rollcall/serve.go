@@ -62,6 +62,7 @@ type config struct {
 		JWTAudience        string        `yaml:"jwt_audience"`
 		JWTIssuer          string        `yaml:"jwt_issuer"`
 		RefuseNameMismatch bool          `yaml:"refuse_name_mismatch"`
+		AppMemberIDs       bool          `yaml:"app_member_ids"`
 		JWTMaxAge          time.Duration `yaml:"jwt_max_age"`
 		JWTNameClaim       string        `yaml:"jwt_name_claim"`
 		FailuresPerMinute  int           `yaml:"failures_per_minute"`
@@ -178,6 +179,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Auth.JWTNameClaim, "jwt-name-claim", c.Auth.JWTNameClaim, "the JWT claim holding the member's display name")
 	fs.IntVar(&c.Auth.FailuresPerMinute, "auth-failures-per-minute", c.Auth.FailuresPerMinute, "failed logins one IP may make in a minute before its handshakes get 429, 0 = no limit")
 	fs.BoolVar(&c.Auth.RefuseNameMismatch, "refuse-name-mismatch", c.Auth.RefuseNameMismatch, "refuse (error 48) a join whose name differs from the authenticated user's, instead of correcting it")
+	fs.BoolVar(&c.Auth.AppMemberIDs, "app-member-ids", c.Auth.AppMemberIDs, "let an authenticated connection join under a member id of its own choosing (any free id, first come), as sgc's server does; the user stays the connection's")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves https and wss")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")

@@ -12,6 +12,7 @@ import vm from "node:vm";
 
 const sgcSource = readFileSync(process.env.SGC_SCRIPT, "utf8");
 const classicSource = readFileSync(process.env.CLASSIC_SCRIPT, "utf8");
+const baseSource = readFileSync(process.env.SGC_BASE_SCRIPT, "utf8");
 
 class FakeWebSocket extends EventTarget {
   static last = null;
@@ -27,9 +28,9 @@ class FakeWebSocket extends EventTarget {
     if (this.readyState !== 1) throw new Error("not open");
     this.sent.push(text);
   }
-  close(code = 1000, reason = "") {
+  close(code = 1000, reason = "", wasClean = true) {
     this.readyState = 3;
-    this._fire(new CloseEvent("close", { code, reason }), "onclose");
+    this._fire(new CloseEvent("close", { code, reason, wasClean }), "onclose");
   }
   _fire(ev, prop) {
     this.dispatchEvent(ev);
@@ -54,6 +55,7 @@ class CloseEvent extends Event {
     super(type);
     this.code = init.code;
     this.reason = init.reason;
+    this.wasClean = init.wasClean;
   }
 }
 
@@ -93,8 +95,10 @@ test("constructor forms: url, prefix, object with credentials", () => {
   assert.deepEqual([...FakeWebSocket.last.protocols], ["presence.esegece.com"]);
   new ctx.sgcws_presence("ws://h:1/", "app.", ["websocket", "sse"]);
   assert.deepEqual([...FakeWebSocket.last.protocols], ["app.presence.esegece.com"]);
+  // host and path joined as given, as sgc's base library does (the server
+  // takes the doubled slash).
   new ctx.sgcws_presence({ host: "ws://h:1/", user: "bob%2Fops", password: "p%20w" });
-  assert.equal(FakeWebSocket.last.url, "ws://h:1/sgc/auth/url/bob%2Fops/p%20w");
+  assert.equal(FakeWebSocket.last.url, "ws://h:1//sgc/auth/url/bob%2Fops/p%20w");
   new ctx.sgcws_presence({ host: "wss://h", subprotocol: "presence.esegece.com", user: "u", password: "p" });
   assert.equal(FakeWebSocket.last.url, "wss://h/sgc/auth/url/u/p");
   assert.deepEqual([...FakeWebSocket.last.protocols], ["presence.esegece.com"]);
@@ -120,7 +124,9 @@ test("events and methods as sgc's browser client has them", () => {
   assert.ok(last("open"));
   ws.receive({ method: "sgc@presence@session", message: { text: SESSION } });
   assert.equal(last("sgcsession").id, SESSION);
-  assert.equal(typeof last("message").data, "string");
+  assert.equal(last("sgcsession").name, "onsgcsession");
+  // text frames are presence events: no message event, as with sgc's client.
+  assert.equal(last("message"), undefined);
   assert.deepEqual(ws.frames().at(-1), {
     jsonrpc: "2.0", method: "sgc@presence@member@new", member: member(SESSION, "alice", "role=qa"),
   });
@@ -187,9 +193,115 @@ test("events and methods as sgc's browser client has them", () => {
   assert.equal(p.send('{"jsonrpc":"2.0","method":"sgc@presence@get@members","channel":{"name":""}}'), true);
   p.removemember();
   assert.equal(ws.frames().at(-1).method, "sgc@presence@member@remove");
+  // send(method, member, channel, message): a frame from its parts.
+  assert.equal(p.send("sgc@presence@get@members", member(SESSION, "alice"), { name: "lobby" }), true);
+  assert.deepEqual(ws.frames().at(-1), {
+    jsonrpc: "2.0", method: "sgc@presence@get@members", member: member(SESSION, "alice"), channel: { name: "lobby" },
+  });
+  p.send("sgc@presence@publish@msg", member(SESSION), "lobby", 'a "quoted" text');
+  assert.deepEqual(ws.frames().at(-1).message, { text: 'a "quoted" text' });
   p.close();
   assert.equal(p.state(), "closed");
-  assert.equal(last("close").code, 1000);
+  assert.deepEqual({ ...last("close") }, { name: "onclose", message: "", code: 1000, reason: "", clean: true });
+  assert.equal(p.send("sgc@presence@get@members"), false);
+  assert.deepEqual(errors, []);
+});
+
+test("open() connects again after the server went away: a new socket, a new session", () => {
+  const { ctx, errors } = load(sgcSource);
+  const p = new ctx.sgcws_presence({ host: "ws://h:1", user: "u", password: "p" });
+  assert.ok(p instanceof ctx.sgcWebSocket);
+  assert.equal(p.host, "ws://h:1");
+  assert.equal(p.subprotocol, "presence.esegece.com");
+  assert.equal(p.user, "u");
+  const first = FakeWebSocket.last;
+  assert.equal(p.websocket, first);
+  const closes = [];
+  let sessions = 0;
+  p.on("close", (e) => closes.push(e));
+  p.on("sgcsession", (e) => {
+    sessions++;
+    p.newmember(e.id, "ann");
+  });
+  first.open();
+  first.receive({ method: "sgc@presence@session", message: { text: SESSION } });
+  first.close(1006, "", false); // the server restarted
+  assert.equal(closes.at(-1).clean, false);
+  assert.equal(closes.at(-1).code, 1006);
+  p.open();
+  const second = FakeWebSocket.last;
+  assert.notEqual(second, first);
+  assert.equal(p.websocket, second);
+  assert.equal(second.url, "ws://h:1/sgc/auth/url/u/p");
+  assert.equal(p.state(), "connecting");
+  second.open();
+  const S2 = "FEDCBA9876543210FEDCBA9876543210";
+  second.receive({ method: "sgc@presence@session", message: { text: S2 } });
+  assert.equal(sessions, 2);
+  assert.deepEqual(second.frames().at(-1), { jsonrpc: "2.0", method: "sgc@presence@member@new", member: member(S2, "ann") });
+  p.subscribe("lobby");
+  assert.equal(second.frames().at(-1).method, "sgc@presence@channel@member@new");
+  assert.deepEqual(errors, []);
+});
+
+test("sgcWebSockets.js: sgc's base library", () => {
+  const { ctx, errors } = load(baseSource);
+  assert.equal(ctx.sgcws_presence, undefined);
+  assert.match(ctx.GUID(), /^[0-9a-f]{32}$/);
+  assert.notEqual(ctx.GUID(), ctx.GUID());
+  assert.equal(ctx.sgcEncodeBase64, false);
+  assert.equal(ctx.sgcEncodeB64("hé"), "hé");
+  ctx.sgcEncodeBase64 = true;
+  assert.equal(ctx.sgcEncodeB64("hé"), "sgc@b64:aMOp");
+  assert.equal(ctx.sgcEncodeB64(""), "");
+  ctx.sgcEncodeBase64 = false;
+  assert.equal(ctx.sgcDecodeB64("sgc@b64:aMOp"), "hé");
+  assert.equal(ctx.sgcDecodeB64("plain"), "plain");
+  const obj = { a: 1 };
+  assert.equal(ctx.sgcDecodeB64(obj), obj);
+
+  const s = new ctx.sgcWebSocket("ws://h:1/chat", "chat.example");
+  const ws = FakeWebSocket.last;
+  assert.equal(s.websocket, ws);
+  assert.equal(ws.url, "ws://h:1/chat");
+  assert.deepEqual([...ws.protocols], ["chat.example"]);
+  assert.equal(s.host, "ws://h:1/chat");
+  assert.equal(s.subprotocol, "chat.example");
+  assert.deepEqual([...s.transport], ["websocket", "sse"]);
+  const seen = [];
+  for (const name of ["open", "message", "stream", "close", "error"]) s.on(name, (e) => seen.push([name, e]));
+  assert.equal(s.state(), "connecting");
+  ws.open();
+  assert.equal(s.state(), "open");
+  ws.receive("hello");
+  ws._fire(new MessageEvent("message", { data: new Uint8Array([1, 2]) }), "onmessage");
+  s.send("raw text");
+  s.sendbin(new Uint8Array([3]));
+  assert.equal(ws.sent[0], "raw text");
+  assert.ok(ws.sent[1] instanceof Uint8Array);
+  s.close();
+  assert.equal(s.state(), "closed");
+  const plainSeen = seen.map(([n, e]) => [n, { ...e }]);
+  assert.deepEqual(plainSeen[0], ["open", { name: "onopen", message: "" }]);
+  assert.deepEqual(plainSeen[1], ["message", { name: "onmessage", message: "hello" }]);
+  assert.equal(plainSeen[2][0], "stream");
+  assert.deepEqual([...plainSeen[2][1].stream], [1, 2]);
+  assert.deepEqual(plainSeen[3], ["close", { name: "onclose", message: "", code: 1000, reason: "", clean: true }]);
+
+  // one listener added twice runs once; open() makes a new socket.
+  let opens = 0;
+  const onOpen = () => opens++;
+  s.on("open", onOpen);
+  s.on("open", onOpen);
+  s.open();
+  assert.notEqual(FakeWebSocket.last, ws);
+  FakeWebSocket.last.open();
+  assert.equal(opens, 1);
+
+  // with a user: host + the credentials path, as given.
+  new ctx.sgcWebSocket({ host: "ws://h:1/", user: "u", password: "p" });
+  assert.equal(FakeWebSocket.last.url, "ws://h:1//sgc/auth/url/u/p");
+  assert.deepEqual([...FakeWebSocket.last.protocols], []);
   assert.deepEqual(errors, []);
 });
 
