@@ -37,8 +37,7 @@ const commandTimeout = 10 * time.Second
 // runConnect implements `rollcall connect URL --name NAME [--info TEXT]
 // [--channel CH] [--base64]`: an interactive terminal client.
 func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("rollcall connect", flag.ContinueOnError)
 	name := fs.String("name", "", "your member name (required)")
 	info := fs.String("info", "", "your member info")
 	channel := fs.String("channel", "", "channel to join at start")
@@ -46,6 +45,7 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	user := fs.String("user", "", "user name for HTTP Basic authentication; the password comes from ROLLCALL_PASSWORD")
 	token := fs.String("token", os.Getenv("ROLLCALL_TOKEN"), "bearer token (JWT) for an authenticating server (env ROLLCALL_TOKEN)")
 	fs.Usage = func() {
+		stderr := fs.Output()
 		fmt.Fprintln(stderr, "Usage: rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "\n"+connectHelp)
@@ -53,7 +53,7 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	// Flags may come before or after the URL.
 	var positional []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
+		if err := parseFlags(fs, rest, stderr); err != nil {
 			return err
 		}
 		rest = fs.Args()

@@ -254,14 +254,10 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 	// First pass: validate the command line and find --config.
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("rollcall serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML configuration file (flags override it)")
 	cfg.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		return cfg, usageError{err.Error()}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
