@@ -2,7 +2,7 @@
 // terminal client, and prints its version.
 //
 //	rollcall serve [flags]
-//	rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--user USER | --token JWT]
+//	rollcall connect URL[,URL...] --name NAME [--info TEXT] [--channel CH] [--user USER | --token JWT]
 //	rollcall hash-password < password
 //	rollcall version
 package main
@@ -77,7 +77,7 @@ const usage = `rollcall: a presence server speaking the sgc Presence protocol
 
 Usage:
   rollcall serve   [flags]      run the server (rollcall serve -h for flags)
-  rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]
+  rollcall connect URL[,URL...] --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]
                                 an interactive terminal client
   rollcall bench SCENARIO [flags]
                                 load and measure a server: idle, fanout, joinstorm,
