@@ -1,6 +1,8 @@
 package natsbroker
 
 import (
+	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -33,27 +35,38 @@ func (n *Node) Reach() Reach {
 	return Reach{Configured: n.configuredPeers(), Reached: len(n.routed)}
 }
 
-// configuredPeers counts Options.Peers other than this node's own
-// addresses.
+// configuredPeers counts Options.Peers other than this node itself: an
+// address with this node's route port at its listen or advertised host,
+// its host name or a loopback address. Every node may be given the same
+// list.
 func (n *Node) configuredPeers() int {
-	self := map[string]bool{}
+	if n.configured >= 0 {
+		return n.configured
+	}
+	_, port, _ := net.SplitHostPort(n.ClusterAddr())
+	self := map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
 	for _, a := range []string{n.o.ClusterListen, n.o.ClusterAdvertise, n.ClusterAddr()} {
-		if a != "" {
-			self[a] = true
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			self[h] = true
 		}
+	}
+	if h, err := os.Hostname(); err == nil {
+		self[h] = true
 	}
 	c := 0
 	for _, p := range n.o.Peers {
 		if _, rest, ok := strings.Cut(p, "://"); ok {
 			p = rest
 		}
-		if _, rest, ok := strings.Cut(p, "@"); ok {
-			p = rest
+		if i := strings.LastIndexByte(p, '@'); i >= 0 {
+			p = p[i+1:]
 		}
-		if !self[p] {
+		h, pp, err := net.SplitHostPort(p)
+		if err != nil || pp != port || !self[h] {
 			c++
 		}
 	}
+	n.configured = c
 	return c
 }
 

@@ -53,7 +53,10 @@ func TestReach(t *testing.T) {
 	}
 	o2 := opts("n2", n1.ClusterAddr())
 	o2.ClusterListen = freeAddr(t)
-	o2.Peers = append(o2.Peers, o2.ClusterListen) // the same list on every node
+	_, port, _ := net.SplitHostPort(o2.ClusterListen)
+	// The same list on every node: this node's own address, as given or by
+	// a name of this host, is not a peer.
+	o2.Peers = append(o2.Peers, o2.ClusterListen, "nats-route://localhost:"+port)
 	n2 := startNode(t, o2)
 	testkit.Eventually(t, 10*time.Second, "n2 reaching n1", func() bool { return n2.Reach() == Reach{Configured: 1, Reached: 1} })
 	testkit.Eventually(t, 10*time.Second, "n1 reaching n2", func() bool { return n1.Reach() == Reach{Configured: 0, Reached: 1} })

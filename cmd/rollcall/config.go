@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -309,6 +310,16 @@ func annotate(n *yaml.Node, prefix string, sources map[string]string) {
 		}
 		if secretKeys[key] && v.Value != "" {
 			v.SetString("(set)")
+		}
+		if key == "nats" && v.Kind == yaml.SequenceNode {
+			for _, item := range v.Content {
+				if u, err := url.Parse(item.Value); err == nil && u.User != nil {
+					if _, ok := u.User.Password(); ok {
+						u.User = nil
+						item.SetString(strings.Replace(u.String(), "://", "://(user and password set)@", 1))
+					}
+				}
+			}
 		}
 		if key == "pusher.apps" && v.Kind == yaml.SequenceNode {
 			for _, app := range v.Content {

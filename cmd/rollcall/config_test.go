@@ -319,6 +319,13 @@ func TestPrintConfig(t *testing.T) {
 	if strings.Contains(got, "hush") {
 		t.Error("the API key is printed")
 	}
+	out.Reset()
+	if code := run([]string{"serve", "--print-config", "--nats", "nats://u:pw-secret@127.0.0.1:4222"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(out.String(), "pw-secret") || !strings.Contains(out.String(), "nats://(user and password set)@127.0.0.1:4222") {
+		t.Errorf("a NATS password printed:\n%s", out.String())
+	}
 	// What it prints loads back as the configuration it describes.
 	back := writeConfig(t, strings.Replace(got, "(set)", "hush", 1))
 	want, err := loadConfig([]string{"--config", path, "--rate", "7", "--api-key", "hush", "--cluster-peers", "127.0.0.1:7301"}, io.Discard)
