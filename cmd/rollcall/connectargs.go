@@ -79,11 +79,12 @@ func password(user string, stdin io.Reader, stderr io.Writer) (string, error) {
 	if !ok || !isTerminal(f) {
 		return "", usageError{fmt.Sprintf("connect: --user %s needs a password: set %s (or run at a terminal to be asked for it)", user, passwordEnv)}
 	}
-	fmt.Fprintf(stderr, "password for %s: ", user)
-	// Echo off with stty, so that no dependency is needed for it.
+	// Echo off with stty, so that no dependency is needed for it; stty
+	// fails on a character device that is not a terminal (/dev/null).
 	if err := stty(f, "-echo"); err != nil {
-		return "", fmt.Errorf("connect: turn off echo to read the password (or set %s): %w", passwordEnv, err)
+		return "", usageError{fmt.Sprintf("connect: --user %s needs a password: set %s (stdin is not a terminal to ask at)", user, passwordEnv)}
 	}
+	fmt.Fprintf(stderr, "password for %s: ", user)
 	line, err := bufio.NewReader(f).ReadString('\n')
 	_ = stty(f, "echo")
 	fmt.Fprintln(stderr)
