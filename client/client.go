@@ -233,7 +233,12 @@ func (c *Client) reconnect() *conn {
 		if c.ctx.Err() != nil {
 			return nil
 		}
-		c.log.Warn("reconnect failed", "attempt", attempt+1, "err", err)
+		url := c.urls[c.next]
+		c.log.Warn("reconnect failed", "url", url, "attempt", attempt+1, "err", err)
+		if h := c.opts.OnReconnectFailed; h != nil {
+			c.emit(func() { h(url, attempt+1, err) })
+			continue
+		}
 		c.emitError(fmt.Errorf("client: reconnect: %w", err))
 	}
 }

@@ -167,6 +167,11 @@ type Options struct {
 	// OnDisconnect is called when a connection ends, with its close code
 	// (1006 when it ended without a close frame; 1000 after Close).
 	OnDisconnect func(code int)
+	// OnReconnectFailed is called after every failed reconnection attempt
+	// (counted from 1 since the connection was lost) with the URL it
+	// dialed and why it failed; the next attempt follows after a backoff.
+	// When set, these failures do not also go to OnError.
+	OnReconnectFailed func(url string, attempt int, err error)
 	// OnError receives transport errors, frames the client could not read
 	// (wrapping ErrBadFrame) and unacknowledged frames (ErrNotAcknowledged).
 	OnError func(err error)

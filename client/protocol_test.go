@@ -334,3 +334,43 @@ func TestNoReconnect(t *testing.T) {
 		t.Fatalf("Subscribe after loss: %v", err)
 	}
 }
+
+// TestOnReconnectFailed: every failed attempt is reported once, with its
+// URL and number, and not also to OnError.
+func TestOnReconnectFailed(t *testing.T) {
+	s := newFake(t, false)
+	r := newRecorder()
+	type failure struct {
+		url     string
+		attempt int
+		err     error
+	}
+	failed := make(chan failure, 1000)
+	errs := make(chan error, 1000)
+	a := dial(t, s.url, r, Options{Name: "alice", ReconnectMin: time.Millisecond, ReconnectMax: 10 * time.Millisecond,
+		OnReconnectFailed: func(url string, attempt int, err error) { failed <- failure{url, attempt, err} },
+		OnError:           func(err error) { errs <- err }})
+	fc := s.nextConn(t)
+	s.denyMember = true
+	fc.ws.Close(websocket.StatusGoingAway, "")
+	r.next(t, "disconnect", nil)
+	for want := 1; want <= 2; want++ {
+		f := testkit.Recv(t, failed, waitFor, "a failed attempt")
+		var se *Error
+		if f.url != s.url || f.attempt != want || !errors.As(f.err, &se) || se.Code != CodeMemberDenied {
+			t.Fatalf("failure %+v, want attempt %d at %s with error 2", f, want, s.url)
+		}
+	}
+	s.mu.Lock()
+	s.denyMember = false
+	s.mu.Unlock()
+	r.next(t, "connect", nil)
+	if err := a.Subscribe(ctxT(t), "room"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("a reconnect failure reached OnError too: %v", err)
+	default:
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/rollcall/rollcall/presence"
@@ -47,10 +48,36 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
 	notFound := func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r, "/api/", "/api"); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, apiError{fmt.Sprintf("%s %s is not allowed: use %s", r.Method, r.URL.Path, allow)})
+			return
+		}
 		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no such API route: %s %s", r.Method, r.URL.Path)})
 	}
 	route("/api/", notFound)
 	route("/api", notFound)
+}
+
+// allowedMethods lists, comma-separated, the methods for which mux has a
+// route to r's path other than the catch-all patterns: a catch-all
+// without a method matches every method, so ServeMux's own 405 never
+// comes, and the catch-all answers it instead.
+func allowedMethods(mux *http.ServeMux, r *http.Request, catchAll ...string) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && !slices.Contains(catchAll, pattern) {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 // requireKey lets through requests that carry the API key as a bearer
@@ -248,5 +275,7 @@ func writeEngineError(w http.ResponseWriter, err error, channel string) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // people read these: "<" stays "<", not \u003c
+	_ = enc.Encode(v)
 }

@@ -205,3 +205,49 @@ func TestAPIGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIMethodNotAllowed: a known route with another method is 405 with
+// an Allow header naming the route's methods; an unknown route stays 404.
+func TestAPIMethodNotAllowed(t *testing.T) {
+	_, url := startServer(t, Options{APIKey: testKey})
+	base := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/")
+	for _, c := range []struct{ method, path, allow string }{
+		{"GET", "/api/publish", "POST"},
+		{"DELETE", "/api/channels", "GET, HEAD"},
+		{"POST", "/api/channels/room/members", "GET, HEAD"},
+		{"GET", "/api/connections/ABC/disconnect", "POST"},
+	} {
+		req, _ := http.NewRequest(c.method, base+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != c.allow ||
+			!strings.Contains(string(raw), c.allow) {
+			t.Errorf("%s %s: %d Allow %q %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), raw)
+		}
+	}
+	if code, _ := apiCall(t, url, "GET", "/api/nothing", testKey, ""); code != http.StatusNotFound {
+		t.Fatalf("unknown route: %d", code)
+	}
+}
+
+// TestAPIErrorsReadable: error bodies keep <, > and & as they are, not
+// \u003c.
+func TestAPIErrorsReadable(t *testing.T) {
+	_, url := startServer(t, Options{APIKey: testKey})
+	base := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/")
+	resp, err := http.Get(base + "/api/channels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(raw), "Bearer <key>") ||
+		strings.Contains(string(raw), `\u003c`) {
+		t.Fatalf("401 body: %d %s", resp.StatusCode, raw)
+	}
+}

@@ -28,6 +28,39 @@ type Cluster interface {
 	Leave() error
 }
 
+// ClusterReach is implemented by a Cluster that knows the peers it was
+// given (an embedded NATS server's routes): /readyz and /api/stats report
+// them, and the server is not ready while fewer than Required are reached.
+type ClusterReach interface {
+	Reach() PeerReach
+}
+
+// PeerReach is how much of the cluster a node reaches.
+type PeerReach struct {
+	// Configured is how many peers the node was given (its own address
+	// not counted).
+	Configured int `json:"configured"`
+	// Reached is how many other nodes it has a route to (routes are
+	// gossiped: one live peer leads to all, so it may exceed Configured).
+	Reached int `json:"reached"`
+	// Required is how many it must reach to be ready (0: none).
+	Required int `json:"required,omitempty"`
+}
+
+// peerReach is the cluster's PeerReach, nil without a cluster, when the
+// cluster does not know its peers, or when it is all zero.
+func (s *Server) peerReach() *PeerReach {
+	cr, ok := s.opts.Cluster.(ClusterReach)
+	if !ok {
+		return nil
+	}
+	r := cr.Reach()
+	if r == (PeerReach{}) {
+		return nil // no peers given, none reached, none required
+	}
+	return &r
+}
+
 // ClusterNode is one node as /api/stats and the dashboard show it.
 type ClusterNode struct {
 	Name          string    `json:"name"`
@@ -63,23 +96,44 @@ func (s *Server) Ready() bool {
 	if s.shuttingDown() {
 		return false
 	}
-	return s.opts.Cluster == nil || s.opts.Cluster.Ready()
+	if s.opts.Cluster == nil {
+		return true
+	}
+	if r := s.peerReach(); r != nil && r.Reached < r.Required {
+		return false
+	}
+	return s.opts.Cluster.Ready()
 }
 
-// serveReady answers GET /readyz: 200 "ready", or 503 with the reason.
+// readiness is the body of GET /readyz.
+type readiness struct {
+	Ready  bool       `json:"ready"`
+	Status string     `json:"status"`
+	Peers  *PeerReach `json:"peers,omitempty"`
+}
+
+// serveReady answers GET /readyz: 200 when ready, 503 otherwise, with a
+// JSON body saying why and, in a cluster that knows its peers, how many
+// of them this node reaches.
 func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	body := readiness{Ready: true, Status: "ready"}
+	if s.opts.Cluster != nil {
+		body.Peers = s.peerReach()
+	}
 	switch {
 	case s.shuttingDown():
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "shutting down")
+		body.Ready, body.Status = false, "shutting down"
+	case body.Peers != nil && body.Peers.Reached < body.Peers.Required:
+		body.Ready, body.Status = false, fmt.Sprintf("waiting for cluster peers: %d reached, %d required", body.Peers.Reached, body.Peers.Required)
 	case s.opts.Cluster != nil && !s.opts.Cluster.Ready():
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not synced with the cluster")
-	default:
-		fmt.Fprintln(w, "ready")
+		body.Ready, body.Status = false, "not synced with the cluster"
 	}
+	status := http.StatusOK
+	if !body.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, body)
 }
 
 // LeaveCluster tells the other nodes this node leaves, so that they drop

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -104,5 +105,62 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
+	}
+}
+
+// reachCluster is a fakeCluster that knows its peers.
+type reachCluster struct {
+	fakeCluster
+	reached atomic.Int64
+}
+
+func (r *reachCluster) Reach() PeerReach {
+	return PeerReach{Configured: 2, Reached: int(r.reached.Load()), Required: 1}
+}
+
+// getReady reads GET /readyz: its status and JSON body.
+func getReady(t *testing.T, url string) (int, readiness) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body readiness
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// TestReadyzPeers: /readyz reports the configured and reached peers, and
+// is 503 while fewer than required are reached, however synced the node
+// is; /api/stats has them too.
+func TestReadyzPeers(t *testing.T) {
+	rc := &reachCluster{}
+	rc.ready.Store(true)
+	srv, url := startServer(t, Options{Cluster: rc})
+	base := "http" + strings.TrimPrefix(url, "ws")
+	code, body := getReady(t, base+"readyz")
+	want := PeerReach{Configured: 2, Reached: 0, Required: 1}
+	if code != 503 || body.Ready || body.Peers == nil || *body.Peers != want || !strings.Contains(body.Status, "0 reached, 1 required") {
+		t.Fatalf("no peer reached: %d %+v", code, body)
+	}
+	if srv.Ready() {
+		t.Fatal("Ready without the required peer")
+	}
+	rc.reached.Store(1)
+	code, body = getReady(t, base+"readyz")
+	want.Reached = 1
+	if code != 200 || !body.Ready || body.Status != "ready" || body.Peers == nil || *body.Peers != want {
+		t.Fatalf("peer reached: %d %+v", code, body)
+	}
+	if st := srv.Stats(); st.Peers == nil || *st.Peers != want {
+		t.Fatalf("stats peers: %+v", st.Peers)
+	}
+	_, single := startServer(t, Options{})
+	code, body = getReady(t, "http"+strings.TrimPrefix(single, "ws")+"readyz")
+	if code != 200 || body.Peers != nil || body.Status != "ready" {
+		t.Fatalf("single node: %d %+v", code, body)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gobwas/ws"
 	"go.uber.org/goleak"
 
 	"github.com/rollcall/rollcall/presence"
@@ -463,5 +464,38 @@ func TestEmptyChannelIsEveryone(t *testing.T) {
 	a.send(&sgcwire.Message{Method: sgcwire.MethodGetMembers, Channel: ""})
 	if m := a.expect(sgcwire.MethodSendMembers, nil); len(m.Members) != 2 {
 		t.Fatalf("the members of \"\": %+v, want alice and bob", m.Members)
+	}
+}
+
+// TestSubprotocolRefused: a handshake offering only subprotocols that are
+// not sgc's gets 400 naming the accepted one, before any upgrade; offering
+// sgc's among others still connects.
+func TestSubprotocolRefused(t *testing.T) {
+	_, url := startServer(t, Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	_, _, _, err := ws.Dialer{Protocols: []string{"chat", "superchat"}}.Dial(ctx, url)
+	var status ws.StatusError
+	if !errors.As(err, &status) || int(status) != http.StatusBadRequest {
+		t.Fatalf("chat: %v", err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http"+strings.TrimPrefix(url, "ws"), nil)
+	for k, v := range map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+		"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "chat"} {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), sgcwire.Subprotocol) ||
+		!strings.Contains(string(body), "chat") {
+		t.Fatalf("chat: %d %s", resp.StatusCode, body)
+	}
+	c := dialProto(t, url, "chat", sgcwire.Subprotocol)
+	if m := c.read(); m.Method != sgcwire.MethodSession {
+		t.Fatalf("chat and sgc: %+v", m)
 	}
 }

@@ -58,6 +58,9 @@ type Stats struct {
 	// Nodes lists the cluster's nodes, this one first (absent on a single
 	// node).
 	Nodes []ClusterNode `json:"nodes,omitempty"`
+	// Peers is how many of its configured peers this node reaches (absent
+	// on a single node and on an external NATS).
+	Peers *PeerReach `json:"peers,omitempty"`
 }
 
 // counters are the server's own counters; each is one atomic add on its
@@ -91,5 +94,6 @@ func (s *Server) Stats() Stats {
 		InvalidFrames:    c.InvalidFrames.Load(),
 		Goroutines:       runtime.NumGoroutine(),
 		Nodes:            s.clusterNodes(),
+		Peers:            s.peerReach(),
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gobwas/ws"
@@ -55,6 +56,20 @@ func isUpgrade(r *http.Request) bool {
 		headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
+// offeredSubprotocols lists the subprotocols of a handshake's
+// Sec-WebSocket-Protocol headers.
+func offeredSubprotocols(r *http.Request) []string {
+	var out []string
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 func headerHasToken(h http.Header, key, token string) bool {
 	for _, v := range h.Values(key) {
 		for _, t := range strings.Split(v, ",") {
@@ -68,7 +83,8 @@ func headerHasToken(h http.Header, key, token string) bool {
 
 // upgrade is the one way a WebSocket handshake becomes a connection, for
 // every protocol: refused while shutting down (503), from an origin not
-// allowed (403), on an authenticated endpoint without valid credentials
+// allowed (403), offering only subprotocols the adapter does not speak
+// (400), on an authenticated endpoint without valid credentials
 // (401/403, 429 when the address failed too often), or past the
 // connection caps (503, 429 for one address); then upgraded with the subprotocol the adapter
 // accepts, registered, and handed to the adapter with what the server
@@ -80,6 +96,14 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, e *endpoint) {
 	}
 	if !s.originAllowed(r) {
 		s.refuseOrigin(w, r)
+		return
+	}
+	if offered := offeredSubprotocols(r); len(offered) > 0 && !slices.ContainsFunc(offered, e.adapter.Subprotocol) {
+		// Upgraded without a subprotocol, a client that asked for its
+		// own would be sent frames it does not speak.
+		s.log.Debug("websocket subprotocol refused", "remote", r.RemoteAddr, "offered", offered)
+		http.Error(w, "rollcall: none of the offered subprotocols ("+strings.Join(offered, ", ")+") is spoken here; "+
+			e.adapter.UpgradeRequired()+" (or offer no subprotocol)", http.StatusBadRequest)
 		return
 	}
 	peer := adapter.Peer{Request: r}

@@ -23,7 +23,9 @@ type apiError struct {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // people read these: "<" stays "<", not \u003c
+	_ = enc.Encode(v)
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {
@@ -39,8 +41,30 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /apps/{app}/channels/{channel}/users", h.api(h.apiUsers))
 	mux.HandleFunc("POST /apps/{app}/users/{user}/terminate_connections", h.api(h.apiTerminate))
 	mux.HandleFunc("/apps/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); allow != "" {
+			w.Header().Set("Allow", allow)
+			fail(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+" is not allowed: use "+allow)
+			return
+		}
 		fail(w, http.StatusNotFound, "No such Pusher API route: "+r.Method+" "+r.URL.Path)
 	})
+}
+
+// allowedMethods lists, comma-separated, the methods for which mux has a
+// route to r's path besides the catch-all "/apps/" (which matches every
+// method, so ServeMux's own 405 never comes).
+func allowedMethods(mux *http.ServeMux, r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/apps/" {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 // api checks a request's app and signature and reads its body.

@@ -443,6 +443,10 @@ func TestHTTPAPIRefusals(t *testing.T) {
 	if st, b := e.api(t, "GET", "/apps/"+appID+"/nothing", nil, nil); st != 404 {
 		t.Errorf("unknown route: %d %s", st, b)
 	}
+	// A known route with another method: 405, naming the method to use.
+	if st, b := e.api(t, "GET", path, nil, nil); st != 405 || !strings.Contains(b, "is not allowed: use POST") {
+		t.Errorf("GET %s: %d %s, want 405", path, st, b)
+	}
 	if st, _ := e.api(t, "POST", path, body, nil); st != 200 {
 		t.Errorf("a good request after the bad ones: %d", st)
 	}

@@ -1,11 +1,13 @@
 package natsbroker
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -48,6 +50,8 @@ func startServer(o *Options, inc uint64, token string) (*server.Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else if err := checkListen(o.ClusterListen); err != nil {
+		return nil, err
 	}
 	var routes []*url.URL
 	for _, p := range o.Peers {
@@ -101,6 +105,20 @@ func startServer(o *Options, inc uint64, token string) (*server.Server, error) {
 		return nil, fmt.Errorf("natsbroker: embedded server did not start (cluster listen %s)", o.ClusterListen)
 	}
 	return srv, nil
+}
+
+// checkListen fails at once when addr cannot be listened on (a port in
+// use, an address not of this host), where nats-server would retry in the
+// background and never become ready.
+func checkListen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			err = syscall.EADDRINUSE
+		}
+		return fmt.Errorf("natsbroker: cluster listen %s: %w", addr, err)
+	}
+	return ln.Close()
 }
 
 // routedServers returns the names of the servers srv has a route to.

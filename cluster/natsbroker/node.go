@@ -52,14 +52,20 @@ type Node struct {
 
 	// mu guards what follows and orders every call into the receiver of
 	// one remote node's replica (apply, sync, forget).
-	mu        sync.Mutex
-	recv      rawReceiver
-	started   time.Time
-	closed    bool
-	peers     map[string]*peer
-	routed    map[string]uint64 // embedded: node -> incarnation of the servers routed to
-	sameName  bool              // logged that another process uses our name
-	closeOnce sync.Once
+	mu       sync.Mutex
+	recv     rawReceiver
+	started  time.Time
+	closed   bool
+	peers    map[string]*peer
+	routed   map[string]uint64 // embedded: node -> incarnation of the servers routed to
+	sameName bool              // logged that another process uses our name
+	// configured is the number of Options.Peers not this node (-1: not
+	// counted yet).
+	configured int
+	// peerWarned is when the last warning about unreachable peers was
+	// logged (zero: none since they were reached).
+	peerWarned time.Time
+	closeOnce  sync.Once
 
 	// seen is when each node's heartbeat last arrived, noted apart from
 	// the dispatcher: a node whose dispatcher is behind (a burst of
@@ -116,6 +122,8 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		subs:    make(map[string]*nats.Subscription),
 		peers:   make(map[string]*peer),
 		seen:    make(map[string]seenHB),
+
+		configured: -1,
 	}
 	n.log = n.log.With("incarnation", incString(n.inc))
 	n.chgSubj = n.ctlSubject(kindChange)

@@ -195,6 +195,7 @@ func (n *Node) check(now time.Time, routed map[string]bool, gone []string) {
 	}
 	if n.srv != nil {
 		n.routed = n.rollcallRoutes(routed, now)
+		n.checkReach(now)
 	}
 	for _, s := range gone {
 		name, inc, ok := parseServerName(s)

@@ -22,13 +22,16 @@ import (
 // clusterConfig is the cluster part of `rollcall serve`'s configuration
 // (flags and the same keys at the top level of the YAML file).
 type clusterConfig struct {
-	Node          string        `yaml:"node"`
-	ClusterListen string        `yaml:"cluster_listen"`
-	ClusterPeers  []string      `yaml:"cluster_peers"`
-	NATS          []string      `yaml:"nats"`
-	NATSCreds     string        `yaml:"nats_creds"`
-	Heartbeat     time.Duration `yaml:"heartbeat"`
-	NodeTimeout   time.Duration `yaml:"node_timeout"`
+	Node          string   `yaml:"node"`
+	ClusterListen string   `yaml:"cluster_listen"`
+	ClusterPeers  []string `yaml:"cluster_peers"`
+	// ClusterMinPeers is how many other nodes this node must have a
+	// route to before /readyz answers 200.
+	ClusterMinPeers int           `yaml:"cluster_min_peers"`
+	NATS            []string      `yaml:"nats"`
+	NATSCreds       string        `yaml:"nats_creds"`
+	Heartbeat       time.Duration `yaml:"heartbeat"`
+	NodeTimeout     time.Duration `yaml:"node_timeout"`
 	// Route authentication and TLS of the embedded server (see
 	// docs/security.md, "The cluster port").
 	ClusterSecretFile string `yaml:"cluster_secret_file"`
@@ -65,6 +68,7 @@ func (c *clusterConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Node, "node", c.Node, "this node's name in a cluster, unique among the live nodes (default: the host name and a random suffix)")
 	fs.StringVar(&c.ClusterListen, "cluster-listen", c.ClusterListen, "run an embedded NATS server for the cluster, taking routes from the other nodes on this host:port")
 	fs.Func("cluster-peers", "comma-separated cluster addresses (host:port) of some other nodes (with --cluster-listen)", listFlag(&c.ClusterPeers))
+	fs.IntVar(&c.ClusterMinPeers, "cluster-min-peers", c.ClusterMinPeers, "other nodes this node must have a route to before GET /readyz answers 200 (with --cluster-listen; 0 = none)")
 	fs.Func("nats", "comma-separated URLs of an external NATS (nats://[user:password@]host:4222, tls://…) instead of the embedded one", listFlag(&c.NATS))
 	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS user credentials file (JWT and nkey) for --nats")
 	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", c.NATSTLSCA, "CA file (PEM) that signed the external NATS's certificate, for --nats tls://…")
@@ -93,6 +97,12 @@ func (c *clusterConfig) validate() []string {
 	}
 	if (c.NATSCreds != "" || c.NATSTLSCA != "" || c.NATSTLSCert != "" || c.NATSTLSKey != "") && len(c.NATS) == 0 {
 		bad = append(bad, "--nats-creds, --nats-tls-ca, --nats-tls-cert and --nats-tls-key go with --nats")
+	}
+	if c.ClusterMinPeers < 0 {
+		bad = append(bad, fmt.Sprintf("--cluster-min-peers (cluster_min_peers) must be 0 or more, got %d", c.ClusterMinPeers))
+	}
+	if c.ClusterMinPeers > 0 && len(c.NATS) > 0 {
+		bad = append(bad, "--cluster-min-peers counts the embedded server's routes: it does not go with --nats")
 	}
 	bad = append(bad, c.validateRoutes()...)
 	if c.Heartbeat <= 0 {
@@ -159,11 +169,21 @@ func (c *clusterConfig) start(ctx context.Context, log *slog.Logger) (*clusterNo
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	log.Info("cluster node", "node", n.Name(), "incarnation", n.Incarnation(), "cluster_addr", n.ClusterAddr(), "external_nats", len(c.NATS) > 0)
-	return &clusterNode{n}, nil
+	return &clusterNode{Node: n, minPeers: c.ClusterMinPeers}, nil
 }
 
 // clusterNode is natsbroker's Node as the server's Cluster.
-type clusterNode struct{ *natsbroker.Node }
+type clusterNode struct {
+	*natsbroker.Node
+	minPeers int // --cluster-min-peers
+}
+
+var _ server.ClusterReach = (*clusterNode)(nil)
+
+func (c *clusterNode) Reach() server.PeerReach {
+	r := c.Node.Reach()
+	return server.PeerReach{Configured: r.Configured, Reached: r.Reached, Required: c.minPeers}
+}
 
 var _ server.Cluster = (*clusterNode)(nil)
 

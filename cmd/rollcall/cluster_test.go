@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -363,4 +364,70 @@ func TestClusterYAMLConfig(t *testing.T) {
 	if _, ok := n.logs.wait(rx(`msg="cluster node started".*cluster=127.0.0.1:`+strconv.Itoa(port)), time.Second); !ok {
 		t.Errorf("not on the configured cluster address:\n%s", n.logs)
 	}
+}
+
+// TestClusterWrongPeer: a node given a peer address where no node listens
+// warns about it and, with --cluster-min-peers 1, answers /readyz 503
+// with the count until another node routes to it.
+func TestClusterWrongPeer(t *testing.T) {
+	port, wrong := freePort(t), freePort(t)
+	n1 := startProc(t, "n1", nil, nodeArgs("n1", port, []int{wrong}, "--cluster-min-peers", "1")...)
+	if n1.addr == "" {
+		t.Fatal("n1 did not start")
+	}
+	if _, ok := n1.logs.wait(rx(`level=WARN msg="cluster peers unreachable.*configured=1 reached=0 peers=127.0.0.1:`+strconv.Itoa(wrong)), 15*time.Second); !ok {
+		t.Fatal("no warning about the unreachable peer")
+	}
+	body := n1.get(t, "/readyz", 503)
+	if !strings.Contains(body, `"peers":{"configured":1,"reached":0,"required":1}`) {
+		t.Fatalf("readyz: %s", body)
+	}
+	n2 := startProc(t, "n2", nil, nodeArgs("n2", freePort(t), []int{port})...)
+	if n2.addr == "" {
+		t.Fatal("n2 did not start")
+	}
+	testkit.Eventually(t, 15*time.Second, "n1 ready once n2 routed in", func() bool { return n1.readyz() == 200 })
+	if body := n1.get(t, "/readyz", 200); !strings.Contains(body, `"reached":1`) {
+		t.Fatalf("readyz: %s", body)
+	}
+}
+
+// TestClusterListenBusy: a --cluster-listen port in use fails at once with
+// the reason.
+func TestClusterListenBusy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	start := time.Now()
+	p := startProc(t, "busy", nil, nodeArgs("busy", port, nil)...)
+	if p.addr != "" {
+		t.Fatal("started on a busy port")
+	}
+	if code := p.wait(t, 10*time.Second); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if want := "cluster listen 127.0.0.1:" + strconv.Itoa(port) + ": address already in use"; !strings.Contains(p.logs.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, p.logs)
+	}
+}
+
+// get GETs path on p, wants status, and returns the body.
+func (p *proc) get(t *testing.T, path string, status int) string {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: %d, want %d: %s", path, resp.StatusCode, status, body)
+	}
+	return string(body)
 }

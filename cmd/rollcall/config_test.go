@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -227,5 +228,146 @@ func TestServeRefusesMeaninglessValues(t *testing.T) {
 	cfg, err = loadConfig([]string{"--rate", "7.5"}, io.Discard)
 	if err != nil || cfg.serverOptions(nil).Limits.MessagesPerSecond != 7.5 {
 		t.Fatalf("--rate 7.5: %v", err)
+	}
+}
+
+// writeConfig writes a YAML file for a test and returns its path.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "x.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestConfigUnknownKey: an unknown key is named with the file, its line
+// and the nearest valid key, never with a Go type.
+func TestConfigUnknownKey(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"addr: \":1\"\nlimits:\n  burst: 3\n\n\n\n  max_conection: 5\n", `line 7: unknown key "limits.max_conection" (did you mean "limits.max_connections"?)`},
+		{"max_connections: 5\n", `line 1: unknown key "max_connections" (did you mean "limits.max_connections"?)`},
+		{"log-level: debug\n", `line 1: unknown key "log-level" (did you mean "log_level"?)`},
+		{"ack:\n  enable: true\n", `line 2: unknown key "ack.enable" (did you mean "ack.enabled"?)`},
+		{"pusher:\n  apps:\n  - id: a\n    sekret: x\n", `line 4: unknown key "pusher.apps[0].sekret" (did you mean "pusher.apps[0].secret"?)`},
+		{"frobnicate: 1\n", `line 1: unknown key "frobnicate"`},
+	} {
+		path := writeConfig(t, c.yaml)
+		_, err := loadConfig([]string{"--config", path}, io.Discard)
+		if err == nil || err.Error() != "config file "+path+" "+c.want {
+			t.Errorf("%q: %v\nwant config file %s %s", c.yaml, err, path, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "struct") {
+			t.Errorf("%q: a Go type in %v", c.yaml, err)
+		}
+	}
+}
+
+// TestConfigPrecedenceAsDocumented: flag > env > file > default, as the
+// README says.
+func TestConfigPrecedenceAsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(string(readme)), " "),
+		"flags given on the command line win over the environment (`ROLLCALL_ADDR`, `ROLLCALL_API_KEY`, `ROLLCALL_JWT_SECRET`), the environment over the file, the file over the defaults") {
+		t.Fatal("the README does not state the precedence this test checks")
+	}
+	path := writeConfig(t, "addr: \":9001\"\napi_key: from-file\nauth:\n  jwt_secret: file-secret\n")
+	t.Setenv("ROLLCALL_API_KEY", "from-env")
+	t.Setenv("ROLLCALL_JWT_SECRET", "")
+	cfg, src, err := loadConfigSources([]string{"--config", path, "--addr", ":9003"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":9003" || cfg.APIKey != "from-env" || cfg.Auth.JWTSecret != "file-secret" || cfg.LogLevel != "info" {
+		t.Fatalf("config %+v", cfg)
+	}
+	want := map[string]string{"addr": "flag --addr", "api_key": "env ROLLCALL_API_KEY", "auth.jwt_secret": "file " + path}
+	if !reflect.DeepEqual(src.from, want) {
+		t.Fatalf("sources %v, want %v", src.from, want)
+	}
+}
+
+// TestPrintConfig: --print-config prints YAML that loads back as the same
+// configuration (secrets aside), each value commented with its source.
+func TestPrintConfig(t *testing.T) {
+	path := writeConfig(t, "ack:\n  timeout: 3s\nlimits:\n  burst: 9\n")
+	t.Setenv("ROLLCALL_ADDR", "127.0.0.1:9100")
+	t.Setenv("ROLLCALL_API_KEY", "")
+	t.Setenv("ROLLCALL_JWT_SECRET", "")
+	var out, errb strings.Builder
+	if code := run([]string{"serve", "--config", path, "--print-config", "--rate", "7", "--api-key", "hush", "--cluster-peers", "127.0.0.1:7301"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	got := out.String()
+	for _, line := range []string{
+		"addr: 127.0.0.1:9100 # env ROLLCALL_ADDR\n",
+		"  timeout: 3s # file " + path + "\n",
+		"  burst: 9 # file " + path + "\n",
+		"  messages_per_second: 7 # flag --rate\n",
+		"api_key: (set) # flag --api-key\n",
+		"cluster_peers: # flag --cluster-peers\n",
+		"ping_interval: 25s # default\n",
+		"allowed_origins: [] # default\n",
+	} {
+		if !strings.Contains(got, line) {
+			t.Errorf("no %q in\n%s", line, got)
+		}
+	}
+	if strings.Contains(got, "hush") {
+		t.Error("the API key is printed")
+	}
+	out.Reset()
+	if code := run([]string{"serve", "--print-config", "--nats", "nats://u:pw-secret@127.0.0.1:4222"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(out.String(), "pw-secret") || !strings.Contains(out.String(), "nats://(user and password set)@127.0.0.1:4222") {
+		t.Errorf("a NATS password printed:\n%s", out.String())
+	}
+	// What it prints loads back as the configuration it describes.
+	back := writeConfig(t, strings.Replace(got, "(set)", "hush", 1))
+	want, err := loadConfig([]string{"--config", path, "--rate", "7", "--api-key", "hush", "--cluster-peers", "127.0.0.1:7301"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadConfig([]string{"--config", back}, io.Discard)
+	if err != nil {
+		t.Fatalf("the printed config: %v\n%s", err, got)
+	}
+	if !reflect.DeepEqual(again, withoutNil(want, again)) {
+		t.Fatalf("printed config loads as\n%+v\nwant\n%+v", again, want)
+	}
+}
+
+// TestFlagsNameTheirKeys: every flag of serve says its YAML key in its
+// help, but the few that have none.
+func TestFlagsNameTheirKeys(t *testing.T) {
+	noKey := map[string]bool{"config": true, "print-config": true, "pusher-app": true, "pusher-webhook": true, "pusher-client-events": true}
+	var errb strings.Builder
+	if code := run([]string{"serve", "-h"}, nil, io.Discard, &errb); code != 0 {
+		t.Fatalf("serve -h: %d", code)
+	}
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	cfg.flags(fs)
+	keys := flagKeys(&cfg, fs)
+	valid := map[string]bool{}
+	for _, k := range allKeys {
+		valid[k] = true
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		k, ok := keys[f.Name]
+		switch {
+		case noKey[f.Name]:
+		case !ok:
+			t.Errorf("--%s has no YAML key", f.Name)
+		case !valid[k]:
+			t.Errorf("--%s: key %q is not in the file", f.Name, k)
+		}
+	})
+	if !strings.Contains(errb.String(), "(YAML limits.max_connections)") || !strings.Contains(errb.String(), "(YAML auth.jwt_secret)") {
+		t.Fatalf("serve -h does not name the keys:\n%s", errb.String())
 	}
 }

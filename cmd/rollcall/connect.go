@@ -37,23 +37,23 @@ const commandTimeout = 10 * time.Second
 // runConnect implements `rollcall connect URL --name NAME [--info TEXT]
 // [--channel CH] [--base64]`: an interactive terminal client.
 func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("rollcall connect", flag.ContinueOnError)
 	name := fs.String("name", "", "your member name (required)")
 	info := fs.String("info", "", "your member info")
 	channel := fs.String("channel", "", "channel to join at start")
 	b64 := fs.Bool("base64", false, "send values sgc@b64:-encoded")
-	user := fs.String("user", "", "user name for HTTP Basic authentication; the password comes from ROLLCALL_PASSWORD")
+	user := fs.String("user", "", "user name for HTTP Basic authentication; the password comes from ROLLCALL_PASSWORD, or is asked for at a terminal")
 	token := fs.String("token", os.Getenv("ROLLCALL_TOKEN"), "bearer token (JWT) for an authenticating server (env ROLLCALL_TOKEN)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]")
+		stderr := fs.Output()
+		fmt.Fprintln(stderr, "Usage: rollcall connect URL[,URL...] --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "\n"+connectHelp)
 	}
 	// Flags may come before or after the URL.
 	var positional []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
+		if err := parseFlags(fs, rest, stderr); err != nil {
 			return err
 		}
 		rest = fs.Args()
@@ -63,18 +63,24 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		positional, rest = append(positional, rest[0]), rest[1:]
 	}
 	switch {
-	case len(positional) != 1:
-		return usageError{"connect: want exactly one URL, e.g. rollcall connect ws://localhost:8080/ --name alice"}
 	case *name == "" && *user == "" && *token == "":
 		return usageError{"connect: --name is required (or credentials: --user or --token)"}
 	case *user != "" && *token != "":
 		return usageError{"connect: use --user or --token, not both"}
 	}
+	urls, notes, err := serverURLs(positional)
+	if err != nil {
+		return err
+	}
 	header := http.Header{}
 	switch {
 	case *user != "":
+		pw, err := password(*user, stdin, stderr)
+		if err != nil {
+			return err
+		}
 		r := &http.Request{Header: header}
-		r.SetBasicAuth(*user, os.Getenv("ROLLCALL_PASSWORD"))
+		r.SetBasicAuth(*user, pw)
 		if *name == "" {
 			*name = *user
 		}
@@ -83,12 +89,12 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 
 	t := &term{out: stdout, greeted: make(chan struct{}), listed: make(chan struct{}, 1), prompt: isTerminal(stdin) && isTerminal(stdout)}
-	c, err := client.Dial(ctx, positional[0], t.options(client.Options{Name: *name, Info: *info, EncodeBase64: *b64, HTTPHeader: header}))
+	for _, n := range notes {
+		t.println(n)
+	}
+	c, err := dialAny(ctx, t, urls, t.options(client.Options{Name: *name, Info: *info, EncodeBase64: *b64, HTTPHeader: header}))
 	if err != nil {
-		if why := handshakeRefusal(ctx, positional[0], header); why != "" {
-			return fmt.Errorf("connect: %w; the server said: %s", err, why)
-		}
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	t.c = c
 	defer c.Close()
@@ -97,6 +103,7 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	select {
 	case <-t.greeted:
 	case <-ctx.Done():
+		t.println("interrupted: exiting")
 		return nil
 	}
 
@@ -124,6 +131,10 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	for {
 		select {
 		case <-ctx.Done():
+			t.mu.Lock()
+			t.quitting = true
+			t.mu.Unlock()
+			t.println("interrupted: leaving and exiting")
 			return nil
 		case line, ok := <-lines:
 			t.typed()
@@ -136,6 +147,31 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			t.showPrompt()
 		}
 	}
+}
+
+// dialAny connects to the first of urls that answers, in order, saying so
+// when one does not; each reconnection goes to the next of them (the Go
+// client's Options.URLs).
+func dialAny(ctx context.Context, t *term, urls []string, o client.Options) (*client.Client, error) {
+	var errs []error
+	for i, u := range urls {
+		o.URLs = append(slices.Clone(urls[i+1:]), urls[:i]...)
+		c, err := client.Dial(ctx, u, o)
+		if err == nil {
+			return c, nil
+		}
+		if why := handshakeRefusal(ctx, u, o.HTTPHeader); why != "" {
+			err = fmt.Errorf("%w; the server said: %s", err, why)
+		}
+		if len(urls) == 1 {
+			return nil, fmt.Errorf("connect: %w", err)
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", u, err))
+		if i+1 < len(urls) && ctx.Err() == nil {
+			t.printf("could not connect to %s: %v; trying %s", u, err, urls[i+1])
+		}
+	}
+	return nil, fmt.Errorf("connect: no server answered: %w", errors.Join(errs...))
 }
 
 // term is the terminal client's state; mu also keeps output lines whole.
@@ -304,6 +340,9 @@ func (t *term) options(o client.Options) client.Options {
 		if !quitting {
 			t.printf("disconnected (close code %d), reconnecting…", code)
 		}
+	}
+	o.OnReconnectFailed = func(url string, attempt int, err error) {
+		t.printf("reconnecting to %s (attempt %d): %v", url, attempt, err)
 	}
 	o.OnError = func(err error) { t.printf("error: %v", err) }
 	o.OnException = func(err error) { t.printf("error: %v", err) }

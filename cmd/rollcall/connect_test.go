@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,7 +62,9 @@ func (s *lineSink) expect(t *testing.T, want string) string {
 }
 
 func TestConnectSession(t *testing.T) {
-	srv, err := server.New(server.Options{})
+	// The commands below ask for member lists faster than a person types
+	// (/invite by name asks for one): lift the per-connection rate.
+	srv, err := server.New(server.Options{Limits: server.Limits{MemberListsPerSecond: 1000}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +219,8 @@ func TestConnectUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"--name", "a"},
 		{"ws://x/"},
-		{"ws://x/", "ws://y/", "--name", "a"},
+		{"ftp://x/", "--name", "a"},
+		{"ws://", "--name", "a"},
 	} {
 		err := runConnect(ctx, args, strings.NewReader(""), io.Discard, io.Discard)
 		if !errors.As(err, new(usageError)) {
@@ -264,6 +269,13 @@ func TestConnectCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Without the variable, and not at a terminal: the error names it.
+	os.Unsetenv("ROLLCALL_PASSWORD")
+	err = runConnect(context.Background(), []string{url, "--user", "dave"}, strings.NewReader(""), io.Discard, io.Discard)
+	if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "set ROLLCALL_PASSWORD") {
+		t.Fatalf("no password: %v", err)
+	}
+
 	t.Setenv("ROLLCALL_PASSWORD", "wrong")
 	err = runConnect(context.Background(), []string{url, "--user", "dave"}, strings.NewReader(""), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "the server said: 401 Unauthorized: wrong user name or password") {
@@ -304,5 +316,73 @@ func TestConnectPrompt(t *testing.T) {
 	plain.println("hi")
 	if b.String() != "hi\n" {
 		t.Fatalf("output %q", b.String())
+	}
+}
+
+// TestServerURLs: a URL without a scheme gets ws://, http(s) becomes
+// ws(s), each change is told; other schemes are refused with the fix.
+func TestServerURLs(t *testing.T) {
+	urls, notes, err := serverURLs([]string{"localhost:8080", "http://a:1/x,https://b:2", "ws://c:3/"})
+	want := []string{"ws://localhost:8080/", "ws://a:1/x", "wss://b:2/", "ws://c:3/"}
+	if err != nil || !slices.Equal(urls, want) {
+		t.Fatalf("urls %q %v, want %q", urls, err, want)
+	}
+	if len(notes) != 3 || notes[0] != "using ws://localhost:8080/ for localhost:8080" {
+		t.Fatalf("notes %q", notes)
+	}
+	_, _, err = serverURLs([]string{"ftp://h:1/p"})
+	if err == nil || !strings.Contains(err.Error(), "use ws://h:1/p") {
+		t.Fatalf("ftp: %v", err)
+	}
+}
+
+// TestConnectFailoverAndReconnectLines: with several URLs the client
+// connects to the first that answers; when its server goes away it prints
+// one line per failed attempt, naming the URL and the attempt; Ctrl-C
+// (the context's end) says it exits. The URL has no scheme: it is
+// corrected, and the correction is printed.
+func TestConnectFailoverAndReconnectLines(t *testing.T) {
+	srv, err := server.New(server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	live := strings.TrimPrefix(hs.URL, "http://")
+	dead := httptest.NewServer(nil)
+	deadAddr := strings.TrimPrefix(dead.URL, "http://")
+	dead.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := newLineSink()
+	done := make(chan error, 1)
+	stdin, stdinW := io.Pipe()
+	defer stdinW.Close()
+	go func() {
+		done <- runConnect(ctx, []string{deadAddr + "," + live, "--name", "erin"}, stdin, out, io.Discard)
+	}()
+	out.expect(t, "using ws://"+deadAddr+"/ for "+deadAddr)
+	out.expect(t, "could not connect to ws://"+deadAddr+"/")
+	out.expect(t, "connected as erin")
+	out.expect(t, "online (1): erin")
+
+	// The server goes away: every attempt, to one URL then the other, is
+	// one line.
+	hs.CloseClientConnections()
+	hs.Close()
+	_ = srv.Shutdown(context.Background())
+	out.expect(t, "disconnected (close code")
+	first := out.expect(t, "reconnecting to ws://")
+	if !strings.Contains(first, "(attempt 1): ") {
+		t.Fatalf("first attempt: %q", first)
+	}
+	second := out.expect(t, "reconnecting to ws://")
+	if !strings.Contains(second, "(attempt 2): ") {
+		t.Fatalf("second attempt: %q", second)
+	}
+	cancel()
+	out.expect(t, "interrupted: leaving and exiting")
+	if err := testkit.Recv(t, done, testkit.Timeout, "return after Ctrl-C"); err != nil {
+		t.Fatal(err)
 	}
 }

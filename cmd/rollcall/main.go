@@ -2,7 +2,7 @@
 // terminal client, and prints its version.
 //
 //	rollcall serve [flags]
-//	rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--user USER | --token JWT]
+//	rollcall connect URL[,URL...] --name NAME [--info TEXT] [--channel CH] [--user USER | --token JWT]
 //	rollcall hash-password < password
 //	rollcall version
 package main
@@ -77,7 +77,7 @@ const usage = `rollcall: a presence server speaking the sgc Presence protocol
 
 Usage:
   rollcall serve   [flags]      run the server (rollcall serve -h for flags)
-  rollcall connect URL --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]
+  rollcall connect URL[,URL...] --name NAME [--info TEXT] [--channel CH] [--base64] [--user USER | --token JWT]
                                 an interactive terminal client
   rollcall bench SCENARIO [flags]
                                 load and measure a server: idle, fanout, joinstorm,
@@ -123,6 +123,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, new(flagError)):
+		fe := err.(flagError)
+		fmt.Fprintf(stderr, "%s: %v\nrun '%s -h' for the flags\n", fe.cmd, fe.err, fe.cmd)
+		return 2
 	case errors.As(err, new(usageError)):
 		fmt.Fprintln(stderr, "rollcall:", err)
 		return 2
@@ -130,6 +134,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rollcall:", err)
 		return 1
 	}
+}
+
+// flagError is a flag the command line got wrong: it is printed with one
+// line on where the usage is, not with the whole usage.
+type flagError struct {
+	cmd string // "rollcall serve"
+	err error
+}
+
+func (e flagError) Error() string { return e.cmd + ": " + e.err.Error() }
+func (e flagError) Unwrap() error { return e.err }
+
+// parseFlags parses args with fs, which prints its usage only when asked
+// for it (-h); a bad flag is a flagError.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return err
+	case err != nil:
+		return flagError{cmd: fs.Name(), err: err}
+	}
+	return nil
 }
 
 // usageError is a mistake in the command line.

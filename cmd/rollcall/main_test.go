@@ -190,6 +190,23 @@ func TestRunCommands(t *testing.T) {
 	}
 }
 
+// TestBadFlag: a flag that does not exist is named, with one line on where
+// the usage is, not the whole usage; -h still prints it.
+func TestBadFlag(t *testing.T) {
+	for _, cmd := range []string{"serve", "connect"} {
+		var out, errb strings.Builder
+		code := run([]string{cmd, "-x"}, strings.NewReader(""), &out, &errb)
+		want := "rollcall " + cmd + ": flag provided but not defined: -x\nrun 'rollcall " + cmd + " -h' for the flags\n"
+		if code != 2 || errb.String() != want {
+			t.Errorf("%s -x: %d %q, want %q", cmd, code, errb.String(), want)
+		}
+		errb.Reset()
+		if code := run([]string{cmd, "-h"}, strings.NewReader(""), &out, &errb); code != 0 || !strings.Contains(errb.String(), "-name") && !strings.Contains(errb.String(), "-addr") {
+			t.Errorf("%s -h: %d %q", cmd, code, errb.String())
+		}
+	}
+}
+
 // TestServeTLS: with a certificate, the binary serves https and wss.
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()

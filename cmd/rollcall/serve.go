@@ -251,70 +251,107 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 }
 
 // loadConfig builds the configuration: defaults, then the file named by
-// --config, then ROLLCALL_ADDR, ROLLCALL_API_KEY and ROLLCALL_JWT_SECRET, then the flags given on the command line.
+// --config, then the environment (ROLLCALL_ADDR, ROLLCALL_API_KEY and
+// ROLLCALL_JWT_SECRET), then the flags given on the command line.
 func loadConfig(args []string, stderr io.Writer) (config, error) {
+	cfg, _, err := loadConfigSources(args, stderr)
+	return cfg, err
+}
+
+// configSources is what loadConfigSources learns besides the
+// configuration: where each value came from (YAML key -> "flag --x",
+// "env X" or "file"; absent: the default), and whether --print-config
+// was given.
+type configSources struct {
+	from  map[string]string
+	print bool
+}
+
+// loadConfigSources is loadConfig, also saying where each value came
+// from.
+func loadConfigSources(args []string, stderr io.Writer) (config, configSources, error) {
+	src := configSources{from: map[string]string{}}
 	// First pass: validate the command line and find --config.
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("rollcall serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "YAML configuration file (flags override it)")
+	path := fs.String("config", "", "YAML configuration file; the environment overrides it, flags override both")
+	fs.BoolVar(&src.print, "print-config", false, "print the configuration in effect as YAML, each value with where it came from (flag, env, file, default), and exit")
 	cfg.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		return cfg, usageError{err.Error()}
+	explainFlags(&cfg, fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return cfg, src, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+		return cfg, src, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
 	cfg = defaultConfig()
 	if *path != "" {
-		if err := cfg.readFile(*path); err != nil {
-			return cfg, err
+		keys, err := cfg.readFile(*path)
+		if err != nil {
+			return cfg, src, err
+		}
+		for k := range keys {
+			src.from[k] = fromFile + " " + *path
 		}
 	}
-	if addr := os.Getenv("ROLLCALL_ADDR"); addr != "" {
-		cfg.Addr = addr
-	}
-	if key := os.Getenv("ROLLCALL_API_KEY"); key != "" {
-		cfg.APIKey = key
-	}
-	if secret := os.Getenv("ROLLCALL_JWT_SECRET"); secret != "" {
-		cfg.Auth.JWTSecret = secret
+	for key, env := range envKeys {
+		v := os.Getenv(env)
+		if v == "" {
+			continue
+		}
+		switch key {
+		case "addr":
+			cfg.Addr = v
+		case "api_key":
+			cfg.APIKey = v
+		case "auth.jwt_secret":
+			cfg.Auth.JWTSecret = v
+		}
+		src.from[key] = fromEnv + " " + env
 	}
 	// Second pass: flags bound to cfg, whose current values are the
 	// defaults, so only the flags actually given change anything.
 	again := flag.NewFlagSet("rollcall serve", flag.ContinueOnError)
 	again.SetOutput(io.Discard)
 	again.String("config", "", "")
+	again.Bool("print-config", false, "")
 	cfg.flags(again)
 	if err := again.Parse(args); err != nil {
-		return cfg, usageError{err.Error()}
+		return cfg, src, usageError{err.Error()}
 	}
-	return cfg, cfg.validate()
+	keys := flagKeys(&cfg, again)
+	again.Visit(func(f *flag.Flag) {
+		if k, ok := keys[f.Name]; ok {
+			src.from[k] = fromFlag + " --" + f.Name
+		}
+	})
+	return cfg, src, cfg.validate()
 }
 
-// readFile reads the YAML configuration file at path over c. Unknown keys
-// and durations without a unit are errors; relative paths in it
-// (users_file, jwt_public_key, tls_cert, tls_key) are taken from the
+// readFile reads the YAML configuration file at path over c, and returns
+// the keys it sets. Unknown keys (named with their line and the nearest
+// valid key) and durations without a unit are errors; relative paths in
+// it (users_file, jwt_public_key, tls_cert, tls_key) are taken from the
 // file's folder, not from the working directory.
-func (c *config) readFile(path string) error {
+func (c *config) readFile(path string) (map[string]bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := checkKeys(&doc, reflect.TypeFor[config](), ""); err != nil {
+		return nil, fmt.Errorf("config file %s %w", path, err)
 	}
 	if err := checkDurations(&doc, ""); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config file %s %w", path, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
 	for _, p := range []*string{&c.Auth.UsersFile, &c.Auth.JWTPublicKey, &c.TLSCert, &c.TLSKey} {
@@ -322,7 +359,9 @@ func (c *config) readFile(path string) error {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-	return nil
+	keys := map[string]bool{}
+	fileKeys(&doc, "", keys)
+	return keys, nil
 }
 
 // durationKeys are the YAML keys holding durations: every time.Duration
@@ -502,9 +541,12 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(args, stderr)
+	cfg, src, err := loadConfigSources(args, stderr)
 	if err != nil {
 		return err
+	}
+	if src.print {
+		return printConfig(stdout, cfg, src.from, len(cfg.Pusher.flagApps))
 	}
 	level, err := parseLevel(cfg.LogLevel)
 	if err != nil {
