@@ -20,8 +20,9 @@ func (s *Server) originAllowed(r *http.Request) bool {
 // scheme, host and port compared), or, when public is empty, name the
 // host the request was sent to (its Host header, which a proxy or a DNS
 // rebinding page controls; with trustForwarded, the proxy's
-// X-Forwarded-Host and X-Forwarded-Proto: see forwardedHost), or match one of allowed: "*" (any origin), a full origin
-// ("https://app.example.com"), or a host pattern with path.Match syntax
+// X-Forwarded-Host and X-Forwarded-Proto: see sameHost), or match one of
+// allowed: "*" (any origin), a full origin ("https://app.example.com"),
+// or a host pattern with path.Match syntax
 // ("*.example.com", "localhost:*"). The opaque origin "null" (a page
 // opened from a file, a sandboxed frame, some redirects) is allowed only
 // when allowed names "null" itself: "*" does not cover it, since any page
