@@ -9,9 +9,9 @@ import (
 )
 
 // originAllowed reports whether a WebSocket handshake may proceed, by
-// Options.PublicOrigins and AllowedOrigins.
+// Options.PublicOrigins, AllowedOrigins and TrustForwardedHost.
 func (s *Server) originAllowed(r *http.Request) bool {
-	return originAllowed(r, s.opts.PublicOrigins, s.opts.AllowedOrigins)
+	return originAllowed(r, s.opts.TrustForwardedHost, s.opts.PublicOrigins, s.opts.AllowedOrigins)
 }
 
 // originAllowed reports whether a WebSocket handshake may proceed. Requests
@@ -19,13 +19,15 @@ func (s *Server) originAllowed(r *http.Request) bool {
 // Otherwise the origin must be one of public (the server's own origins:
 // scheme, host and port compared), or, when public is empty, name the
 // host the request was sent to (its Host header, which a proxy or a DNS
-// rebinding page controls), or match one of allowed: "*" (any origin), a full origin
-// ("https://app.example.com"), or a host pattern with path.Match syntax
+// rebinding page controls; with trustForwarded, the proxy's
+// X-Forwarded-Host and X-Forwarded-Proto: see sameHost), or match one of
+// allowed: "*" (any origin), a full origin ("https://app.example.com"),
+// or a host pattern with path.Match syntax
 // ("*.example.com", "localhost:*"). The opaque origin "null" (a page
 // opened from a file, a sandboxed frame, some redirects) is allowed only
 // when allowed names "null" itself: "*" does not cover it, since any page
 // can make its origin null.
-func originAllowed(r *http.Request, public, allowed []string) bool {
+func originAllowed(r *http.Request, trustForwarded bool, public, allowed []string) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
@@ -42,7 +44,7 @@ func originAllowed(r *http.Request, public, allowed []string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if len(public) == 0 && strings.EqualFold(u.Host, r.Host) {
+	if len(public) == 0 && sameHost(r, trustForwarded, u) {
 		return true
 	}
 	for _, p := range public {
@@ -59,6 +61,28 @@ func originAllowed(r *http.Request, public, allowed []string) bool {
 		}
 	}
 	return false
+}
+
+// sameHost reports whether the origin u names the host r was sent to. That
+// is r's Host header; with trustForwarded and an X-Forwarded-Host header,
+// the host the proxy in front was sent to (its first value), and, when
+// X-Forwarded-Proto names http or https, u must have that scheme too
+// (default ports made explicit).
+func sameHost(r *http.Request, trustForwarded bool, u *url.URL) bool {
+	if !trustForwarded {
+		return strings.EqualFold(u.Host, r.Host)
+	}
+	host, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ",")
+	if host = strings.TrimSpace(host); host == "" {
+		return strings.EqualFold(u.Host, r.Host) // reached directly
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	switch proto = strings.ToLower(strings.TrimSpace(proto)); proto {
+	case "http", "https":
+		f := &url.URL{Scheme: proto, Host: host}
+		return strings.EqualFold(proto, u.Scheme) && strings.EqualFold(hostPort(f), hostPort(u))
+	}
+	return strings.EqualFold(u.Host, host)
 }
 
 // sameOrigin reports whether the configured origin p ("https://host[:port]",

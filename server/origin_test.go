@@ -34,7 +34,7 @@ func TestOriginAllowed(t *testing.T) {
 		if tt.origin != "" {
 			r.Header.Set("Origin", tt.origin)
 		}
-		if got := originAllowed(r, nil, tt.allowed); got != tt.ok {
+		if got := originAllowed(r, false, nil, tt.allowed); got != tt.ok {
 			t.Errorf("origin %q allowed %v: got %v", tt.origin, tt.allowed, got)
 		}
 	}
@@ -65,5 +65,59 @@ func TestOriginRejectedBeforeUpgrade(t *testing.T) {
 	host := url[len("ws://") : len(url)-1]
 	if err := dialOrigin("http://" + host); err != nil {
 		t.Fatalf("same host: %v", err)
+	}
+}
+
+// TestOriginForwardedHost: behind a proxy that sets X-Forwarded-Host and
+// X-Forwarded-Proto, with TrustForwardedHost, the browser origin of the
+// proxy's host passes (with the proxy's scheme only) and the upstream's own
+// host no longer does; without TrustForwardedHost the headers count for
+// nothing.
+func TestOriginForwardedHost(t *testing.T) {
+	dial := func(url string, h http.Header) error {
+		d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h)}
+		conn, _, _, err := d.Dial(context.Background(), url)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	proxied := func(origin, proto string) http.Header {
+		h := http.Header{"Origin": {origin}, "X-Forwarded-Host": {"presence.example.com"}}
+		if proto != "" {
+			h.Set("X-Forwarded-Proto", proto)
+		}
+		return h
+	}
+	forbidden := func(err error) bool {
+		se, ok := err.(ws.StatusError)
+		return ok && int(se) == http.StatusForbidden
+	}
+
+	_, trusting := startServer(t, Options{TrustForwardedHost: true})
+	self := "http://" + trusting[len("ws://"):len(trusting)-1]
+	for _, c := range []struct {
+		name string
+		h    http.Header
+		ok   bool
+	}{
+		{"proxy's origin over https", proxied("https://presence.example.com", "https"), true},
+		{"proxy's origin with the default port", proxied("https://presence.example.com:443", "https"), true},
+		{"proxy's origin, no proto", proxied("https://presence.example.com", ""), true},
+		{"proxy's host, other scheme", proxied("http://presence.example.com", "https"), false},
+		{"proxy's host, other port", proxied("https://presence.example.com:8443", "https"), false},
+		{"upstream's host through the proxy", proxied(self, "http"), false},
+		{"foreign origin", proxied("https://evil.example", "https"), false},
+		{"reached directly", http.Header{"Origin": {self}}, true},
+	} {
+		err := dial(trusting, c.h)
+		if c.ok && err != nil || !c.ok && !forbidden(err) {
+			t.Errorf("trusting, %s: %v, want allowed %v", c.name, err, c.ok)
+		}
+	}
+
+	_, plain := startServer(t, Options{})
+	if err := dial(plain, proxied("https://presence.example.com", "https")); !forbidden(err) {
+		t.Errorf("not trusting, proxy's origin: %v, want 403", err)
 	}
 }

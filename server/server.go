@@ -140,6 +140,11 @@ type Options struct {
 	// request's Host header no longer counts. Unset, an Origin naming the
 	// request's Host passes (fine on loopback; behind a proxy, set it).
 	PublicOrigins []string
+	// TrustForwardedHost makes the origin check, when PublicOrigins is
+	// empty, take the request's X-Forwarded-Host (and X-Forwarded-Proto)
+	// for its Host: set it behind a proxy that sets them, and only
+	// there, since a client reaching the server directly writes them.
+	TrustForwardedHost bool
 	// APIKey turns on the HTTP API under /api/ (docs/http-api.md); callers
 	// send it as "Authorization: Bearer <key>". Empty: the API is off.
 	APIKey string

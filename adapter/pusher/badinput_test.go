@@ -394,6 +394,9 @@ func TestRefusedConnections(t *testing.T) {
 		if f.Event != pusherwire.EventError || int(f.inner()["code"].(float64)) != c.code {
 			t.Errorf("%s: first frame %+v, want pusher:error %d", c.url, f, c.code)
 		}
+		if msg, _ := f.inner()["message"].(string); c.code == pusherwire.CodeAppNotFound && msg != `Application does not exist: no app has the key "no-such-key"` {
+			t.Errorf("%s: message %q, want Pusher's text for 4001 and the key", c.url, msg)
+		}
 		if code := r.closed(); int(code) != c.code {
 			t.Errorf("%s: closed with %d, want %d", c.url, code, c.code)
 		}

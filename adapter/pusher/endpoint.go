@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/gobwas/ws"
@@ -42,7 +43,10 @@ func (h *Handler) Serve(tc *transport.Conn, p adapter.Peer) {
 	app := h.byKey[key]
 	switch {
 	case app == nil:
-		h.refuse(tc, pusherwire.CodeAppNotFound, "App key "+key+" not in this cluster. Did you forget to specify the cluster?", "")
+		// Pusher's own text for 4001, and the key: not the hosted service's
+		// guess that the client forgot its cluster, which means nothing here.
+		text := pusherwire.CodeText(pusherwire.CodeAppNotFound)
+		h.refuse(tc, pusherwire.CodeAppNotFound, text+": no app has the key "+strconv.Quote(key), text)
 		return
 	case app.Disabled:
 		h.refuse(tc, pusherwire.CodeAppDisabled, "Application disabled", "")

@@ -49,6 +49,7 @@ type config struct {
 	APIKey            string        `yaml:"api_key"`
 	AllowedOrigins    []string      `yaml:"allowed_origins"`
 	PublicOrigins     []string      `yaml:"public_origins"`
+	TrustForwarded    bool          `yaml:"trust_forwarded_host"`
 	HTTPReadTimeout   time.Duration `yaml:"http_read_timeout"`
 	HTTPIdleTimeout   time.Duration `yaml:"http_idle_timeout"`
 	TLSCert           string        `yaml:"tls_cert"`
@@ -164,6 +165,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	fs.BoolVar(&c.TrustForwarded, "trust-forwarded-host", c.TrustForwarded, "without --public-origin, a browser Origin must name the proxy's X-Forwarded-Host (and X-Forwarded-Proto's scheme) instead of the request's Host: set it behind a proxy that sets them, and only there (docs/deploy.md)")
 	durationVar(fs, &c.HTTPReadTimeout, "http-read-timeout", "a plain HTTP request (not a WebSocket upgrade) must send its body within this")
 	durationVar(fs, &c.HTTPIdleTimeout, "http-idle-timeout", "close an idle keep-alive HTTP connection after this")
 	fs.IntVar(&c.Limits.MaxConnections, "max-connections", c.Limits.MaxConnections, "WebSocket connections (both protocols) open at once, 0 = no limit (past it: 503 before the upgrade)")
@@ -236,17 +238,18 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 			MemberListsPerSecond: c.Limits.MemberListsPerSecond,
 			MaxInvitees:          c.Limits.MaxInvitees,
 		},
-		PingInterval:      c.PingInterval,
-		IdleTimeout:       c.IdleTimeout,
-		WriteTimeout:      c.WriteTimeout,
-		KeepEmptyChannels: c.KeepEmptyChannels,
-		Strict:            c.Strict,
-		ReaderPerConn:     c.ReaderPerConn,
-		APIKey:            c.APIKey,
-		AllowedOrigins:    c.AllowedOrigins,
-		PublicOrigins:     c.PublicOrigins,
-		Pusher:            c.pusherOptions(),
-		Logger:            log,
+		PingInterval:       c.PingInterval,
+		IdleTimeout:        c.IdleTimeout,
+		WriteTimeout:       c.WriteTimeout,
+		KeepEmptyChannels:  c.KeepEmptyChannels,
+		Strict:             c.Strict,
+		ReaderPerConn:      c.ReaderPerConn,
+		APIKey:             c.APIKey,
+		AllowedOrigins:     c.AllowedOrigins,
+		PublicOrigins:      c.PublicOrigins,
+		TrustForwardedHost: c.TrustForwarded,
+		Pusher:             c.pusherOptions(),
+		Logger:             log,
 	}
 }
 
@@ -625,6 +628,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("rollcall listening", "addr", ln.Addr().String(), "scheme", scheme, "version", versionString(),
 		"auth", cfg.authSummary(), "http_api", cfg.APIKey != "", "pusher_apps", len(opts.Pusher.Apps), "base64", cfg.Base64, "ack", cfg.Ack.Enabled, "web", !cfg.NoWeb)
+	logEndpoints(log, &cfg, ln.Addr(), tlsConf != nil, opts.Pusher.Apps)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
