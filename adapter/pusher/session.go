@@ -74,13 +74,8 @@ func (s *session) ended(code ws.StatusCode, reason string) {
 	s.cancel()
 	s.mu.Lock()
 	var presenceSubs []*sub
-	var all []string
-	for name, sb := range s.subs {
-		if !sb.active || sb.typ.Kind == pusherwire.ServerToUser {
-			continue
-		}
-		all = append(all, name)
-		if sb.typ.Kind == pusherwire.Presence {
+	for _, sb := range s.subs {
+		if sb.active && sb.typ.Kind == pusherwire.Presence {
 			presenceSubs = append(presenceSubs, sb)
 		}
 	}
@@ -89,9 +84,6 @@ func (s *session) ended(code ws.StatusCode, reason string) {
 	s.h.engine.Disconnect(s.pc)
 	for _, sb := range presenceSubs {
 		s.memberGone(sb)
-	}
-	for _, name := range all {
-		s.h.occupy(s.app, s.app.EngineChannel(name), name, -1)
 	}
 	s.h.forget(s)
 	s.log.Debug("pusher disconnected", "code", int(code), "reason", reason)
@@ -207,6 +199,10 @@ func (s *session) Deliver(ev *presence.Event) {
 		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte {
 			return pusherwire.AppendMemberRemoved(nil, name, ev.Member.ID)
 		}))
+	case presence.KindTerminate:
+		if st.typ.Kind == pusherwire.ServerToUser {
+			s.terminate()
+		}
 	case presence.KindPublish:
 		if ev.Except == s.id || !s.receives(ev, st.typ) {
 			return
@@ -381,7 +377,6 @@ func (s *session) subscribe(req pusherwire.Subscribe) {
 		s.subscribeFailed(name, err)
 		return
 	}
-	s.h.occupy(s.app, engineName, name, +1)
 }
 
 func hasMember(ms []presence.Member, id string) bool {
@@ -446,7 +441,6 @@ func (s *session) unsubscribe(name string) {
 	if sb.typ.Kind == pusherwire.Presence {
 		s.memberGone(sb)
 	}
-	s.h.occupy(s.app, sb.engine, name, -1)
 }
 
 func (s *session) signin(req pusherwire.Signin) error {
@@ -483,11 +477,11 @@ func (s *session) signin(req pusherwire.Signin) error {
 	s.mu.Unlock()
 	if fresh {
 		// The user channel is an engine channel of its own, so that
-		// sendToUser reaches every socket of the user (on every node).
+		// sendToUser and terminate_connections reach every socket of the
+		// user (on every node).
 		if err := s.h.engine.SubscribeWith(s.ctx, s.pc, engineName, presence.Subscription{}); err != nil {
 			s.log.Debug("user channel", "err", err)
 		}
-		s.h.signedIn(s, ud.ID)
 	}
 	s.send(pusherwire.AppendSigninSuccess(nil, req.UserData))
 	return nil
