@@ -31,7 +31,8 @@ func (o Origin) String() string {
 // subscription on any node) or vacated (its last one is gone), as this
 // node's replica sees it, and whose change made it so. It is called with
 // the channel's lock held, in the order of the channel's changes: it must
-// not block and must not call the engine.
+// not block and must not call the engine, nor the broker (a Forget comes
+// with the broker's own locks held).
 type OccupancyFunc func(channel string, occupied bool, from Origin)
 
 // OnOccupancy sets the function that hears every channel's occupancy

@@ -238,13 +238,8 @@ func (h *Handler) forget(s *session) {
 // sends it, and a change that a node's death or departure made is sent by
 // the one node SendsForLeavers names.
 func (h *Handler) occupancy(engineName string, occupied bool, from presence.Origin) {
-	switch from {
-	case presence.OriginReplica:
+	if from == presence.OriginReplica {
 		return
-	case presence.OriginForgotten:
-		if f := h.cfg.SendsForLeavers; f != nil && !f() {
-			return
-		}
 	}
 	for _, app := range h.apps {
 		name, ok := app.PusherChannel(engineName)
@@ -255,7 +250,9 @@ func (h *Handler) occupancy(engineName string, occupied bool, from presence.Orig
 		if occupied {
 			ev.Name = pusherwire.WebhookChannelOccupied
 		}
-		h.webhook(app, ev)
+		for _, w := range h.hooks[app] {
+			w.push(ev, from == presence.OriginForgotten)
+		}
 		return
 	}
 }
@@ -282,7 +279,7 @@ func (h *Handler) setCached(engineName, name, data string) {
 // blocks.
 func (h *Handler) webhook(app *App, ev pusherwire.WebhookEvent) {
 	for _, w := range h.hooks[app] {
-		w.push(ev)
+		w.push(ev, false)
 	}
 }
 
