@@ -37,6 +37,9 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 		o = e.changeBare(ch, node, op, conn, c)
 	} else {
 		o = e.changeMember(ch, node, op, conn, m, c)
+		if f := e.memberLeft.Load(); f != nil && o.left && ch != e.everyone {
+			(*f)(ch.name, *o.member, from)
+		}
 	}
 	if node == "" {
 		chg := Change{Op: op, Conn: conn, Channel: ch.name}

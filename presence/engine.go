@@ -41,7 +41,8 @@ type Engine struct {
 
 	held heldIDs // member ids present in channels (Everyone aside)
 
-	occupancy atomic.Pointer[OccupancyFunc] // OnOccupancy's
+	occupancy  atomic.Pointer[OccupancyFunc]  // OnOccupancy's
+	memberLeft atomic.Pointer[MemberLeftFunc] // OnMemberLeft's
 }
 
 // New returns an engine.

@@ -49,6 +49,23 @@ func (e *Engine) OnOccupancy(f OccupancyFunc) {
 	e.occupancy.Store(&f)
 }
 
+// MemberLeftFunc hears that a member left a channel (its last entry on
+// any node is gone), as this node's replica sees it, and whose change made
+// it so; as OccupancyFunc, with the channel's lock held.
+type MemberLeftFunc func(channel string, m Member, from Origin)
+
+// OnMemberLeft sets the function that hears every member leaving a channel
+// (Everyone aside), whichever node it was on (nil: nobody). As with
+// OnOccupancy, every node hears every leave: a member of a dead node
+// leaves on every survivor, as OriginForgotten.
+func (e *Engine) OnMemberLeft(f MemberLeftFunc) {
+	if f == nil {
+		e.memberLeft.Store(nil)
+		return
+	}
+	e.memberLeft.Store(&f)
+}
+
 // Subscriptions returns how many connections are subscribed to a channel,
 // over every node, with presence or without (0 when it does not exist).
 func (e *Engine) Subscriptions(channel string) int {

@@ -127,3 +127,36 @@ func TestOccupancyWithMembers(t *testing.T) {
 		t.Errorf("occupancy %q, want %q", got, want)
 	}
 }
+
+// OnMemberLeft hears a member's last leave from a channel, whichever node
+// it was on: a dead node's members leave as forgotten.
+func TestMemberLeftAcrossNodes(t *testing.T) {
+	cl := newCluster(2, presence.Options{})
+	t.Cleanup(cl.close)
+	nodeA, nodeB := cl.nodes[0], cl.nodes[1]
+	var mu sync.Mutex
+	var got []string
+	nodeB.OnMemberLeft(func(ch string, m presence.Member, from presence.Origin) {
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%s %s %s", ch, m.ID, from))
+		mu.Unlock()
+	})
+	ctx := t.Context()
+	x := cl.ConnectOn(0, sessionID(1), nopSink{})
+	y := cl.ConnectOn(1, sessionID(2), nopSink{})
+	w := cl.ConnectOn(0, sessionID(3), nopSink{})
+	wantErr(t, nodeA.SubscribeWith(ctx, x, "room", presence.Subscription{Member: &presence.Member{ID: "ann"}}), nil)
+	wantErr(t, nodeA.SubscribeWith(ctx, w, "room", presence.Subscription{Member: &presence.Member{ID: "cat"}}), nil)
+	wantErr(t, nodeB.SubscribeWith(ctx, y, "room", presence.Subscription{Member: &presence.Member{ID: "bob"}}), nil)
+	wantErr(t, nodeA.Unsubscribe(ctx, w, "room"), nil)
+	cl.settle()
+	wantErr(t, nodeB.Unsubscribe(ctx, y, "room"), nil)
+	cl.settle()
+	nodeB.Receiver().Forget("a")
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"room cat replica", "room bob local", "room ann forgotten"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("node b heard %q, want %q", got, want)
+	}
+}

@@ -181,6 +181,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if len(h.hooks) > 0 {
 		h.engine.OnOccupancy(h.occupancy)
+		h.engine.OnMemberLeft(h.memberLeft)
 	}
 	return h, nil
 }
@@ -191,6 +192,7 @@ func (h *Handler) Close() {
 	h.stopOnce.Do(func() {
 		if len(h.hooks) > 0 {
 			h.engine.OnOccupancy(nil)
+			h.engine.OnMemberLeft(nil)
 		}
 		close(h.stop)
 	})
@@ -241,20 +243,46 @@ func (h *Handler) occupancy(engineName string, occupied bool, from presence.Orig
 	if from == presence.OriginReplica {
 		return
 	}
-	for _, app := range h.apps {
-		name, ok := app.PusherChannel(engineName)
-		if !ok || len(name) == 0 || name[0] == '#' {
-			continue // another app's, or a user channel
-		}
-		ev := pusherwire.WebhookEvent{Name: pusherwire.WebhookChannelVacated, Channel: name}
-		if occupied {
-			ev.Name = pusherwire.WebhookChannelOccupied
-		}
-		for _, w := range h.hooks[app] {
-			w.push(ev, from == presence.OriginForgotten)
-		}
+	app, name := h.appChannel(engineName)
+	if app == nil {
 		return
 	}
+	ev := pusherwire.WebhookEvent{Name: pusherwire.WebhookChannelVacated, Channel: name}
+	if occupied {
+		ev.Name = pusherwire.WebhookChannelOccupied
+	}
+	for _, w := range h.hooks[app] {
+		w.push(ev, from == presence.OriginForgotten)
+	}
+}
+
+// memberLeft fires member_removed for the users of a presence channel that
+// a node's death or departure took away (presence.Engine.OnMemberLeft):
+// the node whose connection left sends its own (session.memberGone), and
+// SendsForLeavers names the one node that sends a dead node's.
+func (h *Handler) memberLeft(engineName string, m presence.Member, from presence.Origin) {
+	if from != presence.OriginForgotten {
+		return
+	}
+	app, name := h.appChannel(engineName)
+	if app == nil || pusherwire.ClassifyChannel(name).Kind != pusherwire.Presence {
+		return
+	}
+	for _, w := range h.hooks[app] {
+		w.push(pusherwire.WebhookEvent{Name: pusherwire.WebhookMemberRemoved, Channel: name, UserID: m.ID}, true)
+	}
+}
+
+// appChannel returns the app of an engine channel and the app's name of
+// it, or nil for a user channel (#…) and for channels of no app.
+func (h *Handler) appChannel(engineName string) (*App, string) {
+	for _, app := range h.apps {
+		name, ok := app.PusherChannel(engineName)
+		if ok && name != "" && name[0] != '#' {
+			return app, name
+		}
+	}
+	return nil, ""
 }
 
 // cached returns the last event of a cache channel, if it is fresh.

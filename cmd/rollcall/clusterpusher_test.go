@@ -21,6 +21,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/rollcall/rollcall/internal/testkit"
+	"github.com/rollcall/rollcall/protocol/pusherwire"
 )
 
 const (
@@ -100,7 +101,8 @@ func webhookEvents(t *testing.T, p *proc, hooks *webhookLog) map[string]int {
 	return got
 }
 
-// pusherSocket is a raw Pusher WebSocket connection (protocol 7).
+// pusherSocket is a raw Pusher WebSocket connection (protocol 7),
+// subscribed to channels; on presence channels as user "zoe".
 func pusherSocket(t *testing.T, p *proc, channels ...string) net.Conn {
 	t.Helper()
 	conn, _, _, err := ws.Dial(ctx10(t), "ws://"+p.addr+"/app/"+pusherKey+"?protocol=7")
@@ -108,12 +110,26 @@ func pusherSocket(t *testing.T, p *proc, channels ...string) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if _, err := wsutil.ReadServerText(conn); err != nil { // connection_established
+	msg, err := wsutil.ReadServerText(conn)
+	if err != nil {
 		t.Fatal(err)
 	}
+	var established struct{ Data string }
+	var info struct {
+		SocketID string `json:"socket_id"`
+	}
+	if json.Unmarshal(msg, &established) != nil || json.Unmarshal([]byte(established.Data), &info) != nil {
+		t.Fatalf("connection_established: %s", msg)
+	}
 	for _, ch := range channels {
-		sub := fmt.Sprintf(`{"event":"pusher:subscribe","data":{"channel":%q}}`, ch)
-		if err := wsutil.WriteClientText(conn, []byte(sub)); err != nil {
+		sub, _ := json.Marshal(map[string]string{"channel": ch})
+		if strings.HasPrefix(ch, "presence-") {
+			cd := `{"user_id":"zoe"}`
+			sub, _ = json.Marshal(map[string]string{"channel": ch, "channel_data": cd,
+				"auth": pusherwire.PresenceAuth(pusherKey, pusherSecret, info.SocketID, ch, cd)})
+		}
+		frame := `{"event":"pusher:subscribe","data":` + string(sub) + `}`
+		if err := wsutil.WriteClientText(conn, []byte(frame)); err != nil {
 			t.Fatal(err)
 		}
 		if msg, err := wsutil.ReadServerText(conn); err != nil || !bytes.Contains(msg, []byte("subscription_succeeded")) {
@@ -128,8 +144,9 @@ func pusherSocket(t *testing.T, p *proc, channels ...string) net.Conn {
 // the channels API and terminate_connections answer for the cluster, and
 // every channel_occupied, channel_vacated, member_added and member_removed
 // webhook fires once per cluster, checked with the SDK's webhook check;
-// then a node dies with a channel's only subscriber, and the survivor
-// sends its channel_vacated, once.
+// then a node dies with a channel's only subscriber and a presence
+// channel's only member, and the survivor sends their channel_vacated and
+// member_removed, once.
 func TestClusterPusher(t *testing.T) {
 	hooks := &webhookLog{}
 	hs := httptest.NewServer(hooks)
@@ -161,18 +178,28 @@ func TestClusterPusher(t *testing.T) {
 		t.Errorf("webhooks %v, want %v", got, want)
 	}
 
-	// A node dies with the only subscriber of a channel: the survivor
-	// (the live node with the lowest name) sends channel_vacated.
-	pusherSocket(t, n2, "lonely")
-	testkit.Eventually(t, 10*time.Second, "channel_occupied lonely", func() bool {
-		return webhookEvents(t, n1, hooks)["channel_occupied lonely"] == 1
+	// A node dies with the only subscriber of a channel and the only
+	// member of a presence channel: the survivor (the live node with the
+	// lowest name) sends channel_vacated and member_removed.
+	pusherSocket(t, n2, "lonely", "presence-lonely")
+	testkit.Eventually(t, 10*time.Second, "channel_occupied and member_added", func() bool {
+		got := webhookEvents(t, n1, hooks)
+		return got["channel_occupied lonely"] == 1 && got["member_added presence-lonely zoe"] == 1
 	})
 	n2.signal(t, syscall.SIGKILL)
-	testkit.Eventually(t, 10*time.Second, "channel_vacated lonely", func() bool {
-		return webhookEvents(t, n1, hooks)["channel_vacated lonely"] == 1
+	dead := []string{"channel_vacated lonely", "channel_vacated presence-lonely", "member_removed presence-lonely zoe"}
+	testkit.Eventually(t, 10*time.Second, "the dead node's webhooks", func() bool {
+		got = webhookEvents(t, n1, hooks)
+		for _, k := range dead {
+			if got[k] == 0 {
+				return false
+			}
+		}
+		return true
 	})
-	got = webhookEvents(t, n1, hooks)
-	if got["channel_occupied lonely"] != 1 || got["channel_vacated lonely"] != 1 {
-		t.Errorf("webhooks of lonely: %v", got)
+	for _, k := range append(dead, "channel_occupied lonely", "channel_occupied presence-lonely", "member_added presence-lonely zoe") {
+		if got[k] != 1 {
+			t.Errorf("webhook %q %d times, want once (all: %v)", k, got[k], got)
+		}
 	}
 }
