@@ -105,12 +105,23 @@ func webhookEvents(t *testing.T, p *proc, hooks *webhookLog) map[string]int {
 // subscribed to channels; on presence channels as user "zoe".
 func pusherSocket(t *testing.T, p *proc, channels ...string) net.Conn {
 	t.Helper()
-	conn, _, _, err := ws.Dial(ctx10(t), "ws://"+p.addr+"/app/"+pusherKey+"?protocol=7")
+	conn, br, _, err := ws.Dial(ctx10(t), "ws://"+p.addr+"/app/"+pusherKey+"?protocol=7")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	msg, err := wsutil.ReadServerText(conn)
+	// Its frames are read only here: a server that does not answer fails
+	// the test rather than hanging it. What the server sent with the
+	// handshake's answer (connection_established) may be in br already.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{conn, conn}
+	if br != nil {
+		rw.Reader = br
+	}
+	msg, err := wsutil.ReadServerText(rw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +143,7 @@ func pusherSocket(t *testing.T, p *proc, channels ...string) net.Conn {
 		if err := wsutil.WriteClientText(conn, []byte(frame)); err != nil {
 			t.Fatal(err)
 		}
-		if msg, err := wsutil.ReadServerText(conn); err != nil || !bytes.Contains(msg, []byte("subscription_succeeded")) {
+		if msg, err := wsutil.ReadServerText(rw); err != nil || !bytes.Contains(msg, []byte("subscription_succeeded")) {
 			t.Fatalf("subscribe %s: %s %v", ch, msg, err)
 		}
 	}
