@@ -25,7 +25,59 @@ type outcome struct {
 // alone with MemberEventsSelf; an unsubscribe to every member with
 // MemberEventsAll (the channel's subscribers first), and to the channel's
 // subscribers and the leaver with MemberEventsSelf.
-func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member, c *Conn) outcome {
+//
+// A nil m (or, from another node, a member with an empty id) is a
+// subscription without presence: it counts among the channel's
+// subscriptions (Subscriptions) and is replicated as an entry without a
+// member, but no member enters or leaves.
+func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member, c *Conn, from Origin) outcome {
+	before := ch.subscriptions()
+	var o outcome
+	if m == nil || m.ID == "" {
+		o = e.changeBare(ch, node, op, conn, c)
+	} else {
+		o = e.changeMember(ch, node, op, conn, m, c)
+		if f := e.memberLeft.Load(); f != nil && o.left && ch != e.everyone {
+			(*f)(ch.name, *o.member, from)
+		}
+	}
+	if node == "" {
+		chg := Change{Op: op, Conn: conn, Channel: ch.name}
+		if m != nil {
+			chg.Member = *m
+		}
+		e.broker.Replicate(chg)
+	}
+	if after := ch.subscriptions(); ch != e.everyone && (before == 0) != (after == 0) {
+		if f := e.occupancy.Load(); f != nil {
+			(*f)(ch.name, after > 0, from)
+		}
+	}
+	if o.toAll == nil {
+		// (Otherwise commit frees it once every member was told.)
+		o.freed = e.freeIfEmpty(ch)
+	}
+	return o
+}
+
+// changeBare is change for a subscription without presence.
+func (e *Engine) changeBare(ch *channel, node string, op Op, conn string, c *Conn) outcome {
+	var o outcome
+	switch {
+	case c != nil && op == OpAdd:
+		o.ds = append(o.ds, e.subscribeLocal(ch, c))
+	case c != nil:
+		o.ds = append(o.ds, e.unsubscribeLocal(ch, c))
+	case op == OpAdd:
+		ch.addBare(entryRef{node, conn})
+	default:
+		ch.removeBare(entryRef{node, conn})
+	}
+	return o
+}
+
+// changeMember is change for a presence entry.
+func (e *Engine) changeMember(ch *channel, node string, op Op, conn string, m *Member, c *Conn) outcome {
 	var o outcome
 	all := e.opts.MemberEvents == MemberEventsAll
 	switch op {
@@ -33,7 +85,11 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 		if c != nil {
 			o.ds = append(o.ds, e.subscribeLocal(ch, c))
 		}
-		if ch.add(node, conn, m) {
+		first, added := ch.add(node, conn, m)
+		if added && node != "" {
+			ch.remoteSubs++
+		}
+		if first {
 			o.entered = true
 			if e.sharesIDs(ch) {
 				e.held.add(m.ID, 1)
@@ -51,7 +107,10 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 		if c != nil {
 			o.ds = append(o.ds, e.unsubscribeLocal(ch, c))
 		}
-		present, _, last := ch.remove(node, conn, m.ID)
+		present, found, last := ch.remove(node, conn, m.ID)
+		if found && node != "" {
+			ch.remoteSubs--
+		}
 		if last {
 			o.left, o.member = true, present
 			if e.sharesIDs(ch) {
@@ -78,13 +137,6 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 				}
 			}
 		}
-	}
-	if node == "" {
-		e.broker.Replicate(Change{Op: op, Conn: conn, Channel: ch.name, Member: *m})
-	}
-	if o.toAll == nil {
-		// (Otherwise commit frees it once every member was told.)
-		o.freed = e.freeIfEmpty(ch)
 	}
 	return o
 }

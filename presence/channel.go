@@ -33,6 +33,10 @@ type channel struct {
 	members   []*present          // distinct members, in order of arrival
 	byID      map[string]*present // members by id, once there are indexFrom of them
 	localSubs int                 // local subscribers, presence or not
+	// remoteSubs counts the other nodes' subscriptions: their presence
+	// entries and their subscriptions without presence (bare).
+	remoteSubs int
+	bare       map[entryRef]struct{} // other nodes' subscriptions without presence
 	// list caches the member list until the members change (memberList);
 	// it is built under the read lock and dropped under the write lock.
 	list atomic.Pointer[Event]
@@ -79,9 +83,10 @@ func (ch *channel) find(id string) *present {
 }
 
 // add records the entry (node, conn) of m, and reports whether it is m's
-// first entry in the channel (the member entered it). Adding an entry that
-// is there already does nothing. ch.mu must be held.
-func (ch *channel) add(node, conn string, m *Member) (first bool) {
+// first entry in the channel (the member entered it) and whether the entry
+// is new. Adding an entry that is there already does nothing. ch.mu must be
+// held.
+func (ch *channel) add(node, conn string, m *Member) (first, added bool) {
 	ref := entryRef{node, conn}
 	p := ch.find(m.ID)
 	if p == nil {
@@ -97,14 +102,44 @@ func (ch *channel) add(node, conn string, m *Member) (first bool) {
 				ch.byID[q.member.ID] = q
 			}
 		}
-		return true
+		return true, true
 	}
 	if p.first == ref || slices.Contains(p.more, ref) {
-		return false
+		return false, false
 	}
 	p.more = append(p.more, ref)
-	return false
+	return false, true
 }
+
+// addBare records another node's subscription without presence; adding one
+// that is there does nothing. ch.mu must be held.
+func (ch *channel) addBare(ref entryRef) {
+	if _, ok := ch.bare[ref]; ok {
+		return
+	}
+	if ch.bare == nil {
+		ch.bare = make(map[entryRef]struct{})
+	}
+	ch.bare[ref] = struct{}{}
+	ch.remoteSubs++
+}
+
+// removeBare drops another node's subscription without presence, if it is
+// there. ch.mu must be held.
+func (ch *channel) removeBare(ref entryRef) {
+	if _, ok := ch.bare[ref]; !ok {
+		return
+	}
+	delete(ch.bare, ref)
+	if len(ch.bare) == 0 {
+		ch.bare = nil
+	}
+	ch.remoteSubs--
+}
+
+// subscriptions counts the channel's subscriptions on every node: each
+// connection subscribed, with presence or without. ch.mu must be held.
+func (ch *channel) subscriptions() int { return ch.localSubs + ch.remoteSubs }
 
 // remove drops the entry (node, conn) of member id and reports whether it
 // was there and whether it was the member's last (the member left the
@@ -144,9 +179,9 @@ func (ch *channel) remove(node, conn, id string) (m *Member, found, last bool) {
 // has reports whether member id is present in the channel.
 func (ch *channel) has(id string) bool { return ch.find(id) != nil }
 
-// empty reports whether the channel has neither entries nor local
-// subscribers. ch.mu must be held.
-func (ch *channel) empty() bool { return len(ch.members) == 0 && ch.localSubs == 0 }
+// empty reports whether the channel has neither entries nor subscribers on
+// any node. ch.mu must be held.
+func (ch *channel) empty() bool { return len(ch.members) == 0 && ch.subscriptions() == 0 }
 
 // snapshot returns the channel's members in order of arrival. ch.mu must be
 // held (read).

@@ -257,3 +257,29 @@ func TestGroupBroadcastByNameAcrossNodes(t *testing.T) {
 		h.expect(decoy)
 	}
 }
+
+// Terminate reaches the subscribers of a channel on every node, and
+// nobody else.
+func TestTerminateAcrossNodes(t *testing.T) {
+	cl := newCluster(2, presence.Options{})
+	t.Cleanup(cl.close)
+	nodeA, nodeB := cl.nodes[0], cl.nodes[1]
+	ctx := t.Context()
+	here, there, other := &recorder{}, &recorder{}, &recorder{}
+	wantErr(t, nodeA.SubscribeWith(ctx, cl.ConnectOn(0, sessionID(1), here), "#user-ann", presence.Subscription{}), nil)
+	wantErr(t, nodeB.SubscribeWith(ctx, cl.ConnectOn(1, sessionID(2), there), "#user-ann", presence.Subscription{}), nil)
+	wantErr(t, nodeB.SubscribeWith(ctx, cl.ConnectOn(1, sessionID(3), other), "#user-bob", presence.Subscription{}), nil)
+	cl.settle()
+	wantErr(t, nodeA.Terminate("#user-ann"), nil)
+	cl.settle()
+	for name, r := range map[string]*recorder{"node a": here, "node b": there} {
+		got := r.take()
+		if len(got) != 1 || got[0].Kind != presence.KindTerminate || got[0].Channel != "#user-ann" {
+			t.Errorf("%s's subscriber received %+v, want one KindTerminate", name, got)
+		}
+	}
+	if got := other.take(); len(got) != 0 {
+		t.Errorf("another channel's subscriber received %+v", got)
+	}
+	wantErr(t, nodeA.Terminate("#user-nobody"), presence.ErrChannelNotExists)
+}

@@ -154,7 +154,8 @@ func (c *Conn) dropSub(channel string) {
 	c.view.Unlock()
 }
 
-// entries returns c's presence entries as changes (OpAdd), for a snapshot.
+// entries returns c's presence entries as changes (OpAdd), for a snapshot,
+// with its subscriptions without presence as entries without a member.
 func (c *Conn) entries(out []Change) []Change {
 	c.view.RLock()
 	defer c.view.RUnlock()
@@ -162,9 +163,11 @@ func (c *Conn) entries(out []Change) []Change {
 		out = append(out, Change{Op: OpAdd, Conn: c.id, Channel: Everyone, Member: *c.member})
 	}
 	for _, s := range c.subs {
+		ch := Change{Op: OpAdd, Conn: c.id, Channel: s.channel}
 		if s.member != nil {
-			out = append(out, Change{Op: OpAdd, Conn: c.id, Channel: s.channel, Member: *s.member})
+			ch.Member = *s.member
 		}
+		out = append(out, ch)
 	}
 	return out
 }

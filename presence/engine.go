@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -39,6 +40,9 @@ type Engine struct {
 	groups *Groups
 
 	held heldIDs // member ids present in channels (Everyone aside)
+
+	occupancy  atomic.Pointer[OccupancyFunc]  // OnOccupancy's
+	memberLeft atomic.Pointer[MemberLeftFunc] // OnMemberLeft's
 }
 
 // New returns an engine.
@@ -144,7 +148,8 @@ type ChannelInfo struct {
 }
 
 // Channels lists every channel and its member count (over every node),
-// sorted by name.
+// sorted by name. A channel is listed while it has a member or a
+// subscriber on any node.
 func (e *Engine) Channels() []ChannelInfo {
 	var out []ChannelInfo
 	for i := range e.shards {

@@ -33,6 +33,10 @@ const (
 	// invitation to Channel; Members[0] is the inviter; Err is nil when the
 	// invitation was accepted.
 	KindInvitationResponse
+	// KindTerminate: the server ends the connections subscribed to
+	// Channel, on every node (Engine.Terminate); the protocol closes the
+	// recipient's connection.
+	KindTerminate
 )
 
 // Event is one notification for one or more connections. The engine builds

@@ -68,7 +68,7 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	}
 	member := &m
 	c.setMember(member)
-	e.commit(ch, e.change(ch, "", OpAdd, c.id, member, c))
+	e.commit(ch, e.change(ch, "", OpAdd, c.id, member, c, OriginLocal))
 	if f := e.opts.Events.OnNewMember; f != nil {
 		f(c, m)
 	}
@@ -106,7 +106,7 @@ func (e *Engine) dropAll(c *Conn) {
 	}
 	ch := e.everyone
 	ch.mu.Lock()
-	o := e.change(ch, "", OpRemove, c.id, m, c)
+	o := e.change(ch, "", OpRemove, c.id, m, c, OriginLocal)
 	c.setMember(nil)
 	e.commit(ch, o)
 	// Invitations were addressed to the member that just left.

@@ -87,6 +87,18 @@ func (e *Engine) BroadcastMessage(ctx context.Context, channel string, msg Messa
 	return nil
 }
 
+// Terminate asks every node to end the connections subscribed to a
+// channel: each subscriber receives a KindTerminate event, and its protocol
+// closes it (a Pusher user's channel: terminate_connections). It fails
+// with ErrChannelNotExists when nobody on any node is subscribed. Like a
+// publish, it is at most once across the broker.
+func (e *Engine) Terminate(channel string) error {
+	if channel == "" || channel == Everyone {
+		return ErrInvalidChannel
+	}
+	return e.publish(channel, &Event{Kind: KindTerminate, Channel: channel})
+}
+
 // publish delivers ev to the local subscribers of channel ("" =
 // Everyone) and hands it to the broker for the other nodes.
 func (e *Engine) publish(channel string, ev *Event) error {

@@ -50,7 +50,7 @@ func (r receiver) Apply(node string, ch Change) {
 		}
 	}
 	e.nodeMu.Unlock()
-	e.applyRemote(node, ch)
+	e.applyRemote(node, ch, OriginReplica)
 }
 
 func (r receiver) Sync(node string, snapshot []Change) {
@@ -80,13 +80,13 @@ func (r receiver) Sync(node string, snapshot []Change) {
 	}
 	sortLeaves(gone)
 	for _, ch := range gone {
-		e.applyRemote(node, ch)
+		e.applyRemote(node, ch, OriginReplica)
 	}
 	// Joins in the snapshot's order: Everyone first, as a member joins
 	// before it subscribes.
 	slices.SortStableFunc(added, func(a, b Change) int { return boolOrder(a.Channel != Everyone, b.Channel != Everyone) })
 	for _, ch := range added {
-		e.applyRemote(node, ch)
+		e.applyRemote(node, ch, OriginReplica)
 	}
 }
 
@@ -102,7 +102,7 @@ func (r receiver) Forget(node string) {
 	}
 	sortLeaves(gone)
 	for _, ch := range gone {
-		e.applyRemote(node, ch)
+		e.applyRemote(node, ch, OriginForgotten)
 	}
 }
 
@@ -123,14 +123,15 @@ func (r receiver) Entries() []Change {
 
 // applyRemote applies another node's change to the replica's channel and
 // tells the local subscribers. Changes are idempotent: adding an entry that
-// is there, or removing one that is not, tells nobody anything.
-func (e *Engine) applyRemote(node string, chg Change) {
+// is there, or removing one that is not, tells nobody anything. An entry
+// without a member (an empty id) is a subscription without presence.
+func (e *Engine) applyRemote(node string, chg Change, from Origin) {
 	ch, _ := e.lock(chg.Channel, chg.Op == OpAdd)
 	if ch == nil {
 		return
 	}
 	m := chg.Member
-	e.commit(ch, e.change(ch, node, chg.Op, chg.Conn, &m, nil))
+	e.commit(ch, e.change(ch, node, chg.Op, chg.Conn, &m, nil, from))
 }
 
 // sortLeaves orders removals as a member leaves: its channels first, then

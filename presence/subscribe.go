@@ -39,6 +39,9 @@ func (e *Engine) Subscribe(ctx context.Context, c *Conn, channel string) error {
 // joined; the hooks see s.Member (or c's joined member, or an empty one).
 // A Member whose id another connection joined as (Join) is refused with
 // ErrMemberExists: ids are one namespace, whoever holds them.
+// A Member with an empty id is refused with ErrNotOwnMember: an entry
+// without a member id is how a subscription without presence is
+// replicated.
 func (e *Engine) SubscribeWith(ctx context.Context, c *Conn, channel string, s Subscription) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -47,6 +50,8 @@ func (e *Engine) SubscribeWith(ctx context.Context, c *Conn, channel string, s S
 	}
 	var who Member
 	switch {
+	case s.Member != nil && s.Member.ID == "":
+		return ErrNotOwnMember
 	case s.Member != nil:
 		cp := *s.Member
 		s.Member, who = &cp, cp
@@ -126,14 +131,9 @@ func (e *Engine) subscribe(ctx context.Context, c *Conn, name string, who Member
 		}
 	}
 	c.addSub(subscription{channel: name, member: s.Member})
-	var o outcome
-	if s.Member != nil {
-		o = e.change(ch, "", OpAdd, c.id, s.Member, c)
-		if guardID {
-			e.everyone.mu.RUnlock()
-		}
-	} else {
-		o.ds = append(o.ds, e.subscribeLocal(ch, c))
+	o := e.change(ch, "", OpAdd, c.id, s.Member, c, OriginLocal)
+	if guardID {
+		e.everyone.mu.RUnlock()
 	}
 	if s.Members {
 		list := ch.memberList()
@@ -191,14 +191,7 @@ func (e *Engine) unsubscribe(c *Conn, s subscription, op Op) {
 	if ch == nil {
 		return // cannot happen: a subscriber keeps its channel alive
 	}
-	var o outcome
-	if s.member != nil {
-		o = e.change(ch, "", op, c.id, s.member, c)
-	} else {
-		o.ds = append(o.ds, e.unsubscribeLocal(ch, c))
-		o.freed = e.freeIfEmpty(ch)
-	}
-	freed := e.commit(ch, o)
+	freed := e.commit(ch, e.change(ch, "", op, c.id, s.member, c, OriginLocal))
 	if f := e.opts.Events.OnRemoveChannelMember; f != nil && s.member != nil {
 		f(c, s.channel, *s.member)
 	}

@@ -68,7 +68,7 @@ type ClusterNode struct {
 	State         string    `json:"state"` // alive, dead, left
 	Self          bool      `json:"self,omitempty"`
 	Synced        bool      `json:"synced"`
-	Entries       int       `json:"entries"` // its presence entries: one per member and one per membership of a channel
+	Entries       int       `json:"entries"` // its presence entries: one per member, one per membership of a channel and one per subscription without presence
 	LastHeartbeat time.Time `json:"last_heartbeat"`
 }
 

@@ -20,6 +20,9 @@ func (s *Server) setupPusher() error {
 	}
 	cfg.Engine, cfg.Poller, cfg.Counters, cfg.Host, cfg.Logger = s.engine, s.poller, &s.counters.Counters, (*host)(s), s.log
 	cfg.MessagesPerSecond, cfg.Burst = s.opts.Limits.MessagesPerSecond, s.opts.Limits.Burst
+	if cfg.SendsForLeavers == nil && s.opts.Cluster != nil {
+		cfg.SendsForLeavers = s.firstLiveNode
+	}
 	h, err := pusher.New(cfg)
 	if err != nil {
 		return err
@@ -34,3 +37,16 @@ func (s *Server) setupPusher() error {
 
 // Pusher returns the Pusher handler, nil when no Pusher app is set up.
 func (s *Server) Pusher() *pusher.Handler { return s.pusher }
+
+// firstLiveNode reports whether this node has the lowest name among the
+// live nodes of its cluster: the one that sends the Pusher webhooks of the
+// channels a dead or departed node vacated.
+func (s *Server) firstLiveNode() bool {
+	self := s.opts.Cluster.Name()
+	for _, n := range s.opts.Cluster.Nodes() {
+		if !n.Self && n.State == "alive" && n.Name < self {
+			return false
+		}
+	}
+	return true
+}

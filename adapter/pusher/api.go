@@ -188,9 +188,7 @@ func (h *Handler) channelInfo(app *App, name string, attrs []string) map[string]
 				out["user_count"] = len(ms)
 			}
 		case "subscription_count":
-			if pusherwire.ClassifyChannel(name).Kind != pusherwire.Presence {
-				out["subscription_count"] = h.subscriptions(engineName)
-			}
+			out["subscription_count"] = h.engine.Subscriptions(engineName)
 		}
 	}
 	return out
@@ -245,9 +243,6 @@ func (h *Handler) apiChannel(w http.ResponseWriter, r *http.Request, app *App, _
 		case a == "user_count" && typ.Kind != pusherwire.Presence:
 			fail(w, http.StatusBadRequest, "info=user_count is only for presence channels")
 			return
-		case a == "subscription_count" && typ.Kind == pusherwire.Presence:
-			fail(w, http.StatusBadRequest, "info=subscription_count is not for presence channels")
-			return
 		case a == "cache" && !typ.Cache:
 			fail(w, http.StatusBadRequest, "info=cache is only for cache channels")
 			return
@@ -257,9 +252,8 @@ func (h *Handler) apiChannel(w http.ResponseWriter, r *http.Request, app *App, _
 		}
 	}
 	engineName := app.EngineChannel(name)
-	occupied := slices.ContainsFunc(h.engine.Channels(), func(ci presence.ChannelInfo) bool { return ci.Name == engineName })
 	out := h.channelInfo(app, name, attrs)
-	out["occupied"] = occupied
+	out["occupied"] = h.engine.Subscriptions(engineName) > 0
 	if slices.Contains(attrs, "cache") {
 		if c, ok := h.cached(engineName); ok {
 			out["cache"] = map[string]any{"event": c.name, "data": c.data, "ttl": int((h.cfg.CacheTTL - timeSince(c.at)).Seconds())}
@@ -282,9 +276,12 @@ func (h *Handler) apiUsers(w http.ResponseWriter, r *http.Request, app *App, _ [
 	writeJSON(w, http.StatusOK, map[string]any{"users": users})
 }
 
+// apiTerminate closes every socket signed in as the user, on every node:
+// each is subscribed to the user's channel.
 func (h *Handler) apiTerminate(w http.ResponseWriter, r *http.Request, app *App, _ []byte) {
-	for _, s := range h.userSessions(app, r.PathValue("user")) {
-		s.terminate()
+	err := h.engine.Terminate(app.EngineChannel(pusherwire.ServerToUserChannel(r.PathValue("user"))))
+	if err != nil && !errors.Is(err, presence.ErrChannelNotExists) {
+		h.log.Debug("pusher terminate_connections", "app", app.ID, "user", r.PathValue("user"), "err", err)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }

@@ -70,6 +70,12 @@ type Config struct {
 	// Host hears when each connection begins and ends (nil: nobody).
 	Host   adapter.Host
 	Logger *slog.Logger
+	// SendsForLeavers reports whether this node sends the webhooks of the
+	// channels that a node's death or departure vacated: every surviving
+	// node sees the same change, and exactly one must send it (rollcall
+	// serve: the live node with the lowest name). Nil: this node is alone,
+	// and sends them.
+	SendsForLeavers func() bool
 
 	// SgcChannels are path.Match patterns of the channels only Pusher's
 	// authorization opens (see Handler.ReservedReason) that authenticated
@@ -99,10 +105,8 @@ type Handler struct {
 	appConns map[*App]*atomic.Int64
 
 	mu       sync.Mutex
-	sessions map[string]*session               // by socket id
-	users    map[userKey]map[*session]struct{} // signed-in sockets
-	subs     map[string]int                    // engine channel -> local Pusher subscribers
-	cache    map[string]cached                 // engine channel -> last event
+	sessions map[string]*session // by socket id
+	cache    map[string]cached   // engine channel -> last event
 	hooks    map[*App][]*webhookSender
 	counts   subCounts  // subscription_count (subcount.go)
 	watch    watchlists // watchlist events (watchlist.go)
@@ -112,6 +116,7 @@ type Handler struct {
 	wg       sync.WaitGroup
 }
 
+// userKey names a user of an app.
 type userKey struct {
 	app *App
 	id  string
@@ -159,8 +164,6 @@ func New(cfg Config) (*Handler, error) {
 		byID:     make(map[string]*App),
 		appConns: make(map[*App]*atomic.Int64),
 		sessions: make(map[string]*session),
-		users:    make(map[userKey]map[*session]struct{}),
-		subs:     make(map[string]int),
 		cache:    make(map[string]cached),
 		hooks:    make(map[*App][]*webhookSender),
 		stop:     make(chan struct{}),
@@ -188,13 +191,23 @@ func New(cfg Config) (*Handler, error) {
 			go ws.run()
 		}
 	}
+	if len(h.hooks) > 0 {
+		h.engine.OnOccupancy(h.occupancy)
+		h.engine.OnMemberLeft(h.memberLeft)
+	}
 	return h, nil
 }
 
 // Close stops the webhook senders (events still queued are dropped). The
 // connections are the server's to close.
 func (h *Handler) Close() {
-	h.stopOnce.Do(func() { close(h.stop) })
+	h.stopOnce.Do(func() {
+		if len(h.hooks) > 0 {
+			h.engine.OnOccupancy(nil)
+			h.engine.OnMemberLeft(nil)
+		}
+		close(h.stop)
+	})
 	h.stopCounts()
 	h.wg.Wait()
 }
@@ -228,42 +241,61 @@ func (h *Handler) sgcChannels(channel string) bool {
 func (h *Handler) forget(s *session) {
 	h.mu.Lock()
 	delete(h.sessions, s.id)
-	if s.user != nil {
-		k := userKey{s.app, s.user.ID}
-		delete(h.users[k], s)
-		if len(h.users[k]) == 0 {
-			delete(h.users, k)
-		}
-	}
 	h.mu.Unlock()
 	h.appConns[s.app].Add(-1)
 	h.conns.Add(-1)
 }
 
-// occupy counts a local subscriber of an engine channel in or out and
-// fires channel_occupied / channel_vacated on the 0 <-> 1 transitions.
-func (h *Handler) occupy(app *App, engineName, name string, delta int) {
-	h.mu.Lock()
-	n := h.subs[engineName] + delta
-	if n <= 0 {
-		delete(h.subs, engineName)
-	} else {
-		h.subs[engineName] = n
+// occupancy fires channel_occupied / channel_vacated when a channel's
+// subscriptions over the whole cluster go from none to one and back
+// (presence.Engine.OnOccupancy, with the channel's lock held: it only
+// queues). Once per cluster: the node whose connection made the change
+// sends it, and a change that a node's death or departure made is sent by
+// the one node SendsForLeavers names.
+func (h *Handler) occupancy(engineName string, occupied bool, from presence.Origin) {
+	if from == presence.OriginReplica {
+		return
 	}
-	h.mu.Unlock()
-	switch {
-	case delta > 0 && n == 1:
-		h.webhook(app, pusherwire.WebhookEvent{Name: pusherwire.WebhookChannelOccupied, Channel: name})
-	case delta < 0 && n == 0:
-		h.webhook(app, pusherwire.WebhookEvent{Name: pusherwire.WebhookChannelVacated, Channel: name})
+	app, name := h.appChannel(engineName)
+	if app == nil {
+		return
+	}
+	ev := pusherwire.WebhookEvent{Name: pusherwire.WebhookChannelVacated, Channel: name}
+	if occupied {
+		ev.Name = pusherwire.WebhookChannelOccupied
+	}
+	for _, w := range h.hooks[app] {
+		w.push(ev, from == presence.OriginForgotten)
 	}
 }
 
-// subscriptions returns the local Pusher subscribers of an engine channel.
-func (h *Handler) subscriptions(engineName string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.subs[engineName]
+// memberLeft fires member_removed for the users of a presence channel that
+// a node's death or departure took away (presence.Engine.OnMemberLeft):
+// the node whose connection left sends its own (session.memberGone), and
+// SendsForLeavers names the one node that sends a dead node's.
+func (h *Handler) memberLeft(engineName string, m presence.Member, from presence.Origin) {
+	if from != presence.OriginForgotten {
+		return
+	}
+	app, name := h.appChannel(engineName)
+	if app == nil || pusherwire.ClassifyChannel(name).Kind != pusherwire.Presence {
+		return
+	}
+	for _, w := range h.hooks[app] {
+		w.push(pusherwire.WebhookEvent{Name: pusherwire.WebhookMemberRemoved, Channel: name, UserID: m.ID}, true)
+	}
+}
+
+// appChannel returns the app of an engine channel and the app's name of
+// it, or nil for a user channel (#…) and for channels of no app.
+func (h *Handler) appChannel(engineName string) (*App, string) {
+	for _, app := range h.apps {
+		name, ok := app.PusherChannel(engineName)
+		if ok && name != "" && name[0] != '#' {
+			return app, name
+		}
+	}
+	return nil, ""
 }
 
 // cached returns the last event of a cache channel, if it is fresh.
@@ -284,32 +316,11 @@ func (h *Handler) setCached(engineName, name, data string) {
 	h.mu.Unlock()
 }
 
-// userSessions returns the sockets signed in as user id of app.
-func (h *Handler) userSessions(app *App, id string) []*session {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []*session
-	for s := range h.users[userKey{app, id}] {
-		out = append(out, s)
-	}
-	return out
-}
-
-func (h *Handler) signedIn(s *session, id string) {
-	h.mu.Lock()
-	k := userKey{s.app, id}
-	if h.users[k] == nil {
-		h.users[k] = make(map[*session]struct{})
-	}
-	h.users[k][s] = struct{}{}
-	h.mu.Unlock()
-}
-
 // webhook queues one event for the app's webhooks that want it; it never
 // blocks.
 func (h *Handler) webhook(app *App, ev pusherwire.WebhookEvent) {
 	for _, w := range h.hooks[app] {
-		w.push(ev)
+		w.push(ev, false)
 	}
 }
 

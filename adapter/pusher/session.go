@@ -97,7 +97,6 @@ func (s *session) ended(code ws.StatusCode, reason string) {
 		s.memberGone(sb)
 	}
 	for _, name := range all {
-		s.h.occupy(s.app, s.app.EngineChannel(name), name, -1)
 		s.h.countSub(s, pusherwire.ClassifyChannel(name), s.app.EngineChannel(name), name, -1)
 	}
 	s.h.unwatch(s)
@@ -215,6 +214,10 @@ func (s *session) Deliver(ev *presence.Event) {
 		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte {
 			return pusherwire.AppendMemberRemoved(nil, name, ev.Member.ID)
 		}))
+	case presence.KindTerminate:
+		if st.typ.Kind == pusherwire.ServerToUser {
+			s.terminate()
+		}
 	case presence.KindPublish:
 		if ev.Except == s.id || !s.receives(ev, st.typ) {
 			return
@@ -389,7 +392,6 @@ func (s *session) subscribe(req pusherwire.Subscribe) {
 		s.subscribeFailed(name, err)
 		return
 	}
-	s.h.occupy(s.app, engineName, name, +1)
 	s.h.countSub(s, typ, engineName, name, +1)
 	if typ.Kind.RequiresAuth() {
 		s.authorized()
@@ -458,7 +460,6 @@ func (s *session) unsubscribe(name string) {
 	if sb.typ.Kind == pusherwire.Presence {
 		s.memberGone(sb)
 	}
-	s.h.occupy(s.app, sb.engine, name, -1)
 	s.h.countSub(s, sb.typ, sb.engine, name, -1)
 }
 
@@ -497,11 +498,11 @@ func (s *session) signin(req pusherwire.Signin) error {
 	s.mu.Unlock()
 	if fresh {
 		// The user channel is an engine channel of its own, so that
-		// sendToUser reaches every socket of the user (on every node).
+		// sendToUser and terminate_connections reach every socket of the
+		// user (on every node).
 		if err := s.h.engine.SubscribeWith(s.ctx, s.pc, engineName, presence.Subscription{}); err != nil {
 			s.log.Debug("user channel", "err", err)
 		}
-		s.h.signedIn(s, ud.ID)
 	}
 	s.authorized()
 	s.send(pusherwire.AppendSigninSuccess(nil, req.UserData))

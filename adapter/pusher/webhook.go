@@ -21,24 +21,40 @@ type webhookSender struct {
 	h       *Handler
 	app     *App
 	hook    Webhook
-	q       chan pusherwire.WebhookEvent
+	q       chan queued
 	dropped atomic.Uint64
 	warned  atomic.Int64 // unix seconds of the last drop warning
 }
 
-func newWebhookSender(h *Handler, app *App, w Webhook) *webhookSender {
-	return &webhookSender{h: h, app: app, hook: w, q: make(chan pusherwire.WebhookEvent, h.cfg.WebhookQueue)}
+// queued is one event waiting in a sender's queue.
+type queued struct {
+	ev pusherwire.WebhookEvent
+	// leavers: a change that a node's death or departure made, sent only
+	// if this node sends those (Config.SendsForLeavers). That is decided
+	// when the event leaves the queue, on the sender's goroutine: the
+	// engine tells of the change with the broker's locks held, and the
+	// broker is what knows the live nodes.
+	leavers bool
 }
 
-func (w *webhookSender) push(ev pusherwire.WebhookEvent) {
+func newWebhookSender(h *Handler, app *App, w Webhook) *webhookSender {
+	return &webhookSender{h: h, app: app, hook: w, q: make(chan queued, h.cfg.WebhookQueue)}
+}
+
+func (w *webhookSender) push(ev pusherwire.WebhookEvent, leavers bool) {
 	if !w.hook.wants(ev.Name) {
 		return
 	}
 	select {
-	case w.q <- ev:
+	case w.q <- queued{ev, leavers}:
 	default:
 		w.drop(1, "queue full")
 	}
+}
+
+// sends reports whether a queued event is this node's to send.
+func (w *webhookSender) sends(q queued) bool {
+	return !q.leavers || w.h.cfg.SendsForLeavers == nil || w.h.cfg.SendsForLeavers()
 }
 
 func (w *webhookSender) drop(n int, why string) {
@@ -52,19 +68,24 @@ func (w *webhookSender) drop(n int, why string) {
 func (w *webhookSender) run() {
 	defer w.h.wg.Done()
 	for {
-		var first pusherwire.WebhookEvent
+		var first queued
 		select {
 		case <-w.h.stop:
 			return
 		case first = <-w.q:
 		}
-		batch := []pusherwire.WebhookEvent{first}
+		if !w.sends(first) {
+			continue
+		}
+		batch := []pusherwire.WebhookEvent{first.ev}
 		t := time.NewTimer(w.h.cfg.WebhookBatch)
 	gather:
 		for len(batch) < maxWebhookBatch {
 			select {
-			case ev := <-w.q:
-				batch = append(batch, ev)
+			case q := <-w.q:
+				if w.sends(q) {
+					batch = append(batch, q.ev)
+				}
 			case <-t.C:
 				break gather
 			case <-w.h.stop:

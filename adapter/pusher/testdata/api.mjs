@@ -31,7 +31,7 @@ main(async () => {
 
   assert.deepEqual(await json(sdk.trigger("api-news", "e", { x: 1 })), {});
   assert.deepEqual(await json(sdk.trigger(["api-news", "presence-api"], "e", {}, { info: "subscription_count,user_count" })), {
-    channels: { "api-news": { subscription_count: 2 }, "presence-api": { user_count: 1 } },
+    channels: { "api-news": { subscription_count: 2 }, "presence-api": { subscription_count: 2, user_count: 1 } },
   });
   assert.deepEqual(await json(sdk.triggerBatch([{ channel: "api-news", name: "b1", data: "1" }, { channel: "api-news", name: "b2", data: "2" }])), {});
   assert.deepEqual(await json(sdk.triggerBatch([
@@ -45,10 +45,13 @@ main(async () => {
     channels: { "presence-api": { user_count: 1 } },
   });
   assert.deepEqual(await json(sdk.get({ path: "/channels", params: { info: "subscription_count" } })), {
-    channels: { "api-news": { subscription_count: 2 }, "presence-api": {} },
+    channels: { "api-news": { subscription_count: 2 }, "presence-api": { subscription_count: 2 } },
   });
   assert.deepEqual(await json(sdk.get({ path: "/channels/api-news", params: { info: "subscription_count" } })), { occupied: true, subscription_count: 2 });
   assert.deepEqual(await json(sdk.get({ path: "/channels/presence-api", params: { info: "user_count" } })), { occupied: true, user_count: 1 });
+  // subscription_count on a presence channel too: its sockets, not its users.
+  assert.deepEqual(await json(sdk.get({ path: "/channels/presence-api", params: { info: "user_count,subscription_count" } })),
+    { occupied: true, user_count: 1, subscription_count: 2 });
   assert.deepEqual(await json(sdk.get({ path: "/channels/empty-one" })), { occupied: false });
   assert.deepEqual(await json(sdk.get({ path: "/channels/presence-api/users" })), { users: [{ id: "p1" }] });
   assert.deepEqual(await json(sdk.get({ path: "/channels/presence-nobody/users" })), { users: [] });

@@ -10,9 +10,9 @@ import { readFileSync } from "node:fs";
 
 export const input = JSON.parse(readFileSync(0, "utf8"));
 
-export function makeSDK({ appId = input.appId, key = input.key, secret = input.secret } = {}) {
+export function makeSDK({ appId = input.appId, key = input.key, secret = input.secret, host = input.host, port = input.port } = {}) {
   return new PusherSDK({
-    appId, key, secret, host: input.host, port: input.port, useTLS: false,
+    appId, key, secret, host, port, useTLS: false,
     encryptionMasterKeyBase64: input.masterKey,
   });
 }
@@ -23,13 +23,13 @@ const clients = [];
 // client returns a pusher-js client of the app (key, secret), signing
 // channel auth and user auth with the real SDK. user: {id, info} is the
 // presence user and the signin user. authFor(channel) may return a forged
-// auth value instead.
-export function client({ user = { id: "u", info: { name: "U" } }, key = input.key, secret = input.secret, appId = input.appId, authFor, signin } = {}) {
+// auth value instead. host and port name another server (a cluster node).
+export function client({ user = { id: "u", info: { name: "U" } }, key = input.key, secret = input.secret, appId = input.appId, authFor, signin, host = input.host, port = input.port } = {}) {
   const s = makeSDK({ appId, key, secret });
   const c = new Pusher(key, {
     cluster: "mt1",
-    wsHost: input.host,
-    wsPort: Number(input.port),
+    wsHost: host,
+    wsPort: Number(port),
     forceTLS: false,
     enabledTransports: ["ws"],
     channelAuthorization: {
