@@ -78,6 +78,8 @@ type HostileKind struct {
 // HostileResult is what RunHostile measured.
 type HostileResult struct {
 	BaselineRSS, PeakRSS, AfterRSS int64
+	// Baseline and After are the server's runtime figures beside the RSS.
+	Baseline, After ServerStats
 	Kinds                          []HostileKind
 	// Published publishes went into the busy channel; the witness, a
 	// well-behaved member of it, received Witnessed of them.
@@ -194,7 +196,7 @@ func (b *hostileRun) run(ctx context.Context) (*HostileResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.BaselineRSS = b.quietRSS(ctx)
+	res.BaselineRSS, res.Baseline = b.quietRSS(ctx)
 	before, err := b.apiStats(ctx)
 	if err != nil {
 		return nil, err
@@ -258,7 +260,7 @@ func (b *hostileRun) run(ctx context.Context) (*HostileResult, error) {
 	if err := b.awaitConnections(ctx, before.Connections); err != nil {
 		return res, err
 	}
-	res.AfterRSS = b.quietRSS(ctx)
+	res.AfterRSS, res.After = b.quietRSS(ctx)
 	after, err := b.apiStats(ctx)
 	if err != nil {
 		return res, err
@@ -481,12 +483,13 @@ func (b *hostileRun) rss() int64 {
 // quietRSS is the server's RSS after the settle pause and a collection
 // that returns memory to the OS (the first such answer thrown away, as
 // settledStats does).
-func (b *hostileRun) quietRSS(ctx context.Context) int64 {
+func (b *hostileRun) quietRSS(ctx context.Context) (int64, ServerStats) {
 	time.Sleep(b.p.Settle)
+	var st ServerStats
 	for range 2 {
-		_, _ = FetchStats(ctx, b.srv.base(), true)
+		st, _ = FetchStats(ctx, b.srv.base(), true)
 	}
-	return b.rss()
+	return b.rss(), st
 }
 
 // sampleRSS keeps the highest RSS seen in peak until stop is closed.
@@ -563,6 +566,11 @@ func (r *HostileResult) write(w io.Writer, p HostileParams) error {
 		mib(r.PeakRSS), mib(r.PeakRSS-r.BaselineRSS), hostiles, mib(p.Budget), mib(hostiles*p.Budget))
 	fmt.Fprintf(tw, "server RSS, after they closed (gc)\t%s\t%+.1f%% of the baseline (limit +%.0f%%)\n",
 		mib(r.AfterRSS), pct(r.AfterRSS, r.BaselineRSS), p.Tolerance*100)
+	fmt.Fprintf(tw, "server heap in use, baseline → after\t%s → %s\tgoroutines %d → %d, runtime total (Sys) %s → %s\n",
+		mib(int64(r.Baseline.HeapInuse)), mib(int64(r.After.HeapInuse)), r.Baseline.Goroutines, r.After.Goroutines, mib(int64(r.Baseline.Sys)), mib(int64(r.After.Sys)))
+	fmt.Fprintf(tw, "runtime memory besides the heap, baseline → after\t\tstacks %s → %s, span structures %s → %s, GC metadata %s → %s, other %s → %s\n",
+		mib(int64(r.Baseline.StackSys)), mib(int64(r.After.StackSys)), mib(int64(r.Baseline.MSpanSys)), mib(int64(r.After.MSpanSys)),
+		mib(int64(r.Baseline.GCSys)), mib(int64(r.After.GCSys)), mib(int64(r.Baseline.OtherSys)), mib(int64(r.After.OtherSys)))
 	fmt.Fprintf(tw, "server counters over the run\t\tslow-consumer closes +%d, closed for cause +%d, rate-limited frames +%d, error frames +%d\n",
 		r.SlowConsumers, r.ClosedForCause, r.RateLimited, r.Errors)
 	fmt.Fprintf(tw, "busy-channel witness (well-behaved)\t\treceived %d of %d publishes\n", r.Witnessed, r.Published)
