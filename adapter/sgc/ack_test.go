@@ -3,7 +3,10 @@ package sgc
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"math"
 	"net"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -32,6 +35,7 @@ type ackClient struct {
 	conn   net.Conn
 	frames chan received
 	ended  chan struct{}
+	err    error // why the reading ended, once ended is closed
 }
 
 func serveAckClient(t *testing.T, h *Handler) *ackClient {
@@ -44,6 +48,8 @@ func serveAckClient(t *testing.T, h *Handler) *ackClient {
 		for {
 			p, err := wsutil.ReadServerText(rw)
 			if err != nil {
+				c.err = err
+				close(c.frames)
 				return
 			}
 			c.frames <- received{time.Since(c.start), string(p)}
@@ -107,8 +113,9 @@ func TestAckResendTimes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		counters := new(adapter.Counters)
 		h := New(Config{
-			Engine:   presence.New(presence.Options{}),
-			Counters: counters,
+			Engine:            presence.New(presence.Options{}),
+			Counters:          counters,
+			MessagesPerSecond: math.Inf(1),
 			Acknowledgment: Acknowledgment{
 				Enabled:    true,
 				Interval:   100 * time.Millisecond,
@@ -177,3 +184,68 @@ func TestAckResendTimes(t *testing.T) {
 		synctest.Wait() // the session ends
 	})
 }
+
+// A connection over its budget of unacknowledged frames is closed with
+// 1008 once, and counted once as a slow consumer, however many frames the
+// engine still delivers to it before it has gone.
+func TestAckOverBudgetClosesOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		counters := new(adapter.Counters)
+		engine := presence.New(presence.Options{})
+		h := New(Config{
+			Engine:            engine,
+			Counters:          counters,
+			MessagesPerSecond: math.Inf(1),
+			Acknowledgment: Acknowledgment{
+				Enabled: true, Interval: time.Hour, Timeout: time.Hour, MaxPending: 8,
+			},
+		})
+		defer h.Close()
+		c := serveAckClient(t, h)
+		// The session frame, never acknowledged, as every frame after it.
+		session, err := sgcwire.Decode([]byte(c.next().frame))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var enc sgcwire.Encoder
+		me := sgcwire.Member{ID: session.Text}
+		c.write(string(enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: me})))
+		c.write(string(enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: "room", Member: me})))
+		synctest.Wait()
+		// Another connection publishes into the room: twenty frames for a
+		// budget of eight, all delivered before the connection has ended.
+		pub := engine.Connect("PUBLISHER", nopSink{})
+		ctx := t.Context()
+		if err := engine.Join(ctx, pub, presence.Member{ID: "PUBLISHER"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := engine.Subscribe(ctx, pub, "room"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			if err := engine.Publish(ctx, pub, "room", "m"+strconv.Itoa(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for {
+			if _, ok := <-c.frames; !ok {
+				break
+			}
+		}
+		<-c.ended
+		var ce wsutil.ClosedError
+		if !errors.As(c.err, &ce) || ce.Code != transport.ClosePolicyViolation || ce.Reason != "acknowledgments: over 8 frames unacknowledged" {
+			t.Fatalf("the client's reading ended with %v, want close 1008 for the budget", c.err)
+		}
+		c.conn.Close()
+		synctest.Wait()
+		if n := counters.SlowConsumers.Load(); n != 1 {
+			t.Fatalf("%d slow consumers counted, want 1", n)
+		}
+		engine.Disconnect(pub)
+	})
+}
+
+type nopSink struct{}
+
+func (nopSink) Deliver(*presence.Event) {}
