@@ -80,7 +80,7 @@ type HostileResult struct {
 	BaselineRSS, PeakRSS, AfterRSS int64
 	// Baseline and After are the server's runtime figures beside the RSS.
 	Baseline, After ServerStats
-	Kinds                          []HostileKind
+	Kinds           []HostileKind
 	// Published publishes went into the busy channel; the witness, a
 	// well-behaved member of it, received Witnessed of them.
 	Published, Witnessed int64
