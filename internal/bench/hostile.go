@@ -229,8 +229,9 @@ func (b *hostileRun) run(ctx context.Context) (*HostileResult, error) {
 			frame := presenceSubscribe(h.id, pusherwire.PresencePrefix+hostileChannel(p.ChannelSize, p.ChannelSize), "hostile-"+h.id)
 			wg.Go(func() { h.hammer(stop, p.HostileRate, frame) })
 		case kindAckOnce:
-			// Reads to the end, never acknowledges.
-			wg.Go(func() { h.drain(24*time.Hour, time.Now().Add(24*time.Hour)) })
+			// Reads until the server closes it, or Quiet after the end.
+			until := time.Now().Add(p.Duration + p.Quiet)
+			wg.Go(func() { h.drain(p.Duration+p.Quiet, until) })
 		}
 	}
 	select {
@@ -244,12 +245,6 @@ func (b *hostileRun) run(ctx context.Context) (*HostileResult, error) {
 	for _, h := range hs {
 		if h.kind != kindAckOnce {
 			wg.Go(func() { h.drain(p.Quiet, drained) })
-		}
-	}
-	for _, h := range hs {
-		if h.kind == kindAckOnce {
-			// Ends its reader if the server has not closed it.
-			_ = h.conn.SetReadDeadline(time.Now().Add(p.Quiet))
 		}
 	}
 	wg.Wait()
