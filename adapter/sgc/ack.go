@@ -28,8 +28,9 @@ type pendingFrame struct {
 }
 
 // add records a frame sent with id. When the frame would take the
-// connection over its budget of unacknowledged frames, add records nothing
-// and says why: the caller closes the connection.
+// connection over its budget of unacknowledged frames, add records nothing,
+// lets go of the frames it holds and says why, once: the caller closes the
+// connection (frames sent after that go nowhere, the connection closing).
 func (q *ackQueue) add(id string, frame []byte) (over string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -38,9 +39,14 @@ func (q *ackQueue) add(id string, frame []byte) (over string) {
 	}
 	switch {
 	case q.maxFrames > 0 && len(q.pending) >= q.maxFrames:
-		return fmt.Sprintf("over %d frames unacknowledged", q.maxFrames)
+		over = fmt.Sprintf("over %d frames unacknowledged", q.maxFrames)
 	case q.maxBytes > 0 && q.bytes+int64(len(frame)) > q.maxBytes:
-		return fmt.Sprintf("over %d bytes unacknowledged", q.maxBytes)
+		over = fmt.Sprintf("over %d bytes unacknowledged", q.maxBytes)
+	}
+	if over != "" {
+		q.closed = true
+		q.pending, q.bytes = nil, 0
+		return over
 	}
 	if q.pending == nil {
 		q.pending = make(map[string]*pendingFrame)

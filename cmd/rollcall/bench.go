@@ -31,6 +31,8 @@ Scenarios:
   cluster    three nodes on embedded NATS: cross-node fan-out, kill -9 time to the last
              leave, join storm; with --comparator the kill -9 also on three Centrifuge
              nodes on Redis (rollcall bench cluster -h)
+  hostile    well-behaved members beside hostile clients of four kinds: their
+             outcomes, server RSS against the budget (rollcall bench hostile -h)
 
 Without --target, bench starts its own server (this binary's serve --debug) on
 127.0.0.1; with --comparator it also runs the Centrifuge comparator
@@ -54,6 +56,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scenario := args[0]
 	if scenario == "cluster" {
 		return runBenchCluster(ctx, args[1:], stdout, stderr)
+	}
+	if scenario == "hostile" {
+		return runBenchHostile(ctx, args[1:], stdout, stderr)
 	}
 	p, ok := bench.Defaults(scenario)
 	if !ok {

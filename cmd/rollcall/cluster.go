@@ -166,6 +166,11 @@ func (c *clusterConfig) start(ctx context.Context, log *slog.Logger) (*clusterNo
 		if errors.Is(err, natsbroker.ErrNameInUse) {
 			return nil, err
 		}
+		if errors.Is(err, nats.ErrTLS) && len(c.NATS) > 0 && c.NATSTLSCert == "" {
+			// The server's refusal of a missing client certificate reaches
+			// the client as a closed connection, which names no cause.
+			return nil, fmt.Errorf("cluster: %w (a NATS that verifies clients needs --nats-tls-cert and --nats-tls-key)", err)
+		}
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	log.Info("cluster node", "node", n.Name(), "incarnation", n.Incarnation(), "cluster_addr", n.ClusterAddr(), "external_nats", len(c.NATS) > 0)

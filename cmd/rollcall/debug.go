@@ -31,6 +31,7 @@ func withDebug(next http.Handler) http.Handler {
 		_ = json.NewEncoder(w).Encode(bench.ServerStats{ // what `rollcall bench` reads
 			Goroutines: runtime.NumGoroutine(),
 			HeapAlloc:  ms.HeapAlloc, HeapInuse: ms.HeapInuse, HeapSys: ms.HeapSys, Sys: ms.Sys,
+			StackSys: ms.StackSys, MSpanSys: ms.MSpanSys, GCSys: ms.GCSys, OtherSys: ms.OtherSys,
 		})
 	})
 	mux.Handle("/", next)

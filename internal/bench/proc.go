@@ -92,6 +92,13 @@ type ServerStats struct {
 	HeapInuse  uint64 `json:"heap_inuse"`
 	HeapSys    uint64 `json:"heap_sys"`
 	Sys        uint64 `json:"sys"`
+	// The runtime's own memory besides the heap (rollcall only): goroutine
+	// stacks, span structures, GC metadata and the rest, each as obtained
+	// from the OS. Span structures are never given back.
+	StackSys uint64 `json:"stack_sys,omitempty"`
+	MSpanSys uint64 `json:"mspan_sys,omitempty"`
+	GCSys    uint64 `json:"gc_sys,omitempty"`
+	OtherSys uint64 `json:"other_sys,omitempty"`
 }
 
 // FetchStats asks the server at base (http://host:port) for its runtime
