@@ -299,7 +299,7 @@ func TestDocCommands(t *testing.T) {
 				checkPackagePath(t, c, "./cmd/rollcall")
 			}
 			if pipe, _, found := strings.Cut(c.text, " | rollcall "); found && strings.HasPrefix(pipe, "printf ") {
-				t.Run("hash-password", func(t *testing.T) {
+				t.Run(fmt.Sprintf("hash-password %s:%d", c.file, c.line), func(t *testing.T) {
 					t.Parallel()
 					runPrintfHashPassword(t, c, cmds)
 				})
@@ -318,7 +318,7 @@ func TestDocCommands(t *testing.T) {
 				serves[key] = append(serves[key], args[1:])
 				continue
 			}
-			t.Run(args[0], func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s %s:%d", args[0], c.file, c.line), func(t *testing.T) {
 				t.Parallel()
 				runOneShot(t, c, args)
 			})
