@@ -92,19 +92,19 @@ func TestQueueByteBudget(t *testing.T) {
 	})
 }
 
-// SendJoined writes head and tail as one frame, and both count against
-// the budget.
+// SendJoined writes head, body and tail as one frame, and all three count
+// against the budget.
 func TestSendJoined(t *testing.T) {
 	ln := listen(t)
 	conn := dial(t, ln)
 	s := serveOne(t, ln, nil, Options{MaxQueueBytes: 100})
-	if err := s.c.SendJoined([]byte(`{"a":`), []byte(`1}`)); err != nil {
+	if err := s.c.SendJoined([]byte(`{"a":`), []byte(`1`), []byte(`}`)); err != nil {
 		t.Fatal(err)
 	}
 	if got := readText(t, stream(conn)); got != `{"a":1}` {
 		t.Fatalf("read %q", got)
 	}
-	if err := s.c.SendJoined(make([]byte, 60), make([]byte, 60)); !errors.Is(err, ErrSlowConsumer) {
+	if err := s.c.SendJoined(make([]byte, 40), make([]byte, 40), make([]byte, 40)); !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("SendJoined over the budget: %v", err)
 	}
 	conn.Close()

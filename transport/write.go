@@ -10,14 +10,16 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// outFrame is one queued frame; its payload is head followed by tail.
+// outFrame is one queued frame; its payload is head, body and tail in
+// that order (body and tail are nil for most frames).
 type outFrame struct {
 	op   ws.OpCode
 	head []byte
+	body []byte
 	tail []byte
 }
 
-func (f outFrame) size() int64 { return int64(len(f.head) + len(f.tail)) }
+func (f outFrame) size() int64 { return int64(len(f.head) + len(f.body) + len(f.tail)) }
 
 // Send queues a text frame. It never blocks; payload must not be modified
 // afterwards (the same slice may be queued to many connections).
@@ -25,12 +27,14 @@ func (c *Conn) Send(payload []byte) error {
 	return c.enqueue(outFrame{op: ws.OpText, head: payload})
 }
 
-// SendJoined queues one text frame whose payload is head followed by tail,
-// without joining them: a large tail shared by many recipients (a member
-// list) is written from the same bytes to each, after a small head of
-// each one's own. Neither slice may be modified afterwards.
-func (c *Conn) SendJoined(head, tail []byte) error {
-	return c.enqueue(outFrame{op: ws.OpText, head: head, tail: tail})
+// SendJoined queues one text frame whose payload is head, body and tail
+// in that order, without joining them: a large body shared by many
+// recipients (a member list, a fan-out's frame) is written from the same
+// bytes to each, between a small head and tail of each one's own (its
+// request, its acknowledgment id). None of the slices may be modified
+// afterwards; any may be nil.
+func (c *Conn) SendJoined(head, body, tail []byte) error {
+	return c.enqueue(outFrame{op: ws.OpText, head: head, body: body, tail: tail})
 }
 
 // Ping queues a ping frame.
@@ -140,8 +144,9 @@ func (c *Conn) writeBatch(batch []outFrame) (sentClose bool, err error) {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
 	texts := 0
 	for _, f := range batch {
-		buf = appendHeader(buf, f.op, len(f.head)+len(f.tail))
+		buf = appendHeader(buf, f.op, int(f.size()))
 		buf = append(buf, f.head...)
+		buf = append(buf, f.body...)
 		buf = append(buf, f.tail...)
 		if f.op == ws.OpText {
 			texts++

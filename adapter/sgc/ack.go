@@ -21,17 +21,21 @@ type ackQueue struct {
 	closed  bool
 }
 
+// pendingFrame is a frame sent with an id, in the parts it was queued in:
+// its body may be shared with other recipients, its tail is its own.
 type pendingFrame struct {
-	frame   []byte
-	sent    time.Time
-	retries int
+	head, body, tail []byte
+	sent             time.Time
+	retries          int
 }
 
-// add records a frame sent with id. When the frame would take the
+func (p *pendingFrame) size() int64 { return int64(len(p.head) + len(p.body) + len(p.tail)) }
+
+// add records f, sent with id (add sets its time). When the frame would take the
 // connection over its budget of unacknowledged frames, add records nothing,
 // lets go of the frames it holds and says why, once: the caller closes the
 // connection (frames sent after that go nowhere, the connection closing).
-func (q *ackQueue) add(id string, frame []byte) (over string) {
+func (q *ackQueue) add(id string, f *pendingFrame) (over string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -40,7 +44,7 @@ func (q *ackQueue) add(id string, frame []byte) (over string) {
 	switch {
 	case q.maxFrames > 0 && len(q.pending) >= q.maxFrames:
 		over = fmt.Sprintf("over %d frames unacknowledged", q.maxFrames)
-	case q.maxBytes > 0 && q.bytes+int64(len(frame)) > q.maxBytes:
+	case q.maxBytes > 0 && q.bytes+f.size() > q.maxBytes:
 		over = fmt.Sprintf("over %d bytes unacknowledged", q.maxBytes)
 	}
 	if over != "" {
@@ -51,8 +55,9 @@ func (q *ackQueue) add(id string, frame []byte) (over string) {
 	if q.pending == nil {
 		q.pending = make(map[string]*pendingFrame)
 	}
-	q.pending[id] = &pendingFrame{frame: frame, sent: time.Now()}
-	q.bytes += int64(len(frame))
+	f.sent = time.Now()
+	q.pending[id] = f
+	q.bytes += f.size()
 	return ""
 }
 
@@ -64,7 +69,7 @@ func (q *ackQueue) remove(id string) {
 
 func (q *ackQueue) removeLocked(id string) {
 	if p, ok := q.pending[id]; ok {
-		q.bytes -= int64(len(p.frame))
+		q.bytes -= p.size()
 		delete(q.pending, id)
 	}
 }
@@ -96,7 +101,7 @@ func (q *ackQueue) resend(now time.Time) {
 	acking := q.sess.acking.Load()
 	behind, _ := q.sess.tc.Queued()
 	q.mu.Lock()
-	var due [][]byte
+	var due []*pendingFrame
 	for id, p := range q.pending {
 		if now.Sub(p.sent) < opts.Timeout {
 			continue
@@ -112,13 +117,13 @@ func (q *ackQueue) resend(now time.Time) {
 		default:
 			p.retries++
 			p.sent = now
-			due = append(due, p.frame)
+			due = append(due, p)
 		}
 	}
 	q.mu.Unlock()
 	q.sess.h.counters.AckResends.Add(uint64(len(due)))
 	for _, f := range due {
-		q.sess.queue(f)
+		q.sess.queue(f.head, f.body, f.tail)
 	}
 }
 

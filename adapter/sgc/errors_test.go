@@ -45,12 +45,12 @@ func TestErrorFrameOfAHooksRefusal(t *testing.T) {
 
 func TestAckQueueClosed(t *testing.T) {
 	var q ackQueue
-	q.add("A", []byte("a"))
+	q.add("A", &pendingFrame{body: []byte("a")})
 	if q.Len() != 1 {
 		t.Fatalf("Len = %d", q.Len())
 	}
 	q.drop()
-	q.add("B", []byte("late"))
+	q.add("B", &pendingFrame{body: []byte("late")})
 	if q.Len() != 0 {
 		t.Fatal("a closed queue took a new entry")
 	}

@@ -95,7 +95,7 @@ func (sess *session) Deliver(ev *presence.Event) {
 		return
 	}
 	if !sess.h.cfg.Acknowledgment.Enabled {
-		sess.queue(sess.h.frame(ev, sess.enveloped))
+		sess.queue(nil, sess.h.frame(ev, sess.enveloped), nil)
 		return
 	}
 	sess.send(ev.Frame(sess.h, sess.h.encodeEvent))
@@ -103,38 +103,35 @@ func (sess *session) Deliver(ev *presence.Event) {
 
 // sendList sends a member list: the list is encoded once per channel
 // state (ev.List) and shared by every requester, after a head of the
-// requester's own. With acknowledgments the frame is joined into one copy
-// for this recipient, as every frame with an id is.
+// requester's own.
 func (sess *session) sendList(ev *presence.Event) {
-	head, tail := sess.h.listFrame(ev)
-	if sess.h.cfg.Acknowledgment.Enabled {
-		sess.send(append(head, tail...))
-		return
-	}
+	sess.sendJoined(sess.h.listFrame(ev))
+}
+
+// send queues one frame (without id) to the client, adding the envelope
+// and an ack id where they apply.
+func (sess *session) send(frame []byte) { sess.sendJoined(nil, frame) }
+
+// sendJoined queues the frame head+body, whose body ends with the frame's
+// closing brace and may be shared by many recipients (a fan-out's frame, a
+// member list): it is never copied. The envelope goes before it, and with
+// acknowledgments this recipient's id goes after it as a tail of its own
+// (in place of the closing brace), kept with the shared body for re-sends.
+func (sess *session) sendJoined(head, body []byte) {
 	if sess.enveloped {
 		head = sgcwire.AppendEnvelope(make([]byte, 0, len(head)+24), head)
 	}
-	if err := sess.tc.SendJoined(head, tail); errors.Is(err, transport.ErrSlowConsumer) {
-		sess.slowConsumer()
-	}
-}
-
-// send queues one frame (without id) to the client, adding an ack id and
-// the envelope where they apply. With acknowledgments the frame is
-// copied for this recipient: its id is its own, the one unavoidable
-// per-recipient copy of a fan-out.
-func (sess *session) send(frame []byte) {
 	if !sess.h.cfg.Acknowledgment.Enabled {
-		sess.queue(sess.wrap(frame))
+		sess.queue(head, body, nil)
 		return
 	}
 	id := sgcwire.NewID()
-	frame = sess.wrap(sess.h.enc.WithID(frame, id))
-	if why := sess.acks.add(id, frame); why != "" {
+	f := &pendingFrame{head: head, body: body[:len(body)-1], tail: sess.h.enc.AppendIDTail(nil, id)}
+	if why := sess.acks.add(id, f); why != "" {
 		sess.overBudget(why)
 		return
 	}
-	sess.queue(frame)
+	sess.queue(f.head, f.body, f.tail)
 }
 
 func (sess *session) wrap(frame []byte) []byte {
@@ -144,8 +141,9 @@ func (sess *session) wrap(frame []byte) []byte {
 	return sgcwire.AppendEnvelope(make([]byte, 0, len(frame)+24), frame)
 }
 
-func (sess *session) queue(frame []byte) {
-	if err := sess.tc.Send(frame); errors.Is(err, transport.ErrSlowConsumer) {
+// queue queues the frame head+body+tail (any part may be nil).
+func (sess *session) queue(head, body, tail []byte) {
+	if err := sess.tc.SendJoined(head, body, tail); errors.Is(err, transport.ErrSlowConsumer) {
 		sess.slowConsumer()
 	}
 }
@@ -207,7 +205,7 @@ func (sess *session) handle(data []byte) error {
 func (sess *session) ack(m *sgcwire.Message) {
 	if m.ID != "" {
 		sess.acking.Store(true)
-		sess.queue(sess.wrap(sgcwire.AppendAck(nil, m.ID)))
+		sess.queue(nil, sess.wrap(sgcwire.AppendAck(nil, m.ID)), nil)
 	}
 }
 

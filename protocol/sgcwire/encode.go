@@ -72,10 +72,17 @@ func (e Encoder) Encode(m *Message) []byte {
 // when each needs its own acknowledgment id.
 func (e Encoder) WithID(frame []byte, id string) []byte {
 	out := make([]byte, 0, len(frame)+len(id)+len(b64Prefix)+24)
-	out = append(out, frame[:len(frame)-1]...)
-	out = append(out, `,"id":`...)
-	out = e.appendValue(out, id)
-	return append(out, '}')
+	return e.AppendIDTail(append(out, frame[:len(frame)-1]...), id)
+}
+
+// AppendIDTail appends what WithID puts in place of a frame's closing
+// brace: the "id" key and the brace. A frame encoded once for many
+// recipients (without its final byte) followed by each one's tail is that
+// recipient's frame with its own id, with no copy of the shared part.
+func (e Encoder) AppendIDTail(dst []byte, id string) []byte {
+	dst = append(dst, `,"id":`...)
+	dst = e.appendValue(dst, id)
+	return append(dst, '}')
 }
 
 // AppendAck appends an acknowledgment frame for id. Acknowledgments are never
