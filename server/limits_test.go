@@ -14,6 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
@@ -64,13 +65,7 @@ func handshake(t *testing.T, u, from string, h http.Header) (*http.Response, str
 // waitOpen waits until the server has n connections open.
 func waitOpen(t *testing.T, srv *Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for srv.openConns() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections open, want %d", srv.openConns(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, testTimeout, fmt.Sprintf("%d connections open", n), func() bool { return srv.openConns() == n })
 }
 
 // TestMaxConnections: past Limits.MaxConnections a handshake is answered
