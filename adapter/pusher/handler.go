@@ -195,6 +195,9 @@ func New(cfg Config) (*Handler, error) {
 		h.engine.OnOccupancy(h.occupancy)
 		h.engine.OnMemberLeft(h.memberLeft)
 	}
+	if h.countsAny() {
+		h.engine.OnSubscriptions(h.subscriptionsChanged)
+	}
 	return h, nil
 }
 
@@ -205,6 +208,9 @@ func (h *Handler) Close() {
 		if len(h.hooks) > 0 {
 			h.engine.OnOccupancy(nil)
 			h.engine.OnMemberLeft(nil)
+		}
+		if h.countsAny() {
+			h.engine.OnSubscriptions(nil)
 		}
 		close(h.stop)
 	})
