@@ -16,7 +16,7 @@ import (
 // subscription_count event per change for the whole cluster.
 //
 // The engine tells every change of a channel's count with its origin
-// (presence.Engine.OnSubscriptions, under the channel's lock): a change on
+// (Handler.subscriptions, under the channel's lock): a change on
 // another node reaches this node's subscribers as soon as its replica
 // hears it. The hook only records the count and, when an update is due,
 // hands the sending to a goroutine: the frames are never written under the
@@ -75,7 +75,7 @@ func counted(app *App, typ pusherwire.ChannelType) bool {
 // countSub counts a session in (delta > 0) or out of a channel it
 // subscribed to or left, after the engine did. A new subscriber hears the
 // count (when the throttle allows); the others heard of the change from
-// the engine (subscriptionsChanged).
+// the engine (countsChanged).
 func (h *Handler) countSub(s *session, typ pusherwire.ChannelType, engineName, name string, delta int) {
 	if !counted(s.app, typ) {
 		return
@@ -136,10 +136,10 @@ func (h *Handler) countSub(s *session, typ pusherwire.ChannelType, engineName, n
 	h.countChanged(cc)
 }
 
-// subscriptionsChanged hears from the engine that a channel's count over
-// the cluster became n (presence.Engine.OnSubscriptions, with the
-// channel's lock held: it records, and sends from another goroutine).
-func (h *Handler) subscriptionsChanged(engineName string, n int, from presence.Origin) {
+// countsChanged hears from the engine that a channel's count over the
+// cluster became n (Handler.subscriptions, with the channel's lock held:
+// it records, and sends from another goroutine).
+func (h *Handler) countsChanged(engineName string, n int, from presence.Origin) {
 	c := &h.counts
 	c.mu.Lock()
 	if c.stopped {

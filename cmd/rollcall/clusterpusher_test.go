@@ -264,3 +264,12 @@ func TestClusterPusherSubscriptionCount(t *testing.T) {
 		t.Errorf("webhooks %v, want %v", got, want)
 	}
 }
+
+// TestClusterPusherWatchlist: a pusher-js watcher on one `rollcall serve`
+// node hears its watched users online and offline over both nodes, once
+// per change however many tabs on whichever node
+// (testdata/clusterwatch.mjs).
+func TestClusterPusherWatchlist(t *testing.T) {
+	nodes := startCluster(t, 2, nil, "--pusher-app", pusherID+":"+pusherKey+":"+pusherSecret)
+	runPusherScript(t, "clusterwatch.mjs", nodes[0], nodes[1], nil)
+}
