@@ -48,8 +48,11 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 		}
 		e.broker.Replicate(chg)
 	}
-	if after := ch.subscriptions(); ch != e.everyone && (before == 0) != (after == 0) {
-		if f := e.occupancy.Load(); f != nil {
+	if after := ch.subscriptions(); ch != e.everyone && before != after {
+		if f := e.subCount.Load(); f != nil {
+			(*f)(ch.name, after, from)
+		}
+		if f := e.occupancy.Load(); f != nil && (before == 0) != (after == 0) {
 			(*f)(ch.name, after > 0, from)
 		}
 	}

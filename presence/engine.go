@@ -41,8 +41,9 @@ type Engine struct {
 
 	held heldIDs // member ids present in channels (Everyone aside)
 
-	occupancy  atomic.Pointer[OccupancyFunc]  // OnOccupancy's
-	memberLeft atomic.Pointer[MemberLeftFunc] // OnMemberLeft's
+	occupancy  atomic.Pointer[OccupancyFunc]     // OnOccupancy's
+	memberLeft atomic.Pointer[MemberLeftFunc]    // OnMemberLeft's
+	subCount   atomic.Pointer[SubscriptionsFunc] // OnSubscriptions'
 }
 
 // New returns an engine.

@@ -49,6 +49,27 @@ func (e *Engine) OnOccupancy(f OccupancyFunc) {
 	e.occupancy.Store(&f)
 }
 
+// SubscriptionsFunc hears that a channel's subscriptions, counted over
+// every node with presence or without (Subscriptions), became n, as this
+// node's replica sees it, and whose change made it so. As OccupancyFunc, it
+// is called with the channel's lock held, in the order of the channel's
+// changes: it must not block and must not call the engine, nor the broker.
+type SubscriptionsFunc func(channel string, n int, from Origin)
+
+// OnSubscriptions sets the function that hears every change of a channel's
+// subscription count (Everyone aside), whichever node made it (nil:
+// nobody). It is called before OnOccupancy's function for the same change.
+// As with OnOccupancy, every node hears every change: a caller that must
+// act once per cluster acts on OriginLocal, and on OriginForgotten on one
+// node agreed on.
+func (e *Engine) OnSubscriptions(f SubscriptionsFunc) {
+	if f == nil {
+		e.subCount.Store(nil)
+		return
+	}
+	e.subCount.Store(&f)
+}
+
 // MemberLeftFunc hears that a member left a channel (its last entry on
 // any node is gone), as this node's replica sees it, and whose change made
 // it so; as OccupancyFunc, with the channel's lock held.

@@ -160,3 +160,38 @@ func TestMemberLeftAcrossNodes(t *testing.T) {
 		t.Errorf("node b heard %q, want %q", got, want)
 	}
 }
+
+// OnSubscriptions hears every change of a channel's count over the
+// cluster, with presence or without, on every node, from its origin; a
+// resync that changes nothing is not heard.
+func TestSubscriptionsHookAcrossNodes(t *testing.T) {
+	cl := newCluster(2, presence.Options{})
+	t.Cleanup(cl.close)
+	nodeA, nodeB := cl.nodes[0], cl.nodes[1]
+	var mu sync.Mutex
+	var got []string
+	nodeB.OnSubscriptions(func(ch string, n int, from presence.Origin) {
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%s %d %s", ch, n, from))
+		mu.Unlock()
+	})
+	ctx := t.Context()
+	x := cl.ConnectOn(0, sessionID(1), nopSink{})
+	y := cl.ConnectOn(0, sessionID(2), nopSink{})
+	z := cl.ConnectOn(1, sessionID(3), nopSink{})
+	wantErr(t, nodeA.SubscribeWith(ctx, x, "news", presence.Subscription{}), nil)
+	cl.settle()
+	wantErr(t, nodeB.SubscribeWith(ctx, z, "news", presence.Subscription{}), nil)
+	wantErr(t, nodeA.SubscribeWith(ctx, y, "news", presence.Subscription{Member: &presence.Member{ID: "yan"}}), nil)
+	cl.settle()
+	nodeB.Receiver().Sync("a", nodeA.Receiver().Entries())
+	wantErr(t, nodeB.Unsubscribe(ctx, z, "news"), nil)
+	cl.settle()
+	nodeB.Receiver().Forget("a")
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"news 1 replica", "news 2 local", "news 3 replica", "news 2 local", "news 1 forgotten", "news 0 forgotten"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("node b heard %q, want %q", got, want)
+	}
+}

@@ -109,6 +109,7 @@ type Handler struct {
 	cache    map[string]cached   // engine channel -> last event
 	hooks    map[*App][]*webhookSender
 	counts   subCounts  // subscription_count (subcount.go)
+	counting bool       // an app counts subscriptions
 	watch    watchlists // watchlist events (watchlist.go)
 	closed   bool
 	stopOnce sync.Once
@@ -195,6 +196,8 @@ func New(cfg Config) (*Handler, error) {
 		h.engine.OnOccupancy(h.occupancy)
 		h.engine.OnMemberLeft(h.memberLeft)
 	}
+	h.counting = h.countsAny()
+	h.engine.OnSubscriptions(h.subscriptions)
 	return h, nil
 }
 
@@ -206,6 +209,7 @@ func (h *Handler) Close() {
 			h.engine.OnOccupancy(nil)
 			h.engine.OnMemberLeft(nil)
 		}
+		h.engine.OnSubscriptions(nil)
 		close(h.stop)
 	})
 	h.stopCounts()
@@ -266,6 +270,21 @@ func (h *Handler) occupancy(engineName string, occupied bool, from presence.Orig
 	}
 	for _, w := range h.hooks[app] {
 		w.push(ev, from == presence.OriginForgotten)
+	}
+}
+
+// subscriptions hears every change of a channel's subscription count over
+// the cluster (presence.Engine.OnSubscriptions, with the channel's lock
+// held: what it calls only records and queues). A user channel's count
+// says whether the user is online (watchlist.go); another channel's goes
+// to the subscription counts of the apps that want them (subcount.go).
+func (h *Handler) subscriptions(engineName string, n int, from presence.Origin) {
+	if app, id, ok := h.userChannel(engineName); ok {
+		h.watchedChanged(app, id, n)
+		return
+	}
+	if h.counting {
+		h.countsChanged(engineName, n, from)
 	}
 }
 

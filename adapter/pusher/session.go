@@ -507,7 +507,7 @@ func (s *session) signin(req pusherwire.Signin) error {
 	s.authorized()
 	s.send(pusherwire.AppendSigninSuccess(nil, req.UserData))
 	if fresh {
-		s.h.watchSignin(s, ud.ID, watchlist)
+		s.h.watchSignin(s, watchlist)
 	}
 	return nil
 }

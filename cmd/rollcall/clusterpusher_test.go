@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -48,7 +50,7 @@ func (l *webhookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (l *webhookLog) requests() []map[string]any {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]map[string]any(nil), l.reqs...)
+	return append([]map[string]any{}, l.reqs...) // [] for none, not null
 }
 
 // runPusherScript runs adapter/pusher/testdata/<script> with node against
@@ -82,7 +84,8 @@ func runPusherScript(t *testing.T, script string, p, q *proc, extra map[string]a
 }
 
 // webhookEvents checks every request with the SDK's webhook check and
-// returns their events, counted by "name channel user".
+// returns their events, counted by "name channel user" ("name channel
+// count" for subscription_count).
 func webhookEvents(t *testing.T, p *proc, hooks *webhookLog) map[string]int {
 	t.Helper()
 	out := runPusherScript(t, "webhooks.mjs", p, nil, map[string]any{"requests": hooks.requests()})
@@ -95,6 +98,9 @@ func webhookEvents(t *testing.T, p *proc, hooks *webhookLog) map[string]int {
 		k := fmt.Sprint(ev["name"], " ", ev["channel"])
 		if u, ok := ev["user_id"]; ok {
 			k += fmt.Sprint(" ", u)
+		}
+		if n, ok := ev["subscription_count"]; ok {
+			k += fmt.Sprint(" ", n)
 		}
 		got[k]++
 	}
@@ -213,4 +219,57 @@ func TestClusterPusher(t *testing.T) {
 			t.Errorf("webhook %q %d times, want once (all: %v)", k, got[k], got)
 		}
 	}
+}
+
+// TestClusterPusherSubscriptionCount: with subscription_count on, pusher-js
+// clients on two `rollcall serve` nodes in one public channel hear the
+// cluster's count, a change on the other node included
+// (testdata/clustercount.mjs), and each change's subscription_count webhook
+// fires once per cluster, with the cluster's count.
+func TestClusterPusherSubscriptionCount(t *testing.T) {
+	hooks := &webhookLog{}
+	hs := httptest.NewServer(hooks)
+	t.Cleanup(hs.Close)
+	cfg := filepath.Join(t.TempDir(), "rollcall.yaml")
+	yaml := `pusher:
+  apps:
+    - id: "` + pusherID + `"
+      key: ` + pusherKey + `
+      secret: ` + pusherSecret + `
+      subscription_count: true
+      webhooks:
+        - url: ` + hs.URL + `/hook
+          event_types: [subscription_count]
+`
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes := startCluster(t, 2, nil, "--config", cfg)
+	runPusherScript(t, "clustercount.mjs", nodes[0], nodes[1], nil)
+
+	// a in (1), b in on the other node (2), c in (3), b out (2), a out (1),
+	// c out (0).
+	want := map[string]int{
+		"subscription_count counted 1": 2,
+		"subscription_count counted 2": 2,
+		"subscription_count counted 3": 1,
+		"subscription_count counted 0": 1,
+	}
+	var got map[string]int
+	testkit.Eventually(t, 10*time.Second, "every webhook of clustercount.mjs", func() bool {
+		got = webhookEvents(t, nodes[0], hooks)
+		return got["subscription_count counted 0"] > 0
+	})
+	if !maps.Equal(got, want) {
+		t.Errorf("webhooks %v, want %v", got, want)
+	}
+}
+
+// TestClusterPusherWatchlist: a pusher-js watcher on one `rollcall serve`
+// node hears its watched users online and offline over both nodes, once
+// per change however many tabs on whichever node
+// (testdata/clusterwatch.mjs).
+func TestClusterPusherWatchlist(t *testing.T) {
+	nodes := startCluster(t, 2, nil, "--pusher-app", pusherID+":"+pusherKey+":"+pusherSecret)
+	runPusherScript(t, "clusterwatch.mjs", nodes[0], nodes[1], nil)
 }
