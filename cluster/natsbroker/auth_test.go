@@ -1,15 +1,7 @@
 package natsbroker
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,12 +83,12 @@ func TestRouteSecret(t *testing.T) {
 // signed, gets no route.
 func TestRouteTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t)
-	other := newTestCA(t)
-	caFile := ca.writeCA(t, dir, "ca.pem")
+	ca := testkit.NewCA(t)
+	other := testkit.NewCA(t)
+	caFile := ca.WriteCert(t, dir, "ca.pem")
 	confs := map[string]*tls.Config{}
 	for _, name := range []string{"n1", "n2"} {
-		cert, key := ca.issue(t, dir, name)
+		cert, key := ca.Issue(t, dir, name)
 		tc, err := RouteTLS(cert, key, caFile)
 		if err != nil {
 			t.Fatal(err)
@@ -117,13 +109,13 @@ func TestRouteTLS(t *testing.T) {
 		}
 	})
 	t.Run("another CA", func(t *testing.T) {
-		cert, key := other.issue(t, dir, "rogue")
-		otherCA := other.writeCA(t, dir, "other-ca.pem")
+		cert, key := other.Issue(t, dir, "rogue")
+		otherCA := other.WriteCert(t, dir, "other-ca.pem")
 		tc, err := RouteTLS(cert, key, otherCA)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tc.RootCAs = ca.pool() // it even trusts the cluster's CA: n1 must still refuse its certificate
+		tc.RootCAs = ca.Pool() // it even trusts the cluster's CA: n1 must still refuse its certificate
 		r := startRogue(t, "rogue", n1.ClusterAddr(), "", "", func(so *server.Options) {
 			so.Cluster.TLSConfig = tc
 			so.Cluster.TLSTimeout = 2
@@ -136,88 +128,4 @@ func TestRouteTLS(t *testing.T) {
 			t.Fatalf("n1 has %d routes, want 1 (n2)", k)
 		}
 	})
-}
-
-// testCA is a certificate authority made for a test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	der  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "rollcall test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, der: der}
-}
-
-func (c *testCA) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(c.cert)
-	return p
-}
-
-func (c *testCA) writeCA(t *testing.T, dir, name string) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// issue makes a node certificate for 127.0.0.1, good for both ends of a
-// route, and returns its certificate and key files.
-func (c *testCA) issue(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }

@@ -6,20 +6,12 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -157,8 +149,8 @@ func TestClusterRogueRouteRefused(t *testing.T) {
 // or with a certificate of another CA, gets no route.
 func TestClusterMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca, other := newCA(t), newCA(t)
-	caFile := ca.write(t, dir, "ca")
+	ca, other := testkit.NewCA(t), testkit.NewCA(t)
+	caFile := ca.WriteCert(t, dir, "ca.pem")
 	secret := writeSecret(t, testClusterSecret)
 	const k = 3
 	ports := make([]int, k)
@@ -169,7 +161,7 @@ func TestClusterMutualTLS(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range nodes {
 		name := fmt.Sprintf("n%d", i+1)
-		cert, key := ca.issue(t, dir, name)
+		cert, key := ca.Issue(t, dir, name)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -204,7 +196,7 @@ func TestClusterMutualTLS(t *testing.T) {
 		}
 	})
 	t.Run("another CA", func(t *testing.T) {
-		cert, key := other.issue(t, dir, "rogue")
+		cert, key := other.Issue(t, dir, "rogue")
 		conf := filepath.Join(dir, "rogue.conf")
 		body := fmt.Sprintf("cluster { tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true, timeout: 2 } }\n", cert, key, caFile)
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
@@ -350,77 +342,5 @@ func TestServeRefusesOpenClusterPort(t *testing.T) {
 	c = clusterConfig{ClusterListen: "127.0.0.1:0", ClusterSecretFile: short}
 	if err := c.security(&o, log); err == nil || !strings.Contains(err.Error(), "at least 32") {
 		t.Errorf("short secret: %v", err)
-	}
-}
-
-// testCA is a certificate authority the test makes.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rollcall test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key}
-}
-
-func (c *testCA) write(t *testing.T, dir, name string) string {
-	t.Helper()
-	path := filepath.Join(dir, name+".pem")
-	writePEM(t, path, "CERTIFICATE", c.cert.Raw)
-	return path
-}
-
-// issue makes a route certificate for 127.0.0.1 (server and client use)
-// and returns its certificate and key files.
-func (c *testCA) issue(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
-	return certFile, keyFile
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

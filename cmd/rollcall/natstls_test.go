@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/testkit"
 )
 
 // TestClusterExternalNATSTLS: a stock nats-server (built from its Go
@@ -25,9 +27,9 @@ func TestClusterExternalNATSTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ca := newCA(t)
-	caFile := ca.write(t, dir, "ca")
-	srvCert, srvKey := ca.issue(t, dir, "nats")
+	ca := testkit.NewCA(t)
+	caFile := ca.WriteCert(t, dir, "ca.pem")
+	srvCert, srvKey := ca.Issue(t, dir, "nats")
 	port := freePort(t)
 	conf := filepath.Join(dir, "nats.conf")
 	body := fmt.Sprintf("listen: \"127.0.0.1:%d\"\ntls { cert_file: %q, key_file: %q, ca_file: %q, verify: true, timeout: 2 }\n", port, srvCert, srvKey, caFile)
@@ -58,8 +60,8 @@ func TestClusterExternalNATSTLS(t *testing.T) {
 			"--nats", url, "--nats-tls-ca", caFile}, tls...)
 	}
 
-	n1Cert, n1Key := ca.issue(t, dir, "n1")
-	n2Cert, n2Key := ca.issue(t, dir, "n2")
+	n1Cert, n1Key := ca.Issue(t, dir, "n1")
+	n2Cert, n2Key := ca.Issue(t, dir, "n2")
 	n1 := startProc(t, "n1", nil, args("n1", "--nats-tls-cert", n1Cert, "--nats-tls-key", n1Key)...)
 	n2 := startProc(t, "n2", nil, args("n2", "--nats-tls-cert", n2Cert, "--nats-tls-key", n2Key)...)
 	for _, n := range []*proc{n1, n2} {
