@@ -68,7 +68,7 @@ func (e *Engine) changeBare(ch *channel, node string, op Op, conn string, c *Con
 	var o outcome
 	switch {
 	case c != nil && op == OpAdd:
-		o.ds = append(o.ds, e.subscribeLocal(ch, c))
+		o.ds = append(o.ds, e.subscribeLocal(ch, c)...)
 	case c != nil:
 		o.ds = append(o.ds, e.unsubscribeLocal(ch, c))
 	case op == OpAdd:
@@ -83,28 +83,38 @@ func (e *Engine) changeBare(ch *channel, node string, op Op, conn string, c *Con
 func (e *Engine) changeMember(ch *channel, node string, op Op, conn string, m *Member, c *Conn) outcome {
 	var o outcome
 	all := e.opts.MemberEvents == MemberEventsAll
+	version := ch.version
 	switch op {
 	case OpAdd:
+		var self *Conn // c, when it hears the others' changes otherwise
 		if c != nil {
-			o.ds = append(o.ds, e.subscribeLocal(ch, c))
+			o.ds = append(o.ds, e.subscribeLocal(ch, c)...)
+			if e.modeIn(ch, c) != ModeEvents {
+				self = c
+			}
 		}
-		first, added := ch.add(node, conn, m)
+		before, first, added := ch.add(node, conn, m)
 		if added && node != "" {
 			ch.remoteSubs++
 		}
-		if first {
+		switch {
+		case first:
 			o.entered = true
+			ch.touch(m.ID, nil, m)
 			if e.sharesIDs(ch) {
 				e.held.add(m.ID, 1)
 			}
 			switch {
 			case ch != e.everyone:
-				o.ds = append(o.ds, delivery{op: deliverAll, ev: &Event{Kind: KindNewChannelMember, Member: *m, Channel: ch.name}})
+				o.ds = append(o.ds, delivery{op: deliverAll, to: toEvents, self: self, ev: &Event{Kind: KindNewChannelMember, Member: *m, Channel: ch.name}})
 			case all:
-				o.ds = append(o.ds, delivery{op: deliverAll, ev: &Event{Kind: KindNewMember, Member: *m}})
+				o.ds = append(o.ds, delivery{op: deliverAll, to: toEvents, self: self, ev: &Event{Kind: KindNewMember, Member: *m}})
 			case c != nil:
 				o.ds = append(o.ds, delivery{op: deliverOne, conn: c, ev: &Event{Kind: KindNewMember, Member: *m}})
 			}
+		case before != nil:
+			// Another node's entry came again with a new name or info.
+			o.ds = append(o.ds, e.updated(ch, before, m, nil)...)
 		}
 	case OpRemove, OpUnsubscribe:
 		if c != nil {
@@ -116,30 +126,38 @@ func (e *Engine) changeMember(ch *channel, node string, op Op, conn string, m *M
 		}
 		if last {
 			o.left, o.member = true, present
+			ch.touch(m.ID, present, nil)
 			if e.sharesIDs(ch) {
 				e.held.add(m.ID, -1)
 			}
 			switch {
 			case ch == e.everyone:
 				if all {
-					o.ds = append(o.ds, delivery{op: deliverAll, ev: &Event{Kind: KindRemoveMember, Member: *present}})
+					o.ds = append(o.ds, delivery{op: deliverAll, to: toEvents, ev: &Event{Kind: KindRemoveMember, Member: *present}})
 				}
 			case op == OpUnsubscribe && all:
 				// The channel's subscribers hear it in order with the
 				// channel's other events and member lists; every other
-				// member of the server hears it after them.
+				// member of the server hears it after them (the leaver
+				// too, which is still a member: a ModeDiffs one as self).
 				ev := &Event{Kind: KindRemoveChannelMember, Member: *present, Channel: ch.name}
-				d := delivery{op: deliverAll, ev: ev, record: make(map[*Conn]struct{})}
+				d := delivery{op: deliverAll, to: toEvents, ev: ev, record: make(map[*Conn]struct{})}
 				o.ds = append(o.ds, d)
-				o.toAll = &delivery{op: deliverAll, ev: ev, skip: d.record}
+				o.toAll = &delivery{op: deliverAll, to: toEvents, ev: ev, skip: d.record}
+				if c != nil && c.mode != ModeEvents {
+					o.toAll.self = c
+				}
 			default:
 				ev := &Event{Kind: KindRemoveChannelMember, Member: *present, Channel: ch.name}
-				o.ds = append(o.ds, delivery{op: deliverAll, ev: ev})
+				o.ds = append(o.ds, delivery{op: deliverAll, to: toEvents, ev: ev})
 				if op == OpUnsubscribe && c != nil {
 					o.ds = append(o.ds, delivery{op: deliverOne, conn: c, ev: ev})
 				}
 			}
 		}
+	}
+	if ch.version != version {
+		o.ds = e.paced(ch, o.ds, o.entered || o.left)
 	}
 	return o
 }

@@ -37,6 +37,15 @@ type channel struct {
 	// entries and their subscriptions without presence (bare).
 	remoteSubs int
 	bare       map[entryRef]struct{} // other nodes' subscriptions without presence
+	// version advances with every member that enters, leaves or changes.
+	// It is this node's count: another node's version of the same channel
+	// is another number.
+	version   uint64
+	nextSeq   uint64     // the next member's seq
+	diffSubs  int        // local ModeDiffs subscribers
+	countSubs int        // local ModeCounts subscribers
+	diff      *diffState // the diff gathered for them, while there is one
+	count     *countState
 	// list caches the member list until the members change (memberList);
 	// it is built under the read lock and dropped under the write lock.
 	list atomic.Pointer[Event]
@@ -49,6 +58,7 @@ type channel struct {
 // one Pusher user, or connections on several nodes).
 type present struct {
 	member *Member
+	seq    uint64 // order of arrival in the channel, for paging
 	first  entryRef
 	more   []entryRef
 }
@@ -84,13 +94,15 @@ func (ch *channel) find(id string) *present {
 
 // add records the entry (node, conn) of m, and reports whether it is m's
 // first entry in the channel (the member entered it) and whether the entry
-// is new. Adding an entry that is there already does nothing. ch.mu must be
-// held.
-func (ch *channel) add(node, conn string, m *Member) (first, added bool) {
+// is new. Adding an entry that is there already does nothing, unless m's
+// name or info differ from the member's: then m replaces it, and before is
+// the member as it was (an update). ch.mu must be held.
+func (ch *channel) add(node, conn string, m *Member) (before *Member, first, added bool) {
 	ref := entryRef{node, conn}
 	p := ch.find(m.ID)
 	if p == nil {
-		p = &present{member: m, first: ref}
+		p = &present{member: m, first: ref, seq: ch.nextSeq}
+		ch.nextSeq++
 		ch.members = append(ch.members, p)
 		ch.list.Store(nil)
 		switch {
@@ -102,13 +114,18 @@ func (ch *channel) add(node, conn string, m *Member) (first, added bool) {
 				ch.byID[q.member.ID] = q
 			}
 		}
-		return true, true
+		return nil, true, true
 	}
 	if p.first == ref || slices.Contains(p.more, ref) {
-		return false, false
+		if p.member.Equal(*m) {
+			return nil, false, false
+		}
+		before, p.member = p.member, m
+		ch.list.Store(nil)
+		return before, false, false
 	}
 	p.more = append(p.more, ref)
-	return false, true
+	return nil, false, true
 }
 
 // addBare records another node's subscription without presence; adding one
@@ -205,7 +222,7 @@ func (ch *channel) memberList() *Event {
 	if name == Everyone {
 		name = ""
 	}
-	l := &Event{Kind: KindMembers, Channel: name, Members: ch.snapshot()}
+	l := &Event{Kind: KindMembers, Channel: name, Members: ch.snapshot(), Version: ch.version}
 	if !ch.list.CompareAndSwap(nil, l) {
 		// Another reader built the same list first; writers wait for
 		// the read lock, so it is still there.
@@ -297,21 +314,42 @@ func (e *Engine) freeIfEmpty(ch *channel) bool {
 }
 
 // subscribeLocal makes c a local subscriber of ch, subscribing the node to
-// the channel at the broker for its first one, and returns the delivery to
-// queue. ch.mu must be held.
-func (e *Engine) subscribeLocal(ch *channel, c *Conn) delivery {
+// the channel at the broker for its first one, and returns the deliveries
+// to queue: the subscriber, and a ModeCounts subscriber's first count.
+// c.mu and ch.mu must be held, and c's subscription recorded (addSub).
+func (e *Engine) subscribeLocal(ch *channel, c *Conn) []delivery {
 	ch.localSubs++
 	if ch.localSubs == 1 && ch != e.everyone {
 		e.broker.Subscribe(ch.name)
 	}
-	return delivery{op: addSub, conn: c}
+	mode := e.modeIn(ch, c)
+	ds := []delivery{{op: addSub, conn: c, mode: mode}}
+	switch mode {
+	case ModeDiffs:
+		ch.noteDiffSub(1)
+	case ModeCounts:
+		ch.noteCountSub(1)
+		ds = append(ds, delivery{op: deliverOne, conn: c, ev: ch.countEvent()})
+	}
+	return ds
 }
 
-// unsubscribeLocal undoes subscribeLocal. ch.mu must be held.
+// unsubscribeLocal undoes subscribeLocal, dropping c's subscription of ch
+// (so that a snapshot of c's entries taken after the change is replicated
+// no longer has it). c.mu and ch.mu must be held.
 func (e *Engine) unsubscribeLocal(ch *channel, c *Conn) delivery {
 	ch.localSubs--
 	if ch.localSubs == 0 && ch != e.everyone {
 		e.broker.Unsubscribe(ch.name)
+	}
+	switch e.modeIn(ch, c) {
+	case ModeDiffs:
+		ch.noteDiffSub(-1)
+	case ModeCounts:
+		ch.noteCountSub(-1)
+	}
+	if ch != e.everyone {
+		c.dropSub(ch.name)
 	}
 	return delivery{op: removeSub, conn: c}
 }

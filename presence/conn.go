@@ -27,6 +27,7 @@ type Conn struct {
 	view   sync.RWMutex
 	member *Member        // the joined member (sgc), nil before Join
 	subs   []subscription // in the order subscribed
+	mode   Mode           // ModeDiffs after UseDiffs; guarded by mu
 
 	invMu   sync.Mutex
 	invites []invitation // pending invitations received, oldest first
@@ -39,6 +40,7 @@ type Conn struct {
 type subscription struct {
 	channel string
 	member  *Member
+	mode    Mode
 }
 
 type invitation struct {

@@ -34,6 +34,8 @@ const (
 	ErrNoInvitation         Reason = "no_invitation"           // no such pending invitation
 	ErrIdentityMismatch     Reason = "identity_mismatch"       // name differs from the identity's
 	ErrInvitationDeclined   Reason = "invitation_declined"     // an invitee's refusal (see KindInvitationResponse)
+	ErrUpdateDenied         Reason = "update_denied"           // BeforeMemberUpdate refused
+	ErrDiffsTooLate         Reason = "diffs_too_late"          // UseDiffs after a join or subscribe
 )
 
 // Reasons returns every reason the engine refuses with, for tables that
@@ -43,7 +45,7 @@ func Reasons() []Reason {
 		ErrMemberExists, ErrMemberDenied, ErrMemberNotExists, ErrChannelNotExists, ErrChannelDenied,
 		ErrSubscriptionDenied, ErrSubscriptionExists, ErrSubscriptionNotExist, ErrPublishDenied,
 		ErrSendMembersDenied, ErrNotOwnMember, ErrTooManyChannels, ErrChannelFull, ErrInvalidChannel,
-		ErrNoInvitation, ErrIdentityMismatch, ErrInvitationDeclined,
+		ErrNoInvitation, ErrIdentityMismatch, ErrInvitationDeclined, ErrUpdateDenied, ErrDiffsTooLate,
 	}
 }
 

@@ -37,6 +37,22 @@ const (
 	// Channel, on every node (Engine.Terminate); the protocol closes the
 	// recipient's connection.
 	KindTerminate
+	// KindUpdateMember: Member, a member of the server, changed its name
+	// or info (Engine.Update); told as KindNewMember is.
+	KindUpdateMember
+	// KindUpdateChannelMember: Member, present in Channel, changed its
+	// name or info; told to the channel's ModeEvents subscribers.
+	KindUpdateChannelMember
+	// KindList: Members of Channel ("": the server) as of Version, the
+	// list a ModeDiffs subscriber starts from, given when it subscribes
+	// (joins); the KindDiffs that follow apply to it. Member is the
+	// recipient's member; List is shared as on KindMembers.
+	KindList
+	// KindDiff: the member changes of Channel ("": the server) from
+	// Diff.From to Version, for ModeDiffs subscribers.
+	KindDiff
+	// KindCount: Channel has Count members, for ModeCounts subscribers.
+	KindCount
 )
 
 // Event is one notification for one or more connections. The engine builds
@@ -62,6 +78,11 @@ type Event struct {
 	// list once with List.Frame and adds each requester's part. Members
 	// is List.Members.
 	List *Event
+	// Version is the channel's version a KindList, KindDiff, KindCount or
+	// KindMembers reflects (see Diff).
+	Version uint64
+	Diff    *Diff // KindDiff's changes
+	Count   int   // KindCount's member count
 
 	mu     sync.Mutex // serializes encoders
 	frames atomic.Pointer[frame]

@@ -1,6 +1,9 @@
 package presence
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Join makes c a member of the server (present in Everyone).
 //
@@ -68,7 +71,17 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	}
 	member := &m
 	c.setMember(member)
-	e.commit(ch, e.change(ch, "", OpAdd, c.id, member, c, OriginLocal))
+	diffs := c.mode == ModeDiffs && e.opts.MemberEvents == MemberEventsAll
+	var list delivery
+	if diffs {
+		// The list the next diff applies to, taken before this change.
+		list = ch.listFor(c, m)
+	}
+	o := e.change(ch, "", OpAdd, c.id, member, c, OriginLocal)
+	if diffs {
+		o.ds = slices.Insert(o.ds, 1, list) // right after the subscriber
+	}
+	e.commit(ch, o)
 	if f := e.opts.Events.OnNewMember; f != nil {
 		f(c, m)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Defaults for Options fields left zero.
@@ -43,6 +44,10 @@ type Hooks struct {
 	// BeforeSendMembers runs before a member list is sent; channel "" means
 	// every member (ErrSendMembersDenied).
 	BeforeSendMembers func(ctx context.Context, c *Conn, channel string, m Member) error
+	// BeforeMemberUpdate runs before a member's name and info change
+	// (Engine.Update), with the member as it is and as it would be
+	// (ErrUpdateDenied).
+	BeforeMemberUpdate func(ctx context.Context, c *Conn, old, m Member) error
 }
 
 // Events are called after each change made on this node, on the goroutine
@@ -61,6 +66,8 @@ type Events struct {
 	OnNewChannelMember    func(c *Conn, channel string, m Member)
 	OnRemoveChannelMember func(c *Conn, channel string, m Member)
 	OnPublish             func(c *Conn, channel string, m Member, text string)
+	// OnMemberUpdate reports a member's new name and info (Engine.Update).
+	OnMemberUpdate func(c *Conn, m Member)
 	// OnClientAdded and OnClientRemoved report a connection filed into or
 	// taken out of a group (see Groups), including the removal from every
 	// group when the connection disconnects. They are called with no lock
@@ -110,6 +117,14 @@ type Options struct {
 	// take ids that joined members hold. Nil: every channel shares the
 	// server's ids.
 	ForeignIDs func(channel string) bool
+	// DiffWindow is how long the member changes that follow a diff are
+	// merged before the next diff goes out to ModeDiffs subscribers (the
+	// first change of a quiet channel goes out at once). Zero is
+	// DefaultDiffWindow; negative sends every change at once.
+	DiffWindow time.Duration
+	// CountInterval is the least time between two counts sent to a
+	// channel's ModeCounts subscribers. Zero is DefaultCountInterval.
+	CountInterval time.Duration
 	// Node is this node's name in a cluster; Broker connects it to the
 	// others. Without a Broker the engine is a single node.
 	Node   string

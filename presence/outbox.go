@@ -23,7 +23,9 @@ type outbox struct {
 	spare   []delivery // the previous batch's array, reused
 	running bool
 
-	subs []*Conn // local subscribers; only the runner reads or writes it
+	// The local subscribers, by how they hear member changes (Mode); only
+	// the runner reads or writes them.
+	events, diffs, counts []*Conn
 }
 
 type deliveryOp uint8
@@ -35,10 +37,28 @@ const (
 	removeSub                    // conn is no longer one
 )
 
+// audience picks the subscribers a deliverAll reaches by their Mode; zero
+// is all of them (a publish).
+type audience uint8
+
+const (
+	toAll    audience = 0
+	toEvents audience = 1 << iota // member events: ModeEvents (and self)
+	toDiffs                       // diffs and lists: ModeDiffs
+	toCounts                      // counts: ModeCounts
+)
+
 type delivery struct {
 	op   deliveryOp
 	ev   *Event
 	conn *Conn
+	// to picks the subscribers of a deliverAll. self is a subscriber
+	// outside that audience that hears the event too: the connection whose
+	// own change a member event reports (its subscribe's or join's
+	// confirmation), when it hears the others' changes as diffs or counts.
+	to   audience
+	self *Conn
+	mode Mode // addSub: how conn hears member changes
 	// With deliverAll: record collects the recipients; skip leaves out
 	// those of an earlier delivery's record (see outcome.toAll).
 	record, skip map[*Conn]struct{}
@@ -136,30 +156,61 @@ func (o *outbox) run() {
 func (o *outbox) apply(d *delivery) {
 	switch d.op {
 	case deliverAll:
-		for _, c := range o.subs {
-			if d.ev.Except != "" && c.id == d.ev.Except {
-				continue
-			}
-			if d.skip != nil {
-				if _, done := d.skip[c]; done {
-					continue
-				}
-			}
-			if d.record != nil {
-				d.record[c] = struct{}{}
-			}
-			c.sink.Deliver(d.ev)
+		if d.to == toAll || d.to&toEvents != 0 {
+			o.deliver(d, o.events)
+		}
+		if d.to == toAll || d.to&toDiffs != 0 {
+			o.deliver(d, o.diffs)
+		}
+		if d.to == toAll || d.to&toCounts != 0 {
+			o.deliver(d, o.counts)
+		}
+		if d.self != nil {
+			d.self.sink.Deliver(d.ev)
 		}
 	case deliverOne:
 		d.conn.sink.Deliver(d.ev)
 	case addSub:
-		o.subs = append(o.subs, d.conn)
-	case removeSub:
-		if i := slices.Index(o.subs, d.conn); i >= 0 {
-			o.subs = slices.Delete(o.subs, i, i+1)
+		switch d.mode {
+		case ModeDiffs:
+			o.diffs = append(o.diffs, d.conn)
+		case ModeCounts:
+			o.counts = append(o.counts, d.conn)
+		default:
+			o.events = append(o.events, d.conn)
 		}
+	case removeSub:
+		o.events = drop(o.events, d.conn)
+		o.diffs = drop(o.diffs, d.conn)
+		o.counts = drop(o.counts, d.conn)
 	}
 	if d.wait != nil {
 		close(d.wait.done)
 	}
+}
+
+// deliver hands d's event to each of subs but the event's Except.
+func (o *outbox) deliver(d *delivery, subs []*Conn) {
+	for _, c := range subs {
+		if d.ev.Except != "" && c.id == d.ev.Except {
+			continue
+		}
+		if d.skip != nil {
+			if _, done := d.skip[c]; done {
+				continue
+			}
+		}
+		if d.record != nil {
+			d.record[c] = struct{}{}
+		}
+		c.sink.Deliver(d.ev)
+	}
+}
+
+// drop removes c from subs, if it is there.
+func drop(subs []*Conn, c *Conn) []*Conn {
+	if i := slices.Index(subs, c); i >= 0 {
+		return slices.Delete(subs, i, i+1)
+	}
+	return subs
 }

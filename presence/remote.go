@@ -67,9 +67,11 @@ func (r receiver) Sync(node string, snapshot []Change) {
 		delete(e.nodes, node)
 	}
 	e.nodeMu.Unlock()
+	// An entry in both with another name or info is an update: added
+	// again, it replaces the member as it was.
 	var gone, added []Change
 	for k, m := range prev {
-		if n, ok := next[k]; !ok || !n.Equal(m) {
+		if n, ok := next[k]; !ok || n.ID != m.ID {
 			gone = append(gone, Change{Op: OpRemove, Conn: k.conn, Channel: k.channel, Member: m})
 		}
 	}

@@ -1,6 +1,9 @@
 package presence
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Subscription says how SubscribeWith subscribes a connection.
 type Subscription struct {
@@ -11,8 +14,13 @@ type Subscription struct {
 	// Members delivers the channel's members to the connection (a
 	// KindMembers event) right after it subscribed, in order with the
 	// channel's events: the list reflects exactly the joins and leaves
-	// delivered before it.
+	// delivered before it. (A ModeDiffs connection gets its KindList
+	// whether or not it asks.)
 	Members bool
+	// Counts makes the subscription ModeCounts: the connection hears the
+	// channel's member count instead of its member events, lists and
+	// diffs (it is still told of its own entering and leaving).
+	Counts bool
 }
 
 // Subscribe adds c's member to a channel, creating the channel if needed,
@@ -130,10 +138,22 @@ func (e *Engine) subscribe(ctx context.Context, c *Conn, name string, who Member
 			return ErrMemberExists
 		}
 	}
-	c.addSub(subscription{channel: name, member: s.Member})
+	mode := c.mode
+	if s.Counts {
+		mode = ModeCounts
+	}
+	c.addSub(subscription{channel: name, member: s.Member, mode: mode})
+	var list delivery
+	if mode == ModeDiffs {
+		// The list the next diff applies to, taken before this change.
+		list = ch.listFor(c, who)
+	}
 	o := e.change(ch, "", OpAdd, c.id, s.Member, c, OriginLocal)
 	if guardID {
 		e.everyone.mu.RUnlock()
+	}
+	if mode == ModeDiffs {
+		o.ds = slices.Insert(o.ds, 1, list) // right after the subscriber
 	}
 	if s.Members {
 		list := ch.memberList()
@@ -186,9 +206,9 @@ func (e *Engine) Unsubscribe(ctx context.Context, c *Conn, channel string) error
 // unsubscribe takes c out of the channel of s, as op says (OpUnsubscribe,
 // or OpRemove when the member leaves). It runs with c.mu held.
 func (e *Engine) unsubscribe(c *Conn, s subscription, op Op) {
-	c.dropSub(s.channel)
 	ch, _ := e.lock(s.channel, false)
 	if ch == nil {
+		c.dropSub(s.channel)
 		return // cannot happen: a subscriber keeps its channel alive
 	}
 	freed := e.commit(ch, e.change(ch, "", op, c.id, s.member, c, OriginLocal))

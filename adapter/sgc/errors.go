@@ -28,6 +28,8 @@ var codes = map[presence.Reason]int{
 	presence.ErrNoInvitation:         sgcwire.CodeNoInvitation,
 	presence.ErrIdentityMismatch:     sgcwire.CodeIdentityMismatch,
 	presence.ErrInvitationDeclined:   sgcwire.CodeInvitationDeclined,
+	presence.ErrUpdateDenied:         sgcwire.CodeUpdateDenied,
+	presence.ErrDiffsTooLate:         sgcwire.CodeExtensionTooLate,
 }
 
 // protocolName names sgc in the error metrics.

@@ -23,6 +23,8 @@ const (
 	CodeInvalidChannel        = 46
 	CodeNoInvitation          = 47
 	CodeIdentityMismatch      = 48
+	CodeUpdateDenied          = 49
+	CodeExtensionTooLate      = 50
 	CodeInvitationDeclined    = 100
 )
 
@@ -48,6 +50,8 @@ var texts = map[int]string{
 	CodeInvalidChannel:        "Invalid channel name.",
 	CodeNoInvitation:          "No such invitation.",
 	CodeIdentityMismatch:      "Member does not match the authenticated identity.",
+	CodeUpdateDenied:          "Update Member request has been denied.",
+	CodeExtensionTooLate:      "Extensions must be asked for before the join.",
 	CodeInvitationDeclined:    "Invitation declined.",
 }
 
