@@ -15,6 +15,11 @@ import (
 // identity sets them (as in Join). BeforeMemberUpdate may veto it
 // (ErrUpdateDenied); an update that changes nothing tells nobody.
 func (e *Engine) Update(ctx context.Context, c *Conn, m Member) error {
+	return e.update(ctx, c, m, true)
+}
+
+// update is Update, running the hook when hooked is set.
+func (e *Engine) update(ctx context.Context, c *Conn, m Member, hooked bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -46,7 +51,7 @@ func (e *Engine) Update(ctx context.Context, c *Conn, m Member) error {
 	if m.Equal(old) {
 		return nil
 	}
-	if h := e.opts.Hooks.BeforeMemberUpdate; h != nil {
+	if h := e.opts.Hooks.BeforeMemberUpdate; h != nil && hooked {
 		if err := veto(h(ctx, c, old, m), ErrUpdateDenied); err != nil {
 			e.log.Debug("member update vetoed", "session", c.id, "err", err)
 			return err
@@ -132,4 +137,31 @@ func (e *Engine) paced(ch *channel, ds []delivery, counted bool) []delivery {
 		}
 	}
 	return ds
+}
+
+// UpdateMember changes the name and info of member id on every connection
+// of this node that is present as it (Update on each), for the server's
+// own use (the HTTP API); no hook runs. It returns ErrMemberNotExists when
+// no connection of this node is.
+func (e *Engine) UpdateMember(ctx context.Context, id string, m Member) error {
+	e.connMu.RLock()
+	var conns []*Conn
+	for _, c := range e.conns {
+		c.view.RLock()
+		if (c.member != nil && c.member.ID == id) || slices.ContainsFunc(c.subs, func(s subscription) bool { return s.member != nil && s.member.ID == id }) {
+			conns = append(conns, c)
+		}
+		c.view.RUnlock()
+	}
+	e.connMu.RUnlock()
+	if len(conns) == 0 {
+		return ErrMemberNotExists
+	}
+	m.ID = id
+	for _, c := range conns {
+		if err := e.update(ctx, c, m, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
