@@ -11,6 +11,7 @@ type outcome struct {
 	left    bool    // its last entry is gone
 	member  *Member // the member as present (removals)
 	freed   bool    // the channel was freed
+	counted bool    // a count to every ModeCounts subscriber is in ds
 }
 
 // change applies one change of ch's entries, made on node ("" = here) for
@@ -41,6 +42,11 @@ func (e *Engine) change(ch *channel, node string, op Op, conn string, m *Member,
 			(*f)(ch.name, *o.member, from)
 		}
 	}
+	if c != nil && op == OpAdd && e.modeIn(ch, c) == ModeCounts && !o.counted {
+		// A new ModeCounts subscriber's first count, unless the count
+		// that its own entry made due reaches it.
+		o.ds = append(o.ds, delivery{op: deliverOne, conn: c, ev: ch.countEvent()})
+	}
 	if node == "" {
 		chg := Change{Op: op, Conn: conn, Channel: ch.name}
 		if m != nil {
@@ -68,7 +74,7 @@ func (e *Engine) changeBare(ch *channel, node string, op Op, conn string, c *Con
 	var o outcome
 	switch {
 	case c != nil && op == OpAdd:
-		o.ds = append(o.ds, e.subscribeLocal(ch, c)...)
+		o.ds = append(o.ds, e.subscribeLocal(ch, c))
 	case c != nil:
 		o.ds = append(o.ds, e.unsubscribeLocal(ch, c))
 	case op == OpAdd:
@@ -88,7 +94,7 @@ func (e *Engine) changeMember(ch *channel, node string, op Op, conn string, m *M
 	case OpAdd:
 		var self *Conn // c, when it hears the others' changes otherwise
 		if c != nil {
-			o.ds = append(o.ds, e.subscribeLocal(ch, c)...)
+			o.ds = append(o.ds, e.subscribeLocal(ch, c))
 			if e.modeIn(ch, c) != ModeEvents {
 				self = c
 			}
@@ -157,7 +163,7 @@ func (e *Engine) changeMember(ch *channel, node string, op Op, conn string, m *M
 		}
 	}
 	if ch.version != version {
-		o.ds = e.paced(ch, o.ds, o.entered || o.left)
+		o.ds, o.counted = e.paced(ch, o.ds, o.entered || o.left)
 	}
 	return o
 }

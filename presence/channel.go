@@ -314,24 +314,22 @@ func (e *Engine) freeIfEmpty(ch *channel) bool {
 }
 
 // subscribeLocal makes c a local subscriber of ch, subscribing the node to
-// the channel at the broker for its first one, and returns the deliveries
-// to queue: the subscriber, and a ModeCounts subscriber's first count.
-// c.mu and ch.mu must be held, and c's subscription recorded (addSub).
-func (e *Engine) subscribeLocal(ch *channel, c *Conn) []delivery {
+// the channel at the broker for its first one, and returns the delivery
+// to queue. c.mu and ch.mu must be held, and c's subscription recorded
+// (addSub).
+func (e *Engine) subscribeLocal(ch *channel, c *Conn) delivery {
 	ch.localSubs++
 	if ch.localSubs == 1 && ch != e.everyone {
 		e.broker.Subscribe(ch.name)
 	}
 	mode := e.modeIn(ch, c)
-	ds := []delivery{{op: addSub, conn: c, mode: mode}}
 	switch mode {
 	case ModeDiffs:
 		ch.noteDiffSub(1)
 	case ModeCounts:
 		ch.noteCountSub(1)
-		ds = append(ds, delivery{op: deliverOne, conn: c, ev: ch.countEvent()})
 	}
-	return ds
+	return delivery{op: addSub, conn: c, mode: mode}
 }
 
 // unsubscribeLocal undoes subscribeLocal, dropping c's subscription of ch

@@ -44,6 +44,7 @@ type Diff struct {
 type diffState struct {
 	// base is the version of the last diff sent: what a new subscriber's
 	// list reflects (see channel.baseList), and the next diff's From.
+	// Changes that cancelled out leave it: the members are as they were.
 	base    uint64
 	touched map[string]*touch
 	order   []string // touched ids, in order of first change
@@ -200,10 +201,13 @@ func (ch *channel) takeDiff() (dl delivery, ok bool) {
 	}
 	clear(d.touched)
 	d.order = d.order[:0]
-	d.base, d.list = ch.version, nil
+	d.list = nil
 	if len(diff.Joined)+len(diff.Left)+len(diff.Updated) == 0 {
+		// The members are as they were at base: the next diff starts
+		// there still, as do the lists given meanwhile.
 		return delivery{}, false
 	}
+	d.base = ch.version
 	ev := &Event{Kind: KindDiff, Channel: ch.wireName(), Version: ch.version, Diff: diff}
 	return delivery{op: deliverAll, to: toDiffs, ev: ev}, true
 }
@@ -242,7 +246,11 @@ func (ch *channel) baseList() *Event {
 // must be held.
 func (ch *channel) listFor(c *Conn, who Member) delivery {
 	l := ch.baseList()
-	return delivery{op: deliverOne, conn: c, ev: &Event{Kind: KindList, Channel: l.Channel, Member: who, Members: l.Members, Version: l.Version, List: l}}
+	version := ch.version
+	if ch.diff != nil {
+		version = ch.diff.base
+	}
+	return delivery{op: deliverOne, conn: c, ev: &Event{Kind: KindList, Channel: l.Channel, Member: who, Members: l.Members, Version: version, List: l}}
 }
 
 // wireName is the channel's name as events carry it: "" for Everyone.

@@ -98,7 +98,7 @@ func (e *Engine) updateIn(channel string, c *Conn, m *Member) {
 		e.broker.Replicate(Change{Op: OpAdd, Conn: c.id, Channel: ch.name, Member: *m})
 	}
 	if ch.version != version {
-		o.ds = e.paced(ch, o.ds, false)
+		o.ds, _ = e.paced(ch, o.ds, false)
 	}
 	e.commit(ch, o)
 }
@@ -125,18 +125,19 @@ func (e *Engine) updated(ch *channel, before, m *Member, c *Conn) []delivery {
 }
 
 // paced adds to ds the diff and the count that are due now that the
-// channel's members changed (counted: entered or left). ch.mu must be
-// held.
-func (e *Engine) paced(ch *channel, ds []delivery, counted bool) []delivery {
+// channel's members changed (and their count, when counting), and reports
+// whether it added a count. ch.mu must be held.
+func (e *Engine) paced(ch *channel, ds []delivery, counting bool) (_ []delivery, counted bool) {
 	if d, ok := e.diffDue(ch); ok {
 		ds = append(ds, d)
 	}
-	if counted {
+	if counting {
 		if d, ok := e.countDue(ch); ok {
 			ds = append(ds, d)
+			counted = true
 		}
 	}
-	return ds
+	return ds, counted
 }
 
 // UpdateMember changes the name and info of member id on every connection
