@@ -3,6 +3,8 @@ package presence_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rollcall/rollcall/presence"
@@ -131,5 +133,58 @@ func BenchmarkGroupAddRemove(b *testing.B) {
 		if err := gs.Add("g/3", c); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// countSink counts the events delivered to it.
+type countSink struct{ n *atomic.Int64 }
+
+func (s countSink) Deliver(*presence.Event) { s.n.Add(1) }
+
+// BenchmarkJoinStorm2000 joins 2,000 members to one channel from 8
+// goroutines at once, every member a subscriber, with per-event delivery
+// or diffs, and reports the events delivered per storm (events/op): what
+// a protocol would write as frames. (MemberEventsSelf: the channel's
+// events alone.)
+func BenchmarkJoinStorm2000(b *testing.B) {
+	for _, diffs := range []bool{false, true} {
+		name := "events"
+		if diffs {
+			name = "diffs"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			var delivered atomic.Int64
+			for b.Loop() {
+				e := presence.New(presence.Options{MemberEvents: presence.MemberEventsSelf})
+				conns := make([]*presence.Conn, 2000)
+				for i := range conns {
+					conns[i] = e.Connect(sessionID(i), countSink{&delivered})
+					if diffs {
+						if err := conns[i].UseDiffs(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := e.Join(ctx, conns[i], presence.Member{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var wg sync.WaitGroup
+				for g := range 8 {
+					wg.Go(func() {
+						for i := g; i < len(conns); i += 8 {
+							if err := e.Subscribe(ctx, conns[i], "storm"); err != nil {
+								b.Error(err)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				for _, c := range conns {
+					e.Disconnect(c)
+				}
+			}
+			b.ReportMetric(float64(delivered.Load())/float64(b.N), "events/op")
+		})
 	}
 }
