@@ -214,11 +214,13 @@ func (ch *channel) takeDiff() (dl delivery, ok bool) {
 
 // baseList returns the member list a new ModeDiffs subscriber starts from:
 // the list at the version of the last diff sent, so that the next diff
-// applies to it exactly. It is the current list when nothing waits, and
-// is built once per window otherwise. ch.mu must be held.
+// applies to it exactly, with that version. It is the current list when
+// nothing waits, and is built once per window otherwise (or once after
+// changes that cancelled out: the members are the current ones, the
+// version the base). ch.mu must be held.
 func (ch *channel) baseList() *Event {
 	d := ch.diff
-	if d == nil || len(d.order) == 0 {
+	if d == nil || (len(d.order) == 0 && d.base == ch.version) {
 		return ch.memberList()
 	}
 	if d.list != nil {
@@ -244,13 +246,10 @@ func (ch *channel) baseList() *Event {
 
 // listFor returns the KindList event that starts c's diffs of ch. ch.mu
 // must be held.
+// The list's Version is the recipient's, and List.Version the same.
 func (ch *channel) listFor(c *Conn, who Member) delivery {
 	l := ch.baseList()
-	version := ch.version
-	if ch.diff != nil {
-		version = ch.diff.base
-	}
-	return delivery{op: deliverOne, conn: c, ev: &Event{Kind: KindList, Channel: l.Channel, Member: who, Members: l.Members, Version: version, List: l}}
+	return delivery{op: deliverOne, conn: c, ev: &Event{Kind: KindList, Channel: l.Channel, Member: who, Members: l.Members, Version: l.Version, List: l}}
 }
 
 // wireName is the channel's name as events carry it: "" for Everyone.

@@ -69,6 +69,9 @@ func (vs *views) apply(evs []*presence.Event) {
 				v.members[m.ID] = m
 			}
 		case presence.KindList:
+			if ev.List == nil || ev.List.Version != ev.Version {
+				vs.t.Fatalf("%s: a list of version %d whose shared List is not", vs.who, ev.Version)
+			}
 			v := &view{members: make(map[string]presence.Member), version: ev.Version, listed: true}
 			for _, m := range ev.Members {
 				v.members[m.ID] = m
