@@ -35,6 +35,13 @@ type ClusterReach interface {
 	Reach() PeerReach
 }
 
+// ClusterReadiness is implemented by a Cluster that can say why it is not
+// ready: /readyz shows the reason as its status.
+type ClusterReadiness interface {
+	// NotReadyReason returns why the node is not ready, "" when it is.
+	NotReadyReason() string
+}
+
 // PeerReach is how much of the cluster a node reaches.
 type PeerReach struct {
 	// Configured is how many peers the node was given (its own address
@@ -128,6 +135,11 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 		body.Ready, body.Status = false, fmt.Sprintf("waiting for cluster peers: %d reached, %d required", body.Peers.Reached, body.Peers.Required)
 	case s.opts.Cluster != nil && !s.opts.Cluster.Ready():
 		body.Ready, body.Status = false, "not synced with the cluster"
+		if cr, ok := s.opts.Cluster.(ClusterReadiness); ok {
+			if r := cr.NotReadyReason(); r != "" {
+				body.Status = r
+			}
+		}
 	}
 	status := http.StatusOK
 	if !body.Ready {

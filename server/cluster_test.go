@@ -76,6 +76,36 @@ func TestReadyz(t *testing.T) {
 
 func (f *fakeCluster) BrokerCounters() (in, out, resyncs uint64) { return 7, 8, 9 }
 
+func (f *fakeCluster) BrokerHealth() BrokerHealth {
+	return BrokerHealth{OutboxOverflows: 2, OutboxDropped: 300, SubscribeFailures: 4, SubscribesFailing: 1}
+}
+
+// reasonCluster is a fakeCluster that says why it is not ready.
+type reasonCluster struct{ fakeCluster }
+
+func (r *reasonCluster) NotReadyReason() string {
+	if r.ready.Load() {
+		return ""
+	}
+	return `broker subscription failing, retrying: 1 channels ["room"]: nats: connection closed`
+}
+
+// TestReadyzReason: /readyz shows the cluster's own reason for not being
+// ready.
+func TestReadyzReason(t *testing.T) {
+	rc := &reasonCluster{}
+	_, url := startServer(t, Options{Cluster: rc})
+	base := "http" + strings.TrimPrefix(url, "ws")
+	code, body := getReady(t, base+"readyz")
+	if code != 503 || body.Ready || !strings.Contains(body.Status, "broker subscription failing") {
+		t.Fatalf("failing subscription: %d %+v", code, body)
+	}
+	rc.ready.Store(true)
+	if code, body = getReady(t, base+"readyz"); code != 200 || body.Status != "ready" {
+		t.Fatalf("ready: %d %+v", code, body)
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	fc := &fakeCluster{}
 	fc.ready.Store(true)
@@ -99,6 +129,8 @@ func TestMetrics(t *testing.T) {
 		"rollcall_connections 1", "rollcall_connections_total 1", "rollcall_members ",
 		`rollcall_errors_total{code="45",protocol="sgc",reason="rate_limited"} 1`, "rollcall_ack_resends_total 2",
 		"rollcall_broker_messages_in_total 7", "rollcall_broker_messages_out_total 8", "rollcall_resyncs_total 9",
+		"rollcall_cluster_outbox_overflows_total 2", "rollcall_cluster_outbox_dropped_total 300",
+		"rollcall_cluster_subscribe_failures_total 4", "rollcall_cluster_subscribes_failing 1",
 		`rollcall_cluster_nodes{state="alive"} 1`, `rollcall_cluster_nodes{state="dead"} 0`, "rollcall_ready 1",
 		"rollcall_frames_out_total ", "rollcall_bytes_out_total ", "rollcall_bytes_in_total ", "go_goroutines ",
 	} {

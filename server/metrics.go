@@ -24,6 +24,25 @@ type ClusterControlCounters interface {
 	ControlDropped() uint64
 }
 
+// ClusterBrokerHealth is what a Cluster may also report for GET /metrics:
+// how its outgoing buffer and its channel subscriptions fare.
+type ClusterBrokerHealth interface {
+	BrokerHealth() BrokerHealth
+}
+
+// BrokerHealth is how a cluster node's broker fares.
+type BrokerHealth struct {
+	// OutboxOverflows counts the times the outgoing buffer overflowed
+	// (the other nodes then resync this node); OutboxDropped the messages
+	// those overflows dropped.
+	OutboxOverflows, OutboxDropped uint64
+	// SubscribeFailures counts the failed channel subscriptions at the
+	// broker (each failed retry too); SubscribesFailing is how many
+	// channels are failing now.
+	SubscribeFailures uint64
+	SubscribesFailing int
+}
+
 // metrics is the Prometheus collector of a server: it reads the server's
 // atomic counters when scraped; nothing on the hot path knows of it.
 type metrics struct {
@@ -34,7 +53,8 @@ type metrics struct {
 	framesIn, framesOut, bytesIn, bytesOut                       *prometheus.Desc
 	publishes, errors, rateLimited, ackResends                   *prometheus.Desc
 	brokerIn, brokerOut, resyncs, nodes, ready                   *prometheus.Desc
-	controlDropped                                               *prometheus.Desc
+	controlDropped, outboxOverflows, outboxDropped               *prometheus.Desc
+	subscribeFailures, subscribesFailing                         *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -42,27 +62,31 @@ func newMetrics(s *Server) *metrics {
 		return prometheus.NewDesc("rollcall_"+name, help, labels, nil)
 	}
 	return &metrics{
-		s:                s,
-		connections:      d("connections", "WebSocket connections open now."),
-		connectionsTotal: d("connections_total", "WebSocket connections accepted."),
-		closedForCause:   d("connections_closed_for_cause_total", "Connections the server closed because of the client."),
-		slowConsumers:    d("slow_consumer_closes_total", "Connections closed (1008) because their outbound queue overflowed."),
-		members:          d("members", "Members joined now, cluster-wide."),
-		channels:         d("channels", "Channels now, cluster-wide."),
-		framesIn:         d("frames_in_total", "Text frames received from clients."),
-		framesOut:        d("frames_out_total", "Text frames written to clients."),
-		bytesIn:          d("bytes_in_total", "Payload bytes of the text frames received from clients."),
-		bytesOut:         d("bytes_out_total", "Bytes written to client sockets."),
-		publishes:        d("publishes_total", "Messages published by clients and by the server."),
-		errors:           d("errors_total", "Error replies sent to clients, by protocol, reason and the protocol's code.", "protocol", "reason", "code"),
-		rateLimited:      d("rate_limited_frames_total", "Frames dropped by the per-connection rate limit."),
-		ackResends:       d("ack_resends_total", "Frames re-sent for want of an acknowledgment."),
-		brokerIn:         d("broker_messages_in_total", "Messages received from the other cluster nodes."),
-		brokerOut:        d("broker_messages_out_total", "Messages sent to the other cluster nodes."),
-		resyncs:          d("resyncs_total", "Snapshots of other nodes' entries applied (first syncs and repairs)."),
-		nodes:            d("cluster_nodes", "Cluster nodes known to this one (itself included), by state.", "state"),
-		ready:            d("ready", "1 when this node is ready (GET /readyz answers 200)."),
-		controlDropped:   d("cluster_control_dropped_total", "Control messages from other nodes dropped as malformed or inconsistent."),
+		s:                 s,
+		connections:       d("connections", "WebSocket connections open now."),
+		connectionsTotal:  d("connections_total", "WebSocket connections accepted."),
+		closedForCause:    d("connections_closed_for_cause_total", "Connections the server closed because of the client."),
+		slowConsumers:     d("slow_consumer_closes_total", "Connections closed (1008) because their outbound queue overflowed."),
+		members:           d("members", "Members joined now, cluster-wide."),
+		channels:          d("channels", "Channels now, cluster-wide."),
+		framesIn:          d("frames_in_total", "Text frames received from clients."),
+		framesOut:         d("frames_out_total", "Text frames written to clients."),
+		bytesIn:           d("bytes_in_total", "Payload bytes of the text frames received from clients."),
+		bytesOut:          d("bytes_out_total", "Bytes written to client sockets."),
+		publishes:         d("publishes_total", "Messages published by clients and by the server."),
+		errors:            d("errors_total", "Error replies sent to clients, by protocol, reason and the protocol's code.", "protocol", "reason", "code"),
+		rateLimited:       d("rate_limited_frames_total", "Frames dropped by the per-connection rate limit."),
+		ackResends:        d("ack_resends_total", "Frames re-sent for want of an acknowledgment."),
+		brokerIn:          d("broker_messages_in_total", "Messages received from the other cluster nodes."),
+		brokerOut:         d("broker_messages_out_total", "Messages sent to the other cluster nodes."),
+		resyncs:           d("resyncs_total", "Snapshots of other nodes' entries applied (first syncs and repairs)."),
+		nodes:             d("cluster_nodes", "Cluster nodes known to this one (itself included), by state.", "state"),
+		ready:             d("ready", "1 when this node is ready (GET /readyz answers 200)."),
+		controlDropped:    d("cluster_control_dropped_total", "Control messages from other nodes dropped as malformed or inconsistent."),
+		outboxOverflows:   d("cluster_outbox_overflows_total", "Times the outgoing cluster buffer overflowed: its messages were dropped and the other nodes resync this node."),
+		outboxDropped:     d("cluster_outbox_dropped_total", "Messages to the other nodes dropped by outgoing buffer overflows."),
+		subscribeFailures: d("cluster_subscribe_failures_total", "Channel subscriptions at the broker that failed (each failed retry too)."),
+		subscribesFailing: d("cluster_subscribes_failing", "Channels whose broker subscription is failing now (retried; the node is not ready meanwhile)."),
 	}
 }
 
@@ -107,6 +131,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		if cc, ok := cl.(ClusterControlCounters); ok {
 			counter(m.controlDropped, cc.ControlDropped())
+		}
+		if bh, ok := cl.(ClusterBrokerHealth); ok {
+			h := bh.BrokerHealth()
+			counter(m.outboxOverflows, h.OutboxOverflows)
+			counter(m.outboxDropped, h.OutboxDropped)
+			counter(m.subscribeFailures, h.SubscribeFailures)
+			gauge(m.subscribesFailing, float64(h.SubscribesFailing))
 		}
 		byState := map[string]int{"alive": 0, "dead": 0, "left": 0}
 		for _, n := range cl.Nodes() {

@@ -7,6 +7,13 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// The dispatcher is the one goroutine that calls into the receiver: it
+// delivers what arrives in the order NATS brought it, and runs the calls
+// about remote replicas that were decided under n.mu (by itself, by the
+// failure check, by a reconnect) in the order they were decided, so the
+// calls for one node come in that node's order. It never holds n.mu while
+// the receiver works, so a long Forget or Sync holds up neither the
+// heartbeats nor the failure check.
 func (n *Node) dispatch() {
 	defer n.wg.Done()
 	for {
@@ -15,6 +22,64 @@ func (n *Node) dispatch() {
 			return
 		case m := <-n.msgs:
 			n.handle(m)
+		case <-n.opsWake:
+		}
+		n.runOps()
+	}
+}
+
+// opKind is what an op does.
+type opKind uint8
+
+const (
+	opApply   opKind = iota + 1 // recv.apply(node, body)
+	opSync                      // recv.sync(node, entries)
+	opForget                    // recv.forget(node)
+	opRequest                   // ask node for a snapshot
+)
+
+// op is one call about a remote node's replica, decided under n.mu and run
+// by the dispatcher without it.
+type op struct {
+	kind    opKind
+	node    string
+	body    []byte
+	entries [][]byte
+}
+
+// queue adds o to the ops the dispatcher runs next. n.mu is held.
+func (n *Node) queue(o op) {
+	n.ops = append(n.ops, o)
+	select {
+	case n.opsWake <- struct{}{}:
+	default:
+	}
+}
+
+// runOps runs the queued ops, in order, until none is left.
+func (n *Node) runOps() {
+	for {
+		n.mu.Lock()
+		ops, r := n.ops, n.recv
+		n.ops = nil
+		n.mu.Unlock()
+		if len(ops) == 0 || r == nil {
+			return
+		}
+		for _, o := range ops {
+			switch o.kind {
+			case opApply:
+				r.apply(o.node, o.body)
+			case opSync:
+				r.sync(o.node, o.entries)
+			case opForget:
+				r.forget(o.node)
+			case opRequest:
+				err := n.nc.PublishRequest(n.pfx+"q."+token(o.node), n.pfx+"s."+n.selfTok, []byte(n.name))
+				if err != nil {
+					n.log.Debug("cluster snapshot request failed", "peer", o.node, "err", err)
+				}
+			}
 		}
 	}
 }
@@ -70,7 +135,7 @@ func (n *Node) control(subj string, data []byte) {
 		return
 	}
 	if kind == kindHello {
-		n.heartbeat()
+		n.askHeartbeat()
 	}
 	now := time.Now()
 	n.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -34,6 +35,10 @@ type fake struct {
 	gate    chan struct{}              // when set, entries waits for it
 	// applyDelay, when set, is how long each apply works (a busy engine).
 	applyDelay time.Duration
+	// forgetGate, when set, makes forget signal forgetting and wait for
+	// the gate (an engine telling a dead node's leaves to many sockets).
+	forgetGate chan struct{}
+	forgetting chan struct{}
 }
 
 func newFake() *fake {
@@ -103,6 +108,16 @@ func (f *fake) sync(node string, entries [][]byte) {
 
 func (f *fake) forget(node string) {
 	f.mu.Lock()
+	gate, started := f.forgetGate, f.forgetting
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-gate
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(call{op: "forget", node: node})
 	delete(f.replica, node)
@@ -146,6 +161,13 @@ func (f *fake) find(match func(call) bool) (call, bool) {
 		}
 	}
 	return call{}, false
+}
+
+// ownKeys returns the node's own entries, sorted.
+func (f *fake) ownKeys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.own))
 }
 
 func (f *fake) replicaOf(node string) []string {

@@ -36,23 +36,40 @@ type Node struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
+	// out is the outgoing stream (changes, publishes, sends, group
+	// broadcasts) in the order the engine made it, drained by the
+	// publisher goroutine: the engine never waits on the NATS socket.
+	out outbox
+	// sent is the last sequence number the publisher handed to NATS or
+	// that an overflow dropped: what a heartbeat announces.
+	sent    atomic.Uint64
+	count   atomic.Int64  // this node's entries (sum of the changes' deltas)
+	pubStop chan struct{} // closed by Close: the publisher drains and ends
+	pubDone chan struct{} // closed when the publisher ended
+
+	// Heartbeats: their own goroutine, timer and lock.
+	hbMu    sync.Mutex
+	lastHB  time.Time     // when the last heartbeat was sent
+	beatNow chan struct{} // asks for a heartbeat now (a hello, a reconnect)
+
 	aliveSub *nats.Subscription // answers "is this name alive?"
 
-	// Outgoing stream. outMu orders the sequence numbers and the publishes.
-	outMu   sync.Mutex
-	seq     uint64 // last sequence number given to a change
-	count   int64  // this node's entries (sum of the changes' deltas)
-	lastHB  time.Time
-	outBuf  []byte // the change message being built
 	chgSubj string // subject of this node's changes
 	snapIDs atomic.Uint64
 
 	subsMu sync.Mutex
 	subs   map[string]*nats.Subscription // channel -> its subscription
+	// failing are the channels whose subscription failed, retried with
+	// backoff by the loop (subscribe.go).
+	failing map[string]*retry
 
-	// mu guards what follows and orders every call into the receiver of
-	// one remote node's replica (apply, sync, forget).
+	// mu guards what follows. It is never held while the receiver works
+	// nor while NATS writes: what is decided under it that calls into the
+	// receiver (apply, sync, forget) or asks for a snapshot is queued in
+	// ops, in the order decided, and run by the dispatcher.
 	mu       sync.Mutex
+	ops      []op
+	opsWake  chan struct{}
 	recv     rawReceiver
 	started  time.Time
 	closed   bool
@@ -75,12 +92,16 @@ type Node struct {
 
 	// Counters, for metrics.
 	msgsIn, msgsOut, resyncs atomic.Uint64
+	overflows, outDropped    atomic.Uint64
+	subFailures              atomic.Uint64
 	ctl                      controlState // untrusted control input (control.go)
 
 	// Test hooks.
-	dropNext  atomic.Int32 // drop this many outgoing changes
-	pauseHB   atomic.Bool  // send no heartbeats
-	dropChunk atomic.Int32 // drop the second chunk of this many snapshots
+	dropNext  atomic.Int32                  // drop this many outgoing changes
+	pauseHB   atomic.Bool                   // send no heartbeats
+	dropChunk atomic.Int32                  // drop the second chunk of this many snapshots
+	pubGate   atomic.Pointer[chan struct{}] // the publisher waits for it (a stalled socket)
+	failSubs  atomic.Int32                  // fail this many subscribes
 }
 
 // rawReceiver is the engine's side as the core sees it: opaque payloads.
@@ -120,8 +141,14 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		msgs:    make(chan *nats.Msg, dispatchBuffer),
 		stop:    make(chan struct{}),
 		subs:    make(map[string]*nats.Subscription),
+		failing: make(map[string]*retry),
 		peers:   make(map[string]*peer),
 		seen:    make(map[string]seenHB),
+		opsWake: make(chan struct{}, 1),
+		beatNow: make(chan struct{}, 1),
+		pubStop: make(chan struct{}),
+		pubDone: make(chan struct{}),
+		out:     newOutbox(o.MaxOutboxMessages, o.MaxOutboxBytes),
 
 		configured: -1,
 	}
@@ -227,8 +254,10 @@ func (n *Node) start(r rawReceiver) error {
 	}
 	n.hello()
 	n.heartbeat()
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.loop()
+	go n.beat()
+	go n.publisher()
 	n.log.Info("cluster node started", "embedded", n.srv != nil, "cluster", n.ClusterAddr())
 	return nil
 }
@@ -241,10 +270,13 @@ func (n *Node) Close() error {
 		n.closed = true
 		started := n.recv != nil
 		n.mu.Unlock()
+		if started {
+			// What the engine sent goes out before the leave.
+			close(n.pubStop)
+			<-n.pubDone
+		}
 		if started && n.nc.IsConnected() {
-			n.outMu.Lock()
 			_ = n.nc.Publish(n.ctlSubject(kindLeave), appendU64(nil, n.inc))
-			n.outMu.Unlock()
 			_ = n.nc.FlushTimeout(time.Second)
 		}
 		close(n.stop)
@@ -268,10 +300,22 @@ type Counters struct {
 	// ControlDropped counts the control messages and snapshot chunks
 	// dropped as malformed or inconsistent.
 	ControlDropped uint64
+	// OutboxOverflows counts the times the outgoing buffer overflowed
+	// (Options.MaxOutboxMessages, MaxOutboxBytes): its messages were
+	// dropped, and the other nodes resync this node's entries.
+	OutboxOverflows uint64
+	// OutboxDropped counts the messages those overflows dropped.
+	OutboxDropped uint64
+	// SubscribeFailures counts the failed broker subscriptions to a
+	// channel (each retry that fails counts); SubscribesFailing is how
+	// many channels are failing now.
+	SubscribeFailures uint64
+	SubscribesFailing int
 }
 
 // Counters returns the node's counters now.
 func (n *Node) Counters() Counters {
 	return Counters{MessagesIn: n.msgsIn.Load(), MessagesOut: n.msgsOut.Load(), Resyncs: n.resyncs.Load(),
-		ControlDropped: n.ctl.dropped.Load()}
+		ControlDropped: n.ctl.dropped.Load(), OutboxOverflows: n.overflows.Load(), OutboxDropped: n.outDropped.Load(),
+		SubscribeFailures: n.subFailures.Load(), SubscribesFailing: n.subscribesFailing()}
 }

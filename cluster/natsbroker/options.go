@@ -68,6 +68,14 @@ type Options struct {
 	// (default 2s); a node that reaches none starts alone.
 	JoinTimeout time.Duration
 
+	// MaxOutboxMessages and MaxOutboxBytes bound the outgoing buffer: the
+	// changes, publishes, sends and group broadcasts waiting for NATS
+	// (defaults 65,536 messages and 64 MiB). Past either bound, what
+	// waits is dropped and counted (Counters.OutboxOverflows), and the
+	// other nodes resync this node's entries with a snapshot.
+	MaxOutboxMessages int
+	MaxOutboxBytes    int
+
 	// Logger gets the node's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -79,6 +87,9 @@ const (
 	defaultNodeTimeout = 3 * time.Second
 	defaultJoinTimeout = 2 * time.Second
 	maxNameLen         = 64
+
+	defaultMaxOutboxMessages = 1 << 16
+	defaultMaxOutboxBytes    = 64 << 20
 )
 
 // ErrNameInUse is matched (errors.Is) by the error New returns when a live
@@ -132,6 +143,12 @@ func (o *Options) fill() error {
 	}
 	if o.JoinTimeout <= 0 {
 		o.JoinTimeout = defaultJoinTimeout
+	}
+	if o.MaxOutboxMessages <= 0 {
+		o.MaxOutboxMessages = defaultMaxOutboxMessages
+	}
+	if o.MaxOutboxBytes <= 0 {
+		o.MaxOutboxBytes = defaultMaxOutboxBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -104,7 +104,7 @@ func (n *Node) hear(name string, inc uint64, now time.Time) *peer {
 			return nil
 		}
 		if p.state == StateAlive {
-			n.recv.forget(name)
+			n.queue(op{kind: opForget, node: name})
 		}
 		n.log.Info("cluster node restarted", "peer", name, "peer_incarnation", incString(inc), "was", incString(p.inc))
 		p.retired = append(p.retired, p.inc)
@@ -145,10 +145,7 @@ func (n *Node) unsync(p *peer, now time.Time) {
 
 func (n *Node) requestSnapshot(p *peer, now time.Time) {
 	p.reqAt = now
-	err := n.nc.PublishRequest(n.pfx+"q."+token(p.name), n.pfx+"s."+n.selfTok, []byte(n.name))
-	if err != nil {
-		n.log.Debug("cluster snapshot request failed", "peer", p.name, "err", err)
-	}
+	n.queue(op{kind: opRequest, node: p.name})
 }
 
 // down marks p dead or left and forgets its entries. n.mu is held.
@@ -157,7 +154,7 @@ func (n *Node) down(p *peer, s State, now time.Time) {
 	p.state, p.since = s, now
 	p.synced, p.buf, p.asm = false, nil, nil
 	p.count = 0
-	n.recv.forget(p.name)
+	n.queue(op{kind: opForget, node: p.name})
 }
 
 // change applies (or keeps, or drops) change seq of p's stream.
@@ -177,7 +174,7 @@ func (n *Node) change(p *peer, seq uint64, body []byte, now time.Time) {
 		n.unsync(p, now)
 		p.buf = append(p.buf, pending{seq, body})
 	default:
-		n.recv.apply(p.name, body)
+		n.queue(op{kind: opApply, node: p.name, body: body})
 		p.next++
 	}
 }
@@ -251,9 +248,9 @@ func (n *Node) serveSnapshot(m *nats.Msg) {
 	if r == nil || closed {
 		return
 	}
-	n.outMu.Lock()
-	seq := n.seq
-	n.outMu.Unlock()
+	n.out.mu.Lock()
+	seq := n.out.seq
+	n.out.mu.Unlock()
 	entries := r.entries()
 
 	id := n.snapIDs.Add(1)
@@ -341,7 +338,7 @@ func (n *Node) snapshotReply(data []byte) {
 	}
 	all := p.asm.entries
 	p.asm = nil
-	n.recv.sync(name, all)
+	n.queue(op{kind: opSync, node: name, entries: all})
 	n.resyncs.Add(1)
 	if p.syncs++; p.syncs == 1 {
 		n.log.Info("cluster node synced", "peer", name, "entries", len(all))
@@ -361,12 +358,10 @@ func (n *Node) snapshotReply(data []byte) {
 // those dead or left a while ago), by name.
 func (n *Node) Nodes() []NodeStatus {
 	ready := n.Ready()
-	n.outMu.Lock()
 	self := NodeStatus{
 		Name: n.name, Incarnation: incString(n.inc), State: StateAlive, Self: true,
-		Synced: ready, LastHeartbeat: n.lastHB, Entries: int(max(n.count, 0)),
+		Synced: ready, LastHeartbeat: n.lastHeartbeat(), Entries: int(max(n.count.Load(), 0)),
 	}
-	n.outMu.Unlock()
 	n.mu.Lock()
 	out := make([]NodeStatus, 0, len(n.peers)+1)
 	for _, p := range n.peers {

@@ -6,46 +6,15 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Subscribe starts receiving what other nodes Publish to channel.
-// Subscribing to a channel twice is one subscription.
-func (n *Node) Subscribe(channel string) {
-	n.subsMu.Lock()
-	defer n.subsMu.Unlock()
-	if _, ok := n.subs[channel]; ok {
-		return
-	}
-	sub, err := n.nc.ChanSubscribe(n.pfx+"p."+token(channel), n.msgs)
-	if err != nil {
-		n.log.Warn("cluster subscribe failed", "channel", channel, "err", err)
-		return
-	}
-	n.subs[channel] = sub
-}
-
-// Unsubscribe ends Subscribe.
-func (n *Node) Unsubscribe(channel string) {
-	n.subsMu.Lock()
-	defer n.subsMu.Unlock()
-	if sub, ok := n.subs[channel]; ok {
-		_ = sub.Unsubscribe()
-		delete(n.subs, channel)
-	}
-}
-
-// publish sends data to the other nodes subscribed to channel.
+// publish sends data to the other nodes subscribed to channel, through the
+// outgoing buffer (the engine may hold a lock).
 func (n *Node) publish(channel string, data []byte) {
-	n.msgsOut.Add(1)
-	if err := n.nc.Publish(n.pfx+"p."+token(channel), data); err != nil {
-		n.log.Debug("cluster publish dropped", "channel", channel, "err", err)
-	}
+	n.enqueue(n.pfx+"p."+token(channel), data)
 }
 
 // broadcastGroups sends a group broadcast to every other node.
 func (n *Node) broadcastGroups(data []byte) {
-	n.msgsOut.Add(1)
-	if err := n.nc.Publish(n.pfx+"g."+n.selfTok, data); err != nil {
-		n.log.Debug("cluster group broadcast dropped", "err", err)
-	}
+	n.enqueue(n.pfx+"g."+n.selfTok, data)
 }
 
 // sendTo sends data to connection conn of node.
@@ -61,8 +30,5 @@ func (n *Node) sendTo(node, conn string, data []byte) {
 		}
 		return
 	}
-	n.msgsOut.Add(1)
-	if err := n.nc.Publish(subj, b); err != nil {
-		n.log.Debug("cluster send dropped", "to", node, "err", err)
-	}
+	n.enqueue(subj, b)
 }

@@ -9,34 +9,40 @@ import (
 )
 
 // Ready reports whether this node has synced the entries of every live
-// node it hears and is connected to NATS. A starting node is not ready
-// before it had a heartbeat's time to hear the others (unless its embedded
-// server has no route: it is alone); with an embedded server, it is not
-// ready either while a node it has a route to is not synced. A node alone
-// is ready.
-func (n *Node) Ready() bool {
+// node it hears, is connected to NATS and has every channel subscription
+// it was asked for. A starting node is not ready before it had a
+// heartbeat's time to hear the others (unless its embedded server has no
+// route: it is alone); with an embedded server, it is not ready either
+// while a node it has a route to is not synced. A node alone is ready.
+func (n *Node) Ready() bool { return n.NotReadyReason() == "" }
+
+// NotReadyReason says why the node is not Ready, or returns "" when it is.
+func (n *Node) NotReadyReason() string {
 	if !n.nc.IsConnected() || (n.srv != nil && !n.srv.Running()) {
-		return false
+		return "not connected to NATS"
+	}
+	if p := n.subscribeProblem(); p != "" {
+		return p
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.recv == nil || n.closed {
-		return false
+		return "not started"
 	}
 	if time.Since(n.started) < n.o.Heartbeat && !(n.srv != nil && n.srv.NumRoutes() == 0) {
-		return false
+		return "not synced with the cluster"
 	}
 	for _, p := range n.peers {
 		if p.state == StateAlive && !p.synced {
-			return false
+			return "not synced with the cluster"
 		}
 	}
 	for name, inc := range n.routed {
 		if p := n.peers[name]; p == nil || p.inc != inc || !p.synced {
-			return false // routed to, not (yet) heard and synced
+			return "not synced with the cluster" // routed to, not (yet) heard and synced
 		}
 	}
-	return true
+	return ""
 }
 
 // WaitReady waits until Ready or ctx ends.
@@ -84,5 +90,5 @@ func (n *Node) reconnected(*nats.Conn) {
 	}
 	n.mu.Unlock()
 	n.hello()
-	n.heartbeat()
+	n.askHeartbeat()
 }

@@ -183,7 +183,11 @@ type clusterNode struct {
 	minPeers int // --cluster-min-peers
 }
 
-var _ server.ClusterReach = (*clusterNode)(nil)
+var (
+	_ server.ClusterReach        = (*clusterNode)(nil)
+	_ server.ClusterReadiness    = (*clusterNode)(nil)
+	_ server.ClusterBrokerHealth = (*clusterNode)(nil)
+)
 
 func (c *clusterNode) Reach() server.PeerReach {
 	r := c.Node.Reach()
@@ -202,6 +206,12 @@ func (c *clusterNode) BrokerCounters() (in, out, resyncs uint64) {
 }
 
 func (c *clusterNode) ControlDropped() uint64 { return c.Node.Counters().ControlDropped }
+
+func (c *clusterNode) BrokerHealth() server.BrokerHealth {
+	k := c.Node.Counters()
+	return server.BrokerHealth{OutboxOverflows: k.OutboxOverflows, OutboxDropped: k.OutboxDropped,
+		SubscribeFailures: k.SubscribeFailures, SubscribesFailing: k.SubscribesFailing}
+}
 
 func (c *clusterNode) Nodes() []server.ClusterNode {
 	ns := c.Node.Nodes()
