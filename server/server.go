@@ -129,6 +129,11 @@ type Options struct {
 	// MemberEvents is who hears server-wide joins and leaves: everyone
 	// (default, as sgc) or only the joiner (presence.MemberEventsSelf).
 	MemberEvents presence.MemberEvents
+	// DiffWindow and CountInterval pace the member changes sent to clients
+	// that take diffs or counts (presence.Options; zero: the defaults,
+	// 100 ms and 250 ms).
+	DiffWindow    time.Duration
+	CountInterval time.Duration
 	// AllowedOrigins lists the browser origins, besides the server's own
 	// host, that may open a WebSocket: "*", full origins
 	// ("https://app.example.com") or host patterns ("*.example.com").
@@ -295,6 +300,8 @@ func New(opts Options) (*Server, error) {
 		Events:               opts.Events,
 		KeepEmptyChannels:    opts.KeepEmptyChannels,
 		MemberEvents:         opts.MemberEvents,
+		DiffWindow:           opts.DiffWindow,
+		CountInterval:        opts.CountInterval,
 		MaxChannelsPerConn:   opts.Limits.MaxChannelsPerConn,
 		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
 		MaxChannelName:       opts.Limits.MaxChannelName,

@@ -87,9 +87,12 @@ const (
 	defaultNodeTimeout = 3 * time.Second
 	defaultJoinTimeout = 2 * time.Second
 	maxNameLen         = 64
+)
 
-	defaultMaxOutboxMessages = 1 << 16
-	defaultMaxOutboxBytes    = 64 << 20
+// Defaults of Options.MaxOutboxMessages and MaxOutboxBytes.
+const (
+	DefaultMaxOutboxMessages = 1 << 16
+	DefaultMaxOutboxBytes    = 64 << 20
 )
 
 // ErrNameInUse is matched (errors.Is) by the error New returns when a live
@@ -145,10 +148,10 @@ func (o *Options) fill() error {
 		o.JoinTimeout = defaultJoinTimeout
 	}
 	if o.MaxOutboxMessages <= 0 {
-		o.MaxOutboxMessages = defaultMaxOutboxMessages
+		o.MaxOutboxMessages = DefaultMaxOutboxMessages
 	}
 	if o.MaxOutboxBytes <= 0 {
-		o.MaxOutboxBytes = defaultMaxOutboxBytes
+		o.MaxOutboxBytes = DefaultMaxOutboxBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -32,6 +32,10 @@ type clusterConfig struct {
 	NATSCreds       string        `yaml:"nats_creds"`
 	Heartbeat       time.Duration `yaml:"heartbeat"`
 	NodeTimeout     time.Duration `yaml:"node_timeout"`
+	// OutboxMessages and OutboxBytes bound the changes and messages
+	// waiting for NATS (natsbroker.Options.MaxOutbox*).
+	OutboxMessages int `yaml:"cluster_outbox_messages"`
+	OutboxBytes    int `yaml:"cluster_outbox_bytes"`
 	// Route authentication and TLS of the embedded server (see
 	// docs/security.md, "The cluster port").
 	ClusterSecretFile string `yaml:"cluster_secret_file"`
@@ -49,7 +53,8 @@ type clusterConfig struct {
 }
 
 func defaultClusterConfig() clusterConfig {
-	return clusterConfig{Heartbeat: time.Second, NodeTimeout: 3 * time.Second}
+	return clusterConfig{Heartbeat: time.Second, NodeTimeout: 3 * time.Second,
+		OutboxMessages: natsbroker.DefaultMaxOutboxMessages, OutboxBytes: natsbroker.DefaultMaxOutboxBytes}
 }
 
 func listFlag(dst *[]string) func(string) error {
@@ -81,6 +86,8 @@ func (c *clusterConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ClusterInsecure, "cluster-insecure", c.ClusterInsecure, "let --cluster-listen be off the loopback range without route authentication (a private network only: anyone who reaches the port joins the cluster)")
 	durationVar(fs, &c.Heartbeat, "heartbeat", "how often a cluster node says it is alive")
 	durationVar(fs, &c.NodeTimeout, "node-timeout", "a cluster node silent for this long is dead: its members leave")
+	fs.IntVar(&c.OutboxMessages, "cluster-outbox-messages", c.OutboxMessages, "changes and messages that may wait for NATS; past it (or --cluster-outbox-bytes) they are dropped and the other nodes resync this one")
+	fs.IntVar(&c.OutboxBytes, "cluster-outbox-bytes", c.OutboxBytes, "bytes of changes and messages that may wait for NATS")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve Prometheus metrics at /metrics on this address, without authentication (otherwise GET /metrics takes the API key)")
 }
 
@@ -107,6 +114,9 @@ func (c *clusterConfig) validate() []string {
 	bad = append(bad, c.validateRoutes()...)
 	if c.Heartbeat <= 0 {
 		bad = append(bad, fmt.Sprintf("--heartbeat (heartbeat) must be positive, got %v", c.Heartbeat))
+	}
+	if c.OutboxMessages < 1 || c.OutboxBytes < 64<<10 {
+		bad = append(bad, fmt.Sprintf("--cluster-outbox-messages must be at least 1 and --cluster-outbox-bytes at least 65536, got %d and %d", c.OutboxMessages, c.OutboxBytes))
 	}
 	if c.NodeTimeout < 2*c.Heartbeat {
 		bad = append(bad, fmt.Sprintf("--node-timeout (node_timeout) must be at least twice --heartbeat (%v), got %v", c.Heartbeat, c.NodeTimeout))
@@ -151,6 +161,9 @@ func (c *clusterConfig) start(ctx context.Context, log *slog.Logger) (*clusterNo
 		Heartbeat:     c.Heartbeat,
 		NodeTimeout:   c.NodeTimeout,
 		Logger:        log,
+
+		MaxOutboxMessages: c.OutboxMessages,
+		MaxOutboxBytes:    c.OutboxBytes,
 	}
 	if c.NATSCreds != "" {
 		o.NATSOptions = append(o.NATSOptions, nats.UserCredentials(c.NATSCreds))

@@ -42,6 +42,8 @@ type config struct {
 	ReaderPerConn     bool          `yaml:"reader_per_conn"`
 	Debug             bool          `yaml:"debug"`
 	MemberEvents      string        `yaml:"member_events"`
+	DiffWindow        time.Duration `yaml:"diff_window"`
+	CountInterval     time.Duration `yaml:"count_interval"`
 	PingInterval      time.Duration `yaml:"ping_interval"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
@@ -109,6 +111,8 @@ func defaultConfig() config {
 	c.Addr = ":8080"
 	c.LogLevel = "info"
 	c.MemberEvents = "all"
+	c.DiffWindow = presence.DefaultDiffWindow
+	c.CountInterval = presence.DefaultCountInterval
 	c.Auth.Mode = "none"
 	c.PingInterval = server.DefaultPingInterval
 	c.IdleTimeout = transport.DefaultIdleTimeout
@@ -187,6 +191,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Base64, "base64", c.Base64, "encode every value the server sends as sgc@b64:")
 	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at /, the browser client /rollcall.js and the dashboard at /dashboard")
 	fs.StringVar(&c.MemberEvents, "member-events", c.MemberEvents, "who hears server-wide joins and leaves: all (as sgc) or self (presence per channel only; for many thousands of members)")
+	durationVar(fs, &c.DiffWindow, "diff-window", "merge the member changes that follow a diff for this long before the next one goes to clients that take diffs (0: send each change at once)")
+	durationVar(fs, &c.CountInterval, "count-interval", "the least time between two member counts sent to counts-only subscribers")
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.BoolVar(&c.Strict, "strict", c.Strict, "close (1002) a connection that sends a frame that is not JSON, has the wrong jsonrpc or no method, and answer unknown methods with error 41 (default: error 40 or ignored, the connection stays open)")
@@ -476,6 +482,10 @@ func (c *config) validate() error {
 		}
 	}
 	positive("--ping-interval (ping_interval)", c.PingInterval)
+	positive("--count-interval (count_interval)", c.CountInterval)
+	if c.DiffWindow < 0 {
+		bad = append(bad, fmt.Sprintf("--diff-window (diff_window) must be 0 (send each change at once) or positive, got %v", c.DiffWindow))
+	}
 	positive("--idle-timeout (idle_timeout)", c.IdleTimeout)
 	positive("--write-timeout (write_timeout)", c.WriteTimeout)
 	positive("--shutdown-timeout (shutdown_timeout)", c.ShutdownTimeout)
@@ -577,6 +587,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts := cfg.serverOptions(log)
 	opts.MemberEvents = memberEvents
+	opts.DiffWindow, opts.CountInterval = cfg.DiffWindow, cfg.CountInterval
+	if cfg.DiffWindow == 0 {
+		opts.DiffWindow = -1 // the engine's "at once"; its zero is the default
+	}
 	opts.Auth = auth
 	if !cfg.NoWeb {
 		opts.Web = web.Handler()
