@@ -121,6 +121,14 @@ func (e *Engine) changeMember(ch *channel, node string, op Op, conn string, m *M
 		case before != nil:
 			// Another node's entry came again with a new name or info.
 			o.ds = append(o.ds, e.updated(ch, before, m, nil)...)
+		case added && c != nil && c.resumed != nil && c.resumed.ID == m.ID:
+			// A connection that took over a lost one's member, present
+			// already: nobody hears of it but itself (its confirmation).
+			kind := KindNewChannelMember
+			if ch == e.everyone {
+				kind = KindNewMember
+			}
+			o.ds = append(o.ds, delivery{op: deliverOne, conn: c, ev: &Event{Kind: kind, Member: *m, Channel: ch.wireName()}})
 		}
 	case OpRemove, OpUnsubscribe:
 		if c != nil {

@@ -28,6 +28,11 @@ type Conn struct {
 	member *Member        // the joined member (sgc), nil before Join
 	subs   []subscription // in the order subscribed
 	mode   Mode           // ModeDiffs after UseDiffs; guarded by mu
+	// token is the resume token given at the join (with a grace); resumed
+	// the member of the lost connection this one took over (Resume),
+	// which its join joins as. Guarded by mu (token: and view).
+	token   resumeToken
+	resumed *Member
 
 	invMu   sync.Mutex
 	invites []invitation // pending invitations received, oldest first

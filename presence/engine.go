@@ -41,6 +41,8 @@ type Engine struct {
 
 	held heldIDs // member ids present in channels (Everyone aside)
 
+	grace graceState // lost connections that keep their presence
+
 	occupancy  atomic.Pointer[OccupancyFunc]     // OnOccupancy's
 	memberLeft atomic.Pointer[MemberLeftFunc]    // OnMemberLeft's
 	subCount   atomic.Pointer[SubscriptionsFunc] // OnSubscriptions'

@@ -36,6 +36,7 @@ const (
 	ErrInvitationDeclined   Reason = "invitation_declined"     // an invitee's refusal (see KindInvitationResponse)
 	ErrUpdateDenied         Reason = "update_denied"           // BeforeMemberUpdate refused
 	ErrDiffsTooLate         Reason = "diffs_too_late"          // UseDiffs after a join or subscribe
+	ErrResumeRefused        Reason = "resume_refused"          // a resume token malformed, unknown, used or past its grace
 )
 
 // Reasons returns every reason the engine refuses with, for tables that
@@ -46,6 +47,7 @@ func Reasons() []Reason {
 		ErrSubscriptionDenied, ErrSubscriptionExists, ErrSubscriptionNotExist, ErrPublishDenied,
 		ErrSendMembersDenied, ErrNotOwnMember, ErrTooManyChannels, ErrChannelFull, ErrInvalidChannel,
 		ErrNoInvitation, ErrIdentityMismatch, ErrInvitationDeclined, ErrUpdateDenied, ErrDiffsTooLate,
+		ErrResumeRefused,
 	}
 }
 

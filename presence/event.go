@@ -53,6 +53,11 @@ const (
 	KindDiff
 	// KindCount: Channel has Count members, for ModeCounts subscribers.
 	KindCount
+	// KindClaim and KindClaimAnswer travel between nodes only (Broker.SendTo),
+	// never to a Sink: a node asks another to give up a lost connection
+	// (Engine.Resume), and hears the answer.
+	KindClaim
+	KindClaimAnswer
 )
 
 // Event is one notification for one or more connections. The engine builds

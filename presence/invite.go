@@ -85,6 +85,14 @@ func (e *Engine) sendToMember(id string, ev *Event) (Member, bool) {
 // deliverTo hands ev to this node's connection conn, recording an
 // invitation first so that the invitee can answer it.
 func (e *Engine) deliverTo(conn string, ev *Event) {
+	switch ev.Kind {
+	case KindClaim:
+		e.answerClaim(conn, ev)
+		return
+	case KindClaimAnswer:
+		e.claimAnswered(conn, ev)
+		return
+	}
 	c := e.conn(conn)
 	if c == nil {
 		return

@@ -57,6 +57,21 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	if c.member != nil {
 		return ErrMemberExists
 	}
+	switch r := c.resumed; {
+	case r != nil:
+		// Resume: the member of the lost connection, under the name and
+		// info the join brings (or its own).
+		m.ID = r.ID
+		if m.Name == "" {
+			m.Name = r.Name
+		}
+		if len(m.Info) == 0 {
+			m.Info = r.Info
+		}
+	case e.opts.Grace > 0 && c.ident != nil && m.ID == c.ident.ID && e.HoldsID(m.ID):
+		// The same identity may take over its own lost connection.
+		e.claimByIdentity(ctx, c, m.ID)
+	}
 	if h := e.opts.Hooks.BeforeNewMember; h != nil {
 		if err := veto(h(ctx, c, m), ErrMemberDenied); err != nil {
 			e.log.Debug("new member vetoed", "session", c.id, "err", err)
@@ -65,12 +80,18 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	}
 	ch := e.everyone
 	ch.mu.Lock()
-	if ch.has(m.ID) || (e.held.held(m.ID) && !c.presentAs(m.ID)) {
+	taken := ch.has(m.ID) || (e.held.held(m.ID) && !c.presentAs(m.ID))
+	if taken && (c.resumed == nil || c.resumed.ID != m.ID) {
 		ch.mu.Unlock()
 		return ErrMemberExists
 	}
 	member := &m
 	c.setMember(member)
+	if e.opts.Grace > 0 {
+		c.view.Lock()
+		c.token = newResumeToken(e.opts.Node, c.id)
+		c.view.Unlock()
+	}
 	diffs := c.mode == ModeDiffs && e.opts.MemberEvents == MemberEventsAll
 	var list delivery
 	if diffs {

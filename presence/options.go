@@ -125,6 +125,12 @@ type Options struct {
 	// CountInterval is the least time between two counts sent to a
 	// channel's ModeCounts subscribers. Zero is DefaultCountInterval.
 	CountInterval time.Duration
+	// Grace keeps the presence of a connection lost without a leave
+	// (Engine.Lost) for this long, for the same member to take it over on
+	// any node (Engine.Resume, or a join of the same identity) without
+	// anyone seeing it leave and join. Zero: a lost connection leaves at
+	// once, as in sgc.
+	Grace time.Duration
 	// Node is this node's name in a cluster; Broker connects it to the
 	// others. Without a Broker the engine is a single node.
 	Node   string
