@@ -30,6 +30,7 @@ var codes = map[presence.Reason]int{
 	presence.ErrInvitationDeclined:   sgcwire.CodeInvitationDeclined,
 	presence.ErrUpdateDenied:         sgcwire.CodeUpdateDenied,
 	presence.ErrDiffsTooLate:         sgcwire.CodeExtensionTooLate,
+	presence.ErrResumeRefused:        sgcwire.CodeResumeRefused,
 }
 
 // protocolName names sgc in the error metrics.

@@ -25,6 +25,7 @@ const (
 	CodeIdentityMismatch      = 48
 	CodeUpdateDenied          = 49
 	CodeExtensionTooLate      = 50
+	CodeResumeRefused         = 51
 	CodeInvitationDeclined    = 100
 )
 
@@ -52,6 +53,7 @@ var texts = map[int]string{
 	CodeIdentityMismatch:      "Member does not match the authenticated identity.",
 	CodeUpdateDenied:          "Update Member request has been denied.",
 	CodeExtensionTooLate:      "Extensions must be asked for before the join.",
+	CodeResumeRefused:         "Resume refused: the token is unknown, used or too old.",
 	CodeInvitationDeclined:    "Invitation declined.",
 }
 

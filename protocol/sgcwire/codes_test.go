@@ -27,7 +27,7 @@ func TestCodeTable(t *testing.T) {
 			t.Errorf("NewError(%d) = %+v", code, e)
 		}
 	}
-	codes := []int{1, 2, 3, 5, 6, 10, 11, 12, 20, 30, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 100}
+	codes := []int{1, 2, 3, 5, 6, 10, 11, 12, 20, 30, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 100}
 	if len(texts) != len(codes) {
 		t.Errorf("the table has %d codes, want %d", len(texts), len(codes))
 	}
