@@ -134,6 +134,10 @@ type Options struct {
 	// 100 ms and 250 ms).
 	DiffWindow    time.Duration
 	CountInterval time.Duration
+	// PresenceGrace keeps the presence of an sgc connection lost without
+	// a leave for this long, for its client to take over on any node
+	// (presence.Options.Grace); zero: it leaves at once, as in sgc.
+	PresenceGrace time.Duration
 	// AllowedOrigins lists the browser origins, besides the server's own
 	// host, that may open a WebSocket: "*", full origins
 	// ("https://app.example.com") or host patterns ("*.example.com").
@@ -302,6 +306,7 @@ func New(opts Options) (*Server, error) {
 		MemberEvents:         opts.MemberEvents,
 		DiffWindow:           opts.DiffWindow,
 		CountInterval:        opts.CountInterval,
+		Grace:                opts.PresenceGrace,
 		MaxChannelsPerConn:   opts.Limits.MaxChannelsPerConn,
 		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
 		MaxChannelName:       opts.Limits.MaxChannelName,
@@ -501,6 +506,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// Drain returns once no lost connection keeps its presence (each was taken
+// over, here or on another node, or its grace passed), or when ctx is
+// done. A cluster node stopping under a grace calls it after Shutdown and
+// before LeaveCluster, so that its clients move without anyone seeing them
+// leave.
+func (s *Server) Drain(ctx context.Context) error { return s.engine.Drain(ctx) }
 
 // conn returns the open connection with session id id, or nil.
 func (s *Server) conn(id string) *transport.Conn {

@@ -74,10 +74,17 @@ func (sess *session) run(groups []string) {
 	sess.tc.Serve(sess.h.cfg.Poller, sess.handle, sess.ended)
 }
 
-// ended runs once the connection has closed.
+// ended runs once the connection has closed. A connection the server did
+// not close for cause (a client gone, a network lost, a server stopping
+// with 1001) is lost without a leave: under a grace its presence waits for
+// it (presence.Engine.Lost).
 func (sess *session) ended(code ws.StatusCode, reason string) {
 	sess.cancel()
-	sess.h.cfg.Engine.Disconnect(sess.pc)
+	if sent, _ := sess.tc.CloseStatus(); sent == 0 || sent == ws.StatusGoingAway {
+		sess.h.cfg.Engine.Lost(sess.pc)
+	} else {
+		sess.h.cfg.Engine.Disconnect(sess.pc)
+	}
 	sess.acks.drop()
 	sess.h.forget(sess)
 	sess.log.Debug("disconnected", "code", int(code), "reason", reason)

@@ -43,6 +43,7 @@ type config struct {
 	Debug             bool          `yaml:"debug"`
 	MemberEvents      string        `yaml:"member_events"`
 	DiffWindow        time.Duration `yaml:"diff_window"`
+	PresenceGrace     time.Duration `yaml:"presence_grace"`
 	CountInterval     time.Duration `yaml:"count_interval"`
 	PingInterval      time.Duration `yaml:"ping_interval"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
@@ -192,6 +193,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at /, the browser client /rollcall.js and the dashboard at /dashboard")
 	fs.StringVar(&c.MemberEvents, "member-events", c.MemberEvents, "who hears server-wide joins and leaves: all (as sgc) or self (presence per channel only; for many thousands of members)")
 	durationVar(fs, &c.DiffWindow, "diff-window", "merge the member changes that follow a diff for this long before the next one goes to clients that take diffs (0: send each change at once)")
+	durationVar(fs, &c.PresenceGrace, "presence-grace", "keep the presence of an sgc connection lost without a leave this long, for its client to come back (resume token, or the same user) on any node without anyone seeing it leave; a node stopped with SIGTERM keeps it until its clients moved (0: leave at once, as sgc)")
 	durationVar(fs, &c.CountInterval, "count-interval", "the least time between two member counts sent to counts-only subscribers")
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
@@ -483,6 +485,9 @@ func (c *config) validate() error {
 	}
 	positive("--ping-interval (ping_interval)", c.PingInterval)
 	positive("--count-interval (count_interval)", c.CountInterval)
+	if c.PresenceGrace < 0 {
+		bad = append(bad, fmt.Sprintf("--presence-grace (presence_grace) must be 0 (leave at once) or positive, got %v", c.PresenceGrace))
+	}
 	if c.DiffWindow < 0 {
 		bad = append(bad, fmt.Sprintf("--diff-window (diff_window) must be 0 (send each change at once) or positive, got %v", c.DiffWindow))
 	}
@@ -588,6 +593,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts := cfg.serverOptions(log)
 	opts.MemberEvents = memberEvents
 	opts.DiffWindow, opts.CountInterval = cfg.DiffWindow, cfg.CountInterval
+	opts.PresenceGrace = cfg.PresenceGrace
 	if cfg.DiffWindow == 0 {
 		opts.DiffWindow = -1 // the engine's "at once"; its zero is the default
 	}
@@ -653,19 +659,40 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	if cluster != nil {
-		// The others drop this node's members at once, before its
-		// connections close one by one.
-		log.Info("leaving the cluster")
-		_ = srv.LeaveCluster()
-	}
-	log.Info("shutting down: closing every connection with 1001 (Pusher connections: 4200)")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx), stopMetrics(sctx))
+	if cluster != nil && cfg.PresenceGrace > 0 {
+		err = drainAndLeave(sctx, log, srv, hs, cfg.PresenceGrace)
+	} else {
+		if cluster != nil {
+			// The others drop this node's members at once, before its
+			// connections close one by one.
+			log.Info("leaving the cluster")
+			_ = srv.LeaveCluster()
+		}
+		log.Info("shutting down: closing every connection with 1001 (Pusher connections: 4200)")
+		err = errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx))
+	}
+	err = errors.Join(err, stopMetrics(sctx))
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// drainAndLeave stops a cluster node under a presence grace: it closes
+// every connection (1001) but keeps their presence, waits until their
+// clients took it over on other nodes or the grace passed, and only then
+// leaves the cluster, so that nobody sees the moved members leave.
+func drainAndLeave(ctx context.Context, log *slog.Logger, srv *server.Server, hs *http.Server, grace time.Duration) error {
+	log.Info("shutting down under a presence grace: closing every connection with 1001; their presence stays until they moved or the grace passed", "grace", grace)
+	err := errors.Join(hs.Shutdown(ctx), srv.Shutdown(ctx))
+	dctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	if srv.Drain(dctx) != nil {
+		log.Info("grace passed with clients not moved: they leave now")
+	}
+	log.Info("leaving the cluster")
+	return errors.Join(err, srv.LeaveCluster())
 }
