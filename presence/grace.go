@@ -25,9 +25,10 @@ const claimTimeout = 2 * time.Second
 // presence entries stay, nobody is told, until the grace passes or
 // another connection takes it over.
 type ghost struct {
-	c       *Conn
-	timer   *time.Timer
-	claimed bool
+	c        *Conn
+	timer    *time.Timer
+	claimed  bool
+	expiring bool // its entries are going: too late to take it over
 }
 
 // graceState is the engine's ghosts and the takeovers it waits for.
@@ -131,6 +132,13 @@ func (e *Engine) detach(channel string, c *Conn) {
 // expire ends ghost g: its entries go, telling whoever they concern, as
 // on a Disconnect (the events included).
 func (e *Engine) expire(g *ghost) {
+	e.grace.mu.Lock()
+	if g.expiring {
+		e.grace.mu.Unlock()
+		return
+	}
+	g.expiring = true
+	e.grace.mu.Unlock()
 	c := g.c
 	c.mu.Lock()
 	for len(c.subs) > 0 {
@@ -316,7 +324,7 @@ func (e *Engine) claimLocal(conn, secret, identity string) (Member, error) {
 	e.grace.mu.Lock()
 	defer e.grace.mu.Unlock()
 	g := e.grace.ghosts[conn]
-	if g == nil || g.claimed {
+	if g == nil || g.claimed || g.expiring {
 		return Member{}, ErrResumeRefused
 	}
 	c := g.c
