@@ -74,13 +74,14 @@ func (sess *session) run(groups []string) {
 	sess.tc.Serve(sess.h.cfg.Poller, sess.handle, sess.ended)
 }
 
-// ended runs once the connection has closed. A connection the server did
-// not close for cause (a client gone, a network lost, a server stopping
-// with 1001) is lost without a leave: under a grace its presence waits for
-// it (presence.Engine.Lost).
+// ended runs once the connection has closed. A connection lost without a
+// goodbye (no close handshake, the client going away with 1001, a server
+// stopping with 1001) is lost: under a grace its presence waits for it
+// (presence.Engine.Lost). One the client closed on purpose (1000, or a
+// close frame without a code) or the server closed for cause leaves now.
 func (sess *session) ended(code ws.StatusCode, reason string) {
 	sess.cancel()
-	if sent, _ := sess.tc.CloseStatus(); sent == 0 || sent == ws.StatusGoingAway {
+	if lost(sess.tc, code) {
 		sess.h.cfg.Engine.Lost(sess.pc)
 	} else {
 		sess.h.cfg.Engine.Disconnect(sess.pc)
@@ -342,4 +343,14 @@ func (sess *session) replyError(m *sgcwire.Message, e sgcwire.Error) {
 	sess.h.counters.CountError(protocolName, reasonOf(e.Code), e.Code)
 	sess.log.Debug("error sent", "method", m.Method, "code", e.Code, "text", e.Text)
 	sess.send(sess.h.enc.Encode(&out))
+}
+
+// lost reports whether a connection that ended with code was lost rather
+// than closed on purpose (see session.ended).
+func lost(tc *transport.Conn, code ws.StatusCode) bool {
+	if tc.ClosedByPeer() {
+		return code != ws.StatusNormalClosure && code != ws.StatusNoStatusRcvd
+	}
+	sent, _ := tc.CloseStatus()
+	return sent == 0 || sent == ws.StatusGoingAway
 }
