@@ -102,4 +102,3 @@ func TestClusterDeployUnderGrace(t *testing.T) {
 		}
 	}
 }
-
