@@ -31,7 +31,7 @@ type Conn struct {
 	// token is the resume token given at the join (with a grace); resumed
 	// the member of the lost connection this one took over (Resume),
 	// which its join joins as. Guarded by mu (token: and view).
-	token   resumeToken
+	token   *resumeToken // nil without a grace: most servers keep no token
 	resumed *Member
 
 	invMu   sync.Mutex

@@ -45,11 +45,11 @@ type resumeToken struct {
 	hash  [32]byte // sha256 of the secret part
 }
 
-func newResumeToken(node, conn string) resumeToken {
+func newResumeToken(node, conn string) *resumeToken {
 	var secret [16]byte
 	_, _ = rand.Read(secret[:])
 	s := base64.RawURLEncoding.EncodeToString(secret[:])
-	return resumeToken{token: s + "." + conn + "." + node, hash: sha256.Sum256([]byte(s))}
+	return &resumeToken{token: s + "." + conn + "." + node, hash: sha256.Sum256([]byte(s))}
 }
 
 // parseToken splits a resume token into its secret, session and node.
@@ -68,6 +68,9 @@ func parseToken(t string) (secret, conn, node string, ok bool) {
 func (c *Conn) ResumeToken() string {
 	c.view.RLock()
 	defer c.view.RUnlock()
+	if c.token == nil {
+		return ""
+	}
 	return c.token.token
 }
 
@@ -335,7 +338,7 @@ func (e *Engine) claimLocal(conn, secret, identity string) (Member, error) {
 		return Member{}, ErrResumeRefused
 	case secret != "":
 		h := sha256.Sum256([]byte(secret))
-		if subtle.ConstantTimeCompare(h[:], c.token.hash[:]) != 1 {
+		if c.token == nil || subtle.ConstantTimeCompare(h[:], c.token.hash[:]) != 1 {
 			return Member{}, ErrResumeRefused
 		}
 	case c.ident == nil || c.ident.ID != identity:
