@@ -323,11 +323,13 @@ func TestServeRefusesOpenClusterPort(t *testing.T) {
 		{ClusterListen: "localhost:6222"},
 	} {
 		c.Heartbeat, c.NodeTimeout = time.Second, 3*time.Second
+		c.OutboxMessages, c.OutboxBytes = natsbroker.DefaultMaxOutboxMessages, natsbroker.DefaultMaxOutboxBytes
 		if bad := c.validate(); len(bad) != 0 {
 			t.Errorf("%+v: %v", c, bad)
 		}
 	}
-	c := clusterConfig{ClusterListen: "10.0.0.1:6222", ClusterTLSCert: "c.pem", Heartbeat: time.Second, NodeTimeout: 3 * time.Second}
+	c := clusterConfig{ClusterListen: "10.0.0.1:6222", ClusterTLSCert: "c.pem", Heartbeat: time.Second, NodeTimeout: 3 * time.Second,
+		OutboxMessages: natsbroker.DefaultMaxOutboxMessages, OutboxBytes: natsbroker.DefaultMaxOutboxBytes}
 	if bad := c.validate(); len(bad) != 1 || !strings.Contains(bad[0], "go together") {
 		t.Errorf("half the TLS files: %v", bad)
 	}
