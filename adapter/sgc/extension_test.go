@@ -119,7 +119,7 @@ func TestThirdPartyFramesUnchanged(t *testing.T) {
 		p.send(fill(publish, "after", "room"))
 		p.send(fill(unsub, "room"))
 		p.send(leave)
-		got = append(got, obs.until("member@remove\"")...)
+		got = append(got, obs.until(`"method":"sgc@presence@member@remove"`)...)
 		obs.send(fill(getMembs, ""))
 		got = append(got, obs.until("send@members")...)
 		if !slices.Equal(got, want) {
