@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -54,8 +55,11 @@ type Client struct {
 	cur          *conn         // the joined, restored connection; nil while reconnecting
 	ready        chan struct{} // closed when cur is set
 	session      string
-	member       Member              // as the server echoed our join; zero before the first join
-	subs         map[string]struct{} // channels this member is in (confirmed by echoes)
+	member       Member          // as the server echoed our join; zero before the first join
+	name, info   string          // what this member joins as: Options', then as updated
+	subs         map[string]bool // channels this member is in (confirmed by echoes); true: counts only
+	exts         []string        // the extensions the server accepted (rollcall@hello)
+	rosters      map[string]*roster
 }
 
 // Dial connects to the Presence server at url (ws:// or wss://), waits for
@@ -73,7 +77,10 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		events:       newQueue(),
 		dispatchDone: make(chan struct{}),
 		ready:        make(chan struct{}),
-		subs:         make(map[string]struct{}),
+		subs:         make(map[string]bool),
+		rosters:      make(map[string]*roster),
+		name:         opts.Name,
+		info:         opts.Info,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.dispatch()
@@ -124,6 +131,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return nil, ErrClosed
 	}
 	c.live = cn
+	c.exts = nil
 	c.mu.Unlock()
 
 	c.wg.Add(1)
@@ -251,14 +259,15 @@ func (c *Client) restore(ctx context.Context, cn *conn) error {
 	for ch := range c.subs {
 		channels = append(channels, ch)
 	}
+	counts := maps.Clone(c.subs)
 	c.mu.Unlock()
 	slices.Sort(channels)
 	for _, ch := range channels {
-		err := c.subscribe(ctx, cn, ch)
+		err := c.subscribe(ctx, cn, ch, counts[ch])
 		if se, ok := isServerError(err); ok {
 			if se.Code != CodeSubscriptionExists {
 				c.log.Warn("re-subscribe refused", "channel", ch, "err", err)
-				c.setSubscribed(ch, false)
+				c.setSubscribed(ch, false, false)
 			}
 			continue
 		}
@@ -342,7 +351,14 @@ func (c *Client) Member() Member {
 	if c.member.ID != "" {
 		return c.member
 	}
-	return Member{ID: c.session, Name: c.opts.Name, Info: c.opts.Info}
+	return Member{ID: c.session, Name: c.name, Info: c.info}
+}
+
+// identity returns the name and info this member joins as.
+func (c *Client) identity() (name, info string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name, c.info
 }
 
 // setMember records the member as the server confirmed it; on an
@@ -350,6 +366,7 @@ func (c *Client) Member() Member {
 func (c *Client) setMember(m Member) {
 	c.mu.Lock()
 	c.member = m
+	c.name, c.info = m.Name, m.Info
 	c.mu.Unlock()
 }
 
@@ -365,13 +382,16 @@ func (c *Client) Subscriptions() []string {
 	return out
 }
 
-func (c *Client) setSubscribed(channel string, on bool) {
+// setSubscribed records that the member is in channel (counts: as a
+// counts-only subscription), or is not (forgetting its member map).
+func (c *Client) setSubscribed(channel string, on, counts bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if on {
-		c.subs[channel] = struct{}{}
+		c.subs[channel] = counts
 	} else {
 		delete(c.subs, channel)
+		delete(c.rosters, channel)
 	}
 }
 
@@ -406,13 +426,59 @@ func (c *Client) Subscribe(ctx context.Context, channel string) error {
 	if err != nil {
 		return err
 	}
-	return c.subscribe(ctx, cn, channel)
+	return c.subscribe(ctx, cn, channel, false)
 }
 
-func (c *Client) subscribe(ctx context.Context, cn *conn, channel string) error {
+// SubscribeCounts joins channel as a counts-only subscription (the rollcall
+// extension): instead of the channel's member events, OnCount tells its
+// member count, at once and then while it changes; the member is present
+// in the channel as with Subscribe, and the subscription is restored as
+// one after a reconnection. A server without the extension (an sgc
+// server) subscribes the member as Subscribe does: the member events come
+// and OnCount never fires. Unsubscribe ends it.
+func (c *Client) SubscribeCounts(ctx context.Context, channel string) error {
+	cn, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	return c.subscribe(ctx, cn, channel, true)
+}
+
+func (c *Client) subscribe(ctx context.Context, cn *conn, channel string, counts bool) error {
 	w, err := c.request(ctx, cn, opKey{opSubscribe, channel}, &sgcwire.Message{
-		Method: sgcwire.MethodNewChannelMember, Member: cn.self().wire(), Channel: channel,
+		Method: sgcwire.MethodNewChannelMember, Member: cn.self().wire(), Channel: channel, Counts: counts,
 	})
+	if err != nil {
+		return err
+	}
+	if w.err == nil {
+		c.setSubscribed(channel, true, counts)
+	}
+	return w.err
+}
+
+// Update changes this member's name and info, for every other member and
+// channel, and for the joins after a reconnection. On a server that
+// accepted the updates extension it returns once the server confirmed the
+// change (OnMemberUpdate for this member), or returns the refusal as
+// *Error (CodeUpdateDenied); with credentials (whose identity may fix the
+// name), or on a server without the extension, it returns once the frame
+// is written and a refusal goes to OnErrorMemberChannel. An update that
+// changes nothing sends nothing.
+func (c *Client) Update(ctx context.Context, name, info string) error {
+	cn, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	own := c.Member()
+	if own.Name == name && own.Info == info {
+		return nil
+	}
+	m := &sgcwire.Message{Method: sgcwire.MethodUpdateMember, Member: sgcwire.Member{ID: own.ID, Name: name, Info: info}}
+	if !c.accepts(sgcwire.ExtUpdates) || c.authenticated() {
+		return c.send(ctx, cn, m)
+	}
+	w, err := c.request(ctx, cn, opKey{opUpdate, ""}, m)
 	if err != nil {
 		return err
 	}
@@ -433,7 +499,7 @@ func (c *Client) Unsubscribe(ctx context.Context, channel string) error {
 		return err
 	}
 	if w.err == nil {
-		c.setSubscribed(channel, false)
+		c.setSubscribed(channel, false, false)
 	}
 	return w.err
 }

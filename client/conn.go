@@ -26,7 +26,8 @@ type conn struct {
 	memberID string // the member id the server gave us, when not the session id
 	joinDone bool
 	joinErr  error
-	joined   chan struct{} // closed when the join succeeded or failed
+	joined   chan struct{}     // closed when the join succeeded or failed
+	pages    map[string]*pages // member lists being received, by channel
 
 	closing   atomic.Bool   // we are closing it: its read error is no news
 	done      chan struct{} // closed when the read loop has exited
@@ -50,6 +51,7 @@ const (
 	opSubscribe opKind = iota + 1
 	opUnsubscribe
 	opMembers
+	opUpdate
 )
 
 // opKey identifies a request whose reply can be matched: one pending
@@ -78,7 +80,8 @@ func newConn(c *Client, ws *websocket.Conn) *conn {
 
 // self is this client's member identity on cn (valid once joined).
 func (cn *conn) self() Member {
-	return Member{ID: cn.session, Name: cn.c.opts.Name, Info: cn.c.opts.Info}
+	name, info := cn.c.identity()
+	return Member{ID: cn.session, Name: name, Info: info}
 }
 
 func (cn *conn) finishJoin(err error) {
@@ -294,6 +297,15 @@ func (c *Client) handle(cn *conn, data []byte) {
 			break
 		}
 		cn.session = m.Text
+		// The rollcall extension first (an sgc server ignores it), so
+		// that it applies from the join on.
+		hello := &sgcwire.Message{Method: sgcwire.MethodHello, Extensions: sgcwire.Extensions}
+		if o.PerEvent {
+			hello.Extensions = []string{sgcwire.ExtUpdates, sgcwire.ExtCounts}
+		}
+		if err := c.send(cn.ctx, cn, hello); err != nil {
+			c.log.Debug("sending rollcall@hello", "err", err)
+		}
 		join := &sgcwire.Message{Method: sgcwire.MethodNewMember, Member: cn.self().wire()}
 		if err := c.send(cn.ctx, cn, join); err != nil {
 			c.log.Debug("sending member@new", "err", err)
@@ -310,11 +322,13 @@ func (c *Client) handle(cn *conn, data []byte) {
 			}
 			settle = func() { cn.finishJoin(nil) }
 		}
+		c.noteEvent("", entered, mem)
 		if h := o.OnNewMember; h != nil {
 			ev = func() { h(mem) }
 		}
 
 	case sgcwire.MethodRemoveMember:
+		c.noteEvent("", left, mem)
 		if h := o.OnRemoveMember; h != nil {
 			ev = func() { h(mem) }
 		}
@@ -322,10 +336,11 @@ func (c *Client) handle(cn *conn, data []byte) {
 	case sgcwire.MethodNewChannelMember:
 		if own {
 			settle = func() {
-				c.setSubscribed(m.Channel, true)
+				c.setSubscribed(m.Channel, true, false)
 				cn.resolve(opKey{opSubscribe, m.Channel}, nil, nil)
 			}
 		}
+		c.noteEvent(m.Channel, entered, mem)
 		if h := o.OnNewChannelMember; h != nil {
 			ch := m.Channel
 			ev = func() { h(ch, mem) }
@@ -334,9 +349,11 @@ func (c *Client) handle(cn *conn, data []byte) {
 	case sgcwire.MethodRemoveChannelMember:
 		if own {
 			settle = func() {
-				c.setSubscribed(m.Channel, false)
+				c.setSubscribed(m.Channel, false, false)
 				cn.resolve(opKey{opUnsubscribe, m.Channel}, nil, nil)
 			}
+		} else {
+			c.noteEvent(m.Channel, left, mem)
 		}
 		if h := o.OnRemoveChannelMember; h != nil {
 			ch := m.Channel
@@ -362,6 +379,40 @@ func (c *Client) handle(cn *conn, data []byte) {
 
 	case sgcwire.MethodChannelInvitation:
 		ev = c.invitation(m)
+
+	case sgcwire.MethodHello:
+		c.mu.Lock()
+		c.exts = m.Extensions
+		c.mu.Unlock()
+
+	case sgcwire.MethodList:
+		ev = cn.list(m)
+
+	case sgcwire.MethodDiff:
+		ev = c.applyDiff(m.Channel, m.Version, membersFrom(m.Joined), m.Left, membersFrom(m.Updated))
+
+	case sgcwire.MethodCount:
+		if h := o.OnCount; h != nil {
+			ch, n := m.Channel, m.Count
+			ev = func() { h(ch, n) }
+		}
+
+	case sgcwire.MethodUpdateMember:
+		if own {
+			c.setMember(mem)
+			settle = func() { cn.resolve(opKey{opUpdate, ""}, nil, nil) }
+		}
+		c.noteEvent("", updated, mem)
+		if h := o.OnMemberUpdate; h != nil {
+			ev = func() { h(mem) }
+		}
+
+	case sgcwire.MethodUpdateChannelMember:
+		c.noteEvent(m.Channel, updated, mem)
+		if h := o.OnChannelMemberUpdate; h != nil {
+			ch := m.Channel
+			ev = func() { h(ch, mem) }
+		}
 
 	case sgcwire.MethodInvitationResponse:
 		if h := o.OnChannelInvitationResponse; h != nil {
@@ -442,6 +493,33 @@ func (c *Client) ackLoop(cn *conn) {
 			}
 		}
 	}
+}
+
+// list gathers a rollcall@members page; at the last page the list
+// becomes the channel's member map.
+func (cn *conn) list(m *sgcwire.Message) func() {
+	p := cn.pages[m.Channel]
+	if p == nil || p.version != m.Version {
+		p = &pages{version: m.Version}
+		if cn.pages == nil {
+			cn.pages = make(map[string]*pages)
+		}
+		cn.pages[m.Channel] = p
+	}
+	p.members = append(p.members, membersFrom(m.Members)...)
+	if m.More {
+		return nil
+	}
+	delete(cn.pages, m.Channel)
+	return cn.c.applyList(m.Channel, p.version, p.members)
+}
+
+func membersFrom(ws []sgcwire.Member) []Member {
+	out := make([]Member, len(ws))
+	for i, w := range ws {
+		out[i] = memberFrom(w)
+	}
+	return out
 }
 
 func truncate(s string, n int) string {

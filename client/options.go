@@ -59,6 +59,8 @@ const (
 	CodeInvalidChannel        = sgcwire.CodeInvalidChannel
 	CodeNoSuchInvitation      = sgcwire.CodeNoInvitation
 	CodeIdentityMismatch      = sgcwire.CodeIdentityMismatch
+	CodeUpdateDenied          = sgcwire.CodeUpdateDenied
+	CodeExtensionTooLate      = sgcwire.CodeExtensionTooLate
 	CodeInvitationDeclined    = sgcwire.CodeInvitationDeclined
 )
 
@@ -134,6 +136,17 @@ type Options struct {
 	// Acknowledgment configures acknowledged delivery of sent frames.
 	Acknowledgment AckOptions
 
+	// PerEvent keeps the sgc way of hearing member changes: one frame per
+	// change. By default the client asks a rollcall server for diffs (the
+	// rollcall extension, docs/protocol.md): the changes of each short
+	// window in one frame per channel, from which it keeps a member map
+	// per channel (ChannelMembers) and fires the same OnNewChannelMember,
+	// OnRemoveChannelMember, OnNewMember and OnRemoveMember events, for
+	// each real change (a member that joined and left within one window
+	// fires nothing). Either way it asks for member updates and counts;
+	// an sgc server ignores the asking, and the client works per event.
+	PerEvent bool
+
 	// NoReconnect turns off reconnection. By default a connection lost
 	// without Close is re-dialled with exponential backoff and jitter between
 	// ReconnectMin and ReconnectMax; the member joins again under its new
@@ -187,6 +200,16 @@ type Options struct {
 	OnNewChannelMember func(channel string, m Member)
 	// OnRemoveChannelMember is called when a member unsubscribes.
 	OnRemoveChannelMember func(channel string, m Member)
+	// OnMemberUpdate is called when a member of the server changed its
+	// name or info (Update), this client included.
+	OnMemberUpdate func(m Member)
+	// OnChannelMemberUpdate is called when a member of a channel this
+	// client is in changed its name or info.
+	OnChannelMemberUpdate func(channel string, m Member)
+	// OnCount is called with the member count of a channel this client
+	// subscribed to with SubscribeCounts, at once and then (at most about
+	// four times a second) while it changes.
+	OnCount func(channel string, count int)
 	// OnPublishMsg is called for every message received. channel is empty
 	// for a message to everyone; from is empty for a server broadcast.
 	OnPublishMsg func(text, channel string, from Member)

@@ -31,7 +31,9 @@ func TestAgainstRollcallServer(t *testing.T) {
 		ack := server.Acknowledgment{Enabled: true, Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond}
 		url := newRollcall(t, server.Options{EncodeBase64: b64, Acknowledgment: ack})
 		copts := func(name string) Options {
-			return Options{Name: name, Info: name + " info", EncodeBase64: b64,
+			// Per event: this test hears every change, a join and a leave
+			// within one diff window included (TestDiffsProperty covers diffs).
+			return Options{Name: name, Info: name + " info", EncodeBase64: b64, PerEvent: true,
 				Acknowledgment: AckOptions{Enabled: true, Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond}}
 		}
 		ra, rb := newRecorder(), newRecorder()

@@ -44,6 +44,7 @@ const (
 	DefaultMaxPendingBytes      = 8 << 20
 	DefaultMemberListsPerSecond = 10
 	DefaultMaxInvitees          = 100
+	DefaultListPageSize         = 1000
 )
 
 // memberListBurst is how many member-list requests may come at once: five
@@ -71,6 +72,9 @@ type Config struct {
 	// each counts against the sender's MessagesPerSecond. Zero is
 	// DefaultMaxInvitees.
 	MaxInvitees int
+	// ListPageSize caps the members of one rollcall@members page (the
+	// rollcall extension's member lists). Zero is DefaultListPageSize.
+	ListPageSize int
 	// Strict closes the connection (1002) on a frame that is not JSON,
 	// whose "jsonrpc" is not "2.0" or that has no method, and answers an
 	// unknown method with error 41. Otherwise the connection stays open
@@ -123,6 +127,9 @@ func New(cfg Config) *Handler {
 	}
 	if h.cfg.MaxInvitees <= 0 {
 		h.cfg.MaxInvitees = DefaultMaxInvitees
+	}
+	if h.cfg.ListPageSize <= 0 {
+		h.cfg.ListPageSize = DefaultListPageSize
 	}
 	if ack := &h.cfg.Acknowledgment; ack.MaxPending <= 0 {
 		ack.MaxPending = DefaultMaxPending
@@ -247,13 +254,22 @@ var methods = map[presence.Kind]string{
 	presence.KindMembers:             sgcwire.MethodSendMembers,
 	presence.KindInvitation:          sgcwire.MethodChannelInvitation,
 	presence.KindInvitationResponse:  sgcwire.MethodInvitationResponse,
+	presence.KindUpdateMember:        sgcwire.MethodUpdateMember,
+	presence.KindUpdateChannelMember: sgcwire.MethodUpdateChannelMember,
+	presence.KindDiff:                sgcwire.MethodDiff,
+	presence.KindCount:               sgcwire.MethodCount,
 }
 
 // eventMessage maps an engine event to its sgc frame.
 func eventMessage(ev *presence.Event) sgcwire.Message {
 	m := sgcwire.Message{Method: methods[ev.Kind], Member: wireMember(ev.Member), Channel: ev.Channel, Text: view(ev.Data)}
-	if ev.Kind == presence.KindInvitationResponse && ev.Err != nil {
+	switch {
+	case ev.Kind == presence.KindInvitationResponse && ev.Err != nil:
 		m.Error = wireError(ev.Err)
+	case ev.Kind == presence.KindDiff:
+		diffMessage(&m, ev)
+	case ev.Kind == presence.KindCount:
+		m.Count = ev.Count
 	}
 	m.Members = make([]sgcwire.Member, len(ev.Members))
 	for i, mm := range ev.Members {

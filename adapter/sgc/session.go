@@ -34,7 +34,10 @@ type session struct {
 	// acking is set once the client has sent an acknowledgment or a
 	// frame with an id: only then are unacknowledged frames re-sent.
 	acking atomic.Bool
-	log    *slog.Logger
+	// updates and counts are set when the session accepted those
+	// extensions (rollcall@hello); diffs are the engine's (pc.Mode).
+	updates, counts atomic.Bool
+	log             *slog.Logger
 }
 
 func newSession(h *Handler, tc *transport.Conn, p adapter.Peer) *session {
@@ -98,9 +101,19 @@ func (sess *session) ended(code ws.StatusCode, reason string) {
 // (and once more for the envelope) and the same bytes go to every
 // recipient.
 func (sess *session) Deliver(ev *presence.Event) {
-	if ev.Kind == presence.KindMembers && ev.List != nil {
-		sess.sendList(ev)
+	switch ev.Kind {
+	case presence.KindMembers:
+		if ev.List != nil {
+			sess.sendList(ev)
+			return
+		}
+	case presence.KindList:
+		sess.sendPages(ev)
 		return
+	case presence.KindUpdateMember, presence.KindUpdateChannelMember:
+		if !sess.updates.Load() {
+			return // a client that did not ask gets nothing new
+		}
 	}
 	if !sess.h.cfg.Acknowledgment.Enabled {
 		sess.queue(nil, sess.h.frame(ev, sess.enveloped), nil)
@@ -233,6 +246,9 @@ func (sess *session) dispatch(m *sgcwire.Message) error {
 	case sgcwire.MethodRemoveMember:
 		return e.Leave(ctx, pc, m.Member.ID)
 	case sgcwire.MethodNewChannelMember:
+		if m.Counts && m.Channel != "" && sess.counts.Load() {
+			return sess.subscribeCounts(m.Channel)
+		}
 		return e.Subscribe(ctx, pc, m.Channel)
 	case sgcwire.MethodRemoveChannelMember:
 		return e.Unsubscribe(ctx, pc, m.Channel)
@@ -259,7 +275,12 @@ func (sess *session) dispatch(m *sgcwire.Message) error {
 			return invalid("an invitation response needs the inviter in \"members\"")
 		}
 		return e.RespondInvitation(ctx, pc, m.Channel, m.Members[0].ID, refusalOf(m.Error))
-	case sgcwire.MethodSession, sgcwire.MethodSendMembers, sgcwire.MethodErrorMemberChannel, sgcwire.MethodErrorPublishMsg:
+	case sgcwire.MethodHello:
+		return sess.hello(m)
+	case sgcwire.MethodUpdateMember:
+		return sess.update(m)
+	case sgcwire.MethodSession, sgcwire.MethodSendMembers, sgcwire.MethodErrorMemberChannel, sgcwire.MethodErrorPublishMsg,
+		sgcwire.MethodList, sgcwire.MethodDiff, sgcwire.MethodCount, sgcwire.MethodUpdateChannelMember:
 		return invalid(fmt.Sprintf("%s is sent by the server, not to it", m.Method))
 	default:
 		sess.h.counters.InvalidFrames.Add(1)

@@ -58,6 +58,16 @@ type wireFrame struct {
 	Message *wireMessage `json:"message"`
 	Error   *wireError   `json:"error"`
 	Members []wireMember `json:"members"`
+	// The rollcall extension.
+	Extensions []string     `json:"extensions"`
+	Counts     bool         `json:"counts"`
+	Version    uint64       `json:"version"`
+	From       uint64       `json:"from"`
+	More       bool         `json:"more"`
+	Joined     []wireMember `json:"joined"`
+	Left       []string     `json:"left"`
+	Updated    []wireMember `json:"updated"`
+	Count      int          `json:"count"`
 }
 
 // Decode reads one Presence frame. String values starting with "sgc@b64:"
@@ -113,12 +123,12 @@ func Decode(data []byte) (*Message, error) {
 	if w.Error != nil {
 		m.Error = Error{Code: w.Error.Code, Text: d.str("error.text", w.Error.Text)}
 	}
-	if len(w.Members) > 0 {
-		m.Members = make([]Member, len(w.Members))
-		for i, wm := range w.Members {
-			m.Members[i] = d.member(fmt.Sprintf("members[%d]", i), wm)
-		}
-	}
+	m.Members = d.members("members", w.Members)
+	m.Extensions = d.strs("extensions", w.Extensions)
+	m.Counts, m.Version, m.From, m.More, m.Count = w.Counts, w.Version, w.From, w.More, w.Count
+	m.Joined = d.members("joined", w.Joined)
+	m.Left = d.strs("left", w.Left)
+	m.Updated = d.members("updated", w.Updated)
 	if d.err != nil {
 		return m, d.err
 	}
@@ -149,6 +159,31 @@ func (d *decoder) member(path string, w wireMember) Member {
 		Name: d.str(path+".name", w.Name),
 		Info: d.str(path+".info", w.Info),
 	}
+}
+
+// members decodes a members array (nil when empty).
+func (d *decoder) members(path string, ws []wireMember) []Member {
+	if len(ws) == 0 {
+		return nil
+	}
+	out := make([]Member, len(ws))
+	for i, wm := range ws {
+		out[i] = d.member(fmt.Sprintf("%s[%d]", path, i), wm)
+	}
+	return out
+}
+
+// strs decodes an array of strings in place (nil when empty).
+func (d *decoder) strs(path string, ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	for i, s := range ss {
+		if hasPrefix(s) {
+			ss[i] = d.str(fmt.Sprintf("%s[%d]", path, i), s)
+		}
+	}
+	return ss
 }
 
 func (d *decoder) str(field, s string) string {

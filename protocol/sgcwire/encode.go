@@ -27,9 +27,32 @@ func (e Encoder) Append(dst []byte, m *Message) []byte {
 		dst = e.appendText(dst, m.Text)
 	case MethodNewMember, MethodRemoveMember:
 		dst = e.appendMember(dst, m.Member)
-	case MethodNewChannelMember, MethodRemoveChannelMember:
+	case MethodNewChannelMember, MethodRemoveChannelMember, MethodUpdateChannelMember:
 		dst = e.appendMember(dst, m.Member)
 		dst = e.appendChannel(dst, m.Channel)
+		if m.Counts {
+			dst = append(dst, `,"counts":true`...)
+		}
+	case MethodUpdateMember:
+		dst = e.appendMember(dst, m.Member)
+	case MethodHello:
+		dst = e.appendStrings(dst, "extensions", m.Extensions)
+	case MethodList:
+		dst = e.appendChannel(dst, m.Channel)
+		dst = appendUint(dst, "version", m.Version)
+		dst = e.appendMembers(dst, m.Members)
+		dst = append(dst, `,"more":`...)
+		dst = strconv.AppendBool(dst, m.More)
+	case MethodDiff:
+		dst = e.appendChannel(dst, m.Channel)
+		dst = appendUint(dst, "from", m.From)
+		dst = appendUint(dst, "version", m.Version)
+		dst = e.appendMemberArray(dst, "joined", m.Joined)
+		dst = e.appendStrings(dst, "left", m.Left)
+		dst = e.appendMemberArray(dst, "updated", m.Updated)
+	case MethodCount:
+		dst = e.appendChannel(dst, m.Channel)
+		dst = appendUint(dst, "count", uint64(max(m.Count, 0)))
 	case MethodPublishMsg:
 		dst = e.appendText(dst, m.Text)
 		dst = e.appendChannel(dst, m.Channel)
@@ -121,7 +144,14 @@ func (e Encoder) appendMemberObject(dst []byte, m Member) []byte {
 }
 
 func (e Encoder) appendMembers(dst []byte, ms []Member) []byte {
-	dst = append(dst, `,"members":[`...)
+	return e.appendMemberArray(dst, "members", ms)
+}
+
+// appendMemberArray writes ,"key":[members]; key is a plain JSON name.
+func (e Encoder) appendMemberArray(dst []byte, key string, ms []Member) []byte {
+	dst = append(dst, `,"`...)
+	dst = append(dst, key...)
+	dst = append(dst, `":[`...)
 	for i, m := range ms {
 		if i > 0 {
 			dst = append(dst, ',')
@@ -129,6 +159,28 @@ func (e Encoder) appendMembers(dst []byte, ms []Member) []byte {
 		dst = e.appendMemberObject(dst, m)
 	}
 	return append(dst, ']')
+}
+
+// appendStrings writes ,"key":[values]; key is a plain JSON name.
+func (e Encoder) appendStrings(dst []byte, key string, ss []string) []byte {
+	dst = append(dst, `,"`...)
+	dst = append(dst, key...)
+	dst = append(dst, `":[`...)
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = e.appendValue(dst, s)
+	}
+	return append(dst, ']')
+}
+
+// appendUint writes ,"key":n; key is a plain JSON name.
+func appendUint(dst []byte, key string, n uint64) []byte {
+	dst = append(dst, `,"`...)
+	dst = append(dst, key...)
+	dst = append(dst, `":`...)
+	return strconv.AppendUint(dst, n, 10)
 }
 
 func (e Encoder) appendError(dst []byte, er Error) []byte {

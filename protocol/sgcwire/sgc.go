@@ -20,8 +20,9 @@ const (
 	EnvelopeSubprotocol = "broker.esegece.com"
 )
 
-// Method strings. Everything but MethodInvitationResponse comes from the sgc
-// sources; the invitation response is rollcall's own (see docs/protocol.md).
+// Method strings. The sgc@ methods but MethodInvitationResponse come from
+// the sgc sources; the invitation response and the rollcall@ methods (the
+// rollcall extension) are rollcall's own (see docs/protocol.md).
 const (
 	MethodSession                = "sgc@presence@session"
 	MethodNewMember              = "sgc@presence@member@new"
@@ -36,11 +37,35 @@ const (
 	MethodSendMembers            = "sgc@presence@send@members"
 	MethodChannelInvitation      = "sgc@presence@channel@invitation"
 	MethodInvitationResponse     = "sgc@presence@channel@invitation@response"
+	MethodHello                  = "rollcall@hello"
+	MethodList                   = "rollcall@members"
+	MethodDiff                   = "rollcall@diff"
+	MethodCount                  = "rollcall@count"
+	MethodUpdateMember           = "rollcall@member@update"
+	MethodUpdateChannelMember    = "rollcall@channel@member@update"
 	jsonrpcVersion               = "2.0"
 	b64Prefix                    = "sgc@b64:"
 	envelopePresenceID           = ".presence.esegece.com"
 	envelopePresenceIDNoGUIDPart = "presence.esegece.com"
 )
+
+// Extension names a client asks for in its rollcall@hello frame.
+const (
+	// ExtDiffs: member lists in pages (rollcall@members) and the member
+	// changes of each short window in one rollcall@diff per channel,
+	// instead of one frame per change.
+	ExtDiffs = "diffs"
+	// ExtUpdates: member updates (rollcall@member@update,
+	// rollcall@channel@member@update).
+	ExtUpdates = "updates"
+	// ExtCounts: counts-only subscriptions ("counts":true on
+	// channel@member@new), answered with rollcall@count.
+	ExtCounts = "counts"
+)
+
+// Extensions are every extension this codec knows, in the order a client
+// asks for them.
+var Extensions = []string{ExtDiffs, ExtUpdates, ExtCounts}
 
 // Member is a presence member as it travels on the wire.
 type Member struct {
@@ -67,6 +92,25 @@ type Message struct {
 	HasText bool   // message object present (set by Decode; used by error frames)
 	Error   Error
 	Members []Member
+
+	// The rollcall extension's fields (docs/protocol.md).
+
+	// Extensions: asked for (client) or accepted (server), rollcall@hello.
+	Extensions []string
+	// Counts asks a channel@member@new for a counts-only subscription.
+	Counts bool
+	// Version is the channel version a rollcall@members page or a
+	// rollcall@diff reflects; From is the version a diff applies to.
+	Version uint64
+	From    uint64
+	// More is set on every rollcall@members page but the last.
+	More bool
+	// Joined, Left (member ids) and Updated are a rollcall@diff's changes.
+	Joined  []Member
+	Left    []string
+	Updated []Member
+	// Count is a rollcall@count's member count.
+	Count int
 }
 
 // NewID returns 32 uppercase hex characters from a cryptographic source, the
