@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rollcall/rollcall/presence"
@@ -15,6 +18,10 @@ import (
 
 // maxAPIBody bounds a request body of the HTTP API.
 const maxAPIBody = 1 << 20
+
+// DefaultMaxMembersPage is the largest page of members the HTTP API
+// answers when Limits.MaxMembersPage is zero.
+const DefaultMaxMembersPage = 10_000
 
 // apiError is the body of every error answer of the HTTP API.
 type apiError struct {
@@ -32,14 +39,32 @@ type apiChannel struct {
 	Members int    `json:"members"`
 }
 
+// apiChannelState is one channel's member count and version.
+type apiChannelState struct {
+	Name    string `json:"name"`
+	Members int    `json:"members"`
+	Version uint64 `json:"version"`
+}
+
+// apiPage is one page of a member list; Next is the cursor of the next
+// page, empty on the last.
+type apiPage struct {
+	Members []apiMember `json:"members"`
+	Total   int         `json:"total"`
+	Version uint64      `json:"version"`
+	Next    string      `json:"next,omitempty"`
+}
+
 // routeAPI adds the routes of the HTTP API under /api/ (docs/http-api.md)
 // to mux, each behind the API key.
 func (s *Server) routeAPI(mux *http.ServeMux) {
 	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireKey(h)) }
 	route("POST /api/publish", s.apiPublish)
 	route("GET /api/channels", s.apiChannels)
+	route("GET /api/channels/{name}", s.apiChannel)
 	route("GET /api/channels/{name}/members", s.apiChannelMembers)
 	route("GET /api/members", s.apiMembers)
+	route("POST /api/members/{id}", s.apiUpdateMember)
 	route("POST /api/connections/{session}/disconnect", s.apiDisconnect)
 	route("POST /api/broadcast", s.apiBroadcast)
 	route("GET /api/groups", s.apiGroups)
@@ -141,19 +166,116 @@ func (s *Server) apiChannels(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) apiChannelMembers(w http.ResponseWriter, r *http.Request) {
+// apiChannel answers a channel's member count and version, without
+// listing its members.
+func (s *Server) apiChannel(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	members, err := s.engine.Members(name)
-	if name == "" || err != nil {
+	if name == "" {
 		writeEngineError(w, presence.ErrChannelNotExists, name)
 		return
 	}
-	writeJSON(w, http.StatusOK, apiMembers(members))
+	// The page past the last member holds none: it costs a search, not a
+	// copy of the list, and carries the count and the version.
+	p, err := s.engine.MembersPage(name, math.MaxUint64, 1)
+	if err != nil {
+		writeEngineError(w, err, name)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiChannelState{Name: name, Members: p.Total, Version: p.Version})
 }
 
-func (s *Server) apiMembers(w http.ResponseWriter, _ *http.Request) {
-	members, _ := s.engine.Members("")
-	writeJSON(w, http.StatusOK, apiMembers(members))
+func (s *Server) apiChannelMembers(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if name == "" {
+		writeEngineError(w, presence.ErrChannelNotExists, name)
+		return
+	}
+	s.writeMembers(w, r, name)
+}
+
+func (s *Server) apiMembers(w http.ResponseWriter, r *http.Request) {
+	s.writeMembers(w, r, "")
+}
+
+// writeMembers answers the members of channel ("": of the server): the
+// whole list as an array without limit and cursor (the original form),
+// else one page as an apiPage.
+func (s *Server) writeMembers(w http.ResponseWriter, r *http.Request, channel string) {
+	q := r.URL.Query()
+	if !q.Has("limit") && !q.Has("cursor") {
+		members, err := s.engine.Members(channel)
+		if err != nil {
+			writeEngineError(w, err, channel)
+			return
+		}
+		writeJSON(w, http.StatusOK, apiMembers(members))
+		return
+	}
+	cursor, limit, err := s.pageParams(q)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	p, err := s.engine.MembersPage(channel, cursor, limit)
+	if err != nil {
+		writeEngineError(w, err, channel)
+		return
+	}
+	out := apiPage{Members: apiMembers(p.Members), Total: p.Total, Version: p.Version}
+	if p.Next != 0 {
+		out.Next = strconv.FormatUint(p.Next, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pageParams reads the cursor and limit of a members page from q: no
+// cursor is the first page, no limit the largest page (0: all).
+func (s *Server) pageParams(q url.Values) (cursor uint64, limit int, err error) {
+	limit = orDefault(s.opts.Limits.MaxMembersPage, DefaultMaxMembersPage) // 0: no cap
+	if q.Has("limit") {
+		text := q.Get("limit")
+		n, err := strconv.Atoi(text)
+		switch {
+		case limit > 0 && (err != nil || n < 1 || n > limit):
+			return 0, 0, fmt.Errorf(`"limit" must be a whole number from 1 to %d, not %q`, limit, text)
+		case err != nil || n < 1:
+			return 0, 0, fmt.Errorf(`"limit" must be a whole number from 1 up, not %q`, text)
+		}
+		limit = n
+	}
+	if q.Has("cursor") {
+		text := q.Get("cursor")
+		if cursor, err = strconv.ParseUint(text, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf(`"cursor" must be the "next" of the page before (the last page has none), not %q`, text)
+		}
+	}
+	return cursor, limit, nil
+}
+
+// apiUpdateMember sets the name and info of a member on every connection
+// of this node present as it.
+func (s *Server) apiUpdateMember(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req struct {
+		Name *string `json:"name"`
+		Info *string `json:"info"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Name == nil || req.Info == nil {
+		writeJSON(w, http.StatusBadRequest, apiError{`"name" and "info" are required: the update replaces both ("" clears one)`})
+		return
+	}
+	err := s.engine.UpdateMember(r.Context(), id, presence.Member{Name: *req.Name, Info: []byte(*req.Info)})
+	switch {
+	case errors.Is(err, presence.ErrMemberNotExists):
+		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no member %q on this node", id)})
+	case err != nil:
+		writeEngineError(w, err, "")
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "id": id})
+	}
 }
 
 func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {

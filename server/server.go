@@ -93,6 +93,10 @@ type Limits struct {
 	// of one invitation (error 40; zero is sgc.DefaultMaxInvitees).
 	MemberListsPerSecond float64
 	MaxInvitees          int
+	// MaxMembersPage is the largest page of members the HTTP API answers
+	// (limit=N, 400 above it); zero is DefaultMaxMembersPage, NoLimit
+	// turns the cap off.
+	MaxMembersPage int
 }
 
 // Options configure a Server. The zero value is a working open server.

@@ -68,3 +68,24 @@ func wireMembers(ms []presence.Member) []pusherwire.Member {
 	}
 	return out
 }
+
+// MemberUpdatedEvent is the event Pusher clients in a presence channel get
+// when a member's name or info changes there, with data {"user_id",
+// "user_info"} as pusher_internal:member_added has it. pusher-js passes
+// it to whoever binds it, and leaves channel.members as it was.
+const MemberUpdatedEvent = "rollcall:member_updated"
+
+// memberUpdatedFrame encodes MemberUpdatedEvent for m on channel.
+func memberUpdatedFrame(channel string, m presence.Member) []byte {
+	uid, _ := json.Marshal(m.ID)
+	info := userInfo(m)
+	data := make([]byte, 0, 32+len(uid)+len(info))
+	data = append(data, `{"user_id":`...)
+	data = append(data, uid...)
+	if len(info) > 0 {
+		data = append(data, `,"user_info":`...)
+		data = append(data, info...)
+	}
+	data = append(data, '}')
+	return pusherwire.AppendChannelEvent(nil, channel, MemberUpdatedEvent, string(data))
+}

@@ -89,3 +89,23 @@ func TestAppChannelNames(t *testing.T) {
 		t.Error("a key twice accepted")
 	}
 }
+
+// TestMemberUpdatedFrame: rollcall:member_updated carries the data of
+// member_added, {"user_id","user_info"}, as a JSON string pusher-js parses.
+func TestMemberUpdatedFrame(t *testing.T) {
+	for _, c := range []struct {
+		m    presence.Member
+		want string
+	}{
+		{presence.Member{ID: "42", Name: "Pia", Info: []byte(`{"name":"Pia","c":"<b>"}`)},
+			`{"event":"rollcall:member_updated","channel":"presence-r","data":"{\"user_id\":\"42\",\"user_info\":{\"name\":\"Pia\",\"c\":\"<b>\"}}"}`},
+		{presence.Member{ID: "S1", Name: "Sam", Info: []byte("busy")},
+			`{"event":"rollcall:member_updated","channel":"presence-r","data":"{\"user_id\":\"S1\",\"user_info\":{\"name\":\"Sam\",\"info\":\"busy\"}}"}`},
+		{presence.Member{ID: "7"},
+			`{"event":"rollcall:member_updated","channel":"presence-r","data":"{\"user_id\":\"7\"}"}`},
+	} {
+		if got := string(memberUpdatedFrame("presence-r", c.m)); got != c.want {
+			t.Errorf("%+v:\n got %s\nwant %s", c.m, got, c.want)
+		}
+	}
+}

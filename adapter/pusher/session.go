@@ -214,6 +214,12 @@ func (s *session) Deliver(ev *presence.Event) {
 		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte {
 			return pusherwire.AppendMemberRemoved(nil, name, ev.Member.ID)
 		}))
+	case presence.KindUpdateChannelMember:
+		// Its own user's too: the server changed it (Engine.UpdateMember).
+		if st.typ.Kind != pusherwire.Presence {
+			return
+		}
+		s.send(ev.Frame(s.app, func(ev *presence.Event) []byte { return memberUpdatedFrame(name, ev.Member) }))
 	case presence.KindTerminate:
 		if st.typ.Kind == pusherwire.ServerToUser {
 			s.terminate()
