@@ -59,6 +59,7 @@ type Client struct {
 	name, info   string          // what this member joins as: Options', then as updated
 	subs         map[string]bool // channels this member is in (confirmed by echoes); true: counts only
 	exts         []string        // the extensions the server accepted (rollcall@hello)
+	token        string          // the last resume token the server gave; presented once on a reconnect
 	rosters      map[string]*roster
 }
 

@@ -24,6 +24,7 @@ type conn struct {
 	// Owned by the read loop until joined or done is closed.
 	session  string
 	memberID string // the member id the server gave us, when not the session id
+	resumed  bool   // the server took a lost connection's presence over for us (rollcall@hello)
 	joinDone bool
 	joinErr  error
 	joined   chan struct{}     // closed when the join succeeded or failed
@@ -275,10 +276,11 @@ func (c *Client) handle(cn *conn, data []byte) {
 	o := &c.opts
 	mem := memberFrom(m.Member)
 	own := cn.session != "" && (mem.ID == cn.session || cn.memberID != "" && mem.ID == cn.memberID)
-	if !own && m.Method == sgcwire.MethodNewMember && cn.session != "" && !cn.joinDone && c.authenticated() {
+	if !own && m.Method == sgcwire.MethodNewMember && cn.session != "" && !cn.joinDone && (c.authenticated() || cn.resumed) {
 		// A server that authenticated us names our member after the
-		// identity, not the session; a rollcall server sends nothing
-		// about others before we joined, so this is our own join.
+		// identity, not the session, and a resumed one keeps the lost
+		// connection's member; a rollcall server sends nothing about
+		// others before we joined, so this is our own join.
 		own, cn.memberID = true, mem.ID
 	}
 	// ev is the frame's events; settle completes the join or a pending
@@ -301,8 +303,14 @@ func (c *Client) handle(cn *conn, data []byte) {
 		// that it applies from the join on.
 		hello := &sgcwire.Message{Method: sgcwire.MethodHello, Extensions: sgcwire.Extensions}
 		if o.PerEvent {
-			hello.Extensions = []string{sgcwire.ExtUpdates, sgcwire.ExtCounts}
+			hello.Extensions = []string{sgcwire.ExtUpdates, sgcwire.ExtCounts, sgcwire.ExtResume}
 		}
+		// A reconnect presents the lost connection's resume token: under
+		// a server's grace this connection takes its presence over, and
+		// nobody sees the member leave or join. A token is good once.
+		c.mu.Lock()
+		hello.Token, c.token = c.token, ""
+		c.mu.Unlock()
 		if err := c.send(cn.ctx, cn, hello); err != nil {
 			c.log.Debug("sending rollcall@hello", "err", err)
 		}
@@ -384,6 +392,15 @@ func (c *Client) handle(cn *conn, data []byte) {
 		c.mu.Lock()
 		c.exts = m.Extensions
 		c.mu.Unlock()
+		if m.Resumed {
+			cn.resumed = true
+			c.log.Debug("presence resumed")
+		}
+
+	case sgcwire.MethodResume:
+		c.mu.Lock()
+		c.token = m.Token
+		c.mu.Unlock()
 
 	case sgcwire.MethodList:
 		ev = cn.list(m)
@@ -433,6 +450,13 @@ func (c *Client) handle(cn *conn, data []byte) {
 				text := m.Text
 				ev = func() { h(e, text, ch, mem) }
 			}
+			break
+		}
+		if e.Code == CodeResumeRefused {
+			// The old presence is gone (its grace passed, or it was taken
+			// over): this connection joins as a new member, as it would
+			// have without a token.
+			c.log.Info("resume refused; joining as a new member", "text", e.Text)
 			break
 		}
 		if !cn.joinDone {

@@ -61,6 +61,7 @@ const (
 	CodeIdentityMismatch      = sgcwire.CodeIdentityMismatch
 	CodeUpdateDenied          = sgcwire.CodeUpdateDenied
 	CodeExtensionTooLate      = sgcwire.CodeExtensionTooLate
+	CodeResumeRefused         = sgcwire.CodeResumeRefused
 	CodeInvitationDeclined    = sgcwire.CodeInvitationDeclined
 )
 

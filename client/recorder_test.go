@@ -98,15 +98,15 @@ func (r *recorder) options(o Options) Options {
 	return o
 }
 
-// next returns the next event of kind that satisfies pred (nil: any),
-// skipping the others.
+// next returns the next event of kind ("": any) that satisfies pred (nil:
+// any), skipping the others.
 func (r *recorder) next(t *testing.T, kind string, pred func(event) bool) event {
 	t.Helper()
 	timeout := time.After(waitFor)
 	for {
 		select {
 		case e := <-r.ch:
-			if e.kind == kind && (pred == nil || pred(e)) {
+			if (kind == "" || e.kind == kind) && (pred == nil || pred(e)) {
 				return e
 			}
 		case <-timeout:

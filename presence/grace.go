@@ -61,6 +61,10 @@ func parseToken(t string) (secret, conn, node string, ok bool) {
 	return parts[0], parts[1], parts[2], true
 }
 
+// Grace returns how long a lost connection keeps its presence
+// (Options.Grace); 0 means it leaves at once.
+func (e *Engine) Grace() time.Duration { return e.opts.Grace }
+
 // ResumeToken returns the secret by which another connection, on this
 // node or another, may take over c's presence after c is lost (Resume),
 // once, within Options.Grace; "" without a grace or before c joined. Give

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,4 +72,86 @@ func TestGraceSameUserOverSockets(t *testing.T) {
 	if len(ms) != 2 {
 		t.Fatalf("room: %v, want olga and alice", ms)
 	}
+}
+
+// TestResumeTokenOverSockets: a client of the rollcall extension gets a
+// resume token after its join; when its socket drops it comes back on a
+// new connection with that token, takes its presence over (the same
+// member, nobody hears a leave or a join) and gets a token of its own.
+// The token is good once: presented again, or forged, it is refused with
+// error 51 and the connection joins as a new member.
+func TestResumeTokenOverSockets(t *testing.T) {
+	srv, u := startServer(t, Options{PresenceGrace: 5 * time.Second})
+	obs := dial(t, u)
+	obs.join("olga", "")
+	obs.subscribe("room")
+
+	hello := func(c *rawClient, token string) *sgcwire.Message {
+		c.send(&sgcwire.Message{Method: sgcwire.MethodHello, Extensions: []string{sgcwire.ExtResume}, Token: token})
+		return c.expect(sgcwire.MethodHello, nil)
+	}
+	alice := dial(t, u)
+	if got := hello(alice, ""); !slices.Equal(got.Extensions, []string{sgcwire.ExtResume}) || got.Resumed {
+		t.Fatalf("hello answer %+v, want resume accepted", got)
+	}
+	me := alice.join("alice", "in")
+	token := alice.expect(sgcwire.MethodResume, nil).Token
+	if len(token) < 22+2 {
+		t.Fatalf("token %q", token)
+	}
+	alice.subscribe("room")
+	obs.expect(sgcwire.MethodNewChannelMember, func(m *sgcwire.Message) bool { return m.Member.ID == me.ID })
+
+	// The network goes: no close frame. alice comes back with her token.
+	alice.conn.Close()
+	testkit.Eventually(t, testTimeout, "alice's connection to be lost", func() bool { return srv.Engine().Ghosts() == 1 })
+	// A token forged for her (her session and node, another secret) is
+	// refused while she is lost, and its connection joins as a new member.
+	refused := func(bad, name string) {
+		c := dial(t, u)
+		if got := hello(c, bad); got.Resumed {
+			t.Fatalf("token %q resumed", bad)
+		}
+		c.expectError(sgcwire.CodeResumeRefused)
+		if m := c.join(name, ""); m.ID == me.ID {
+			t.Fatalf("a refused token took alice's member")
+		}
+		obs.expect(sgcwire.MethodNewMember, func(m *sgcwire.Message) bool { return m.Member.Name == name })
+	}
+	refused("AAAAAAAAAAAAAAAAAAAAAA"+token[22:], "eve")
+	again := dial(t, u)
+	if got := hello(again, token); !got.Resumed {
+		t.Fatalf("hello answer %+v, want resumed", got)
+	}
+	again.send(&sgcwire.Message{Method: sgcwire.MethodNewMember, Member: sgcwire.Member{Name: "alice", Info: "in"}})
+	if m := again.expect(sgcwire.MethodNewMember, nil); m.Member.ID != me.ID {
+		t.Fatalf("resumed as %+v, want %s", m.Member, me.ID)
+	}
+	if fresh := again.expect(sgcwire.MethodResume, nil).Token; fresh == token || fresh == "" {
+		t.Fatalf("the resumed connection's token %q, the old one %q", fresh, token)
+	}
+	again.send(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Channel: "room"})
+	again.expect(sgcwire.MethodNewChannelMember, func(m *sgcwire.Message) bool { return m.Member.ID == me.ID })
+
+	// The same token again: refused, and a new member.
+	refused(token, "mallory")
+	testkit.Eventually(t, testTimeout, "the taken-over ghost to go", func() bool { return srv.Engine().Ghosts() == 0 })
+	obs.expectNothing(300 * time.Millisecond)
+	if ms, _ := srv.Engine().Members("room"); len(ms) != 2 {
+		t.Fatalf("room: %v, want olga and alice", ms)
+	}
+}
+
+// TestResumeNeedsGrace: a server without a grace does not accept the
+// resume extension and gives no token.
+func TestResumeNeedsGrace(t *testing.T) {
+	_, u := startServer(t, Options{})
+	c := dial(t, u)
+	c.send(&sgcwire.Message{Method: sgcwire.MethodHello, Extensions: []string{sgcwire.ExtResume, sgcwire.ExtUpdates}})
+	if got := c.expect(sgcwire.MethodHello, nil); !slices.Equal(got.Extensions, []string{sgcwire.ExtUpdates}) {
+		t.Fatalf("hello answer %+v", got)
+	}
+	c.join("alice", "")
+	c.subscribe("room")
+	c.expectNothing(200 * time.Millisecond)
 }

@@ -11,10 +11,20 @@ import (
 // asks for and knows, and answers with those it accepted (unknown names
 // are left out). Diffs asked for after the join are refused with
 // ErrDiffsTooLate (after the answer, which then leaves them out): the
-// connection stays per-event.
+// connection stays per-event. A token in the hello takes over the
+// presence of the lost connection it was given to (Engine.Resume); the
+// answer then says "resumed", and a refused token is answered with
+// ErrResumeRefused after it (the connection joins as a new member).
 func (sess *session) hello(m *sgcwire.Message) error {
 	var accepted []string
 	var err error
+	resumed := false
+	if m.Token != "" {
+		if err = sess.h.cfg.Engine.Resume(sess.ctx, sess.pc, m.Token); err == nil {
+			resumed = true
+		}
+		sess.log.Debug("resume", "resumed", resumed, "err", err)
+	}
 	for _, name := range m.Extensions {
 		if slices.Contains(accepted, name) {
 			continue
@@ -29,14 +39,31 @@ func (sess *session) hello(m *sgcwire.Message) error {
 			sess.updates.Store(true)
 		case sgcwire.ExtCounts:
 			sess.counts.Store(true)
+		case sgcwire.ExtResume:
+			if sess.h.cfg.Engine.Grace() <= 0 {
+				continue // no lost presence waits: no token to give
+			}
+			sess.resume.Store(true)
 		default:
 			continue
 		}
 		accepted = append(accepted, name)
 	}
 	sess.log.Debug("rollcall extensions", "asked", m.Extensions, "accepted", accepted)
-	sess.send(sess.h.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodHello, Extensions: accepted}))
+	sess.send(sess.h.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodHello, Extensions: accepted, Resumed: resumed}))
 	return err
+}
+
+// join joins the session's member and, when the session accepted the
+// resume extension, gives it the connection's resume token.
+func (sess *session) join(m *sgcwire.Message) error {
+	if err := sess.h.cfg.Engine.Join(sess.ctx, sess.pc, presence.Member{ID: m.Member.ID, Name: m.Member.Name, Info: []byte(m.Member.Info)}); err != nil {
+		return err
+	}
+	if token := sess.pc.ResumeToken(); token != "" && sess.resume.Load() {
+		sess.send(sess.h.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodResume, Token: token}))
+	}
+	return nil
 }
 
 // subscribeCounts subscribes the session's member to channel as a

@@ -34,10 +34,10 @@ type session struct {
 	// acking is set once the client has sent an acknowledgment or a
 	// frame with an id: only then are unacknowledged frames re-sent.
 	acking atomic.Bool
-	// updates and counts are set when the session accepted those
+	// updates, counts and resume are set when the session accepted those
 	// extensions (rollcall@hello); diffs are the engine's (pc.Mode).
-	updates, counts atomic.Bool
-	log             *slog.Logger
+	updates, counts, resume atomic.Bool
+	log                     *slog.Logger
 }
 
 func newSession(h *Handler, tc *transport.Conn, p adapter.Peer) *session {
@@ -242,7 +242,7 @@ func (sess *session) dispatch(m *sgcwire.Message) error {
 	}
 	switch m.Method {
 	case sgcwire.MethodNewMember:
-		return e.Join(ctx, pc, presence.Member{ID: m.Member.ID, Name: m.Member.Name, Info: []byte(m.Member.Info)})
+		return sess.join(m)
 	case sgcwire.MethodRemoveMember:
 		return e.Leave(ctx, pc, m.Member.ID)
 	case sgcwire.MethodNewChannelMember:
@@ -280,7 +280,7 @@ func (sess *session) dispatch(m *sgcwire.Message) error {
 	case sgcwire.MethodUpdateMember:
 		return sess.update(m)
 	case sgcwire.MethodSession, sgcwire.MethodSendMembers, sgcwire.MethodErrorMemberChannel, sgcwire.MethodErrorPublishMsg,
-		sgcwire.MethodList, sgcwire.MethodDiff, sgcwire.MethodCount, sgcwire.MethodUpdateChannelMember:
+		sgcwire.MethodList, sgcwire.MethodDiff, sgcwire.MethodCount, sgcwire.MethodUpdateChannelMember, sgcwire.MethodResume:
 		return invalid(fmt.Sprintf("%s is sent by the server, not to it", m.Method))
 	default:
 		sess.h.counters.InvalidFrames.Add(1)

@@ -68,6 +68,8 @@ type wireFrame struct {
 	Left       []string     `json:"left"`
 	Updated    []wireMember `json:"updated"`
 	Count      int          `json:"count"`
+	Token      *string      `json:"token"`
+	Resumed    bool         `json:"resumed"`
 }
 
 // Decode reads one Presence frame. String values starting with "sgc@b64:"
@@ -129,6 +131,10 @@ func Decode(data []byte) (*Message, error) {
 	m.Joined = d.members("joined", w.Joined)
 	m.Left = d.strs("left", w.Left)
 	m.Updated = d.members("updated", w.Updated)
+	if w.Token != nil {
+		m.Token = d.str("token", *w.Token)
+	}
+	m.Resumed = w.Resumed
 	if d.err != nil {
 		return m, d.err
 	}

@@ -37,6 +37,16 @@ func (e Encoder) Append(dst []byte, m *Message) []byte {
 		dst = e.appendMember(dst, m.Member)
 	case MethodHello:
 		dst = e.appendStrings(dst, "extensions", m.Extensions)
+		if m.Token != "" {
+			dst = append(dst, `,"token":`...)
+			dst = e.appendValue(dst, m.Token)
+		}
+		if m.Resumed {
+			dst = append(dst, `,"resumed":true`...)
+		}
+	case MethodResume:
+		dst = append(dst, `,"token":`...)
+		dst = e.appendValue(dst, m.Token)
 	case MethodList:
 		dst = e.appendChannel(dst, m.Channel)
 		dst = appendUint(dst, "version", m.Version)

@@ -17,6 +17,12 @@ func TestExtensionFrames(t *testing.T) {
 	}{
 		{Message{Method: MethodHello, Extensions: []string{ExtDiffs, ExtUpdates, ExtCounts}},
 			`{"jsonrpc":"2.0","method":"rollcall@hello","extensions":["diffs","updates","counts"]}`},
+		{Message{Method: MethodHello, Extensions: []string{ExtResume}, Token: "c2VjcmV0.S1.n1"},
+			`{"jsonrpc":"2.0","method":"rollcall@hello","extensions":["resume"],"token":"c2VjcmV0.S1.n1"}`},
+		{Message{Method: MethodHello, Extensions: []string{ExtResume}, Resumed: true},
+			`{"jsonrpc":"2.0","method":"rollcall@hello","extensions":["resume"],"resumed":true}`},
+		{Message{Method: MethodResume, Token: "c2VjcmV0.S1.n1"},
+			`{"jsonrpc":"2.0","method":"rollcall@resume","token":"c2VjcmV0.S1.n1"}`},
 		{Message{Method: MethodHello},
 			`{"jsonrpc":"2.0","method":"rollcall@hello","extensions":[]}`},
 		{Message{Method: MethodList, Channel: "x", Version: 12, Members: []Member{ann}, More: true},
@@ -62,6 +68,7 @@ func TestExtensionFieldErrors(t *testing.T) {
 		`{"jsonrpc":"2.0","method":"rollcall@diff","joined":[{"id":7}]}`:          "joined.id",
 		`{"jsonrpc":"2.0","method":"rollcall@hello","extensions":"diffs"}`:        "extensions",
 		`{"jsonrpc":"2.0","method":"rollcall@count","count":"many"}`:              "count",
+		`{"jsonrpc":"2.0","method":"rollcall@hello","token":42}`:                  "token",
 		`{"jsonrpc":"2.0","method":"sgc@presence@channel@member@new","counts":1}`: "counts",
 	}
 	for frame, field := range bad {

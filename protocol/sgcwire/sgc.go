@@ -43,6 +43,7 @@ const (
 	MethodCount                  = "rollcall@count"
 	MethodUpdateMember           = "rollcall@member@update"
 	MethodUpdateChannelMember    = "rollcall@channel@member@update"
+	MethodResume                 = "rollcall@resume"
 	jsonrpcVersion               = "2.0"
 	b64Prefix                    = "sgc@b64:"
 	envelopePresenceID           = ".presence.esegece.com"
@@ -61,11 +62,16 @@ const (
 	// ExtCounts: counts-only subscriptions ("counts":true on
 	// channel@member@new), answered with rollcall@count.
 	ExtCounts = "counts"
+	// ExtResume: a resume token after each join (rollcall@resume), which
+	// a later connection's rollcall@hello may present to take over the
+	// presence of this one once it is lost. Accepted only by a server that
+	// keeps lost presence for a grace.
+	ExtResume = "resume"
 )
 
 // Extensions are every extension this codec knows, in the order a client
 // asks for them.
-var Extensions = []string{ExtDiffs, ExtUpdates, ExtCounts}
+var Extensions = []string{ExtDiffs, ExtUpdates, ExtCounts, ExtResume}
 
 // Member is a presence member as it travels on the wire.
 type Member struct {
@@ -111,6 +117,12 @@ type Message struct {
 	Updated []Member
 	// Count is a rollcall@count's member count.
 	Count int
+	// Token is a resume token: the server's (rollcall@resume), or the one
+	// a client presents in its rollcall@hello.
+	Token string
+	// Resumed is set on the rollcall@hello answer that took over the
+	// presence of the token's connection.
+	Resumed bool
 }
 
 // NewID returns 32 uppercase hex characters from a cryptographic source, the
