@@ -97,6 +97,10 @@ type Limits struct {
 	// (limit=N, 400 above it); zero is DefaultMaxMembersPage, NoLimit
 	// turns the cap off.
 	MaxMembersPage int
+	// ListPageSize is the most members of one rollcall@members page, the
+	// member lists of sgc connections that asked for diffs (zero is
+	// sgc.DefaultListPageSize).
+	ListPageSize int
 }
 
 // Options configure a Server. The zero value is a working open server.
@@ -338,6 +342,7 @@ func New(opts Options) (*Server, error) {
 		Burst:                opts.Limits.Burst,
 		MemberListsPerSecond: opts.Limits.MemberListsPerSecond,
 		MaxInvitees:          opts.Limits.MaxInvitees,
+		ListPageSize:         opts.Limits.ListPageSize,
 		Strict:               opts.Strict,
 		Poller:               s.poller,
 		Counters:             &s.counters.Counters,

@@ -95,6 +95,8 @@ type config struct {
 		MaxQueueBytes        int64   `yaml:"max_queue_bytes"`
 		MemberListsPerSecond float64 `yaml:"member_lists_per_second"`
 		MaxInvitees          int     `yaml:"max_invitees"`
+		MaxMembersPage       int     `yaml:"max_members_page"`
+		ListPageSize         int     `yaml:"list_page_size"`
 	} `yaml:"limits"`
 	Pusher pusherConfig `yaml:"pusher"`
 }
@@ -138,6 +140,8 @@ func defaultConfig() config {
 	c.Limits.MaxQueueBytes = transport.DefaultMaxQueueBytes
 	c.Limits.MemberListsPerSecond = sgc.DefaultMemberListsPerSecond
 	c.Limits.MaxInvitees = sgc.DefaultMaxInvitees
+	c.Limits.MaxMembersPage = server.DefaultMaxMembersPage
+	c.Limits.ListPageSize = sgc.DefaultListPageSize
 	c.Ack.MaxPending = sgc.DefaultMaxPending
 	c.Ack.MaxPendingBytes = sgc.DefaultMaxPendingBytes
 	c.Pusher.ActivityTimeout = pusher.DefaultActivityTimeout
@@ -219,6 +223,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.Limits.MaxQueueBytes, "max-queue-bytes", c.Limits.MaxQueueBytes, "outbound bytes queued per connection before it is closed as slow (1008)")
 	fs.Float64Var(&c.Limits.MemberListsPerSecond, "member-list-rate", c.Limits.MemberListsPerSecond, "member-list requests per second per sgc connection, five seconds' worth (at least 50) at once (error 45)")
 	fs.IntVar(&c.Limits.MaxInvitees, "max-invitees", c.Limits.MaxInvitees, "distinct invitees of one invitation (error 40); each counts against --rate")
+	fs.IntVar(&c.Limits.MaxMembersPage, "max-members-page", c.Limits.MaxMembersPage, "largest page of members the HTTP API answers (limit=N; 400 above it), 0 = no limit")
+	fs.IntVar(&c.Limits.ListPageSize, "list-page-size", c.Limits.ListPageSize, "members per rollcall@members page (member lists of clients that asked for diffs)")
 	c.pusherFlags(fs)
 	c.Cluster.flags(fs)
 }
@@ -245,6 +251,8 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 			MaxQueueBytes:        c.Limits.MaxQueueBytes,
 			MemberListsPerSecond: c.Limits.MemberListsPerSecond,
 			MaxInvitees:          c.Limits.MaxInvitees,
+			MaxMembersPage:       orNoLimit(c.Limits.MaxMembersPage),
+			ListPageSize:         c.Limits.ListPageSize,
 		},
 		PingInterval:       c.PingInterval,
 		IdleTimeout:        c.IdleTimeout,
@@ -517,6 +525,8 @@ func (c *config) validate() error {
 	atLeast("--queue (limits.queue_length)", int64(c.Limits.QueueLength), 1, " (frames)")
 	atLeast("--max-queue-bytes (limits.max_queue_bytes)", c.Limits.MaxQueueBytes, 1, " (bytes)")
 	atLeast("--max-invitees (limits.max_invitees)", int64(c.Limits.MaxInvitees), 1, "")
+	atLeast("--max-members-page (limits.max_members_page)", int64(c.Limits.MaxMembersPage), 0, " (0 = no limit)")
+	atLeast("--list-page-size (limits.list_page_size)", int64(c.Limits.ListPageSize), 1, "")
 	atLeast("--ack-max-pending (ack.max_pending)", int64(c.Ack.MaxPending), 1, " (frames)")
 	atLeast("--ack-max-pending-bytes (ack.max_pending_bytes)", c.Ack.MaxPendingBytes, 1, " (bytes)")
 	if r := c.Limits.MemberListsPerSecond; r <= 0 || math.IsNaN(r) || math.IsInf(r, 0) {
