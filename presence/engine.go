@@ -59,6 +59,9 @@ func New(opts Options) *Engine {
 	if opts.MaxInvitations <= 0 {
 		opts.MaxInvitations = DefaultMaxInvitations
 	}
+	if opts.MaxGhosts <= 0 {
+		opts.MaxGhosts = DefaultMaxGhosts
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

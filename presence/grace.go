@@ -9,8 +9,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// DefaultMaxGhosts is Options.MaxGhosts when zero.
+const DefaultMaxGhosts = 10_000
 
 // ResumeLinger is how long a ghost's entries stay once another connection
 // took it over (Resume, or a join of the same identity): long enough for
@@ -37,6 +41,7 @@ type graceState struct {
 	ghosts  map[string]*ghost      // by session id
 	waiting map[string]chan *Event // takeovers asked of another node, by the asker's session id
 	gone    chan struct{}          // closed when the last ghost goes (Drain)
+	refused atomic.Uint64          // lost connections that left at once, over MaxGhosts
 }
 
 // resumeToken is a connection's takeover secret, given to it at its join.
@@ -97,6 +102,16 @@ func (e *Engine) Lost(c *Conn) {
 	if c.member == nil && !slices.ContainsFunc(c.subs, func(s subscription) bool { return s.member != nil }) {
 		c.mu.Unlock()
 		e.Disconnect(c) // no presence to keep
+		return
+	}
+	e.grace.mu.Lock()
+	full := len(e.grace.ghosts) >= e.opts.MaxGhosts
+	e.grace.mu.Unlock()
+	if full {
+		c.mu.Unlock()
+		e.grace.refused.Add(1)
+		e.log.Debug("lost connection leaves: too many kept already", "session", c.id, "max", e.opts.MaxGhosts)
+		e.Disconnect(c)
 		return
 	}
 	c.closed = true
@@ -195,6 +210,10 @@ func (e *Engine) dropGhostEntry(c *Conn, channel string, m *Member) bool {
 	}
 	return e.commit(ch, e.change(ch, "", OpRemove, c.id, m, nil, OriginLocal))
 }
+
+// GhostsRefused returns how many lost connections left at once because
+// Options.MaxGhosts were kept already.
+func (e *Engine) GhostsRefused() uint64 { return e.grace.refused.Load() }
 
 // Ghosts returns how many lost connections keep their presence now.
 func (e *Engine) Ghosts() int {

@@ -193,3 +193,45 @@ func TestGraceSameIdentity(t *testing.T) {
 		g.settle()
 	})
 }
+
+// TestMaxGhosts: past Options.MaxGhosts a lost connection leaves at once,
+// so that connections that join and drop cannot pile up presence.
+func TestMaxGhosts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		e := presence.New(presence.Options{Grace: time.Minute, MaxGhosts: 2})
+		obs := &recorder{}
+		o := e.Connect("O", obs)
+		mustOK(t, e.Join(ctx, o, presence.Member{Name: "olga"}))
+		var lost []*presence.Conn
+		for _, name := range []string{"a", "b", "c"} {
+			c := e.Connect("S"+name, &recorder{})
+			mustOK(t, e.Join(ctx, c, presence.Member{Name: name}))
+			lost = append(lost, c)
+		}
+		synctest.Wait()
+		obs.take()
+		for _, c := range lost {
+			e.Lost(c)
+		}
+		synctest.Wait()
+		if e.Ghosts() != 2 || e.GhostsRefused() != 1 {
+			t.Fatalf("%d kept and %d refused, want 2 and 1", e.Ghosts(), e.GhostsRefused())
+		}
+		var left []string
+		for _, ev := range obs.take() {
+			if ev.Kind == presence.KindRemoveMember {
+				left = append(left, ev.Member.Name)
+			}
+		}
+		if len(left) != 1 || left[0] != "c" {
+			t.Fatalf("heard %v leave, want c at once", left)
+		}
+		e.Disconnect(o)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if e.Ghosts() != 0 {
+			t.Fatalf("%d ghosts after the grace", e.Ghosts())
+		}
+	})
+}

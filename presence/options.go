@@ -131,6 +131,11 @@ type Options struct {
 	// anyone seeing it leave and join. Zero: a lost connection leaves at
 	// once, as in sgc.
 	Grace time.Duration
+	// MaxGhosts caps the lost connections that keep their presence under
+	// Grace at once: past it a lost connection leaves at once, so that
+	// clients that connect, join and drop cannot make the server hold
+	// more than this many. Zero is DefaultMaxGhosts.
+	MaxGhosts int
 	// Node is this node's name in a cluster; Broker connects it to the
 	// others. Without a Broker the engine is a single node.
 	Node   string

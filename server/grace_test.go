@@ -155,3 +155,21 @@ func TestResumeNeedsGrace(t *testing.T) {
 	c.subscribe("room")
 	c.expectNothing(200 * time.Millisecond)
 }
+
+// TestPresenceGraceMax: past PresenceGraceMax kept presences, a lost
+// connection leaves at once; /metrics counts both.
+func TestPresenceGraceMax(t *testing.T) {
+	srv, u := startServer(t, Options{PresenceGrace: time.Minute, PresenceGraceMax: 1, APIKey: "k"})
+	obs := dial(t, u)
+	obs.join("olga", "")
+	a, b := dial(t, u), dial(t, u)
+	a.join("alice", "")
+	b.join("bob", "")
+	a.conn.Close()
+	testkit.Eventually(t, testTimeout, "alice to be kept", func() bool { return srv.Engine().Ghosts() == 1 })
+	b.conn.Close()
+	obs.expect(sgcwire.MethodRemoveMember, func(m *sgcwire.Message) bool { return m.Member.Name == "bob" })
+	if kept, refused := scrape(t, srv, "rollcall_presence_grace_kept"), scrape(t, srv, "rollcall_presence_grace_refused_total"); kept != 1 || refused != 1 {
+		t.Fatalf("kept %v, refused %v; want 1 and 1", kept, refused)
+	}
+}

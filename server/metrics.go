@@ -55,6 +55,7 @@ type metrics struct {
 	brokerIn, brokerOut, resyncs, nodes, ready                   *prometheus.Desc
 	controlDropped, outboxOverflows, outboxDropped               *prometheus.Desc
 	subscribeFailures, subscribesFailing                         *prometheus.Desc
+	graceKept, graceRefused                                      *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -87,6 +88,8 @@ func newMetrics(s *Server) *metrics {
 		outboxDropped:     d("cluster_outbox_dropped_total", "Messages to the other nodes dropped by outgoing buffer overflows."),
 		subscribeFailures: d("cluster_subscribe_failures_total", "Channel subscriptions at the broker that failed (each failed retry too)."),
 		subscribesFailing: d("cluster_subscribes_failing", "Channels whose broker subscription is failing now (retried; the node is not ready meanwhile)."),
+		graceKept:         d("presence_grace_kept", "Lost connections whose presence is kept now, waiting for their client (--presence-grace)."),
+		graceRefused:      d("presence_grace_refused_total", "Lost connections that left at once because --presence-grace-max were kept already."),
 	}
 }
 
@@ -122,6 +125,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	gauge(m.ready, ready)
+	gauge(m.graceKept, float64(s.engine.Ghosts()))
+	counter(m.graceRefused, s.engine.GhostsRefused())
 	if cl := s.opts.Cluster; cl != nil {
 		if cc, ok := cl.(ClusterCounters); ok {
 			in, out, resyncs := cc.BrokerCounters()

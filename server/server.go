@@ -146,6 +146,10 @@ type Options struct {
 	// a leave for this long, for its client to take over on any node
 	// (presence.Options.Grace); zero: it leaves at once, as in sgc.
 	PresenceGrace time.Duration
+	// PresenceGraceMax caps the lost connections whose presence is kept
+	// at once (presence.Options.MaxGhosts; zero is
+	// presence.DefaultMaxGhosts): past it a lost connection leaves at once.
+	PresenceGraceMax int
 	// AllowedOrigins lists the browser origins, besides the server's own
 	// host, that may open a WebSocket: "*", full origins
 	// ("https://app.example.com") or host patterns ("*.example.com").
@@ -315,6 +319,7 @@ func New(opts Options) (*Server, error) {
 		DiffWindow:           opts.DiffWindow,
 		CountInterval:        opts.CountInterval,
 		Grace:                opts.PresenceGrace,
+		MaxGhosts:            opts.PresenceGraceMax,
 		MaxChannelsPerConn:   opts.Limits.MaxChannelsPerConn,
 		MaxMembersPerChannel: opts.Limits.MaxMembersPerChannel,
 		MaxChannelName:       opts.Limits.MaxChannelName,

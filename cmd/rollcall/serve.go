@@ -44,6 +44,7 @@ type config struct {
 	MemberEvents      string        `yaml:"member_events"`
 	DiffWindow        time.Duration `yaml:"diff_window"`
 	PresenceGrace     time.Duration `yaml:"presence_grace"`
+	PresenceGraceMax  int           `yaml:"presence_grace_max"`
 	CountInterval     time.Duration `yaml:"count_interval"`
 	PingInterval      time.Duration `yaml:"ping_interval"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
@@ -140,6 +141,7 @@ func defaultConfig() config {
 	c.Limits.MaxQueueBytes = transport.DefaultMaxQueueBytes
 	c.Limits.MemberListsPerSecond = sgc.DefaultMemberListsPerSecond
 	c.Limits.MaxInvitees = sgc.DefaultMaxInvitees
+	c.PresenceGraceMax = presence.DefaultMaxGhosts
 	c.Limits.MaxMembersPage = server.DefaultMaxMembersPage
 	c.Limits.ListPageSize = sgc.DefaultListPageSize
 	c.Ack.MaxPending = sgc.DefaultMaxPending
@@ -197,6 +199,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.NoWeb, "no-web", c.NoWeb, "do not serve the demo page at /, the browser client /rollcall.js and the dashboard at /dashboard")
 	fs.StringVar(&c.MemberEvents, "member-events", c.MemberEvents, "who hears server-wide joins and leaves: all (as sgc) or self (presence per channel only; for many thousands of members)")
 	durationVar(fs, &c.DiffWindow, "diff-window", "merge the member changes that follow a diff for this long before the next one goes to clients that take diffs (0: send each change at once)")
+	fs.IntVar(&c.PresenceGraceMax, "presence-grace-max", c.PresenceGraceMax, "most lost connections whose presence is kept at once under --presence-grace; past it a lost connection leaves at once")
 	durationVar(fs, &c.PresenceGrace, "presence-grace", "keep the presence of an sgc connection lost without a leave this long, for its client to come back (resume token, or the same user) on any node without anyone seeing it leave; a node stopped with SIGTERM keeps it until its clients moved (0: leave at once, as sgc)")
 	durationVar(fs, &c.CountInterval, "count-interval", "the least time between two member counts sent to counts-only subscribers")
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
@@ -493,6 +496,7 @@ func (c *config) validate() error {
 	}
 	positive("--ping-interval (ping_interval)", c.PingInterval)
 	positive("--count-interval (count_interval)", c.CountInterval)
+	atLeast("--presence-grace-max (presence_grace_max)", int64(c.PresenceGraceMax), 1, "")
 	if c.PresenceGrace < 0 {
 		bad = append(bad, fmt.Sprintf("--presence-grace (presence_grace) must be 0 (leave at once) or positive, got %v", c.PresenceGrace))
 	}
@@ -603,7 +607,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts := cfg.serverOptions(log)
 	opts.MemberEvents = memberEvents
 	opts.DiffWindow, opts.CountInterval = cfg.DiffWindow, cfg.CountInterval
-	opts.PresenceGrace = cfg.PresenceGrace
+	opts.PresenceGrace, opts.PresenceGraceMax = cfg.PresenceGrace, cfg.PresenceGraceMax
 	if cfg.DiffWindow == 0 {
 		opts.DiffWindow = -1 // the engine's "at once"; its zero is the default
 	}
