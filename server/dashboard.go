@@ -160,16 +160,14 @@ func (s *Server) dashboardSnapshot() dashboardSnapshot {
 		chans = chans[:dashboardChannels]
 	}
 	for _, c := range chans {
-		members, err := s.engine.Members(c.Name)
+		p, err := s.engine.MembersPage(c.Name, 0, dashboardMembers)
 		if err != nil {
 			continue // freed since it was listed
 		}
-		dc := dashboardChannel{Name: c.Name, Members: len(members)}
-		dc.List, dc.MoreMembers = firstMembers(members)
-		snap.Channels = append(snap.Channels, dc)
+		snap.Channels = append(snap.Channels, dashboardChannel{Name: c.Name, Members: p.Total, List: apiMembers(p.Members), MoreMembers: p.Total - len(p.Members)})
 	}
-	online, _ := s.engine.Members("")
-	snap.Online, snap.MoreOnline = firstMembers(online)
+	online, _ := s.engine.MembersPage("", 0, dashboardMembers)
+	snap.Online, snap.MoreOnline = apiMembers(online.Members), online.Total-len(online.Members)
 	return snap
 }
 
@@ -181,13 +179,4 @@ func (s *Server) dashboardSnapshot() dashboardSnapshot {
 // sees everything.
 func (s *Server) hidden(channel string) bool {
 	return s.opts.APIKey == "" && s.pusher != nil && s.pusher.ReservedReason(channel) != ""
-}
-
-func firstMembers(ms []presence.Member) ([]apiMember, int) {
-	more := 0
-	if len(ms) > dashboardMembers {
-		more = len(ms) - dashboardMembers
-		ms = ms[:dashboardMembers]
-	}
-	return apiMembers(ms), more
 }
