@@ -87,7 +87,9 @@ func (e *Engine) changeBare(ch *channel, node string, op Op, conn string, c *Con
 
 // changeMember is change for a presence entry.
 func (e *Engine) changeMember(ch *channel, node string, op Op, conn string, m *Member, c *Conn) outcome {
-	var o outcome
+	// Room for the usual deliveries (the connection's subscribe or
+	// unsubscribe, the event, a diff or count) in one allocation.
+	o := outcome{ds: make([]delivery, 0, 3)}
 	all := e.opts.MemberEvents == MemberEventsAll
 	version := ch.version
 	switch op {

@@ -1,6 +1,9 @@
 package presence
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // DefaultCountInterval is the least time between two member counts sent to
 // a channel's ModeCounts subscribers (Options.CountInterval).
@@ -40,7 +43,7 @@ func (ch *channel) noteCountSub(delta int) {
 
 // countEvent is the channel's member count now.
 func (ch *channel) countEvent() *Event {
-	return &Event{Kind: KindCount, Channel: ch.wireName(), Count: len(ch.members), Version: ch.version}
+	return &Event{Kind: KindCount, Channel: ch.wireName(), Count: int32(min(len(ch.members), math.MaxInt32)), Version: ch.version}
 }
 
 // countDue returns the count to send now that the member count changed,

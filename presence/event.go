@@ -65,7 +65,10 @@ const (
 // so that a protocol encodes it once (see Frame). Events are read-only once
 // delivered, Data included.
 type Event struct {
-	Kind    Kind
+	Kind Kind
+	// Count is a KindCount's member count (next to Kind, where it costs
+	// no room).
+	Count   int32
 	Channel string
 	// Name is the event's name for protocols that name events (Pusher's
 	// "client-typing"); empty for sgc's messages.
@@ -87,7 +90,6 @@ type Event struct {
 	// KindMembers reflects (see Diff).
 	Version uint64
 	Diff    *Diff // KindDiff's changes
-	Count   int   // KindCount's member count
 
 	mu     sync.Mutex // serializes encoders
 	frames atomic.Pointer[frame]

@@ -49,16 +49,16 @@ const (
 )
 
 type delivery struct {
-	op   deliveryOp
-	ev   *Event
-	conn *Conn
+	op deliveryOp
 	// to picks the subscribers of a deliverAll. self is a subscriber
 	// outside that audience that hears the event too: the connection whose
 	// own change a member event reports (its subscribe's or join's
 	// confirmation), when it hears the others' changes as diffs or counts.
 	to   audience
-	self *Conn
 	mode Mode // addSub: how conn hears member changes
+	ev   *Event
+	conn *Conn
+	self *Conn
 	// With deliverAll: record collects the recipients; skip leaves out
 	// those of an earlier delivery's record (see outcome.toAll).
 	record, skip map[*Conn]struct{}

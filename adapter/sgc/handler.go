@@ -269,7 +269,7 @@ func eventMessage(ev *presence.Event) sgcwire.Message {
 	case ev.Kind == presence.KindDiff:
 		diffMessage(&m, ev)
 	case ev.Kind == presence.KindCount:
-		m.Count = ev.Count
+		m.Count = int(ev.Count)
 	}
 	m.Members = make([]sgcwire.Member, len(ev.Members))
 	for i, mm := range ev.Members {
