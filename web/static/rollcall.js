@@ -34,7 +34,22 @@ export const Method = Object.freeze({
   errorMemberChannel: "sgc@presence@error@member@channel",
   errorPublishMsg: "sgc@presence@error@publish@msg",
   acknowledgment: "sgc@presence@acknowledgment",
+  // The rollcall extension (docs/protocol.md): only a rollcall server
+  // sends these, and only to a client that asked with hello.
+  hello: "rollcall@hello",
+  list: "rollcall@members",
+  diff: "rollcall@diff",
+  count: "rollcall@count",
+  updateMember: "rollcall@member@update",
+  updateChannelMember: "rollcall@channel@member@update",
+  resume: "rollcall@resume",
 });
+
+/** The rollcall extensions this client knows, in the order it asks for them. */
+export const EXTENSIONS = Object.freeze(["diffs", "updates", "counts", "resume"]);
+
+/** The sgc error code of a resume token the server refused (the client then joins as a new member). */
+export const RESUME_REFUSED = 51;
 
 /** The code and text sent when an invitation is refused without a reason. */
 export const INVITATION_DECLINED = Object.freeze({ code: 100, text: "Invitation declined." });
@@ -45,7 +60,10 @@ export const INVITATION_DECLINED = Object.freeze({ code: 100, text: "Invitation 
  * @typedef {{
  *   jsonrpc?: string, method: string, id?: string,
  *   message?: {text: string}, channel?: {name: string}, member?: Partial<Member>,
- *   members?: Partial<Member>[], error?: ErrorValue
+ *   members?: Partial<Member>[], error?: ErrorValue,
+ *   extensions?: string[], token?: string, resumed?: boolean, counts?: boolean,
+ *   version?: number, from?: number, more?: boolean, count?: number,
+ *   joined?: Partial<Member>[], left?: string[], updated?: Partial<Member>[]
  * }} Frame
  */
 
@@ -65,7 +83,7 @@ const KEY_ORDER = {
   [Method.session]: ["message"],
   [Method.newMember]: ["member"],
   [Method.removeMember]: ["member"],
-  [Method.newChannelMember]: ["member", "channel"],
+  [Method.newChannelMember]: ["member", "channel", "counts"],
   [Method.removeChannelMember]: ["member", "channel"],
   [Method.publishMsg]: ["message", "channel", "member"],
   [Method.getMembers]: ["channel", "member"],
@@ -74,6 +92,8 @@ const KEY_ORDER = {
   [Method.invitationResponse]: ["channel", "member", "members", "error"],
   [Method.errorMemberChannel]: ["error", "message", "channel", "member"],
   [Method.errorPublishMsg]: ["error", "message", "channel", "member"],
+  [Method.hello]: ["extensions", "token"],
+  [Method.updateMember]: ["member"],
 };
 const DEFAULT_ORDER = ["message", "channel", "member", "members", "error"];
 
@@ -210,6 +230,15 @@ export function encodeFrame(obj, opts = {}) {
       case "error":
         out.error = { code: Number(o.error.code) || 0, text: str(o.error.text) };
         break;
+      case "extensions":
+        out.extensions = o.extensions.map(str);
+        break;
+      case "token":
+        if (o.token) out.token = str(o.token);
+        break;
+      case "counts":
+        if (o.counts) out.counts = true;
+        break;
     }
   }
   if (obj.id) out.id = str(obj.id);
@@ -275,6 +304,8 @@ export class Invitation {
  *   setTimeout?: (fn: () => void, ms: number) => any,
  *   clearTimeout?: (t: any) => void,
  *   random?: () => number,
+ *   perEvent?: boolean,
+ *   extensions?: boolean,
  * }} PresenceOptions
  */
 
@@ -291,6 +322,15 @@ const OPEN = 1;
  * error {code, text, channel, member, message?} (the server refused a request),
  * badframe {error, data} (a frame that is not the protocol), exception {error}
  * (a listener threw), message {frame} (every valid frame), reconnecting {attempt, delay}.
+ *
+ * Against a rollcall server the client asks for the rollcall extension
+ * (docs/protocol.md) unless options.extensions is false: member changes
+ * come as diffs (options.perEvent: one frame per change instead), folded
+ * into the same newmember, removemember, newchannelmember and
+ * removechannelmember events, for real changes only; channelMembers(name)
+ * reads the member map it keeps. More events: hello {extensions, resumed},
+ * count {channel, count} (subscribeCounts), memberupdate {member, self} and
+ * channelmemberupdate {member, channel, self} (update), resumerefused {text}.
  */
 export class Presence {
   /**
@@ -328,6 +368,16 @@ export class Presence {
     this._pendingMembers = [];
     /** @type {{resolve: Function, reject: Function}|null} */
     this._pendingConnect = null;
+    /** @type {string[]} the rollcall extensions the server accepted on this connection */
+    this.extensions = [];
+    /** @type {Map<string, {version: number, members: Map<string, Member>}>} member maps by channel ("": the server's) */
+    this._rosters = new Map();
+    /** @type {Map<string, {version: number, members: Member[]}>} list pages gathered by channel */
+    this._pages = new Map();
+    /** @type {Set<string>} channels subscribed for their count only */
+    this._countsOnly = new Set();
+    /** the last resume token the server gave; presented once on a reconnect */
+    this._resumeToken = "";
   }
 
   /**
@@ -438,6 +488,10 @@ export class Presence {
     this.session = "";
     this._joinSent = false;
     this.me = null;
+    this.extensions = [];
+    // Member maps stay: the lists after a reconnect are told as their
+    // differences from them. Half-gathered lists go.
+    this._pages.clear();
     for (const p of this._pendingMembers.splice(0)) p.reject(new Error("disconnected"));
     const reconnecting = !this._closed && this.options.reconnect !== false;
     this._emit("disconnect", { code, reason, reconnecting });
@@ -466,6 +520,9 @@ export class Presence {
   /** Closes the connection for good (no reconnect). */
   close(code = 1000, reason = "") {
     this._closed = true;
+    // A close is a leave: nothing to resume, no member map to keep.
+    this._resumeToken = "";
+    this._rosters.clear();
     if (this._timer !== null) {
       (this.options.clearTimeout ?? globalThis.clearTimeout)(this._timer);
       this._timer = null;
@@ -547,6 +604,9 @@ export class Presence {
     switch (f.method) {
       case Method.session:
         this.session = text;
+        // The rollcall extension first (an sgc server ignores it), so that
+        // it applies from the join on.
+        this._sendHello();
         this._emit("session", { id: text });
         if (this._pendingConnect) {
           this._pendingConnect.resolve(text);
@@ -560,17 +620,54 @@ export class Presence {
         // event reaches a connection before it joined.
         const self = this.me === null && this._joinSent;
         if (self) this._joined(member);
+        this._note("", member, true);
         this._emit("newmember", { member, self });
         break;
       }
       case Method.removeMember:
+        this._note("", member, false);
         this._emit("removemember", { member });
         break;
       case Method.newChannelMember:
+        this._note(channel, member, true);
         this._emit("newchannelmember", { member, channel, self: member.id === this.me?.id });
         break;
-      case Method.removeChannelMember:
-        this._emit("removechannelmember", { member, channel, self: member.id === this.me?.id });
+      case Method.removeChannelMember: {
+        const self = member.id === this.me?.id;
+        if (self) this._rosters.delete(channel);
+        else this._note(channel, member, false);
+        this._emit("removechannelmember", { member, channel, self });
+        break;
+      }
+      case Method.hello:
+        this.extensions = Array.isArray(f.extensions) ? f.extensions.filter((x) => typeof x === "string") : [];
+        this._emit("hello", { extensions: [...this.extensions], resumed: f.resumed === true });
+        break;
+      case Method.resume:
+        if (typeof f.token === "string") this._resumeToken = f.token;
+        break;
+      case Method.list:
+        this._page(channel, f);
+        break;
+      case Method.diff:
+        this._diff(channel, f);
+        break;
+      case Method.count:
+        this._emit("count", { channel, count: typeof f.count === "number" ? f.count : 0 });
+        break;
+      case Method.updateMember: {
+        const self = member.id === this.me?.id;
+        if (self) {
+          this.me = member;
+          if (this._wanted) this._wanted = { ...this._wanted, name: member.name, info: member.info };
+        }
+        this._note("", member, true);
+        this._emit("memberupdate", { member, self });
+        break;
+      }
+      case Method.updateChannelMember:
+        this._note(channel, member, true);
+        this._emit("channelmemberupdate", { member, channel, self: member.id === this.me?.id });
         break;
       case Method.publishMsg:
         this._emit("publishmsg", { text, channel, member });
@@ -599,6 +696,13 @@ export class Presence {
         /** @type {Record<string, unknown>} */
         const detail = { code, text: etext, channel, member };
         if (f.message !== undefined || f.method === Method.errorPublishMsg) detail.message = text;
+        if (code === RESUME_REFUSED) {
+          // The old presence is gone (the grace passed, or it was taken
+          // over): this connection joins as a new member, as it would
+          // have without a token.
+          this._emit("resumerefused", { text: etext });
+          break;
+        }
         if (code === 1 && !this.me && this._joinSent) {
           // error 1 on our join: another connection of the same identity holds it.
           this._joinSent = false;
@@ -651,6 +755,9 @@ export class Presence {
     this._wanted = null;
     this.channels.clear();
     this._sentSubs.clear();
+    this._countsOnly.clear();
+    this._rosters.clear();
+    this._resumeToken = "";
     const ok = this.send({ method: Method.removeMember, member: this._self() });
     this.me = null;
     this._joinSent = false;
@@ -659,7 +766,8 @@ export class Presence {
 
   /** @param {string} channel */
   _sendSubscribe(channel) {
-    const ok = this.send({ method: Method.newChannelMember, member: this._self(), channel: { name: channel } });
+    const counts = this._countsOnly.has(channel);
+    const ok = this.send({ method: Method.newChannelMember, member: this._self(), channel: { name: channel }, counts });
     if (ok) this._sentSubs.add(channel);
     return ok;
   }
@@ -676,10 +784,25 @@ export class Presence {
     return this._sendSubscribe(channel);
   }
 
+  /**
+   * Subscribes to a channel for its member count only: the member is in the
+   * channel as with subscribe (others see it), but instead of the others'
+   * member events a "count" event {channel, count} comes at once and then at
+   * most a few times a second while the count changes. A server without
+   * the rollcall extension subscribes normally (member events, no count).
+   * @param {string} channel
+   */
+  subscribeCounts(channel) {
+    this._countsOnly.add(channel);
+    return this.subscribe(channel);
+  }
+
   /** @param {string} channel */
   unsubscribe(channel) {
     this.channels.delete(channel);
     this._sentSubs.delete(channel);
+    this._countsOnly.delete(channel);
+    this._rosters.delete(channel);
     return this.send({ method: Method.removeChannelMember, member: this._self(), channel: { name: channel } });
   }
 
@@ -706,6 +829,128 @@ export class Presence {
       }
       this._pendingMembers.push({ channel, resolve, reject });
     });
+  }
+
+  /**
+   * Changes this member's name and info (its id stays). Everyone who hears
+   * of it gets a memberupdate / channelmemberupdate event (a diff client in
+   * its member map), this client too once done; a server hook may refuse it
+   * (an "error" event with code 49). Needs a rollcall server.
+   * @param {string} name
+   * @param {string} [info]
+   */
+  update(name, info = "") {
+    if (this._wanted) this._wanted = { ...this._wanted, name, info };
+    return this.send({ method: Method.updateMember, member: { ...this._self(), name, info } });
+  }
+
+  /**
+   * The members of channel ("": every member of the server) as this
+   * client's member map has them, sorted by id, without asking the server;
+   * null when it keeps no map of the channel. It keeps one for each channel
+   * it subscribed to while the server sends it diffs (see perEvent and
+   * extensions), and for "" when the server tells every join.
+   * @param {string} [channel]
+   * @returns {Member[]|null}
+   */
+  channelMembers(channel = "") {
+    const r = this._rosters.get(channel);
+    if (!r) return null;
+    return [...r.members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  _sendHello() {
+    if (this.options.extensions === false) return;
+    const extensions = this.options.perEvent ? EXTENSIONS.filter((x) => x !== "diffs") : [...EXTENSIONS];
+    const token = this._resumeToken;
+    this._resumeToken = ""; // good once
+    this.send({ method: Method.hello, extensions, token });
+  }
+
+  /**
+   * Keeps the member map of channel (if any) in step with a per-event frame.
+   * @param {string} channel
+   * @param {Member} m
+   * @param {boolean} present
+   */
+  _note(channel, m, present) {
+    const r = this._rosters.get(channel);
+    if (!r) return;
+    if (present) r.members.set(m.id, m);
+    else r.members.delete(m.id);
+  }
+
+  /**
+   * Gathers one rollcall@members page; the last makes the list the map.
+   * @param {string} channel
+   * @param {Frame} f
+   */
+  _page(channel, f) {
+    const version = typeof f.version === "number" ? f.version : 0;
+    let pg = this._pages.get(channel);
+    if (!pg || pg.version !== version) this._pages.set(channel, (pg = { version, members: [] }));
+    if (Array.isArray(f.members)) for (const m of f.members) pg.members.push(toMember(m));
+    if (f.more === true) return;
+    this._pages.delete(channel);
+    const old = this._rosters.get(channel);
+    const members = new Map(pg.members.map((m) => [m.id, m]));
+    this._rosters.set(channel, { version, members });
+    // The first list of a channel tells nothing new; after a reconnect,
+    // its differences from the map kept are told.
+    if (!old) return;
+    const gone = [...old.members.values()].filter((m) => !members.has(m.id));
+    gone.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const m of gone) this._emitChange(channel, "left", m);
+    for (const m of pg.members) {
+      const was = old.members.get(m.id);
+      if (!was) this._emitChange(channel, "entered", m);
+      else if (was.name !== m.name || was.info !== m.info) this._emitChange(channel, "updated", m);
+    }
+  }
+
+  /**
+   * Applies a rollcall@diff to the map of channel; a diff for a channel
+   * without a map, or not newer than it, is skipped.
+   * @param {string} channel
+   * @param {Frame} f
+   */
+  _diff(channel, f) {
+    const r = this._rosters.get(channel);
+    const version = typeof f.version === "number" ? f.version : 0;
+    if (!r || version <= r.version) return;
+    r.version = version;
+    for (const id of Array.isArray(f.left) ? f.left : []) {
+      const m = r.members.get(id);
+      if (!m) continue;
+      r.members.delete(id);
+      this._emitChange(channel, "left", m);
+    }
+    for (const list of [f.joined, f.updated]) {
+      for (const x of Array.isArray(list) ? list : []) {
+        const m = toMember(x);
+        const was = r.members.get(m.id);
+        r.members.set(m.id, m);
+        if (!was) this._emitChange(channel, "entered", m);
+        else if (was.name !== m.name || was.info !== m.info) this._emitChange(channel, "updated", m);
+      }
+    }
+  }
+
+  /**
+   * Tells a member change of a map with the events a per-event frame has.
+   * @param {string} channel
+   * @param {"entered"|"left"|"updated"} kind
+   * @param {Member} member
+   */
+  _emitChange(channel, kind, member) {
+    const self = member.id === this.me?.id;
+    if (channel === "") {
+      const name = { entered: "newmember", left: "removemember", updated: "memberupdate" }[kind];
+      this._emit(name, kind === "left" ? { member } : { member, self });
+      return;
+    }
+    const name = { entered: "newchannelmember", left: "removechannelmember", updated: "channelmemberupdate" }[kind];
+    this._emit(name, { member, channel, self });
   }
 
   /**

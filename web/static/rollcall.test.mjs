@@ -84,6 +84,7 @@ function newClient(opts = {}) {
     random: () => 1,
     minDelay: 100,
     maxDelay: 1000,
+    extensions: false, // the sgc protocol alone; the extension's tests turn it on
     ...opts,
   });
   return { p, timers, sock: () => FakeSocket.instances.at(-1) };
@@ -471,4 +472,141 @@ test("a join from a session listener is sent once; join may name the member id",
   assert.deepEqual(sock().frames(), [
     { jsonrpc: "2.0", method: Method.newMember, member: { id: "app-id-7", name: "alice", info: "qa" } },
   ]);
+});
+
+// The rollcall extension (docs/protocol.md, "The rollcall extension").
+
+const frame = (method, rest = {}) => ({ jsonrpc: "2.0", method, ...rest });
+
+// joinedExt returns a client of the extension that joined as alice, the
+// server having accepted what it asked for.
+async function joinedExt(opts = {}) {
+  const c = await connected({ extensions: true, ...opts });
+  c.p.join("alice", "");
+  c.sock().deliver(frame(Method.hello, { extensions: ["diffs", "updates", "counts", "resume"] }));
+  c.sock().deliver(frame(Method.newMember, { member: { id: SESSION, name: "alice", info: "" } }));
+  return c;
+}
+
+const ann = { id: "A", name: "ann", info: "" };
+const bob = { id: "B", name: "bob", info: "" };
+const cat = { id: "C", name: "cat", info: "x" };
+
+test("hello goes first, before the join; perEvent leaves diffs out; extensions:false sends none", async () => {
+  for (const [opts, want] of [
+    [{}, ["diffs", "updates", "counts", "resume"]],
+    [{ perEvent: true }, ["updates", "counts", "resume"]],
+  ]) {
+    const { p, sock } = await connected({ extensions: true, ...opts });
+    p.join("alice", "");
+    assert.deepEqual(sock().frames()[0], frame(Method.hello, { extensions: want }));
+    assert.equal(sock().frames()[1].method, Method.newMember);
+  }
+  const { p, sock } = await connected({ extensions: false });
+  p.join("alice", "");
+  assert.deepEqual(sock().frames().map((f) => f.method), [Method.newMember]);
+});
+
+test("a list in pages, then diffs: the member map and the per-member events", async () => {
+  const { p, sock } = await joinedExt();
+  const got = record(p, "newchannelmember", "removechannelmember", "channelmemberupdate");
+  p.subscribe("room");
+  sock().deliver(frame(Method.list, { channel: { name: "room" }, version: 7, members: [ann], more: true }));
+  assert.equal(p.channelMembers("room"), null, "no map before the last page");
+  sock().deliver(frame(Method.list, { channel: { name: "room" }, version: 7, members: [bob], more: false }));
+  sock().deliver(frame(Method.newChannelMember, { member: { id: SESSION, name: "alice", info: "" }, channel: { name: "room" } }));
+  assert.deepEqual(p.channelMembers("room").map((m) => m.id), [SESSION, "A", "B"]);
+  assert.deepEqual(got.map(([n, e]) => [n, e.member.id]), [["newchannelmember", SESSION]], "the first list tells nothing new");
+
+  got.length = 0;
+  sock().deliver(frame(Method.diff, { channel: { name: "room" }, from: 7, version: 10, joined: [cat], left: ["A"], updated: [{ ...bob, info: "away" }] }));
+  assert.deepEqual(got.map(([n, e]) => [n, e.member.id, e.channel]), [
+    ["removechannelmember", "A", "room"],
+    ["newchannelmember", "C", "room"],
+    ["channelmemberupdate", "B", "room"],
+  ]);
+  // A stale diff (not above the map's version) changes nothing.
+  got.length = 0;
+  sock().deliver(frame(Method.diff, { channel: { name: "room" }, from: 7, version: 9, joined: [ann] }));
+  assert.deepEqual(got, []);
+  assert.deepEqual(p.channelMembers("room").map((m) => m.id), [SESSION, "B", "C"]);
+  // Our own unsubscribe drops the map.
+  p.unsubscribe("room");
+  sock().deliver(frame(Method.removeChannelMember, { member: { id: SESSION, name: "alice", info: "" }, channel: { name: "room" } }));
+  assert.equal(p.channelMembers("room"), null);
+});
+
+test("counts: subscribeCounts asks with counts:true, count events follow", async () => {
+  const { p, sock } = await joinedExt();
+  const got = record(p, "count");
+  p.subscribeCounts("big");
+  assert.deepEqual(sock().frames().at(-1), frame(Method.newChannelMember, { member: { id: SESSION, name: "alice", info: "" }, channel: { name: "big" }, counts: true }));
+  sock().deliver(frame(Method.count, { channel: { name: "big" }, count: 12408 }));
+  assert.deepEqual(got, [["count", { channel: "big", count: 12408 }]]);
+});
+
+test("update: the frame, our own confirmation, the events; a refusal is an error event", async () => {
+  const { p, sock } = await joinedExt();
+  const got = record(p, "memberupdate", "channelmemberupdate", "error");
+  p.update("alicia", "away");
+  assert.deepEqual(sock().frames().at(-1), frame(Method.updateMember, { member: { id: SESSION, name: "alicia", info: "away" } }));
+  const me = { id: SESSION, name: "alicia", info: "away" };
+  sock().deliver(frame(Method.updateMember, { member: me }));
+  sock().deliver(frame(Method.updateChannelMember, { member: bob, channel: { name: "room" } }));
+  assert.deepEqual(p.me, me);
+  assert.deepEqual(got.map(([n, e]) => [n, e.member.id, e.self]), [
+    ["memberupdate", SESSION, true],
+    ["channelmemberupdate", "B", false],
+  ]);
+  sock().deliver(frame(Method.errorMemberChannel, { error: { code: 49, text: "Update Member request has been denied." }, channel: { name: "" }, member: me }));
+  assert.equal(got.at(-1)[0], "error");
+  assert.equal(got.at(-1)[1].code, 49);
+});
+
+test("resume: the last token is presented once, on a reconnect, never after close; a refusal is no error", async () => {
+  const { p, sock, timers } = await joinedExt();
+  const got = record(p, "hello", "resumerefused", "error", "newchannelmember", "removechannelmember");
+  sock().deliver(frame(Method.resume, { token: "t1" }));
+  sock().deliver(frame(Method.resume, { token: "t2" }));
+  p.subscribe("room");
+  sock().deliver(frame(Method.list, { channel: { name: "room" }, version: 3, members: [ann, bob], more: false }));
+
+  sock().drop();
+  timers.runNext();
+  let s = sock();
+  s.open();
+  const NEW = "00000000000000000000000000000002";
+  s.deliver(frame(Method.session, { message: { text: NEW } }));
+  assert.deepEqual(s.frames()[0], frame(Method.hello, { extensions: ["diffs", "updates", "counts", "resume"], token: "t2" }));
+  s.deliver(frame(Method.hello, { extensions: ["diffs", "updates", "counts", "resume"], resumed: true }));
+  // The same member comes back; the new list tells only what changed.
+  s.deliver(frame(Method.newMember, { member: { id: SESSION, name: "alice", info: "" } }));
+  assert.equal(p.me.id, SESSION);
+  assert.equal(s.frames().at(-1).method, Method.newChannelMember);
+  s.deliver(frame(Method.list, { channel: { name: "room" }, version: 1, members: [bob, cat], more: false }));
+  assert.deepEqual(got.filter(([n]) => n !== "hello").map(([n, e]) => [n, e.member.id]), [
+    ["removechannelmember", "A"],
+    ["newchannelmember", "C"],
+  ]);
+  assert.deepEqual(got.find(([n]) => n === "hello")[1], { extensions: ["diffs", "updates", "counts", "resume"], resumed: true });
+
+  // No token kept (none came on this connection): the next hello has none.
+  s.drop();
+  timers.runNext();
+  s = sock();
+  s.open();
+  s.deliver(frame(Method.session, { message: { text: "00000000000000000000000000000003" } }));
+  assert.equal(s.frames()[0].token, undefined);
+  s.deliver(frame(Method.errorMemberChannel, { error: { code: 51, text: "Resume refused: the token is unknown, used or too old." }, channel: { name: "" }, member: {} }));
+  assert.equal(got.filter(([n]) => n === "error").length, 0);
+  assert.equal(got.at(-1)[0], "resumerefused");
+
+  // After close() (a leave) nothing is presented.
+  s.deliver(frame(Method.resume, { token: "t3" }));
+  p.close();
+  const again = p.connect();
+  sock().open();
+  sock().deliver(frame(Method.session, { message: { text: "00000000000000000000000000000004" } }));
+  await again;
+  assert.equal(sock().frames()[0].token, undefined);
 });

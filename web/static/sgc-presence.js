@@ -103,7 +103,9 @@ class sgcws_presence extends sgcWebSocket {
     function Watched(u, protocols) {
       return self._watch(new Native(u, protocols));
     }
-    const p = new Presence(this._url(), { protocols: this._protocols(), reconnect: false, WebSocket: Watched });
+    // extensions: false: sgc's client speaks sgc's protocol alone, one
+    // frame per member change.
+    const p = new Presence(this._url(), { protocols: this._protocols(), reconnect: false, WebSocket: Watched, extensions: false });
     this._p = p;
     const channel = (/** @type {string} */ name) => sgcValue("name", name);
     p.on("session", (e) => this._fire("sgcsession", { name: "onsgcsession", id: e.id }));
