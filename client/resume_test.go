@@ -1,80 +1,13 @@
 package client
 
 import (
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/server"
 )
-
-// cutter is a TCP proxy whose connections can be cut at once, without a
-// WebSocket close: the way a network drops a client.
-type cutter struct {
-	ln    net.Listener
-	to    string
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newCutter(t *testing.T, to string) *cutter {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutter{ln: ln, to: to}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *cutter) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", p.to)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(in, out)
-		go p.pipe(out, in)
-	}
-}
-
-func (p *cutter) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-// cut closes every proxied connection, both sides.
-func (p *cutter) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
 
 // TestResumeAfterLostConnection: under a server grace, a client whose
 // network drops reconnects with its resume token and takes its presence
@@ -88,7 +21,7 @@ func TestResumeAfterLostConnection(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			srv, u := startRollcall(t, server.Options{PresenceGrace: 5 * time.Second, DiffWindow: -1}) // diffs at once: in order with the publish below
-			p := newCutter(t, strings.TrimPrefix(strings.TrimSuffix(u, "/"), "ws://"))
+			p := testkit.NewCutter(t, strings.TrimPrefix(strings.TrimSuffix(u, "/"), "ws://"))
 			ctx := ctxT(t)
 
 			ro := newRecorder()
@@ -97,7 +30,7 @@ func TestResumeAfterLostConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 			ra := newRecorder()
-			a := dial(t, "ws://"+p.ln.Addr().String()+"/", ra, Options{Name: "alice", PerEvent: perEvent,
+			a := dial(t, "ws://"+p.Addr()+"/", ra, Options{Name: "alice", PerEvent: perEvent,
 				ReconnectMin: 5 * time.Millisecond, ReconnectMax: 20 * time.Millisecond})
 			if err := a.Subscribe(ctx, "room"); err != nil {
 				t.Fatal(err)
@@ -119,7 +52,7 @@ func TestResumeAfterLostConnection(t *testing.T) {
 				return a.token != ""
 			})
 
-			p.cut()
+			p.Cut()
 			ra.next(t, "disconnect", nil)
 			ra.next(t, "connect", nil)
 			if a.Member().ID != me.ID {

@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -16,15 +19,8 @@ import (
 // server (plain and Base64, with acknowledgments on): join, member lists,
 // invitation accepted, publish, an error, and a dropped socket restored.
 func TestBrowserClientAgainstServer(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is not installed: the browser client is tested under node (scripts/test requires it)")
-	}
-	// Node 20 has WebSocket behind a flag; later versions have it built in.
-	var args []string
-	if out, _ := exec.Command(node, "-e", "process.stdout.write(typeof WebSocket)").Output(); string(out) != "function" {
-		args = append(args, "--experimental-websocket")
-	}
+	node := nodePath(t)
+	args := nodeArgs(node)
 	for _, b64 := range []bool{false, true} {
 		mode := "plain"
 		if b64 {
@@ -48,4 +44,50 @@ func TestBrowserClientAgainstServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBrowserClientExtension runs rollcall.js's rollcall extension under
+// node against a real server with a presence grace: a per-event and a diff
+// client hear a storm of joins, leaves and updates and end with the same
+// members, the server's; a late client gets the list in pages; a
+// counts-only subscriber hears the count; a client whose socket is cut
+// comes back with its resume token and nobody hears it leave or join.
+func TestBrowserClientExtension(t *testing.T) {
+	node := nodePath(t)
+	srv, err := server.New(server.Options{PresenceGrace: 10 * time.Second, Limits: server.Limits{ListPageSize: 7, MessagesPerSecond: server.NoRateLimit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := testkit.Serve(t, srv)
+	cut := testkit.NewCutter(t, strings.TrimPrefix(hs.URL, "http://"))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /cut", func(http.ResponseWriter, *http.Request) { cut.Cut() })
+	mux.HandleFunc("GET /ghosts", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, srv.Engine().Ghosts()) })
+	ctl := httptest.NewServer(mux)
+	defer ctl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	args := append(nodeArgs(node), "testdata/e2e-ext.mjs", testkit.WSURL(hs, "/"), "ws://"+cut.Addr()+"/", ctl.URL+"/")
+	out, err := exec.CommandContext(ctx, node, args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "e2e-ext: ok") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// nodePath is node's path; the test fails without it.
+func nodePath(t *testing.T) string {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not installed: the browser client is tested under node (scripts/test requires it)")
+	}
+	return node
+}
+
+// nodeArgs turns WebSocket on where node has it behind a flag (Node 20;
+// later versions have it built in).
+func nodeArgs(node string) []string {
+	if out, _ := exec.Command(node, "-e", "process.stdout.write(typeof WebSocket)").Output(); string(out) != "function" {
+		return []string{"--experimental-websocket"}
+	}
+	return nil
 }

@@ -610,3 +610,21 @@ test("resume: the last token is presented once, on a reconnect, never after clos
   await again;
   assert.equal(sock().frames()[0].token, undefined);
 });
+
+test("against a server that ignores hello (sgc's), everything stays per event", async () => {
+  const { p, sock } = await connected({ extensions: true });
+  const got = record(p, "newchannelmember", "removechannelmember", "hello");
+  p.join("alice", "");
+  sock().deliver(frame(Method.newMember, { member: { id: SESSION, name: "alice", info: "" } }));
+  p.subscribe("room");
+  sock().deliver(frame(Method.newChannelMember, { member: { id: SESSION, name: "alice", info: "" }, channel: { name: "room" } }));
+  sock().deliver(frame(Method.newChannelMember, { member: ann, channel: { name: "room" } }));
+  sock().deliver(frame(Method.removeChannelMember, { member: ann, channel: { name: "room" } }));
+  assert.deepEqual(got.map(([n, e]) => [n, e.member.id]), [
+    ["newchannelmember", SESSION],
+    ["newchannelmember", "A"],
+    ["removechannelmember", "A"],
+  ]);
+  assert.deepEqual(p.extensions, []);
+  assert.equal(p.channelMembers("room"), null);
+});
