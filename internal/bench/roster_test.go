@@ -1,0 +1,38 @@
+package bench
+
+import (
+	"slices"
+	"testing"
+)
+
+func rosterIDs(r *roster) []string {
+	var ids []string
+	for id := range r.members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// A roster holds diffs until its list, skips stale ones and counts gaps.
+func TestRoster(t *testing.T) {
+	r := newRoster()
+	r.add("me")
+	r.diff(3, 5, []string{"c"}, []string{"a"}) // before the list: held
+	r.diff(5, 6, []string{"d"}, nil)
+	if got := rosterIDs(r); !slices.Equal(got, []string{"me"}) {
+		t.Fatalf("before the list: %v", got)
+	}
+	r.list(4, []string{"a", "b"})
+	if got, want := rosterIDs(r), []string{"b", "c", "d", "me"}; !slices.Equal(got, want) {
+		t.Fatalf("after the list: %v, want %v", got, want)
+	}
+	r.diff(2, 6, []string{"x"}, nil) // stale
+	if slices.Contains(rosterIDs(r), "x") || r.gaps != 0 {
+		t.Fatalf("stale diff applied: %v, gaps %d", rosterIDs(r), r.gaps)
+	}
+	r.diff(8, 9, nil, []string{"b"}) // from 8, view at 6: a gap
+	if got, want := rosterIDs(r), []string{"c", "d", "me"}; !slices.Equal(got, want) || r.gaps != 1 || r.version != 9 {
+		t.Fatalf("after the gap: %v (want %v), gaps %d, version %d", got, want, r.gaps, r.version)
+	}
+}
