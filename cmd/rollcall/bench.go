@@ -31,6 +31,9 @@ Scenarios:
   cluster    three nodes on embedded NATS: cross-node fan-out, kill -9 time to the last
              leave, join storm; with --comparator the kill -9 also on three Centrifuge
              nodes on Redis (rollcall bench cluster -h)
+  biglist    --conns members in one channel, each a counts-only subscription (they
+             hear a paced count, not each other), then 5 new clients in turn ask
+             for diffs and join it: time from the join to the list's last page
   hostile    well-behaved members beside hostile clients of four kinds: their
              outcomes, server RSS against the budget (rollcall bench hostile -h)
 
@@ -43,6 +46,12 @@ Pusher Channels protocol instead (fanout only: presence channels, client events)
 also runs soketi, the Pusher comparator, from DIR (bench/soketi after npm ci there)
 with node, driven over Pusher with the same app; the table gets a column
 rollcall-pusher / soketi (and rollcall / centrifuge with --comparator).
+--presence says how rollcall's sgc clients hear member changes: per-event
+(the default: one frame per join or leave, the sgc protocol as sgc clients
+speak it) or diffs (rollcall@hello first; a versioned member list when
+joining a channel, then one folded diff per channel per window; the server
+is named rollcall-diffs); --presence per-event,diffs runs both, alternating,
+with a column rollcall / rollcall-diffs.
 `
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,7 +60,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprint(stdout, benchUsage)
 			return nil
 		}
-		return usageError{"bench: name a scenario: idle, fanout, joinstorm or churn"}
+		return usageError{"bench: name a scenario: idle, fanout, joinstorm, churn or biglist"}
 	}
 	scenario := args[0]
 	if scenario == "cluster" {
@@ -62,7 +71,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	p, ok := bench.Defaults(scenario)
 	if !ok {
-		return usageError{fmt.Sprintf("bench: unknown scenario %q: want idle, fanout, joinstorm or churn", scenario)}
+		return usageError{fmt.Sprintf("bench: unknown scenario %q: want idle, fanout, joinstorm, churn or biglist", scenario)}
 	}
 	cfg := bench.Config{Runs: 1, Settle: 2 * time.Second}
 	fs := flag.NewFlagSet("rollcall bench "+scenario, flag.ContinueOnError)
@@ -72,15 +81,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.PID, "pid", 0, "process id of --target, for its memory and CPU figures")
 	fs.StringVar(&cfg.Comparator, "comparator", "", "Centrifuge comparator binary (built from bench/centrifuge); runs it beside rollcall")
 	fs.StringVar(&cfg.PusherComparator, "pusher-comparator", "", "folder of the soketi comparator (bench/soketi, after npm ci there); runs it beside rollcall over Pusher (fanout)")
-	servers := fs.String("servers", "", "servers to run, comma-separated: rollcall, rollcall-pusher, centrifuge, soketi (default: rollcall, centrifuge with --comparator, soketi with --pusher-comparator)")
+	servers := fs.String("servers", "", "servers to run, comma-separated: rollcall, rollcall-diffs, rollcall-pusher, centrifuge, soketi (default: rollcall, centrifuge with --comparator, soketi with --pusher-comparator)")
 	protocols := fs.String("protocol", "sgc", "the protocols rollcall is driven with, comma-separated: sgc, pusher (fanout)")
+	presenceModes := fs.String("presence", bench.PerEvent, "how rollcall's sgc clients hear member changes, comma-separated: per-event, diffs")
 	fs.IntVar(&p.Workers, "workers", 0, "worker processes (default: one per 8,000 connections)")
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "runs per server, alternating; the table shows medians")
 	fs.BoolVar(&cfg.Pin, "pin", false, "pin servers to CPU 0 and workers to CPU 1 with taskset")
 	memberEvents := fs.String("member-events", "self", "rollcall serve --member-events: self (presence per channel, like the comparator) or all (sgc: everyone hears every join)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
-	fs.IntVar(&p.Conns, "conns", p.Conns, "connections (idle, joinstorm)")
+	fs.IntVar(&p.Conns, "conns", p.Conns, "connections (idle, joinstorm, biglist)")
 	fs.IntVar(&p.ChannelSize, "channel-size", p.ChannelSize, "members per channel (idle)")
 	fs.IntVar(&p.Channels, "channels", p.Channels, "channels (fanout, churn)")
 	fs.IntVar(&p.Subscribers, "subscribers", p.Subscribers, "subscribers per channel (fanout)")
@@ -122,11 +132,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		cfg.Servers = []string{"rollcall"}
 	}
+	modes, err := bench.ParsePresence(*presenceModes)
+	if err != nil {
+		return usageError{"bench: --presence: " + err.Error()}
+	}
 	var rollcalls []string
 	for _, pr := range strings.Split(*protocols, ",") {
 		switch strings.TrimSpace(pr) {
 		case "sgc":
-			rollcalls = append(rollcalls, "rollcall")
+			for _, mode := range modes {
+				if mode == bench.Diffs {
+					rollcalls = append(rollcalls, "rollcall-diffs")
+				} else {
+					rollcalls = append(rollcalls, "rollcall")
+				}
+			}
 		case "pusher":
 			if scenario != "fanout" {
 				return usageError{"bench: --protocol pusher runs the fanout scenario only"}

@@ -26,7 +26,12 @@ Three rollcall serve node processes on embedded NATS, on 127.0.0.1, with
              the kill, and the time until a survivor's member list no longer
              names the killed node's members
   joinstorm  --storm members join one channel at once, spread over the nodes:
-             time until every node lists them all, frames written
+             time until every node lists them all, frames written in the storm
+
+Each part runs once per --presence mode: how the Go clients hear member
+changes, diffs (the default: a member list when subscribing, then one folded
+diff per channel per window) or per-event (one frame per join or leave, as
+sgc clients hear them); --presence per-event,diffs runs both, one row each.
 
 With --comparator BIN (bench/centrifuge, built), crash also runs on three
 Centrifuge nodes (BIN --redis ... --node cN) on Centrifuge's Redis broker and
@@ -58,12 +63,18 @@ func runBenchCluster(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&p.Comparator, "comparator", "", "crash: also run the Centrifuge comparator binary (built from bench/centrifuge) on Redis")
 	fs.StringVar(&p.RedisServer, "redis-server", "redis-server", "crash with --comparator: the redis-server binary to start")
 	fs.StringVar(&p.JSON, "json", "", "crash: also write its per-run figures as JSON to this file")
+	presence := fs.String("presence", bench.Diffs, "how the clients hear member changes, comma-separated: per-event, diffs (each part runs once per mode)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageError{err.Error()}
 	}
+	modes, err := bench.ParsePresence(*presence)
+	if err != nil {
+		return usageError{"bench cluster: --presence: " + err.Error()}
+	}
+	p.Presence = modes
 	exe, err := os.Executable()
 	if err != nil {
 		return err

@@ -36,6 +36,9 @@ type ClusterParams struct {
 	Timeout time.Duration
 	// Only, if set, is the one part to run: fanout, crash or joinstorm.
 	Only string
+	// Presence are the modes the clients hear member changes in (PerEvent,
+	// Diffs); each part runs once per mode, in this order. Empty: Diffs.
+	Presence []string
 	// LeaveTimeout is how long after a kill the leaves (and the member
 	// list) are awaited.
 	LeaveTimeout time.Duration
@@ -53,6 +56,9 @@ type ClusterParams struct {
 func RunCluster(ctx context.Context, p ClusterParams, w io.Writer) error {
 	if p.Log == nil {
 		p.Log = io.Discard
+	}
+	if len(p.Presence) == 0 {
+		p.Presence = []string{Diffs}
 	}
 	b := &cluster{p: p, log: &syncWriter{w: p.Log}}
 	if p.Comparator != "" {
@@ -224,9 +230,38 @@ func (n *node) lists(channel string, want int) bool {
 	return err == nil && len(ids) == want
 }
 
+// framesOut is the frames the nodes have written to their clients so far
+// (their /api/stats messages_out), skipping nodes that do not answer.
+func framesOut(nodes []*node) uint64 {
+	var frames uint64
+	for _, nd := range nodes {
+		var st struct {
+			Out uint64 `json:"messages_out"`
+		}
+		if nd.get("/api/stats", &st) == nil {
+			frames += st.Out
+		}
+	}
+	return frames
+}
+
+// framesSettled waits until the nodes' frames written stop growing for
+// quiet (the last diff window has gone out), at most d, and returns them.
+func framesSettled(ctx context.Context, nodes []*node, quiet, d time.Duration) uint64 {
+	last, since := framesOut(nodes), time.Now()
+	waitFor(ctx, d, func() bool {
+		if f := framesOut(nodes); f != last {
+			last, since = f, time.Now()
+		}
+		return time.Since(since) >= quiet
+	})
+	return last
+}
+
 // dialMany connects n clients, client i to nodes[i%len(nodes)], 64 at a
-// time, each built by opts(i).
-func dialMany(ctx context.Context, nodes []*node, n int, opts func(i int) client.Options) ([]*client.Client, error) {
+// time, each built by opts(i) and hearing member changes in presence mode
+// mode (PerEvent or Diffs).
+func dialMany(ctx context.Context, nodes []*node, n int, mode string, opts func(i int) client.Options) ([]*client.Client, error) {
 	out := make([]*client.Client, n)
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
@@ -237,6 +272,7 @@ func dialMany(ctx context.Context, nodes []*node, n int, opts func(i int) client
 			defer func() { <-sem }()
 			o := opts(i)
 			o.NoReconnect = true
+			o.PerEvent = mode == PerEvent
 			c, err := client.Dial(ctx, "ws://"+nodes[i%len(nodes)].addr+"/", o)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)

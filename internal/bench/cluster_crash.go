@@ -13,10 +13,30 @@ import (
 	"github.com/rollcall/rollcall/client"
 )
 
-// crashSetup names each server's setup in the crash table.
-var crashSetup = map[string]string{
-	"rollcall":   "rollcall, embedded NATS",
-	"centrifuge": "centrifuge, Redis broker and presence",
+// crashServer is one setup of the crash table: rollcall in one presence
+// mode, or the comparator.
+type crashServer struct {
+	key   string // its runs in the report
+	setup string // its name in the table
+	mode  string // rollcall's presence mode; "" for the comparator
+}
+
+// crashServers are the setups of b's crash runs: rollcall once per
+// presence mode ("rollcall" in the report when there is one mode,
+// "rollcall-MODE" otherwise), then the comparator if any.
+func (b *cluster) crashServers() []crashServer {
+	var out []crashServer
+	for _, mode := range b.p.Presence {
+		key := "rollcall"
+		if len(b.p.Presence) > 1 {
+			key += "-" + mode
+		}
+		out = append(out, crashServer{key: key, setup: "rollcall, embedded NATS, " + mode, mode: mode})
+	}
+	if b.p.Comparator != "" {
+		out = append(out, crashServer{key: "centrifuge", setup: "centrifuge, Redis broker and presence"})
+	}
+	return out
 }
 
 // crash: a channel spread over the nodes, kill -9 of one, runs times;
@@ -24,36 +44,33 @@ var crashSetup = map[string]string{
 // alternating runs, and a table of both with the ratio.
 func (b *cluster) crash(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "crash: a %d-member channel over 3 nodes, kill -9 of one, %d runs (a fresh cluster each), leaves awaited up to %v a run\n\n", b.p.Members, b.p.Runs, b.p.LeaveTimeout)
-	servers := []string{"rollcall"}
-	if b.p.Comparator != "" {
-		servers = append(servers, "centrifuge")
-	}
+	servers := b.crashServers()
 	rep := &Report{Scenario: "cluster crash", Started: time.Now()}
 	pooled := map[string]*crashTally{}
 	for run := range b.p.Runs {
-		for _, server := range servers {
+		for _, sv := range servers {
 			var t *crashTally
 			var err error
-			if server == "rollcall" {
-				t, err = b.crashOnce(ctx, run%3)
+			if sv.mode != "" {
+				t, err = b.crashOnce(ctx, run%3, sv.mode)
 			} else {
 				t, err = b.crashOnceCentrifuge(ctx, run%3)
 			}
 			if err != nil {
-				return fmt.Errorf("%s run %d: %w", server, run+1, err)
+				return fmt.Errorf("%s run %d: %w", sv.setup, run+1, err)
 			}
-			fmt.Fprintf(b.log, "crash %s run %d: %s\n", server, run+1, t.summary())
-			rep.Outcomes = append(rep.Outcomes, t.outcome(server, run+1, b.p.LeaveTimeout))
-			if pooled[server] == nil {
-				pooled[server] = &crashTally{}
+			fmt.Fprintf(b.log, "crash %s run %d: %s\n", sv.setup, run+1, t.summary())
+			rep.Outcomes = append(rep.Outcomes, t.outcome(sv.key, run+1, b.p.LeaveTimeout))
+			if pooled[sv.key] == nil {
+				pooled[sv.key] = &crashTally{}
 			}
-			pooled[server].add(t)
+			pooled[sv.key].add(t)
 		}
 	}
-	fmt.Fprintln(w, "| time to the last leave at each surviving subscriber | p50 | p99 | max | subscribers | with every leave | missing leaves | extra leaves | false leaves before the kill | member list without the dead node's members (median of runs) |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	for _, server := range servers {
-		t := pooled[server]
+	fmt.Fprintln(w, "| time to the last leave at each surviving subscriber | p50 | p99 | max | subscribers | with every leave | missing leaves | extra leaves | false leaves before the kill | member list without the dead node's members (median of runs) | frames written by the survivors after the kill (median of runs) |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, sv := range servers {
+		t := pooled[sv.key]
 		p50, p99, pmax := "no subscriber with every leave within "+b.p.LeaveTimeout.String(), "–", "–"
 		if t.lat.N > 0 {
 			p50 = fmt.Sprintf("%.1f ms", ms(t.lat.Quantile(.5)))
@@ -61,11 +78,15 @@ func (b *cluster) crash(ctx context.Context, w io.Writer) error {
 			pmax = fmt.Sprintf("%.1f ms", ms(t.lat.Quantile(1)))
 		}
 		listed := "not within " + b.p.LeaveTimeout.String()
-		if v, ok := rep.Median(server, FigListed); ok {
+		if v, ok := rep.Median(sv.key, FigListed); ok {
 			listed = fmt.Sprintf("%.1f ms", v)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %d | %d | %d | %d | %s |\n", crashSetup[server], p50, p99, pmax,
-			t.subscribers, t.complete, t.missing, t.extra, t.falseLeaves, listed)
+		frames := "–"
+		if v, ok := rep.Median(sv.key, FigFrames); ok {
+			frames = fmt.Sprintf("%.0f", v)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %d | %d | %d | %d | %s | %s |\n", sv.setup, p50, p99, pmax,
+			t.subscribers, t.complete, t.missing, t.extra, t.falseLeaves, listed, frames)
 	}
 	fmt.Fprintln(w)
 	if len(servers) > 1 {
@@ -95,8 +116,9 @@ func (b *cluster) crash(ctx context.Context, w io.Writer) error {
 // connect to n1..n3 in turn and subscribe to "room"; once every node lists
 // all of them, node victim is killed with SIGKILL, and each surviving
 // client's leaves are awaited up to the leave timeout while a surviving
-// node's member list is polled every crashPollStep.
-func (b *cluster) crashOnce(ctx context.Context, victim int) (*crashTally, error) {
+// node's member list is polled every crashPollStep. The clients hear
+// member changes in presence mode mode.
+func (b *cluster) crashOnce(ctx context.Context, victim int, mode string) (*crashTally, error) {
 	nodes, stop, err := b.startNodes(ctx, 3)
 	if err != nil {
 		return nil, err
@@ -106,7 +128,7 @@ func (b *cluster) crashOnce(ctx context.Context, victim int) (*crashTally, error
 	views := make([]*leaveView, n)
 	var killed atomic.Bool
 	var falseCount atomic.Int64
-	clients, err := dialMany(ctx, nodes, n, func(i int) client.Options {
+	clients, err := dialMany(ctx, nodes, n, mode, func(i int) client.Options {
 		v := newLeaveView()
 		views[i] = v
 		return client.Options{Name: "m" + strconv.Itoa(i), OnRemoveChannelMember: func(_ string, m client.Member) {
@@ -146,9 +168,17 @@ func (b *cluster) crashOnce(ctx context.Context, victim int) (*crashTally, error
 			fmt.Fprintf(b.log, "crash: %s declared a node dead %d times before the kill\n", nd.name, d)
 		}
 	}
+	var alive []*node
+	for i, nd := range nodes {
+		if i != victim {
+			alive = append(alive, nd)
+		}
+	}
+	framesBefore := framesSettled(ctx, alive, 300*time.Millisecond, b.p.Timeout)
 	witness := nodes[(victim+1)%3]
 	k := b.kill(ctx, nodes[victim].process, &killed, n, victims, func() ([]string, error) { return witness.members("room") })
 	t := k.tally(ctx, survivors, victims, &falseCount)
+	t.frames = int64(framesSettled(ctx, alive, 500*time.Millisecond, b.p.Timeout) - framesBefore)
 	for i, nd := range nodes {
 		if i != victim {
 			if at := nd.dead.Load(); at > k.at.UnixNano() {

@@ -18,19 +18,21 @@ import (
 func (b *cluster) fanout(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "fanout: %d channels × %d subscribers, %d publishers on n1, %.0f publishes/s for %v\n\n",
 		b.p.Channels, b.p.Subscribers, b.p.Publishers, b.p.Rate, b.p.Duration)
-	fmt.Fprintln(w, "| setup | delivered msg/s | p50 | p99 | max | lost | duplicates |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
-	for _, k := range []int{1, 3} {
-		r, err := b.fanoutOn(ctx, k)
-		if err != nil {
-			return err
+	fmt.Fprintln(w, "| setup | presence | delivered msg/s | p50 | p99 | max | lost | duplicates |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, mode := range b.p.Presence {
+		for _, k := range []int{1, 3} {
+			r, err := b.fanoutOn(ctx, k, mode)
+			if err != nil {
+				return err
+			}
+			setup := "one node"
+			if k == 3 {
+				setup = "3 nodes (publishers on n1)"
+			}
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.1f ms | %.1f ms | %.1f ms | %d | %d |\n", setup, mode, r.rate,
+				ms(r.p50), ms(r.p99), ms(r.max), r.lost, r.dups)
 		}
-		setup := "one node"
-		if k == 3 {
-			setup = "3 nodes (publishers on n1)"
-		}
-		fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | %.1f ms | %d | %d |\n", setup, r.rate,
-			ms(r.p50), ms(r.p99), ms(r.max), r.lost, r.dups)
 	}
 	fmt.Fprintln(w)
 	return nil
@@ -43,8 +45,8 @@ type fanoutResult struct {
 	lost, dups    int64
 }
 
-// fanoutOn runs the fanout on k nodes.
-func (b *cluster) fanoutOn(ctx context.Context, k int) (fanoutResult, error) {
+// fanoutOn runs the fanout on k nodes, its clients in presence mode mode.
+func (b *cluster) fanoutOn(ctx context.Context, k int, mode string) (fanoutResult, error) {
 	var res fanoutResult
 	nodes, stop, err := b.startNodes(ctx, k)
 	if err != nil {
@@ -56,7 +58,7 @@ func (b *cluster) fanoutOn(ctx context.Context, k int) (fanoutResult, error) {
 	var lat Histogram
 	seen := make([]map[string]bool, nsubs)
 	var delivered, dups atomic.Int64
-	subs, err := dialMany(ctx, nodes, nsubs, func(i int) client.Options {
+	subs, err := dialMany(ctx, nodes, nsubs, mode, func(i int) client.Options {
 		seen[i] = map[string]bool{}
 		return client.Options{Name: "s" + strconv.Itoa(i), OnPublishMsg: func(text, _ string, _ client.Member) {
 			at, key, ok := strings.Cut(text, " ")
@@ -101,7 +103,7 @@ func (b *cluster) fanoutOn(ctx context.Context, k int) (fanoutResult, error) {
 	}) {
 		return res, errors.New("subscribers not replicated in time")
 	}
-	pubs, err := dialMany(ctx, nodes[:1], b.p.Publishers, func(i int) client.Options { return client.Options{Name: "p" + strconv.Itoa(i)} })
+	pubs, err := dialMany(ctx, nodes[:1], b.p.Publishers, mode, func(i int) client.Options { return client.Options{Name: "p" + strconv.Itoa(i)} })
 	if err != nil {
 		return res, err
 	}

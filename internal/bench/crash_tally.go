@@ -20,6 +20,7 @@ const (
 	FigExtra    = "extra leaves"
 	FigFalse    = "false leaves before the kill"
 	FigListed   = "member list without the dead node's members"
+	FigFrames   = "frames written by the survivors after the kill"
 )
 
 // crashPollStep is how often a survivor's member list is asked for after
@@ -39,6 +40,9 @@ type crashTally struct {
 	// every crashPollStep) no longer named the killed node's members; -1:
 	// not within the timeout.
 	listed time.Duration
+	// frames is what the surviving nodes wrote to their clients from the
+	// kill until they fell quiet; -1: not measured (the comparator).
+	frames int64
 }
 
 func (t *crashTally) summary() string {
@@ -83,6 +87,9 @@ func (t *crashTally) outcome(server string, run int, timeout time.Duration) Outc
 	fig(FigMissing, "", float64(t.missing), "lower")
 	fig(FigExtra, "", float64(t.extra), "lower")
 	fig(FigFalse, "", float64(t.falseLeaves), "lower")
+	if t.frames >= 0 {
+		fig(FigFrames, "", float64(t.frames), "lower")
+	}
 	if t.listed >= 0 {
 		fig(FigListed, "ms", ms(t.listed), "lower")
 	} else {
@@ -137,7 +144,7 @@ func awaitLeaves(ctx context.Context, views []*leaveView, victims []string, dead
 // tallyLeaves counts what the surviving subscribers' views hold, the
 // times from t0.
 func tallyLeaves(views []*leaveView, victims []string, t0 time.Time, falseLeaves int) *crashTally {
-	t := &crashTally{subscribers: len(views), falseLeaves: falseLeaves, listed: -1}
+	t := &crashTally{subscribers: len(views), falseLeaves: falseLeaves, listed: -1, frames: -1}
 	isVictim := make(map[string]bool, len(victims))
 	for _, id := range victims {
 		isVictim[id] = true

@@ -27,6 +27,12 @@ type Handler struct {
 	Leave func(channel, member string)
 	// Members answers Client.Members with channel's member ids.
 	Members func(channel string, members []string)
+	// List is channel's member list as of version, all its pages gathered:
+	// what a client that asked for diffs (SGC.Diffs) gets when it joins a
+	// channel. Diff is the changes of channel from version from to
+	// version: the ids that joined and those that left.
+	List func(channel string, version uint64, members []string)
+	Diff func(channel string, from, version uint64, joined, left []string)
 	// Counter and ByteCounter, if set, count the frames and bytes received.
 	Counter, ByteCounter *atomic.Int64
 	// Error is a protocol error frame or a failed read; the scenario counts

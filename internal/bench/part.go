@@ -47,6 +47,7 @@ type Result struct {
 	Latency  *Histogram    `json:"latency,omitempty"`
 	Short    int64         `json:"short,omitempty"`    // joinstorm: members missing from views
 	Mismatch int64         `json:"mismatch,omitempty"` // joinstorm: views unlike the server's list
+	Gaps     int64         `json:"gaps,omitempty"`     // joinstorm: diffs that began after their view's version
 	Cycles   int64         `json:"cycles,omitempty"`   // churn: connections that lived and closed
 	CPU      time.Duration `json:"cpu,omitempty"`      // fanout: the worker process's CPU time in the step
 }
@@ -75,6 +76,7 @@ func (r *Result) add(o *Result) {
 	}
 	r.Short += o.Short
 	r.Mismatch += o.Mismatch
+	r.Gaps += o.Gaps
 	r.Cycles += o.Cycles
 	r.CPU += o.CPU
 }
@@ -97,7 +99,8 @@ func sum(rs []*Result) *Result {
 }
 
 // Drivers maps the names of --server to their drivers.
-var Drivers = map[string]Driver{"rollcall": SGC{}, "rollcall-pusher": Pusher{}, "centrifuge": Centrifuge{}, "soketi": Pusher{}}
+var Drivers = map[string]Driver{"rollcall": SGC{}, "rollcall-diffs": SGC{Diffs: true}, "rollcall-counts": SGC{Counts: true}, "rollcall-pusher": Pusher{},
+	"centrifuge": Centrifuge{}, "soketi": Pusher{}}
 
 // tally counts what a worker's connections receive and the errors they
 // meet; it is shared by the worker's connections.
@@ -254,7 +257,7 @@ func runPart(ctx context.Context, p Params, l *link) error {
 		return err
 	}
 	switch p.Scenario {
-	case "idle":
+	case "idle", "biglist": // biglist's members idle while the coordinator measures
 		return w.idle(ctx, l)
 	case "fanout":
 		return w.fanout(ctx, l)

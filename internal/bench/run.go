@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -56,10 +57,11 @@ var defaults = map[string]Params{
 	"fanout":    {Channels: 10, Subscribers: 100, Publishers: 10, Payload: 100, Duration: 5 * time.Second},
 	"joinstorm": {Conns: 500},
 	"churn":     {Rate: 50, Lifetime: time.Second, Channels: 10, Duration: 30 * time.Second, Warmup: 30 * time.Second},
+	"biglist":   {Conns: 15000, Duration: time.Second},
 }
 
 // Defaults returns scenario's default Params, and whether there is such a
-// scenario (idle, fanout, joinstorm or churn).
+// scenario (idle, fanout, joinstorm, churn or biglist).
 func Defaults(scenario string) (Params, bool) {
 	p, ok := defaults[scenario]
 	p.Scenario = scenario
@@ -144,9 +146,9 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 	var srv *serverProc
 	var err error
 	switch {
-	case name == "rollcall" && cfg.Target != "":
+	case (name == "rollcall" || name == "rollcall-diffs") && cfg.Target != "":
 		srv = &serverProc{target: cfg.Target, pid: cfg.PID, stop: func() {}} // not ours to stop
-	case name == "rollcall":
+	case name == "rollcall" || name == "rollcall-diffs":
 		if len(cfg.Exe) == 0 {
 			return nil, errors.New("no target and no rollcall binary to start")
 		}
@@ -177,7 +179,7 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 	case name == "soketi":
 		srv, err = startSoketi(ctx, serverPin, cfg.PusherComparator)
 	default:
-		return nil, fmt.Errorf("unknown server %q: want rollcall, rollcall-pusher, centrifuge or soketi", name)
+		return nil, fmt.Errorf("unknown server %q: want rollcall, rollcall-diffs, rollcall-pusher, centrifuge or soketi", name)
 	}
 	if err != nil {
 		return nil, err
@@ -185,6 +187,11 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 	defer srv.stop()
 	p := cfg.Params
 	p.Driver, p.Target = name, srv.target
+	if p.Scenario == "biglist" {
+		// One channel of counts-only members: they are members, but hear
+		// no member changes, only a paced count.
+		p.Driver, p.ChannelSize = "rollcall-counts", p.Conns
+	}
 	var exe []string
 	if len(cfg.Exe) > 0 {
 		exe = append(append([]string{}, cfg.Exe...), "bench-worker")
@@ -199,8 +206,10 @@ func runOnce(ctx context.Context, cfg Config, name string) (*Outcome, error) {
 		err = s.joinstorm(ctx)
 	case "churn":
 		err = s.churn(ctx)
+	case "biglist":
+		err = s.biglist(ctx)
 	default:
-		err = fmt.Errorf("unknown scenario %q: want idle, fanout, joinstorm or churn", p.Scenario)
+		err = fmt.Errorf("unknown scenario %q: want idle, fanout, joinstorm, churn or biglist", p.Scenario)
 	}
 	return s.out, err
 }
@@ -441,8 +450,14 @@ func (s *session) joinstorm(ctx context.Context) error {
 		s.add("server CPU, connect and join", "ms", ms(p1.CPU-p0.CPU), "lower")
 		s.add("server CPU, storm", "ms", ms(p3.CPU-p2.CPU), "lower")
 	}
+	// The views are built by the generator on the same machine: its CPU
+	// says how much of the time to converge was its own.
+	s.add("generator CPU, storm", "ms", ms(st.CPU), "")
 	s.add("missing from views", "entries", float64(st.Short), "lower")
 	s.add("views unlike the server's list", "", float64(st.Mismatch), "lower")
+	if s.p.Driver == "rollcall-diffs" {
+		s.add("diffs past their view's version", "", float64(st.Gaps), "lower")
+	}
 	r.add(&Result{Errors: st.Errors, Sample: st.Sample})
 	s.errors(r)
 	return nil
@@ -610,3 +625,70 @@ func (s *session) leftBehind(ctx context.Context) (int, error) {
 	}
 	return left, nil
 }
+
+// biglist: the workers hold Conns counts-only members in one channel; then
+// the coordinator's new clients, one at a time, ask for diffs, join the
+// channel, and time the member list from the subscribe to its last page.
+func (s *session) biglist(ctx context.Context) error {
+	f, r, err := s.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer f.stop()
+	s.logf("%d counts-only members joined in %v", r.Conns, r.Elapsed.Round(time.Millisecond))
+	channel := idleChannel(0, s.p.ChannelSize)
+	var lat Histogram
+	var listed int
+	for i := range bigListClients {
+		got := make(chan int, 1)
+		h := &Handler{List: func(ch string, _ uint64, ids []string) {
+			if ch == channel {
+				select {
+				case got <- len(ids):
+				default:
+				}
+			}
+		}}
+		c, err := SGC{Diffs: true}.Dial(ctx, s.srv.target, nil, "lister"+strconv.Itoa(i), h)
+		if err != nil {
+			return fmt.Errorf("biglist: the new client: %w", err)
+		}
+		start := time.Now()
+		if err := c.Join(channel); err != nil {
+			c.Close()
+			return err
+		}
+		select {
+		case n := <-got:
+			lat.Record(time.Since(start))
+			listed = n
+		case <-time.After(s.p.Timeout):
+			c.Close()
+			return fmt.Errorf("biglist: no member list within %v", s.p.Timeout)
+		case <-ctx.Done():
+			c.Close()
+			return ctx.Err()
+		}
+		c.Close()
+	}
+	if err := f.release(order{}); err != nil {
+		return err
+	}
+	idled, err := f.barrier(ctx, "idled", s.p.Duration+time.Minute)
+	if err != nil {
+		return err
+	}
+	if err := f.finish(); err != nil {
+		return err
+	}
+	s.add("members", "", float64(r.Conns), "")
+	s.add("members in the list", "", float64(listed), "")
+	s.add("subscribe to the last page, median", "ms", ms(lat.Quantile(.5)), "lower")
+	s.add("subscribe to the last page, max", "ms", ms(lat.Quantile(1)), "lower")
+	r.add(sum(idled))
+	s.errors(r)
+	return nil
+}
+
+// bigListClients is how many new clients biglist times, one after another.
+const bigListClients = 5

@@ -272,27 +272,31 @@ func parsePayload(b []byte) (sent int64, pub int, seq int64, ok bool) {
 }
 
 // joinstorm: Conns members join one channel at once; each builds its view
-// of the channel from the member list and the join events.
+// of the channel: per event from the member list it asks for after its own
+// join and the join events, or (driver rollcall-diffs) from the versioned
+// list the server sends on the join and the diffs that follow.
 func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	const channel = "storm"
 	idx := w.mine(w.p.Conns)
 	type view struct {
-		mu      sync.Mutex
-		c       Client
-		members map[string]struct{}
-		done    bool
-		probe   chan []string // set: the next member list goes here
+		mu    sync.Mutex
+		c     Client
+		r     *roster
+		done  bool
+		probe chan []string // set: the next member list goes here
 	}
 	views := make([]*view, w.p.Conns)
 	var converged atomic.Int64
 	var lastConverged atomic.Int64
 	want := w.p.Conns
+	sgc, _ := w.drv.(SGC)
+	diffs := sgc.Diffs
 	h := func(i int) *Handler {
-		v := &view{members: make(map[string]struct{})}
+		v := &view{r: newRoster()}
 		views[i] = v
 		h := w.handler()
 		check := func() {
-			if !v.done && len(v.members) >= want {
+			if !v.done && len(v.r.members) >= want {
 				v.done = true
 				converged.Add(1)
 				lastConverged.Store(time.Now().UnixNano())
@@ -303,8 +307,8 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 				return
 			}
 			v.mu.Lock()
-			v.members[member] = struct{}{}
-			if c := v.c; c != nil && member == c.ID() {
+			v.r.add(member)
+			if c := v.c; c != nil && member == c.ID() && !diffs {
 				// Our own join: ask who was there before us.
 				if err := c.Members(channel); err != nil {
 					w.tally.fail(err)
@@ -315,7 +319,7 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 		}
 		h.Leave = func(ch, member string) {
 			v.mu.Lock()
-			delete(v.members, member)
+			delete(v.r.members, member)
 			v.mu.Unlock()
 		}
 		h.Members = func(ch string, ids []string) {
@@ -327,8 +331,26 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 				return
 			}
 			for _, id := range ids {
-				v.members[id] = struct{}{}
+				v.r.add(id)
 			}
+			check()
+			v.mu.Unlock()
+		}
+		h.List = func(ch string, version uint64, ids []string) {
+			if ch != channel {
+				return
+			}
+			v.mu.Lock()
+			v.r.list(version, ids)
+			check()
+			v.mu.Unlock()
+		}
+		h.Diff = func(ch string, from, version uint64, joined, left []string) {
+			if ch != channel {
+				return
+			}
+			v.mu.Lock()
+			v.r.diff(from, version, joined, left)
 			check()
 			v.mu.Unlock()
 		}
@@ -351,6 +373,7 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	}
 	time.Sleep(time.Until(time.Unix(0, o.Start)))
 	w.tally.take()
+	cpu0 := processCPU()
 	var wg sync.WaitGroup
 	for part := range 8 {
 		wg.Go(func() {
@@ -367,12 +390,14 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	n := int64(opened(clients))
 	waitFor(ctx, w.p.Timeout, func() bool { return converged.Load() >= n })
 	r = w.tally.take()
+	r.CPU = processCPU() - cpu0
 	r.Elapsed = time.Duration(lastConverged.Load() - o.Start)
 	for _, i := range idx {
 		if v := views[i]; v != nil {
 			v.mu.Lock()
 			if v.c != nil {
-				r.Short += int64(max(want-len(v.members), 0))
+				r.Short += int64(max(want-len(v.r.members), 0))
+				r.Gaps += int64(v.r.gaps)
 			}
 			v.mu.Unlock()
 		}
@@ -388,8 +413,8 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 		v := views[idx[k]]
 		got := make(chan []string, 1)
 		v.mu.Lock()
-		mine := make(map[string]struct{}, len(v.members))
-		for id := range v.members {
+		mine := make(map[string]struct{}, len(v.r.members))
+		for id := range v.r.members {
 			mine[id] = struct{}{}
 		}
 		v.probe = got

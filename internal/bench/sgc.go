@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/rollcall/rollcall/protocol/sgcwire"
@@ -13,26 +14,61 @@ import (
 
 // SGC drives rollcall (or any sgc Presence server) with the
 // presence.esegece.com protocol.
-type SGC struct{}
+type SGC struct {
+	// Diffs asks for the rollcall extension's diffs (rollcall@hello) before
+	// joining: channel member lists then arrive as rollcall@members pages
+	// (Handler.List) and the changes as rollcall@diff (Handler.Diff).
+	Diffs bool
+	// Counts asks for the counts extension before joining, and makes every
+	// Join a counts-only subscription ("counts":true): a member of the
+	// channel that hears its member count instead of its changes.
+	Counts bool
+}
 
 // Name implements Driver.
-func (SGC) Name() string { return "rollcall" }
+func (d SGC) Name() string {
+	switch {
+	case d.Diffs:
+		return "rollcall-diffs"
+	case d.Counts:
+		return "rollcall-counts"
+	}
+	return "rollcall"
+}
+
+// extensions are the rollcall extensions d asks for.
+func (d SGC) extensions() []string {
+	var exts []string
+	if d.Diffs {
+		exts = append(exts, sgcwire.ExtDiffs)
+	}
+	if d.Counts {
+		exts = append(exts, sgcwire.ExtCounts)
+	}
+	return exts
+}
 
 type sgcClient struct {
-	ws   *wsConn
-	id   string
-	name string
-	enc  sgcwire.Encoder
+	ws     *wsConn
+	id     string
+	name   string
+	enc    sgcwire.Encoder
+	pages  map[string][]string // channel → the ids of the list pages so far
+	counts bool                // Join subscribes counts-only
 }
 
 // Dial implements Driver: it waits for the session frame, joins as a
 // member named name and returns once the server has echoed the join.
-func (SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name string, h *Handler) (Client, error) {
+//
+// With Diffs or Counts it asks for them right after the session frame,
+// before the join (the server takes diffs only then), and fails if the
+// server does not accept them.
+func (d SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name string, h *Handler) (Client, error) {
 	ws, err := dialWS(ctx, target, laddr, sgcwire.Subprotocol)
 	if err != nil {
 		return nil, err
 	}
-	c := &sgcClient{ws: ws, name: name}
+	c := &sgcClient{ws: ws, name: name, counts: d.Counts}
 	joined := make(chan error, 1)
 	var session string
 	// Until joined, frames are handled here; the handler h takes over after.
@@ -60,6 +96,11 @@ func (SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name str
 			case m.Method == sgcwire.MethodSession && session == "":
 				session = m.Text
 				c.id = session
+				if exts := d.extensions(); exts != nil {
+					if err := ws.write(c.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodHello, Extensions: exts})); err != nil {
+						joined <- err
+					}
+				}
 				if err := ws.write(c.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewMember,
 					Member: sgcwire.Member{ID: session, Name: name}})); err != nil {
 					joined <- err
@@ -67,6 +108,8 @@ func (SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name str
 			case m.Method == sgcwire.MethodNewMember && session != "" && m.Member.ID == session:
 				ready = true
 				joined <- nil
+			case m.Method == sgcwire.MethodHello && !containsAll(m.Extensions, d.extensions()):
+				joined <- fmt.Errorf("rollcall: the server accepted %q of %q", m.Extensions, d.extensions())
 			case m.Method == sgcwire.MethodErrorMemberChannel:
 				joined <- fmt.Errorf("rollcall: join refused: %d %s", m.Error.Code, m.Error.Text)
 			}
@@ -121,6 +164,30 @@ func (c *sgcClient) handle(m *sgcwire.Message, h *Handler) {
 			}
 			h.Members(m.Channel, ids)
 		}
+	case sgcwire.MethodList:
+		if c.pages == nil {
+			c.pages = make(map[string][]string)
+		}
+		ids := c.pages[m.Channel]
+		for _, mm := range m.Members {
+			ids = append(ids, mm.ID)
+		}
+		if m.More {
+			c.pages[m.Channel] = ids
+			return
+		}
+		delete(c.pages, m.Channel)
+		if h.List != nil {
+			h.List(m.Channel, m.Version, ids)
+		}
+	case sgcwire.MethodDiff:
+		if h.Diff != nil {
+			joined := make([]string, len(m.Joined))
+			for i, mm := range m.Joined {
+				joined[i] = mm.ID
+			}
+			h.Diff(m.Channel, m.From, m.Version, joined, m.Left)
+		}
 	case sgcwire.MethodErrorMemberChannel, sgcwire.MethodErrorPublishMsg:
 		if h.Error != nil {
 			h.Error(fmt.Errorf("rollcall: error %d %s [%s]", m.Error.Code, strings.TrimSpace(m.Error.Text), m.Channel))
@@ -170,7 +237,17 @@ func (c *sgcClient) ID() string { return c.id }
 func (c *sgcClient) self() sgcwire.Member { return sgcwire.Member{ID: c.id, Name: c.name} }
 
 func (c *sgcClient) Join(channel string) error {
-	return c.ws.write(c.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Member: c.self(), Channel: channel}))
+	return c.ws.write(c.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodNewChannelMember, Member: c.self(), Channel: channel, Counts: c.counts}))
+}
+
+// containsAll reports whether have holds every one of want.
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *sgcClient) Publish(channel string, payload []byte) error {

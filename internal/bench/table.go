@@ -44,9 +44,10 @@ func (r *Report) Median(server, name string) (float64, bool) {
 	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2, true
 }
 
-// comparators maps each comparator to the rollcall run it is compared
-// with: Centrifuge with rollcall over sgc, soketi with rollcall over Pusher.
-var comparators = map[string]string{"centrifuge": "rollcall", "soketi": "rollcall-pusher"}
+// comparators maps each comparator to the run it is compared with:
+// Centrifuge with rollcall over sgc, soketi with rollcall over Pusher, and
+// rollcall with diffs with rollcall per event.
+var comparators = map[string]string{"centrifuge": "rollcall", "soketi": "rollcall-pusher", "rollcall-diffs": "rollcall"}
 
 // pairs are the ratio columns of the table, as indices into servers: each
 // comparator beside its rollcall run; or, with two servers and no such
