@@ -77,6 +77,14 @@ type wireFrame struct {
 // whatever the sender's encoding setting.
 func Decode(data []byte) (*Message, error) {
 	data = bytes.TrimSpace(data)
+	if m, ok := decodeCanonical(data); ok {
+		return m, nil
+	}
+	return decodeJSON(data)
+}
+
+// decodeJSON is Decode with encoding/json, for any frame.
+func decodeJSON(data []byte) (*Message, error) {
 	if len(data) == 0 || data[0] != '{' {
 		return nil, ErrNotJSON
 	}
