@@ -27,7 +27,7 @@ func BenchmarkFullList50k(b *testing.B) {
 	eng, ctx := srv.Engine(), context.Background()
 	for i := range n {
 		pc := eng.Connect(fmt.Sprintf("%032X", i+1), nopSink{})
-		m := &presence.Member{ID: fmt.Sprintf("member-%05d", i), Name: fmt.Sprintf("user %d", i), Info: "{\"role\":\"viewer\"}"}
+		m := &presence.Member{ID: fmt.Sprintf("member-%05d", i), Name: fmt.Sprintf("user %d", i), Info: []byte(`{"role":"viewer"}`)}
 		if err := eng.SubscribeWith(ctx, pc, "big", presence.Subscription{Member: m}); err != nil {
 			b.Fatal(err)
 		}

@@ -1,1 +1,1 @@
-bin/rollcall bench joinstorm --conns 2000 --runs 3 --comparator bin/centrifuge-bench --pin
+bin/rollcall bench joinstorm --conns 2000 --runs 3 --presence per-event,diffs --comparator bin/centrifuge-bench --pin
