@@ -166,6 +166,7 @@ func startProcess(ctx context.Context, exe []string, pin string) (*member, error
 	args := pinned(pin, exe)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), WorkerEnv+"=1")
+	dieWithBench(cmd)
 	cmd.Stderr = os.Stderr
 	cmd.WaitDelay = 5 * time.Second
 	in, err := cmd.StdinPipe()

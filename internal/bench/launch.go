@@ -55,6 +55,7 @@ type process struct {
 func launch(ctx context.Context, s launchSpec) (*process, error) {
 	args := pinned(s.pin, s.args)
 	cmd := exec.Command(args[0], args[1:]...)
+	dieWithBench(cmd)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
