@@ -123,7 +123,7 @@ func (e *Engine) changeMember(ch *channel, node string, op Op, conn string, m *M
 		case before != nil:
 			// Another node's entry came again with a new name or info.
 			o.ds = append(o.ds, e.updated(ch, before, m, nil)...)
-		case added && c != nil && c.resumed != nil && c.resumed.ID == m.ID:
+		case added && c != nil && c.resumed() != nil && c.resumed().ID == m.ID:
 			// A connection that took over a lost one's member, present
 			// already: nobody hears of it but itself (its confirmation).
 			kind := KindNewChannelMember

@@ -60,7 +60,15 @@ type present struct {
 	member *Member
 	seq    uint64 // order of arrival in the channel, for paging
 	first  entryRef
-	more   []entryRef
+	more   *[]entryRef // the other entries, rare: nil when there is one
+}
+
+// dropMore removes the i-th of p's other entries.
+func (p *present) dropMore(i int) {
+	*p.more = slices.Delete(*p.more, i, i+1)
+	if len(*p.more) == 0 {
+		p.more = nil
+	}
 }
 
 // entryRef names a presence entry's connection: a session id on a node
@@ -116,7 +124,7 @@ func (ch *channel) add(node, conn string, m *Member) (before *Member, first, add
 		}
 		return nil, true, true
 	}
-	if p.first == ref || slices.Contains(p.more, ref) {
+	if p.first == ref || p.more != nil && slices.Contains(*p.more, ref) {
 		if p.member.Equal(*m) {
 			return nil, false, false
 		}
@@ -124,7 +132,10 @@ func (ch *channel) add(node, conn string, m *Member) (before *Member, first, add
 		ch.list.Store(nil)
 		return before, false, false
 	}
-	p.more = append(p.more, ref)
+	if p.more == nil {
+		p.more = new([]entryRef)
+	}
+	*p.more = append(*p.more, ref)
 	return nil, false, true
 }
 
@@ -168,7 +179,7 @@ func (ch *channel) remove(node, conn, id string) (m *Member, found, last bool) {
 	}
 	ref := entryRef{node, conn}
 	switch {
-	case p.first == ref && len(p.more) == 0:
+	case p.first == ref && p.more == nil:
 		if i := slices.Index(ch.members, p); i >= 0 {
 			ch.members = slices.Delete(ch.members, i, i+1)
 		}
@@ -181,14 +192,17 @@ func (ch *channel) remove(node, conn, id string) (m *Member, found, last bool) {
 		}
 		return p.member, true, true
 	case p.first == ref:
-		p.first = p.more[0]
-		p.more = slices.Delete(p.more, 0, 1)
+		p.first = (*p.more)[0]
+		p.dropMore(0)
 	default:
-		i := slices.Index(p.more, ref)
+		i := -1
+		if p.more != nil {
+			i = slices.Index(*p.more, ref)
+		}
 		if i < 0 {
 			return nil, false, false
 		}
-		p.more = slices.Delete(p.more, i, i+1)
+		p.dropMore(i)
 	}
 	return p.member, true, false
 }

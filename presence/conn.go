@@ -21,23 +21,45 @@ type Conn struct {
 	// and invMu are leaf locks.
 	mu     sync.Mutex
 	closed bool
+	mode   Mode // ModeDiffs after UseDiffs; guarded by mu
 	// member and subs are written with both mu and view held, so the
 	// engine reads them under mu, and Member, Channels and Entries under
 	// view alone: hooks, which run while mu is held, can call those.
 	view   sync.RWMutex
 	member *Member        // the joined member (sgc), nil before Join
 	subs   []subscription // in the order subscribed
-	mode   Mode           // ModeDiffs after UseDiffs; guarded by mu
-	// token is the resume token given at the join (with a grace); resumed
-	// the member of the lost connection this one took over (Resume),
-	// which its join joins as. Guarded by mu (token: and view).
-	token   *resumeToken // nil without a grace: most servers keep no token
-	resumed *Member
+	// takeover is set only under a grace: most servers keep nothing.
+	// Guarded by mu (its token: and view).
+	takeover *takeover
 
 	invMu   sync.Mutex
 	invites []invitation // pending invitations received, oldest first
 
 	grp connState // guarded by the engine's Groups.connMu
+}
+
+// takeover is what a connection keeps for taking over presence under a
+// grace: the resume token given at its join, and the member of the lost
+// connection it took over (Resume), which its join joins as.
+type takeover struct {
+	token   *resumeToken
+	resumed *Member
+}
+
+// resumed is the member c took over, or nil. c.mu must be held.
+func (c *Conn) resumed() *Member {
+	if c.takeover == nil {
+		return nil
+	}
+	return c.takeover.resumed
+}
+
+// takeoverState returns c's takeover state, making it. c.mu must be held.
+func (c *Conn) takeoverState() *takeover {
+	if c.takeover == nil {
+		c.takeover = &takeover{}
+	}
+	return c.takeover
 }
 
 // subscription is one channel a connection is subscribed to, with the

@@ -77,10 +77,10 @@ func (e *Engine) Grace() time.Duration { return e.opts.Grace }
 func (c *Conn) ResumeToken() string {
 	c.view.RLock()
 	defer c.view.RUnlock()
-	if c.token == nil {
+	if c.takeover == nil || c.takeover.token == nil {
 		return ""
 	}
-	return c.token.token
+	return c.takeover.token.token
 }
 
 // Lost ends a connection lost without a leave. Without Options.Grace it is
@@ -260,7 +260,7 @@ func (e *Engine) Resume(ctx context.Context, c *Conn, token string) error {
 	if c.closed {
 		return ErrClosed
 	}
-	if c.member != nil || c.resumed != nil {
+	if c.member != nil || c.resumed() != nil {
 		return ErrResumeRefused
 	}
 	secret, conn, node, ok := parseToken(token)
@@ -271,7 +271,7 @@ func (e *Engine) Resume(ctx context.Context, c *Conn, token string) error {
 	if err != nil {
 		return err
 	}
-	c.resumed = &m
+	c.takeoverState().resumed = &m
 	return nil
 }
 
@@ -305,7 +305,7 @@ func (e *Engine) claimByIdentity(ctx context.Context, c *Conn, id string) bool {
 	if err != nil {
 		return false
 	}
-	c.resumed = &m
+	c.takeoverState().resumed = &m
 	return true
 }
 
@@ -361,7 +361,7 @@ func (e *Engine) claimLocal(conn, secret, identity string) (Member, error) {
 		return Member{}, ErrResumeRefused
 	case secret != "":
 		h := sha256.Sum256([]byte(secret))
-		if c.token == nil || subtle.ConstantTimeCompare(h[:], c.token.hash[:]) != 1 {
+		if c.takeover == nil || c.takeover.token == nil || subtle.ConstantTimeCompare(h[:], c.takeover.token.hash[:]) != 1 {
 			return Member{}, ErrResumeRefused
 		}
 	case c.ident == nil || c.ident.ID != identity:

@@ -57,7 +57,7 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	if c.member != nil {
 		return ErrMemberExists
 	}
-	switch r := c.resumed; {
+	switch r := c.resumed(); {
 	case r != nil:
 		// Resume: the member of the lost connection, under the name and
 		// info the join brings (or its own).
@@ -81,7 +81,7 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	ch := e.everyone
 	ch.mu.Lock()
 	taken := ch.has(m.ID) || (e.held.held(m.ID) && !c.presentAs(m.ID))
-	if taken && (c.resumed == nil || c.resumed.ID != m.ID) {
+	if r := c.resumed(); taken && (r == nil || r.ID != m.ID) {
 		ch.mu.Unlock()
 		return ErrMemberExists
 	}
@@ -89,7 +89,7 @@ func (e *Engine) Join(ctx context.Context, c *Conn, m Member) error {
 	c.setMember(member)
 	if e.opts.Grace > 0 {
 		c.view.Lock()
-		c.token = newResumeToken(e.opts.Node, c.id)
+		c.takeoverState().token = newResumeToken(e.opts.Node, c.id)
 		c.view.Unlock()
 	}
 	diffs := c.mode == ModeDiffs && e.opts.MemberEvents == MemberEventsAll

@@ -7,6 +7,17 @@ import (
 	"github.com/rollcall/rollcall/protocol/sgcwire"
 )
 
+// The extensions a session accepted, besides diffs, as bits of
+// session.exts (one word per connection, not one per extension).
+const (
+	extUpdates uint32 = 1 << iota
+	extCounts
+	extResume
+)
+
+// accepted reports whether the session accepted the extension ext.
+func (sess *session) accepted(ext uint32) bool { return sess.exts.Load()&ext != 0 }
+
 // hello answers a rollcall@hello: it turns on the extensions the session
 // asks for and knows, and answers with those it accepted (unknown names
 // are left out). Diffs asked for after the join are refused with
@@ -36,14 +47,14 @@ func (sess *session) hello(m *sgcwire.Message) error {
 				continue
 			}
 		case sgcwire.ExtUpdates:
-			sess.updates.Store(true)
+			sess.exts.Or(extUpdates)
 		case sgcwire.ExtCounts:
-			sess.counts.Store(true)
+			sess.exts.Or(extCounts)
 		case sgcwire.ExtResume:
 			if sess.h.cfg.Engine.Grace() <= 0 {
 				continue // no lost presence waits: no token to give
 			}
-			sess.resume.Store(true)
+			sess.exts.Or(extResume)
 		default:
 			continue
 		}
@@ -60,7 +71,7 @@ func (sess *session) join(m *sgcwire.Message) error {
 	if err := sess.h.cfg.Engine.Join(sess.ctx, sess.pc, presence.Member{ID: m.Member.ID, Name: m.Member.Name, Info: []byte(m.Member.Info)}); err != nil {
 		return err
 	}
-	if token := sess.pc.ResumeToken(); token != "" && sess.resume.Load() {
+	if token := sess.pc.ResumeToken(); token != "" && sess.accepted(extResume) {
 		sess.send(sess.h.enc.Encode(&sgcwire.Message{Method: sgcwire.MethodResume, Token: token}))
 	}
 	return nil

@@ -34,10 +34,10 @@ type session struct {
 	// acking is set once the client has sent an acknowledgment or a
 	// frame with an id: only then are unacknowledged frames re-sent.
 	acking atomic.Bool
-	// updates, counts and resume are set when the session accepted those
-	// extensions (rollcall@hello); diffs are the engine's (pc.Mode).
-	updates, counts, resume atomic.Bool
-	log                     *slog.Logger
+	// exts are the extensions the session accepted (rollcall@hello), as
+	// ext bits; diffs are the engine's (pc.Mode).
+	exts atomic.Uint32
+	log  *slog.Logger
 }
 
 func newSession(h *Handler, tc *transport.Conn, p adapter.Peer) *session {
@@ -111,7 +111,7 @@ func (sess *session) Deliver(ev *presence.Event) {
 		sess.sendPages(ev)
 		return
 	case presence.KindUpdateMember, presence.KindUpdateChannelMember:
-		if !sess.updates.Load() {
+		if !sess.accepted(extUpdates) {
 			return // a client that did not ask gets nothing new
 		}
 	}
@@ -246,7 +246,7 @@ func (sess *session) dispatch(m *sgcwire.Message) error {
 	case sgcwire.MethodRemoveMember:
 		return e.Leave(ctx, pc, m.Member.ID)
 	case sgcwire.MethodNewChannelMember:
-		if m.Counts && m.Channel != "" && sess.counts.Load() {
+		if m.Counts && m.Channel != "" && sess.accepted(extCounts) {
 			return sess.subscribeCounts(m.Channel)
 		}
 		return e.Subscribe(ctx, pc, m.Channel)
