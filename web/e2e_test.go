@@ -18,7 +18,8 @@ import (
 
 // TestBrowserClientAgainstServer runs rollcall.js under node against a real
 // server (plain and Base64, with acknowledgments on): join, member lists,
-// invitation accepted, publish, an error, and a dropped socket restored.
+// the rollcall extension taken and a member map kept, invitation accepted,
+// publish, an error, and a dropped socket restored.
 func TestBrowserClientAgainstServer(t *testing.T) {
 	node := nodePath(t)
 	args := nodeArgs(node)
