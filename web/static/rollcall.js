@@ -835,13 +835,19 @@ export class Presence {
    * Changes this member's name and info (its id stays). Everyone who hears
    * of it gets a memberupdate / channelmemberupdate event (a diff client in
    * its member map), this client too once done; a server hook may refuse it
-   * (an "error" event with code 49). Needs a rollcall server.
+   * (an "error" event with code 49). Needs a rollcall server. After a
+   * reconnect the client joins as the name and info the server confirmed
+   * (as these, at once, when the server tells no updates).
    * @param {string} name
    * @param {string} [info]
    */
   update(name, info = "") {
-    if (this._wanted) this._wanted = { ...this._wanted, name, info };
-    return this.send({ method: Method.updateMember, member: { ...this._self(), name, info } });
+    const ok = this.send({ method: Method.updateMember, member: { ...this._self(), name, info } });
+    // A server that accepted "updates" confirms (our own memberupdate,
+    // which sets _wanted) or refuses: a refused name is never rejoined as.
+    const confirmed = ok && this.me !== null && this.extensions.includes("updates");
+    if (this._wanted && !confirmed) this._wanted = { ...this._wanted, name, info };
+    return ok;
   }
 
   /**

@@ -558,9 +558,36 @@ test("update: the frame, our own confirmation, the events; a refusal is an error
     ["memberupdate", SESSION, true],
     ["channelmemberupdate", "B", false],
   ]);
+  p.update("forbidden", "");
   sock().deliver(frame(Method.errorMemberChannel, { error: { code: 49, text: "Update Member request has been denied." }, channel: { name: "" }, member: me }));
   assert.equal(got.at(-1)[0], "error");
   assert.equal(got.at(-1)[1].code, 49);
+  assert.deepEqual(p.me, me, "a refused update changed the member");
+});
+
+test("update: a reconnect joins as the last confirmed name, never a refused one", async () => {
+  const { p, sock, timers } = await joinedExt();
+  p.update("alicia", "away");
+  sock().deliver(frame(Method.updateMember, { member: { id: SESSION, name: "alicia", info: "away" } }));
+  p.update("forbidden", "");
+  sock().deliver(frame(Method.errorMemberChannel, { error: { code: 49, text: "Update Member request has been denied." }, channel: { name: "" }, member: {} }));
+  // Sent but not yet answered when the socket drops: not confirmed either.
+  p.update("pending", "");
+  sock().drop();
+  timers.runNext();
+  sock().open();
+  sock().deliver(frame(Method.session, { message: { text: "00000000000000000000000000000002" } }));
+  assert.deepEqual(sock().frames()[1], frame(Method.newMember, { member: { id: "00000000000000000000000000000002", name: "alicia", info: "away" } }));
+
+  // Without the updates extension nothing confirms: the name changes at once.
+  sock().deliver(frame(Method.newMember, { member: { id: "00000000000000000000000000000002", name: "alicia", info: "away" } }));
+  p.extensions = [];
+  p.update("ally", "");
+  sock().drop();
+  timers.runNext();
+  sock().open();
+  sock().deliver(frame(Method.session, { message: { text: "00000000000000000000000000000003" } }));
+  assert.deepEqual(sock().frames()[1], frame(Method.newMember, { member: { id: "00000000000000000000000000000003", name: "ally", info: "" } }));
 });
 
 test("resume: the last token is presented once, on a reconnect, never after close; a refusal is no error", async () => {

@@ -50,6 +50,10 @@ assert.deepEqual((await a.getMembers("")).map((m) => m.name), ["alice é", "bob"
 let sub = next(a, "newchannelmember", (e) => e.self);
 a.subscribe(CH);
 await sub;
+// The rollcall extension was asked for and taken, in Base64 too: a's map
+// of the channel (a non-ASCII name) is the list the server gave.
+assert.deepEqual(a.extensions, ["diffs", "updates", "counts"]);
+assert.deepEqual(a.channelMembers(CH).map((m) => m.name), ["alice é"]);
 
 // b is invited, accepts (subscribing), a hears the subscription and the answer.
 b.on("invitation", (e) => e.invitation.accept());
