@@ -15,15 +15,33 @@ const DefaultCountInterval = 250 * time.Millisecond
 // Guarded by the channel's mu.
 type countState struct {
 	open  bool // an interval runs
+	held  bool // open without an interval: a batch is applied (channel.hold)
 	dirty bool // the count changed during it
 	timer *time.Timer
 }
 
-func (e *Engine) countInterval() time.Duration {
-	if e.opts.CountInterval <= 0 {
-		return DefaultCountInterval
+// DefaultCountRate is the most count frames per second one channel's
+// counts make on a node (Options.CountRate).
+const DefaultCountRate = 10000
+
+// countInterval is the time between two counts of ch: the interval, or
+// longer when ch has more ModeCounts subscribers than the node's count
+// rate lets it tell that often (every count is a frame to each of them,
+// and at tens of thousands the writes are the node's work). ch.mu must be
+// held.
+func (e *Engine) countInterval(ch *channel) time.Duration {
+	d := e.opts.CountInterval
+	if d <= 0 {
+		d = DefaultCountInterval
 	}
-	return e.opts.CountInterval
+	rate := e.opts.CountRate
+	if rate == 0 {
+		rate = DefaultCountRate
+	}
+	if rate > 0 {
+		d = max(d, time.Duration(ch.countSubs)*time.Second/time.Duration(rate))
+	}
+	return d
 }
 
 // noteCountSub counts a ModeCounts subscriber in or out (delta ±1). ch.mu
@@ -60,9 +78,9 @@ func (e *Engine) countDue(ch *channel) (delivery, bool) {
 	}
 	s.open = true
 	if s.timer == nil {
-		s.timer = time.AfterFunc(e.countInterval(), func() { e.countEnd(ch, s) })
+		s.timer = time.AfterFunc(e.countInterval(ch), func() { e.countEnd(ch, s) })
 	} else {
-		s.timer.Reset(e.countInterval())
+		s.timer.Reset(e.countInterval(ch))
 	}
 	return delivery{op: deliverAll, to: toCounts, ev: ch.countEvent()}, true
 }
@@ -79,7 +97,7 @@ func (e *Engine) countEnd(ch *channel, s *countState) {
 		return
 	}
 	s.dirty = false
-	s.timer.Reset(e.countInterval())
+	s.timer.Reset(e.countInterval(ch))
 	t := ch.out.push(delivery{op: deliverAll, to: toCounts, ev: ch.countEvent()})
 	ch.mu.Unlock()
 	ch.out.flush(t)

@@ -51,6 +51,7 @@ type diffState struct {
 	// open is set while a window runs: changes wait for its end. The
 	// first change of a quiet channel goes out at once and opens one.
 	open  bool
+	held  bool // open without a window: a batch is applied (channel.hold)
 	timer *time.Timer
 	list  *Event // the member list at base, once built, until base moves
 }

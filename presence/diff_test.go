@@ -396,6 +396,58 @@ func TestCountsArePaced(t *testing.T) {
 	})
 }
 
+// TestCountRateStretchesTheInterval: a channel with more counts-only
+// subscribers than the node's count rate allows at the interval hears its
+// count every subscribers / rate seconds instead, the last one right.
+func TestCountRateStretchesTheInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		// 20 counts subscribers at 10 frames a second: a count every 2 s.
+		e := presence.New(presence.Options{CountInterval: 100 * time.Millisecond, CountRate: 10})
+		var viewers []*presence.Conn
+		var recs []*recorder
+		for n := range 20 {
+			rec := &recorder{}
+			c := e.Connect(sessionID(n), rec)
+			mustOK(t, e.Join(ctx, c, presence.Member{}))
+			me, _ := c.Member()
+			mustOK(t, e.SubscribeWith(ctx, c, "live", presence.Subscription{Member: &me, Counts: true}))
+			viewers, recs = append(viewers, c), append(recs, rec)
+		}
+		time.Sleep(3 * time.Second) // the viewers' own counts settle
+		synctest.Wait()
+		for _, rec := range recs {
+			rec.take()
+		}
+		start := time.Now()
+		var conns []*presence.Conn
+		for n := range 100 {
+			m := e.Connect(sessionID(100+n), nopSink{})
+			mustOK(t, e.Join(ctx, m, presence.Member{}))
+			mustOK(t, e.Subscribe(ctx, m, "live"))
+			conns = append(conns, m)
+			time.Sleep(60 * time.Millisecond) // a join every 60 ms for 6 s
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		elapsed := time.Since(start)
+		for i, rec := range recs {
+			cs := kinds(rec.take(), presence.KindCount, "live")
+			// At the interval alone it would be about 60 counts.
+			if most := int(elapsed/(2*time.Second)) + 1; len(cs) > most || len(cs) < 2 {
+				t.Fatalf("viewer %d: %d counts in %v, want 2..%d", i, len(cs), elapsed, most)
+			}
+			if last := cs[len(cs)-1].Count; last != 120 {
+				t.Fatalf("viewer %d: last count %d, want 120", i, last)
+			}
+		}
+		for _, m := range append(conns, viewers...) {
+			e.Disconnect(m)
+		}
+		synctest.Wait()
+	})
+}
+
 // TestMembersPageUnderChanges pages through a channel while members join
 // and leave: every member present from the first page to the last is on
 // exactly one page.
@@ -533,4 +585,56 @@ func mustOK(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDeadNodeIsOneDiff: the entries of a node that died go to a diff
+// subscriber as one diff and to a counts subscriber as one count, at
+// once, not the first leave at once and the rest a window later.
+func TestDeadNodeIsOneDiff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		e := presence.New(presence.Options{DiffWindow: 100 * time.Millisecond, CountInterval: 250 * time.Millisecond})
+		obs, viewer := &recorder{}, &recorder{}
+		oc := e.Connect(sessionID(1), obs)
+		mustOK(t, oc.UseDiffs())
+		mustOK(t, e.Join(ctx, oc, presence.Member{Name: "obs"}))
+		mustOK(t, e.Subscribe(ctx, oc, "room"))
+		vc := e.Connect(sessionID(2), viewer)
+		mustOK(t, e.Join(ctx, vc, presence.Member{Name: "viewer"}))
+		me, _ := vc.Member()
+		mustOK(t, e.SubscribeWith(ctx, vc, "room", presence.Subscription{Member: &me, Counts: true}))
+		r := e.Receiver()
+		for n := range 50 {
+			m := presence.Member{ID: fmt.Sprint("remote", n), Name: fmt.Sprint("r", n)}
+			r.Apply("b", presence.Change{Op: presence.OpAdd, Conn: fmt.Sprint("c", n), Channel: presence.Everyone, Member: m})
+			r.Apply("b", presence.Change{Op: presence.OpAdd, Conn: fmt.Sprint("c", n), Channel: "room", Member: m})
+		}
+		time.Sleep(time.Second) // every window and interval ends
+		synctest.Wait()
+		obs.take()
+		viewer.take()
+
+		r.Forget("b")
+		synctest.Wait() // no time passes
+		diffs := kinds(obs.take(), presence.KindDiff, "room")
+		if len(diffs) != 1 || len(diffs[0].Diff.Left) != 50 {
+			var left []int
+			for _, d := range diffs {
+				left = append(left, len(d.Diff.Left))
+			}
+			t.Fatalf("at the node's death: %d diffs with %v leaves, want one with 50", len(diffs), left)
+		}
+		counts := kinds(viewer.take(), presence.KindCount, "room")
+		if len(counts) != 1 || counts[0].Count != 2 {
+			t.Fatalf("at the node's death: counts %v, want one of 2", counts)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if d, c := kinds(obs.take(), presence.KindDiff, "room"), kinds(viewer.take(), presence.KindCount, "room"); len(d)+len(c) != 0 {
+			t.Fatalf("after the death: %d more diffs and %d more counts", len(d), len(c))
+		}
+		e.Disconnect(oc)
+		e.Disconnect(vc)
+		synctest.Wait()
+	})
 }

@@ -125,6 +125,12 @@ type Options struct {
 	// CountInterval is the least time between two counts sent to a
 	// channel's ModeCounts subscribers. Zero is DefaultCountInterval.
 	CountInterval time.Duration
+	// CountRate is the most count frames per second one channel's counts
+	// make on this node: a channel with more ModeCounts subscribers than
+	// CountRate × CountInterval hears its count less often, every
+	// subscribers / CountRate seconds (30,000 subscribers at 10,000: every
+	// 3 s). Zero is DefaultCountRate; negative: no limit.
+	CountRate int
 	// Grace keeps the presence of a connection lost without a leave
 	// (Engine.Lost) for this long, for the same member to take it over on
 	// any node (Engine.Resume, or a join of the same identity) without

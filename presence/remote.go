@@ -81,15 +81,10 @@ func (r receiver) Sync(node string, snapshot []Change) {
 		}
 	}
 	sortLeaves(gone)
-	for _, ch := range gone {
-		e.applyRemote(node, ch, OriginReplica)
-	}
 	// Joins in the snapshot's order: Everyone first, as a member joins
 	// before it subscribes.
 	slices.SortStableFunc(added, func(a, b Change) int { return boolOrder(a.Channel != Everyone, b.Channel != Everyone) })
-	for _, ch := range added {
-		e.applyRemote(node, ch, OriginReplica)
-	}
+	e.batch(append(gone, added...), func(chg Change) { e.applyRemote(node, chg, OriginReplica) })
 }
 
 func (r receiver) Forget(node string) {
@@ -103,9 +98,7 @@ func (r receiver) Forget(node string) {
 		gone = append(gone, Change{Op: OpRemove, Conn: k.conn, Channel: k.channel, Member: m})
 	}
 	sortLeaves(gone)
-	for _, ch := range gone {
-		e.applyRemote(node, ch, OriginForgotten)
-	}
+	e.batch(gone, func(chg Change) { e.applyRemote(node, chg, OriginForgotten) })
 }
 
 func (r receiver) Entries() []Change {

@@ -142,6 +142,10 @@ type Options struct {
 	// 100 ms and 250 ms).
 	DiffWindow    time.Duration
 	CountInterval time.Duration
+	// CountRate is the most count frames per second one channel's counts
+	// make on this node (presence.Options.CountRate; zero: 10,000; a
+	// negative value: no limit).
+	CountRate int
 	// PresenceGrace keeps the presence of an sgc connection lost without
 	// a leave for this long, for its client to take over on any node
 	// (presence.Options.Grace); zero: it leaves at once, as in sgc.
@@ -318,6 +322,7 @@ func New(opts Options) (*Server, error) {
 		MemberEvents:         opts.MemberEvents,
 		DiffWindow:           opts.DiffWindow,
 		CountInterval:        opts.CountInterval,
+		CountRate:            opts.CountRate,
 		Grace:                opts.PresenceGrace,
 		MaxGhosts:            opts.PresenceGraceMax,
 		MaxChannelsPerConn:   opts.Limits.MaxChannelsPerConn,

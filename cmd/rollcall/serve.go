@@ -46,6 +46,7 @@ type config struct {
 	PresenceGrace     time.Duration `yaml:"presence_grace"`
 	PresenceGraceMax  int           `yaml:"presence_grace_max"`
 	CountInterval     time.Duration `yaml:"count_interval"`
+	CountRate         int           `yaml:"count_rate"`
 	PingInterval      time.Duration `yaml:"ping_interval"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
@@ -117,6 +118,7 @@ func defaultConfig() config {
 	c.MemberEvents = "all"
 	c.DiffWindow = presence.DefaultDiffWindow
 	c.CountInterval = presence.DefaultCountInterval
+	c.CountRate = presence.DefaultCountRate
 	c.Auth.Mode = "none"
 	c.PingInterval = server.DefaultPingInterval
 	c.IdleTimeout = transport.DefaultIdleTimeout
@@ -202,6 +204,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PresenceGraceMax, "presence-grace-max", c.PresenceGraceMax, "most lost connections whose presence is kept at once under --presence-grace; past it a lost connection leaves at once")
 	durationVar(fs, &c.PresenceGrace, "presence-grace", "keep the presence of an sgc connection lost without a leave this long, for its client to come back (resume token, or the same user) on any node without anyone seeing it leave; a node stopped with SIGTERM keeps it until its clients moved (0: leave at once, as sgc)")
 	durationVar(fs, &c.CountInterval, "count-interval", "the least time between two member counts sent to counts-only subscribers")
+	fs.IntVar(&c.CountRate, "count-rate", c.CountRate, "most count frames per second one channel's counts make on this node: a channel with more counts-only subscribers than this × --count-interval hears its count less often (0: no limit)")
 	fs.BoolVar(&c.Debug, "debug", c.Debug, "serve the profiler at /debug/pprof/ and runtime figures at /debug/stats (for benchmarks; do not expose)")
 	fs.BoolVar(&c.KeepEmptyChannels, "keep-empty-channels", c.KeepEmptyChannels, "keep channels after their last member leaves")
 	fs.BoolVar(&c.Strict, "strict", c.Strict, "close (1002) a connection that sends a frame that is not JSON, has the wrong jsonrpc or no method, and answer unknown methods with error 41 (default: error 40 or ignored, the connection stays open)")
@@ -497,6 +500,7 @@ func (c *config) validate() error {
 	positive("--ping-interval (ping_interval)", c.PingInterval)
 	positive("--count-interval (count_interval)", c.CountInterval)
 	atLeast("--presence-grace-max (presence_grace_max)", int64(c.PresenceGraceMax), 1, "")
+	atLeast("--count-rate (count_rate)", int64(c.CountRate), 0, "")
 	if c.PresenceGrace < 0 {
 		bad = append(bad, fmt.Sprintf("--presence-grace (presence_grace) must be 0 (leave at once) or positive, got %v", c.PresenceGrace))
 	}
@@ -607,6 +611,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts := cfg.serverOptions(log)
 	opts.MemberEvents = memberEvents
 	opts.DiffWindow, opts.CountInterval = cfg.DiffWindow, cfg.CountInterval
+	opts.CountRate = cfg.CountRate
+	if cfg.CountRate == 0 {
+		opts.CountRate = -1 // the engine's "no limit"; its zero is the default
+	}
 	opts.PresenceGrace, opts.PresenceGraceMax = cfg.PresenceGrace, cfg.PresenceGraceMax
 	if cfg.DiffWindow == 0 {
 		opts.DiffWindow = -1 // the engine's "at once"; its zero is the default

@@ -2,12 +2,13 @@ package sgcwire
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
 
-// decodeCanonical reads the frames that carry many members, and the member
-// events of a join storm, without encoding/json, when they are exactly as
+// decodeCanonical reads the frames that carry many members, the member
+// events of a join storm and member counts without encoding/json, when they are exactly as
 // Encoder writes them (keys in its order, no whitespace, no escapes, no
 // Base64 value): a client that asked for diffs gets every member of a big
 // channel in such frames, and reading them is most of its work. ok false
@@ -61,6 +62,11 @@ func decodeCanonical(frame []byte) (m *Message, ok bool) {
 		s.list(func() { m.Left = append(m.Left, s.str()) })
 		s.lit(`,"updated":`)
 		m.Updated = s.members()
+	case MethodCount: // many of them go to the audience of a big channel
+		s.lit(`,"channel":{"name":`)
+		m.Channel = s.str()
+		s.lit(`},"count":`)
+		m.Count = int(min(s.uint(), math.MaxInt32))
 	default:
 		return nil, false
 	}

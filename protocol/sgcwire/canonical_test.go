@@ -26,7 +26,7 @@ func TestCanonicalDecode(t *testing.T) {
 	accepted := 0
 	for i := range 2000 {
 		m := Message{Channel: names[r.IntN(len(names))]}
-		switch i % 6 {
+		switch i % 7 {
 		case 0:
 			m.Method, m.Version, m.Members, m.More = MethodList, r.Uint64N(1e6), members(), r.IntN(2) == 0
 		case 1:
@@ -42,6 +42,8 @@ func TestCanonicalDecode(t *testing.T) {
 			m.Method, m.Member, m.Channel = MethodNewMember, member(), ""
 		case 5:
 			m.Method, m.Member, m.Channel = MethodRemoveMember, member(), ""
+		case 6:
+			m.Method, m.Count = MethodCount, r.IntN(100000)
 		}
 		if r.IntN(4) == 0 {
 			m.ID = NewID()
