@@ -26,7 +26,13 @@ Three rollcall serve node processes on embedded NATS, on 127.0.0.1, with
              the kill, and the time until a survivor's member list no longer
              names the killed node's members
   joinstorm  --storm members join one channel at once, spread over the nodes:
-             time until every node lists them all, frames written in the storm
+             time until every node lists them all, frames written in the storm.
+             With --generators N the clients run in N generator processes
+             (rollcall bench-worker) and each keeps a view of the channel; with
+             --observers K only K of them do (diffs or per event) and the rest
+             join counts-only, the audience of a channel too big for everyone to
+             list everyone. Converged is then when every view holds every member
+             and every node lists them all.
 
 Each part runs once per --presence mode: how the Go clients hear member
 changes, diffs (the default: a member list when subscribing, then one folded
@@ -52,6 +58,8 @@ func runBenchCluster(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&p.Members, "members", 3000, "crash: members of the channel")
 	fs.IntVar(&p.Runs, "runs", 10, "crash: kills, each on a fresh cluster")
 	fs.IntVar(&p.Storm, "storm", 2000, "joinstorm: members")
+	fs.IntVar(&p.Generators, "generators", 0, "joinstorm: run the clients in this many generator processes (0: in this one, unless --observers)")
+	fs.IntVar(&p.Observers, "observers", 0, "joinstorm: only this many members keep a view of the channel, the rest hear its count (in generator processes)")
 	fs.IntVar(&p.Channels, "channels", 10, "fanout: channels")
 	fs.IntVar(&p.Subscribers, "subscribers", 30, "fanout: subscribers per channel")
 	fs.IntVar(&p.Publishers, "publishers", 10, "fanout: publishers (on n1)")

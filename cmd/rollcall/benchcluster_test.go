@@ -77,3 +77,27 @@ func TestBenchClusterCentrifugeRedis(t *testing.T) {
 		t.Errorf("no ratio column:\n%s", &stdout)
 	}
 }
+
+// TestBenchClusterJoinstormGenerators runs the cluster join storm with its
+// clients in generator processes, a few keeping views (per event and with
+// diffs) and the rest counts-only: every view ends up holding every member
+// and agreeing with a node's list.
+func TestBenchClusterJoinstormGenerators(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "bench", "cluster", "--only", "joinstorm", "--storm", "90", "--observers", "9",
+		"--generators", "2", "--presence", "per-event,diffs", "--timeout", "30s")
+	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench cluster: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	for _, mode := range []string{"per-event", "diffs"} {
+		if !strings.Contains(stdout.String(), "| "+mode+" | ") {
+			t.Errorf("no %s row:\n%s", mode, &stdout)
+		}
+		if !strings.Contains(stderr.String(), "joinstorm "+mode+": 90 clients in 2 generators") ||
+			!strings.Contains(stderr.String(), "views unlike a node's list: 0") {
+			t.Errorf("%s: the storm's log does not show 90 clients in 2 generators whose views agree:\n%s", mode, &stderr)
+		}
+	}
+}

@@ -39,6 +39,11 @@ type ClusterParams struct {
 	// Presence are the modes the clients hear member changes in (PerEvent,
 	// Diffs); each part runs once per mode, in this order. Empty: Diffs.
 	Presence []string
+	// Generators, if set, runs the join storm's clients in that many
+	// generator processes instead of this one; Observers, if set, makes
+	// only that many of them keep a view of the channel, the rest joining
+	// counts-only (and implies generators).
+	Generators, Observers int
 	// LeaveTimeout is how long after a kill the leaves (and the member
 	// list) are awaited.
 	LeaveTimeout time.Duration
@@ -222,6 +227,34 @@ func (n *node) members(channel string) ([]string, error) {
 		ids[i] = m.ID
 	}
 	return ids, nil
+}
+
+// count is the node's member count of channel.
+func (n *node) count(channel string) (int, error) {
+	var st struct {
+		Members int `json:"members"`
+	}
+	if err := n.get("/api/channels/"+channel, &st); err != nil {
+		return 0, fmt.Errorf("%s: %w", n.name, err)
+	}
+	return st.Members, nil
+}
+
+// counts reports whether every node counts want members in channel, and
+// what they count.
+func counts(nodes []*node, channel string, want int) (bool, string) {
+	all := true
+	var got []string
+	for _, nd := range nodes {
+		c, err := nd.count(channel)
+		if err != nil {
+			got = append(got, err.Error())
+		} else {
+			got = append(got, strconv.Itoa(c))
+		}
+		all = all && err == nil && c == want
+	}
+	return all, strings.Join(got, ", ")
 }
 
 // lists reports whether the node lists want members in channel.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,14 @@ func (b *cluster) crashServers() []crashServer {
 // with a comparator the same on three Centrifuge nodes on one Redis,
 // alternating runs, and a table of both with the ratio.
 func (b *cluster) crash(ctx context.Context, w io.Writer) error {
-	fmt.Fprintf(w, "crash: a %d-member channel over 3 nodes, kill -9 of one, %d runs (a fresh cluster each), leaves awaited up to %v a run\n\n", b.p.Members, b.p.Runs, b.p.LeaveTimeout)
+	fmt.Fprintf(w, "crash: a %d-member channel over 3 nodes, kill -9 of one, %d runs (a fresh cluster each), leaves awaited up to %v a run", b.p.Members, b.p.Runs, b.p.LeaveTimeout)
+	switch {
+	case b.p.Observers > 0:
+		fmt.Fprintf(w, "; %d of the members are subscribers that hear member changes, the rest hear the count only; clients in generator processes", b.p.Observers)
+	case b.p.Generators > 0:
+		fmt.Fprintf(w, "; clients in %d generator processes", b.p.Generators)
+	}
+	fmt.Fprint(w, "\n\n")
 	servers := b.crashServers()
 	rep := &Report{Scenario: "cluster crash", Started: time.Now()}
 	pooled := map[string]*crashTally{}
@@ -119,6 +127,9 @@ func (b *cluster) crash(ctx context.Context, w io.Writer) error {
 // node's member list is polled every crashPollStep. The clients hear
 // member changes in presence mode mode.
 func (b *cluster) crashOnce(ctx context.Context, victim int, mode string) (*crashTally, error) {
+	if b.p.Generators > 0 || b.p.Observers > 0 {
+		return b.crashFleet(ctx, victim, mode)
+	}
 	nodes, stop, err := b.startNodes(ctx, 3)
 	if err != nil {
 		return nil, err
@@ -178,6 +189,94 @@ func (b *cluster) crashOnce(ctx context.Context, victim int, mode string) (*cras
 	witness := nodes[(victim+1)%3]
 	k := b.kill(ctx, nodes[victim].process, &killed, n, victims, func() ([]string, error) { return witness.members("room") })
 	t := k.tally(ctx, survivors, victims, &falseCount)
+	t.frames = int64(framesSettled(ctx, alive, 500*time.Millisecond, b.p.Timeout) - framesBefore)
+	for i, nd := range nodes {
+		if i != victim {
+			if at := nd.dead.Load(); at > k.at.UnixNano() {
+				fmt.Fprintf(b.log, "crash: %s saw the kill after %.1f ms\n", nd.name, ms(time.Duration(at-k.at.UnixNano())))
+			}
+		}
+	}
+	return t, nil
+}
+
+// crashFleet is crashOnce with the clients in generator processes (the
+// worker's crash): b.p.Generators of them, or one per 8,000 clients and at
+// least two; with b.p.Observers only that many clients, spread over the
+// nodes, hear member changes (in presence mode mode), the rest join
+// counts-only.
+func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*crashTally, error) {
+	nodes, stop, err := b.startNodes(ctx, 3)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	n := b.p.Members
+	p := Params{Scenario: "crash", Driver: SGC{Diffs: mode == Diffs}.Name(), Conns: n, Observers: b.p.Observers,
+		Duration: b.p.LeaveTimeout, Timeout: b.p.Timeout}
+	for _, nd := range nodes {
+		p.Targets = append(p.Targets, "ws://"+nd.addr+"/")
+	}
+	p.Workers = b.p.Generators
+	if p.Workers == 0 {
+		p.Workers = max(2, workersFor(p))
+	}
+	f, err := startFleet(ctx, p, append(slices.Clone(b.p.Exe), "bench-worker"), "")
+	if err != nil {
+		return nil, err
+	}
+	defer f.stop()
+	ready, err := f.barrier(ctx, "ready", b.p.Timeout+time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	if r := sum(ready); r.Errors > 0 || r.Conns != n {
+		return nil, fmt.Errorf("%d of %d clients joined, %d errors (first: %s)", r.Conns, n, r.Errors, r.Sample)
+	}
+	if !waitFor(ctx, b.p.Timeout, func() bool { ok, _ := counts(nodes, crashChannel, n); return ok }) {
+		_, now := counts(nodes, crashChannel, n)
+		return nil, fmt.Errorf("channel not replicated in %v: the nodes count %s of %d", b.p.Timeout, now, n)
+	}
+	// Client i is on node i%3 and is worker i%workers's (i/workers)th.
+	var victims []string
+	for i := victim; i < n; i += 3 {
+		victims = append(victims, ready[i%p.Workers].IDs[i/p.Workers])
+	}
+	var alive []*node
+	for i, nd := range nodes {
+		if i != victim {
+			alive = append(alive, nd)
+		}
+	}
+	framesBefore := framesSettled(ctx, alive, 300*time.Millisecond, b.p.Timeout)
+	if err := f.release(order{Victim: victim, Victims: victims}); err != nil {
+		return nil, err
+	}
+	if _, err := f.barrier(ctx, "armed", b.p.Timeout); err != nil {
+		return nil, err
+	}
+	var killed atomic.Bool
+	witness := nodes[(victim+1)%3]
+	k := b.kill(ctx, nodes[victim].process, &killed, n, victims, func() ([]string, error) { return witness.members(crashChannel) })
+	if err := f.release(order{Start: k.at.UnixNano()}); err != nil {
+		return nil, err
+	}
+	left, err := f.barrier(ctx, "left", b.p.LeaveTimeout+time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	st := sum(left)
+	if err := f.finish(); err != nil {
+		return nil, err
+	}
+	if st.Errors > 0 {
+		return nil, fmt.Errorf("%d errors in the crash (first: %s)", st.Errors, st.Sample)
+	}
+	t := &crashTally{subscribers: st.Subscribers, complete: st.Complete, missing: st.Missing, extra: st.Extra, falseLeaves: st.False}
+	if st.Latency != nil {
+		t.lat = *st.Latency
+	}
+	t.listed = <-k.listed
 	t.frames = int64(framesSettled(ctx, alive, 500*time.Millisecond, b.p.Timeout) - framesBefore)
 	for i, nd := range nodes {
 		if i != victim {

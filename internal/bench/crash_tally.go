@@ -120,6 +120,16 @@ func (v *leaveView) leave(id string, at time.Time) {
 	v.mu.Unlock()
 }
 
+// leaveAll is leave of each of ids, heard at once (a diff).
+func (v *leaveView) leaveAll(ids []string, at time.Time) {
+	v.mu.Lock()
+	for _, id := range ids {
+		v.leaves[id]++
+	}
+	v.last = at
+	v.mu.Unlock()
+}
+
 // got is how many of victims v has seen leave.
 func (v *leaveView) got(victims []string) int {
 	v.mu.Lock()

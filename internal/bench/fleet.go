@@ -33,6 +33,10 @@ type order struct {
 	Start int64 `json:"start,omitempty"`
 	// Stop ends the scenario early.
 	Stop bool `json:"stop,omitempty"`
+	// Victim is the index of the node the crash kills, and Victims the
+	// ids of its members.
+	Victim  int      `json:"victim,omitempty"`
+	Victims []string `json:"victims,omitempty"`
 }
 
 // report is what a worker sends at a phase.

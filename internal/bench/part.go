@@ -27,9 +27,19 @@ type Params struct {
 	Payload     int           `json:"payload"`      // fanout: bytes per message
 	Rate        float64       `json:"rate"`         // churn: connections per second
 	Lifetime    time.Duration `json:"lifetime"`     // churn: how long each connection lives
-	Duration    time.Duration `json:"duration"`     // idle, fanout step, churn
+	Duration    time.Duration `json:"duration"`     // idle, fanout step, churn; crash: how long the leaves are awaited
 	Warmup      time.Duration `json:"warmup"`       // churn: churning before the baseline is taken
 	Timeout     time.Duration `json:"timeout"`      // bound on each phase
+
+	// Targets, if set, are several nodes of one cluster: connection i
+	// dials Targets[i % len(Targets)] instead of Target.
+	Targets []string `json:"targets,omitempty"`
+	// Observers, if set (joinstorm), is how many connections hear member
+	// changes through Driver and keep a view of the channel: connections
+	// 0..Observers-1, spread over Targets. The others are members of the
+	// channel that hear its count only (counts-only): the audience of a
+	// channel too big for everyone to list everyone.
+	Observers int `json:"observers,omitempty"`
 }
 
 // Result is one worker's measurements at a phase; the coordinator sums
@@ -50,6 +60,13 @@ type Result struct {
 	Gaps     int64         `json:"gaps,omitempty"`     // joinstorm: diffs that began after their view's version
 	Cycles   int64         `json:"cycles,omitempty"`   // churn: connections that lived and closed
 	CPU      time.Duration `json:"cpu,omitempty"`      // fanout: the worker process's CPU time in the step
+
+	// crash: the member ids of the worker's connections (in the order of
+	// worker.mine), and what its observers on the surviving nodes heard of
+	// the victims' leaves (crashTally's figures; Latency the times to
+	// each complete one's last).
+	IDs                                          []string `json:"ids,omitempty"`
+	Subscribers, Complete, Missing, Extra, False int      `json:",omitempty"`
 }
 
 // add sums o into r; Elapsed keeps the longest.
@@ -79,6 +96,11 @@ func (r *Result) add(o *Result) {
 	r.Gaps += o.Gaps
 	r.Cycles += o.Cycles
 	r.CPU += o.CPU
+	r.Subscribers += o.Subscribers
+	r.Complete += o.Complete
+	r.Missing += o.Missing
+	r.Extra += o.Extra
+	r.False += o.False
 }
 
 // processCPU is the CPU time (user and system) this process has used.
@@ -141,9 +163,9 @@ func newWorker(p Params) (*worker, error) {
 		return nil, fmt.Errorf("unknown server kind %q", p.Driver)
 	}
 	w := &worker{p: p, drv: drv}
-	u, err := url.Parse(p.Target)
+	u, err := url.Parse(w.target(0))
 	if err != nil {
-		return nil, fmt.Errorf("target %q: %w", p.Target, err)
+		return nil, fmt.Errorf("target %q: %w", w.target(0), err)
 	}
 	// Every 127.0.0.0/8 address is local: spreading the connections over
 	// several gives each its own range of ephemeral ports.
@@ -164,7 +186,20 @@ func (w *worker) mine(n int) []int {
 	return idx
 }
 
-// dial opens connection number i, joined as member "b<i>", with h.
+// target is the server connection i dials.
+func (w *worker) target(i int) string {
+	if len(w.p.Targets) > 0 {
+		return w.p.Targets[i%len(w.p.Targets)]
+	}
+	return w.p.Target
+}
+
+// observes reports whether connection i hears member changes: all do
+// unless Params.Observers says how many.
+func (w *worker) observes(i int) bool { return w.p.Observers == 0 || i < w.p.Observers }
+
+// dial opens connection number i, joined as member "b<i>", with h: with
+// the worker's driver, or counts-only when it does not observe.
 func (w *worker) dial(ctx context.Context, i int, h *Handler) (Client, error) {
 	var laddr *net.TCPAddr
 	if len(w.ips) > 0 {
@@ -172,7 +207,11 @@ func (w *worker) dial(ctx context.Context, i int, h *Handler) (Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return w.drv.Dial(ctx, w.p.Target, laddr, fmt.Sprintf("b%d", i), h)
+	drv := w.drv
+	if !w.observes(i) {
+		drv = SGC{Counts: true}
+	}
+	return drv.Dial(ctx, w.target(i), laddr, fmt.Sprintf("b%d", i), h)
 }
 
 // handler returns a Handler that counts frames and errors in the tally.
@@ -265,6 +304,8 @@ func runPart(ctx context.Context, p Params, l *link) error {
 		return w.joinstorm(ctx, l)
 	case "churn":
 		return w.churn(ctx, l)
+	case "crash":
+		return w.crash(ctx, l)
 	}
 	return fmt.Errorf("unknown scenario %q", p.Scenario)
 }

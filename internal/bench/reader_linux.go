@@ -155,7 +155,31 @@ func (c *wsConn) readOnce(buf []byte) {
 	case len(c.pending) > 0:
 		c.pending = append(c.pending[:0], rest...) // copy within: rest is after the start
 	default:
-		c.pending = append([]byte(nil), rest...)
+		// Room for the whole frame at once: a list page arrives in many
+		// reads, and growing the buffer read by read copies it over and over.
+		c.pending = append(make([]byte, 0, max(frameSize(rest), len(rest))), rest...)
+	}
+}
+
+// frameSize is the size of the frame that starts p, header included, or 0
+// while its header is incomplete.
+func frameSize(p []byte) int {
+	if len(p) < 2 {
+		return 0
+	}
+	switch n := int(p[1] & 0x7f); n {
+	case 126:
+		if len(p) < 4 {
+			return 0
+		}
+		return 4 + int(binary.BigEndian.Uint16(p[2:]))
+	case 127:
+		if len(p) < 10 {
+			return 0
+		}
+		return 10 + int(min(binary.BigEndian.Uint64(p[2:]), 64<<20))
+	default:
+		return 2 + n
 	}
 }
 

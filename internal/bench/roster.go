@@ -18,7 +18,8 @@ type heldDiff struct {
 	joined, left  []string
 }
 
-func newRoster() *roster { return &roster{members: make(map[string]struct{})} }
+// newRoster returns an empty view with room for size members.
+func newRoster(size int) *roster { return &roster{members: make(map[string]struct{}, size)} }
 
 // add puts id in the view: the client's own join, which the server
 // confirms as an event whatever the mode.

@@ -16,7 +16,7 @@ func rosterIDs(r *roster) []string {
 
 // A roster holds diffs until its list, skips stale ones and counts gaps.
 func TestRoster(t *testing.T) {
-	r := newRoster()
+	r := newRoster(0)
 	r.add("me")
 	r.diff(3, 5, []string{"c"}, []string{"a"}) // before the list: held
 	r.diff(5, 6, []string{"d"}, nil)

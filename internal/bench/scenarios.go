@@ -274,7 +274,8 @@ func parsePayload(b []byte) (sent int64, pub int, seq int64, ok bool) {
 // joinstorm: Conns members join one channel at once; each builds its view
 // of the channel: per event from the member list it asks for after its own
 // join and the join events, or (driver rollcall-diffs) from the versioned
-// list the server sends on the join and the diffs that follow.
+// list the server sends on the join and the diffs that follow. With
+// Observers only those keep a view; the rest join counts-only.
 func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	const channel = "storm"
 	idx := w.mine(w.p.Conns)
@@ -292,7 +293,10 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	sgc, _ := w.drv.(SGC)
 	diffs := sgc.Diffs
 	h := func(i int) *Handler {
-		v := &view{r: newRoster()}
+		if !w.observes(i) {
+			return w.handler() // the audience: counts only
+		}
+		v := &view{r: newRoster(want)}
 		views[i] = v
 		h := w.handler()
 		check := func() {
@@ -358,8 +362,10 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	}
 	clients := w.dialAll(ctx, idx, h)
 	defer closeAll(clients)
+	var n int64 // the views this worker keeps
 	for k, c := range clients {
-		if c != nil {
+		if c != nil && views[idx[k]] != nil {
+			n++
 			views[idx[k]].mu.Lock()
 			views[idx[k]].c = c
 			views[idx[k]].mu.Unlock()
@@ -387,11 +393,12 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 		})
 	}
 	wg.Wait()
-	n := int64(opened(clients))
 	waitFor(ctx, w.p.Timeout, func() bool { return converged.Load() >= n })
 	r = w.tally.take()
 	r.CPU = processCPU() - cpu0
-	r.Elapsed = time.Duration(lastConverged.Load() - o.Start)
+	if n > 0 {
+		r.Elapsed = time.Duration(lastConverged.Load() - o.Start)
+	}
 	for _, i := range idx {
 		if v := views[i]; v != nil {
 			v.mu.Lock()
@@ -407,10 +414,10 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	}
 	// Check one view against the server's own list.
 	for k, c := range clients {
-		if c == nil {
+		v := views[idx[k]]
+		if c == nil || v == nil {
 			continue
 		}
-		v := views[idx[k]]
 		got := make(chan []string, 1)
 		v.mu.Lock()
 		mine := make(map[string]struct{}, len(v.r.members))

@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// crashChannel is the channel of the cluster crash.
+const crashChannel = "room"
+
+// crash is a worker's part of the cluster crash (bench cluster with
+// generators): Conns members join crashChannel over Targets (connection i
+// on node i % len(Targets)); the Observers among them (all when 0) note
+// every leave they hear, per event or in diffs, the rest join counts-only.
+// After "ready" the coordinator names the node it will kill and its
+// members' ids; after "armed" it kills the node and sends the time; the
+// worker then awaits, up to Duration, every victim's leave at each observer
+// on a surviving node and reports what they heard at "left".
+func (w *worker) crash(ctx context.Context, l *link) error {
+	if len(w.p.Targets) == 0 {
+		return fmt.Errorf("crash: no nodes to spread over")
+	}
+	idx := w.mine(w.p.Conns)
+	var armed atomic.Bool
+	var victim atomic.Int64 // the killed node's index, once armed
+	var falseLeaves atomic.Int64
+	views := make([]*leaveView, w.p.Conns)
+	h := func(i int) *Handler {
+		h := w.handler()
+		// The clients of the killed node lose their connection: that is the
+		// scenario, not an error.
+		fail := h.Error
+		h.Error = func(err error) {
+			if armed.Load() && int64(i%len(w.p.Targets)) == victim.Load() {
+				return
+			}
+			fail(err)
+		}
+		if !w.observes(i) {
+			return h
+		}
+		v := newLeaveView()
+		views[i] = v
+		leave := func(ids ...string) {
+			if !armed.Load() {
+				falseLeaves.Add(int64(len(ids)))
+			}
+			v.leaveAll(ids, time.Now())
+		}
+		h.Leave = func(ch, id string) {
+			if ch == crashChannel {
+				leave(id)
+			}
+		}
+		h.Diff = func(ch string, _, _ uint64, _, left []string) {
+			if ch == crashChannel && len(left) > 0 {
+				leave(left...)
+			}
+		}
+		return h
+	}
+	clients := w.dialAll(ctx, idx, h)
+	defer closeAll(clients)
+	var wg sync.WaitGroup
+	for part := range 8 {
+		wg.Go(func() {
+			for k := part; k < len(clients); k += 8 {
+				if c := clients[k]; c != nil {
+					if err := c.Join(crashChannel); err != nil {
+						w.tally.fail(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := w.tally.take()
+	r.Conns = opened(clients)
+	r.IDs = make([]string, len(clients))
+	for k, c := range clients {
+		if c != nil {
+			r.IDs[k] = c.ID()
+		}
+	}
+	o, err := l.sync("ready", r)
+	if err != nil {
+		return err
+	}
+	victims := o.Victims
+	victim.Store(int64(o.Victim))
+	armed.Store(true)
+	if o, err = l.sync("armed", w.tally.take()); err != nil {
+		return err
+	}
+	killed := time.Unix(0, o.Start)
+	var survivors []*leaveView
+	for k, c := range clients {
+		if i := idx[k]; c != nil && views[i] != nil && int64(i%len(w.p.Targets)) != victim.Load() {
+			survivors = append(survivors, views[i])
+		}
+	}
+	awaitLeaves(ctx, survivors, victims, killed.Add(w.p.Duration))
+	t := tallyLeaves(survivors, victims, killed, int(falseLeaves.Load()))
+	r = w.tally.take()
+	r.Latency = &t.lat
+	r.Subscribers, r.Complete, r.Missing, r.Extra, r.False = t.subscribers, t.complete, t.missing, t.extra, t.falseLeaves
+	_, err = l.sync("left", r)
+	return err
+}
