@@ -188,3 +188,41 @@ func BenchmarkJoinStorm2000(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkForgetNode: a node holding 10,000 of a 30,000-member channel
+// dies; the survivor removes its entries (one diff subscriber watching).
+func BenchmarkForgetNode(b *testing.B) {
+	e := presence.New(presence.Options{})
+	obs := e.Connect("obs", nopSink{})
+	if err := obs.UseDiffs(); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := e.Join(ctx, obs, presence.Member{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := e.Subscribe(ctx, obs, "room"); err != nil {
+		b.Fatal(err)
+	}
+	r := e.Receiver()
+	add := func(node string, from, to int) {
+		for n := from; n < to; n++ {
+			m := presence.Member{ID: fmt.Sprint("m", n)}
+			r.Apply(node, presence.Change{Op: presence.OpAdd, Conn: fmt.Sprint("c", n), Channel: "room", Member: m})
+		}
+	}
+	// The dead node's members arrived among the others.
+	for k := range 10 {
+		add("live", k*3000, k*3000+2000)
+		add("dead", k*3000+2000, k*3000+3000)
+	}
+	for b.Loop() {
+		r.Forget("dead")
+		b.StopTimer()
+		for k := range 10 {
+			add("dead", k*3000+2000, k*3000+3000)
+		}
+		b.StartTimer()
+	}
+	e.Disconnect(obs)
+}

@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -180,7 +181,9 @@ func (ch *channel) remove(node, conn, id string) (m *Member, found, last bool) {
 	ref := entryRef{node, conn}
 	switch {
 	case p.first == ref && p.more == nil:
-		if i := slices.Index(ch.members, p); i >= 0 {
+		// Members are in order of arrival, which is seq's: a search, not a
+		// scan (a dead node's thousands of members leave one by one).
+		if i, ok := slices.BinarySearchFunc(ch.members, p.seq, func(q *present, seq uint64) int { return cmp.Compare(q.seq, seq) }); ok {
 			ch.members = slices.Delete(ch.members, i, i+1)
 		}
 		ch.list.Store(nil)

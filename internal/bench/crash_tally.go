@@ -212,11 +212,15 @@ func (b *cluster) kill(ctx context.Context, victim *process, killed *atomic.Bool
 	k := &kill{at: time.Now(), listed: make(chan time.Duration, 1)}
 	_ = victim.cmd.Process.Kill()
 	k.until = k.at.Add(b.p.LeaveTimeout)
+	gone := make(map[string]bool, len(victims))
+	for _, id := range victims {
+		gone[id] = true
+	}
 	go func() {
 		k.listed <- pollListed(ctx, k.at, k.until, func() bool {
 			ids, err := list()
 			return err == nil && len(ids) == members-len(victims) &&
-				!slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(victims, id) })
+				!slices.ContainsFunc(ids, func(id string) bool { return gone[id] })
 		})
 	}()
 	return k
