@@ -101,3 +101,19 @@ func TestBenchClusterJoinstormGenerators(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchClusterDeploy runs the deploy step at a small size: under a
+// grace the observers hear nothing while the movers change nodes.
+func TestBenchClusterDeploy(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "bench", "cluster", "--only", "deploy", "--movers", "10", "--deploy-observers", "4",
+		"--grace", "2s", "--presence", "diffs", "--timeout", "30s")
+	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench cluster: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "| diffs | 0 | 0 | 10 of 10 | ") {
+		t.Errorf("want no leave, no join and every mover back:\n%s", &stdout)
+	}
+}

@@ -2,8 +2,9 @@ package bench
 
 // `rollcall bench cluster`: three rollcall serve node processes on embedded
 // NATS, on 127.0.0.1, driven by Go clients (package client) in this
-// process. Its parts are in cluster_fanout.go, cluster_crash.go (with the
-// Centrifuge comparator in cluster_centrifuge.go) and cluster_joinstorm.go.
+// process or in generator processes. Its parts are in cluster_fanout.go,
+// cluster_crash.go (with the Centrifuge comparator in cluster_centrifuge.go),
+// cluster_joinstorm.go and cluster_deploy.go.
 
 import (
 	"context"
@@ -34,7 +35,8 @@ type ClusterParams struct {
 	Duration                          time.Duration
 	// Timeout bounds each phase.
 	Timeout time.Duration
-	// Only, if set, is the one part to run: fanout, crash or joinstorm.
+	// Only, if set, is the one part to run: fanout, crash, joinstorm or
+	// deploy.
 	Only string
 	// Presence are the modes the clients hear member changes in (PerEvent,
 	// Diffs); each part runs once per mode, in this order. Empty: Diffs.
@@ -44,6 +46,11 @@ type ClusterParams struct {
 	// only that many of them keep a view of the channel, the rest joining
 	// counts-only (and implies generators).
 	Generators, Observers int
+	// Movers are deploy's clients on the node that is stopped, and
+	// DeployObservers its clients on the others; the nodes run with
+	// --presence-grace Grace.
+	Movers, DeployObservers int
+	Grace                   time.Duration
 	// LeaveTimeout is how long after a kill the leaves (and the member
 	// list) are awaited.
 	LeaveTimeout time.Duration
@@ -74,7 +81,7 @@ func RunCluster(ctx context.Context, p ClusterParams, w io.Writer) error {
 	for _, part := range []struct {
 		name string
 		run  func(context.Context, io.Writer) error
-	}{{"fanout", b.fanout}, {"crash", b.crash}, {"joinstorm", b.joinstorm}} {
+	}{{"fanout", b.fanout}, {"crash", b.crash}, {"joinstorm", b.joinstorm}, {"deploy", b.deploy}} {
 		if p.Only != "" && p.Only != part.name {
 			continue
 		}
@@ -114,9 +121,10 @@ type node struct {
 	dead   atomic.Int64 // when the last one was read, Unix ns
 }
 
-// startNodes starts k nodes n1..nk (one without a cluster when k is 1) and
-// waits until each is ready with every node alive.
-func (b *cluster) startNodes(ctx context.Context, k int) ([]*node, func(), error) {
+// startNodes starts k nodes n1..nk (one without a cluster when k is 1),
+// each with the serve flags extra, and waits until each is ready with
+// every node alive.
+func (b *cluster) startNodes(ctx context.Context, k int, extra ...string) ([]*node, func(), error) {
 	ports, err := freePorts(k)
 	if err != nil {
 		return nil, nil, err
@@ -132,6 +140,7 @@ func (b *cluster) startNodes(ctx context.Context, k int) ([]*node, func(), error
 		args := append(append([]string{}, b.p.Exe...), "serve", "--addr", "127.0.0.1:0", "--api-key", nodeAPIKey, "--no-web",
 			"--rate", "0", "--queue", "1000000", "--member-events", "self",
 			"--max-connections", "0", "--max-connections-per-ip", "0") // thousands of connections from 127.0.0.1
+		args = append(args, extra...)
 		if k > 1 {
 			var peers []string
 			for j, q := range ports {
