@@ -248,11 +248,12 @@ func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*cra
 			alive = append(alive, nd)
 		}
 	}
-	framesBefore := framesSettled(ctx, alive, 300*time.Millisecond, b.p.Timeout)
+	framesSettled(ctx, nodes, 300*time.Millisecond, b.p.Timeout) // every node has told the joins
+	framesBefore := framesOut(alive)
 	if err := f.release(order{Victim: victim, Victims: victims}); err != nil {
 		return nil, err
 	}
-	if _, err := f.barrier(ctx, "armed", b.p.Timeout); err != nil {
+	if _, err := f.barrier(ctx, "armed", b.p.Timeout+time.Minute); err != nil {
 		return nil, err
 	}
 	var killed atomic.Bool
@@ -269,6 +270,8 @@ func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*cra
 	if err := f.finish(); err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(b.log, "crash: the generators used %.1f ms of CPU from the kill until every leave was heard (%d processes, %d frames and %.1f MB received)\n",
+		ms(st.CPU), p.Workers, st.Frames, float64(st.Bytes)/1e6)
 	if st.Errors > 0 {
 		return nil, fmt.Errorf("%d errors in the crash (first: %s)", st.Errors, st.Sample)
 	}

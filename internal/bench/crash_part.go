@@ -91,10 +91,17 @@ func (w *worker) crash(ctx context.Context, l *link) error {
 	}
 	victims := o.Victims
 	victim.Store(int64(o.Victim))
+	// The observers may still be reading what the servers wrote them in the
+	// joins (lists and diffs of every member): the kill waits until nothing
+	// has arrived for a while, so that its leaves do not queue behind that.
+	if !w.quiet(ctx, 300*time.Millisecond) {
+		return fmt.Errorf("crash: the observers still read frames %v after the joins", w.p.Timeout)
+	}
 	armed.Store(true)
 	if o, err = l.sync("armed", w.tally.take()); err != nil {
 		return err
 	}
+	cpu0 := processCPU()
 	killed := time.Unix(0, o.Start)
 	var survivors []*leaveView
 	for k, c := range clients {
@@ -105,8 +112,21 @@ func (w *worker) crash(ctx context.Context, l *link) error {
 	awaitLeaves(ctx, survivors, victims, killed.Add(w.p.Duration))
 	t := tallyLeaves(survivors, victims, killed, int(falseLeaves.Load()))
 	r = w.tally.take()
+	r.CPU = processCPU() - cpu0
 	r.Latency = &t.lat
 	r.Subscribers, r.Complete, r.Missing, r.Extra, r.False = t.subscribers, t.complete, t.missing, t.extra, t.falseLeaves
 	_, err = l.sync("left", r)
 	return err
+}
+
+// quiet waits until the worker's connections have received nothing for d,
+// at most Params.Timeout, and reports whether they fell quiet.
+func (w *worker) quiet(ctx context.Context, d time.Duration) bool {
+	last, since := w.tally.bytes.Load(), time.Now()
+	return waitFor(ctx, w.p.Timeout, func() bool {
+		if b := w.tally.bytes.Load(); b != last {
+			last, since = b, time.Now()
+		}
+		return time.Since(since) >= d
+	})
 }
