@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rollcall/rollcall/internal/bench"
@@ -85,6 +86,7 @@ func runBenchCluster(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&p.Comparator, "comparator", "", "crash: also run the Centrifuge comparator binary (built from bench/centrifuge) on Redis")
 	fs.StringVar(&p.RedisServer, "redis-server", "redis-server", "crash with --comparator: the redis-server binary to start")
 	fs.StringVar(&p.JSON, "json", "", "crash: also write its per-run figures as JSON to this file")
+	nodeArgs := fs.String("node-args", "", "more rollcall serve flags for every node, space-separated (e.g. \"--count-rate 2000\")")
 	presence := fs.String("presence", bench.Diffs, "how the clients hear member changes, comma-separated: per-event, diffs (each part runs once per mode)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -97,6 +99,7 @@ func runBenchCluster(ctx context.Context, args []string, stdout, stderr io.Write
 		return usageError{"bench cluster: --presence: " + err.Error()}
 	}
 	p.Presence = modes
+	p.NodeArgs = strings.Fields(*nodeArgs)
 	exe, err := os.Executable()
 	if err != nil {
 		return err

@@ -46,6 +46,8 @@ type ClusterParams struct {
 	// only that many of them keep a view of the channel, the rest joining
 	// counts-only (and implies generators).
 	Generators, Observers int
+	// NodeArgs are more `rollcall serve` flags for every node.
+	NodeArgs []string
 	// Movers are deploy's clients on the node that is stopped, and
 	// DeployObservers its clients on the others; the nodes run with
 	// --presence-grace Grace.
@@ -140,7 +142,7 @@ func (b *cluster) startNodes(ctx context.Context, k int, extra ...string) ([]*no
 		args := append(append([]string{}, b.p.Exe...), "serve", "--addr", "127.0.0.1:0", "--api-key", nodeAPIKey, "--no-web",
 			"--rate", "0", "--queue", "1000000", "--member-events", "self",
 			"--max-connections", "0", "--max-connections-per-ip", "0") // thousands of connections from 127.0.0.1
-		args = append(args, extra...)
+		args = append(append(args, b.p.NodeArgs...), extra...)
 		if k > 1 {
 			var peers []string
 			for j, q := range ports {
