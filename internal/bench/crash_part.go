@@ -97,6 +97,11 @@ func (w *worker) crash(ctx context.Context, l *link) error {
 	if !w.quiet(ctx, 300*time.Millisecond) {
 		return fmt.Errorf("crash: the observers still read frames %v after the joins", w.p.Timeout)
 	}
+	for _, v := range views {
+		if v != nil {
+			v.expect(len(victims))
+		}
+	}
 	armed.Store(true)
 	if o, err = l.sync("armed", w.tally.take()); err != nil {
 		return err

@@ -120,6 +120,15 @@ func (v *leaveView) leave(id string, at time.Time) {
 	v.mu.Unlock()
 }
 
+// expect makes room for n leaves, before they come.
+func (v *leaveView) expect(n int) {
+	v.mu.Lock()
+	if len(v.leaves) == 0 {
+		v.leaves = make(map[string]int, n)
+	}
+	v.mu.Unlock()
+}
+
 // leaveAll is leave of each of ids, heard at once (a diff).
 func (v *leaveView) leaveAll(ids []string, at time.Time) {
 	v.mu.Lock()
