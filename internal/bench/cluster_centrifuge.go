@@ -223,7 +223,7 @@ func (b *cluster) crashOnceCentrifuge(ctx context.Context, victim int) (*crashTa
 		}
 	}
 	witness := mem[(victim+1)%3] // a client of a surviving node
-	k := b.kill(ctx, nodes[victim], &killed, n, victims, func() ([]string, error) { return witness.presence(5 * time.Second) })
+	k := b.kill(ctx, nodes[victim], &killed, n, victims, func() ([]string, error) { return witness.presence(5 * time.Second) }, nil)
 	// When the survivors drop the dead node from their node lists, for the log.
 	var dropped sync.WaitGroup
 	for j, nd := range nodes {

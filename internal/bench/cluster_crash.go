@@ -187,7 +187,8 @@ func (b *cluster) crashOnce(ctx context.Context, victim int, mode string) (*cras
 	}
 	framesBefore := framesSettled(ctx, alive, 300*time.Millisecond, b.p.Timeout)
 	witness := nodes[(victim+1)%3]
-	k := b.kill(ctx, nodes[victim].process, &killed, n, victims, func() ([]string, error) { return witness.members("room") })
+	k := b.kill(ctx, nodes[victim].process, &killed, n, victims, func() ([]string, error) { return witness.members("room") },
+		func() (int, error) { return witness.count("room") })
 	t := k.tally(ctx, survivors, victims, &falseCount)
 	t.frames = int64(framesSettled(ctx, alive, 500*time.Millisecond, b.p.Timeout) - framesBefore)
 	for i, nd := range nodes {
@@ -258,7 +259,8 @@ func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*cra
 	}
 	var killed atomic.Bool
 	witness := nodes[(victim+1)%3]
-	k := b.kill(ctx, nodes[victim].process, &killed, n, victims, func() ([]string, error) { return witness.members(crashChannel) })
+	k := b.kill(ctx, nodes[victim].process, &killed, n, victims, func() ([]string, error) { return witness.members(crashChannel) },
+		func() (int, error) { return witness.count(crashChannel) })
 	if err := f.release(order{Start: k.at.UnixNano()}); err != nil {
 		return nil, err
 	}
@@ -267,6 +269,9 @@ func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*cra
 		return nil, err
 	}
 	st := sum(left)
+	// Before the clients leave, which the survivors would tell too.
+	listed := <-k.listed
+	frames := int64(framesSettled(ctx, alive, 500*time.Millisecond, b.p.Timeout) - framesBefore)
 	if err := f.finish(); err != nil {
 		return nil, err
 	}
@@ -279,8 +284,7 @@ func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*cra
 	if st.Latency != nil {
 		t.lat = *st.Latency
 	}
-	t.listed = <-k.listed
-	t.frames = int64(framesSettled(ctx, alive, 500*time.Millisecond, b.p.Timeout) - framesBefore)
+	t.listed, t.frames = listed, frames
 	for i, nd := range nodes {
 		if i != victim {
 			if at := nd.dead.Load(); at > k.at.UnixNano() {

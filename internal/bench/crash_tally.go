@@ -221,8 +221,11 @@ type kill struct {
 
 // kill sets killed (leaves from then on are not false), kills victim with
 // SIGKILL and starts asking list, a survivor's member list of the
-// channel of members, for the time when it no longer names victims.
-func (b *cluster) kill(ctx context.Context, victim *process, killed *atomic.Bool, members int, victims []string, list func() ([]string, error)) *kill {
+// channel of members, for the time when it no longer names victims. With
+// count (the survivor's member count, cheap) the list is asked for only
+// once the count is right: at 30,000 members a list every poll is work
+// taken from the survivor being measured.
+func (b *cluster) kill(ctx context.Context, victim *process, killed *atomic.Bool, members int, victims []string, list func() ([]string, error), count func() (int, error)) *kill {
 	killed.Store(true)
 	k := &kill{at: time.Now(), listed: make(chan time.Duration, 1)}
 	_ = victim.cmd.Process.Kill()
@@ -233,6 +236,11 @@ func (b *cluster) kill(ctx context.Context, victim *process, killed *atomic.Bool
 	}
 	go func() {
 		k.listed <- pollListed(ctx, k.at, k.until, func() bool {
+			if count != nil {
+				if n, err := count(); err != nil || n != members-len(victims) {
+					return false
+				}
+			}
 			ids, err := list()
 			return err == nil && len(ids) == members-len(victims) &&
 				!slices.ContainsFunc(ids, func(id string) bool { return gone[id] })
