@@ -33,6 +33,11 @@ type Handler struct {
 	// version: the ids that joined and those that left.
 	List func(channel string, version uint64, members []string)
 	Diff func(channel string, from, version uint64, joined, left []string)
+	// ListKeys and DiffKeys, if set, take the lists and diffs instead of
+	// List and Diff, with the members' keys (key) in place of their ids:
+	// what a view needs, read without decoding the members.
+	ListKeys func(channel string, version uint64, members []uint64)
+	DiffKeys func(channel string, from, version uint64, joined, left []uint64)
 	// Counter and ByteCounter, if set, count the frames and bytes received.
 	Counter, ByteCounter *atomic.Int64
 	// Error is a protocol error frame or a failed read; the scenario counts

@@ -323,7 +323,7 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 		}
 		h.Leave = func(ch, member string) {
 			v.mu.Lock()
-			delete(v.r.members, member)
+			delete(v.r.members, key(member))
 			v.mu.Unlock()
 		}
 		h.Members = func(ch string, ids []string) {
@@ -340,16 +340,16 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 			check()
 			v.mu.Unlock()
 		}
-		h.List = func(ch string, version uint64, ids []string) {
+		h.ListKeys = func(ch string, version uint64, keys []uint64) {
 			if ch != channel {
 				return
 			}
 			v.mu.Lock()
-			v.r.list(version, ids)
+			v.r.list(version, keys)
 			check()
 			v.mu.Unlock()
 		}
-		h.Diff = func(ch string, from, version uint64, joined, left []string) {
+		h.DiffKeys = func(ch string, from, version uint64, joined, left []uint64) {
 			if ch != channel {
 				return
 			}
@@ -420,9 +420,9 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 		}
 		got := make(chan []string, 1)
 		v.mu.Lock()
-		mine := make(map[string]struct{}, len(v.r.members))
-		for id := range v.r.members {
-			mine[id] = struct{}{}
+		mine := make(map[uint64]struct{}, len(v.r.members))
+		for k := range v.r.members {
+			mine[k] = struct{}{}
 		}
 		v.probe = got
 		v.mu.Unlock()
@@ -444,12 +444,13 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	return err
 }
 
-func sameSet(a map[string]struct{}, b []string) bool {
+// sameSet reports whether the view a holds exactly the members b names.
+func sameSet(a map[uint64]struct{}, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for _, id := range b {
-		if _, ok := a[id]; !ok {
+		if _, ok := a[key(id)]; !ok {
 			return false
 		}
 	}

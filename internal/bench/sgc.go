@@ -49,12 +49,38 @@ func (d SGC) extensions() []string {
 }
 
 type sgcClient struct {
-	ws     *wsConn
-	id     string
-	name   string
-	enc    sgcwire.Encoder
-	pages  map[string][]string // channel → the ids of the list pages so far
-	counts bool                // Join subscribes counts-only
+	ws       *wsConn
+	id       string
+	name     string
+	enc      sgcwire.Encoder
+	pages    map[string][]string // channel → the ids of the list pages so far
+	keyPages map[string][]uint64 // the same, as keys (Handler.ListKeys)
+	counts   bool                // Join subscribes counts-only
+}
+
+// quickList hands a page or a diff read for its keys to h.
+func (c *sgcClient) quickList(q quickList, h *Handler) {
+	if q.ack != "" {
+		_ = c.ws.write(sgcwire.AppendAck(nil, q.ack))
+	}
+	if q.diff {
+		if h.DiffKeys != nil {
+			h.DiffKeys(q.channel, q.from, q.version, q.joined, q.left)
+		}
+		return
+	}
+	if c.keyPages == nil {
+		c.keyPages = make(map[string][]uint64)
+	}
+	keys := append(c.keyPages[q.channel], q.joined...)
+	if q.more {
+		c.keyPages[q.channel] = keys
+		return
+	}
+	delete(c.keyPages, q.channel)
+	if h.ListKeys != nil {
+		h.ListKeys(q.channel, q.version, keys)
+	}
 }
 
 // Dial implements Driver: it waits for the session frame, joins as a
@@ -78,6 +104,12 @@ func (d SGC) Dial(ctx context.Context, target string, laddr *net.TCPAddr, name s
 		if ready && h.Message != nil {
 			if ch, text, ok := fastPublish(frame); ok {
 				h.Message(ch, text)
+				return
+			}
+		}
+		if ready && (h.ListKeys != nil || h.DiffKeys != nil) {
+			if q, ok := readQuickList(frame); ok {
+				c.quickList(q, h)
 				return
 			}
 		}
