@@ -92,7 +92,7 @@ func centrifugeNodeNames(n *process) ([]string, error) {
 type cfMember struct {
 	c       Client
 	id      atomic.Pointer[string] // set once Dial returned
-	view    *leaveView
+	view    *leaveView[string]
 	members chan []string // answers to presence requests (the latest)
 }
 
@@ -141,7 +141,7 @@ func (b *cluster) crashOnceCentrifuge(ctx context.Context, victim int) (*crashTa
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	for i := range n {
-		m := &cfMember{view: newLeaveView(), members: make(chan []string, 1)}
+		m := &cfMember{view: newLeaveView[string](), members: make(chan []string, 1)}
 		mem[i] = m
 		h := &Handler{
 			Join: func(_, member string) {
@@ -214,7 +214,7 @@ func (b *cluster) crashOnceCentrifuge(ctx context.Context, victim int) (*crashTa
 		}
 	}
 	var victims []string
-	var survivors []*leaveView
+	var survivors []*leaveView[string]
 	for i, m := range mem {
 		if i%3 == victim {
 			victims = append(victims, m.c.ID())

@@ -136,11 +136,11 @@ func (b *cluster) crashOnce(ctx context.Context, victim int, mode string) (*cras
 	}
 	defer stop()
 	n := b.p.Members
-	views := make([]*leaveView, n)
+	views := make([]*leaveView[string], n)
 	var killed atomic.Bool
 	var falseCount atomic.Int64
 	clients, err := dialMany(ctx, nodes, n, mode, func(i int) client.Options {
-		v := newLeaveView()
+		v := newLeaveView[string]()
 		views[i] = v
 		return client.Options{Name: "m" + strconv.Itoa(i), OnRemoveChannelMember: func(_ string, m client.Member) {
 			now := time.Now()
@@ -166,7 +166,7 @@ func (b *cluster) crashOnce(ctx context.Context, victim int, mode string) (*cras
 		}
 	}
 	var victims []string
-	var survivors []*leaveView
+	var survivors []*leaveView[string]
 	for i, c := range clients {
 		if i%3 == victim {
 			victims = append(victims, c.Member().ID)

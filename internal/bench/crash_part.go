@@ -27,7 +27,7 @@ func (w *worker) crash(ctx context.Context, l *link) error {
 	var armed atomic.Bool
 	var victim atomic.Int64 // the killed node's index, once armed
 	var falseLeaves atomic.Int64
-	views := make([]*leaveView, w.p.Conns)
+	views := make([]*leaveView[uint64], w.p.Conns)
 	h := func(i int) *Handler {
 		h := w.handler()
 		// The clients of the killed node lose their connection: that is the
@@ -42,20 +42,20 @@ func (w *worker) crash(ctx context.Context, l *link) error {
 		if !w.observes(i) {
 			return h
 		}
-		v := newLeaveView()
+		v := newLeaveView[uint64]()
 		views[i] = v
-		leave := func(ids ...string) {
+		leave := func(keys ...uint64) {
 			if !armed.Load() {
-				falseLeaves.Add(int64(len(ids)))
+				falseLeaves.Add(int64(len(keys)))
 			}
-			v.leaveAll(ids, time.Now())
+			v.leaveAll(keys, time.Now())
 		}
 		h.Leave = func(ch, id string) {
 			if ch == crashChannel {
-				leave(id)
+				leave(key(id))
 			}
 		}
-		h.Diff = func(ch string, _, _ uint64, _, left []string) {
+		h.DiffKeys = func(ch string, _, _ uint64, _, left []uint64) {
 			if ch == crashChannel && len(left) > 0 {
 				leave(left...)
 			}
@@ -89,7 +89,7 @@ func (w *worker) crash(ctx context.Context, l *link) error {
 	if err != nil {
 		return err
 	}
-	victims := o.Victims
+	victims := idKeys(o.Victims)
 	victim.Store(int64(o.Victim))
 	// The observers may still be reading what the servers wrote them in the
 	// joins (lists and diffs of every member): the kill waits until nothing
@@ -108,7 +108,7 @@ func (w *worker) crash(ctx context.Context, l *link) error {
 	}
 	cpu0 := processCPU()
 	killed := time.Unix(0, o.Start)
-	var survivors []*leaveView
+	var survivors []*leaveView[uint64]
 	for k, c := range clients {
 		if i := idx[k]; c != nil && views[i] != nil && int64(i%len(w.p.Targets)) != victim.Load() {
 			survivors = append(survivors, views[i])

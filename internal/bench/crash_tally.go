@@ -104,16 +104,17 @@ func (t *crashTally) outcome(server string, run int, timeout time.Duration) Outc
 	return o
 }
 
-// leaveView is what one surviving subscriber saw of the leaves.
-type leaveView struct {
+// leaveView is what one surviving subscriber saw of the leaves, by member
+// id (K string) or by the ids' keys (K uint64, see key).
+type leaveView[K comparable] struct {
 	mu     sync.Mutex
-	leaves map[string]int // member id → leaves received
+	leaves map[K]int // member → leaves received
 	last   time.Time
 }
 
-func newLeaveView() *leaveView { return &leaveView{leaves: map[string]int{}} }
+func newLeaveView[K comparable]() *leaveView[K] { return &leaveView[K]{leaves: map[K]int{}} }
 
-func (v *leaveView) leave(id string, at time.Time) {
+func (v *leaveView[K]) leave(id K, at time.Time) {
 	v.mu.Lock()
 	v.leaves[id]++
 	v.last = at
@@ -121,16 +122,16 @@ func (v *leaveView) leave(id string, at time.Time) {
 }
 
 // expect makes room for n leaves, before they come.
-func (v *leaveView) expect(n int) {
+func (v *leaveView[K]) expect(n int) {
 	v.mu.Lock()
 	if len(v.leaves) == 0 {
-		v.leaves = make(map[string]int, n)
+		v.leaves = make(map[K]int, n)
 	}
 	v.mu.Unlock()
 }
 
 // leaveAll is leave of each of ids, heard at once (a diff).
-func (v *leaveView) leaveAll(ids []string, at time.Time) {
+func (v *leaveView[K]) leaveAll(ids []K, at time.Time) {
 	v.mu.Lock()
 	for _, id := range ids {
 		v.leaves[id]++
@@ -140,7 +141,7 @@ func (v *leaveView) leaveAll(ids []string, at time.Time) {
 }
 
 // got is how many of victims v has seen leave.
-func (v *leaveView) got(victims []string) int {
+func (v *leaveView[K]) got(victims []K) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if len(v.leaves) < len(victims) {
@@ -160,7 +161,7 @@ func (v *leaveView) got(victims []string) int {
 
 // awaitLeaves waits until every view has seen every victim leave, or
 // until deadline.
-func awaitLeaves(ctx context.Context, views []*leaveView, victims []string, deadline time.Time) {
+func awaitLeaves[K comparable](ctx context.Context, views []*leaveView[K], victims []K, deadline time.Time) {
 	for _, v := range views {
 		waitFor(ctx, time.Until(deadline), func() bool { return v.got(victims) == len(victims) })
 	}
@@ -168,9 +169,9 @@ func awaitLeaves(ctx context.Context, views []*leaveView, victims []string, dead
 
 // tallyLeaves counts what the surviving subscribers' views hold, the
 // times from t0.
-func tallyLeaves(views []*leaveView, victims []string, t0 time.Time, falseLeaves int) *crashTally {
+func tallyLeaves[K comparable](views []*leaveView[K], victims []K, t0 time.Time, falseLeaves int) *crashTally {
 	t := &crashTally{subscribers: len(views), falseLeaves: falseLeaves, listed: -1, frames: -1}
-	isVictim := make(map[string]bool, len(victims))
+	isVictim := make(map[K]bool, len(victims))
 	for _, id := range victims {
 		isVictim[id] = true
 	}
@@ -251,7 +252,7 @@ func (b *cluster) kill(ctx context.Context, victim *process, killed *atomic.Bool
 
 // tally awaits the survivors' leaves of the victims and the member list
 // until the leave timeout, and counts them.
-func (k *kill) tally(ctx context.Context, survivors []*leaveView, victims []string, falseLeaves *atomic.Int64) *crashTally {
+func (k *kill) tally(ctx context.Context, survivors []*leaveView[string], victims []string, falseLeaves *atomic.Int64) *crashTally {
 	awaitLeaves(ctx, survivors, victims, k.until)
 	t := tallyLeaves(survivors, victims, k.at, int(falseLeaves.Load()))
 	t.listed = <-k.listed

@@ -16,18 +16,18 @@ import (
 func TestCrashTally(t *testing.T) {
 	t0 := time.Now()
 	victims := []string{"a", "b"}
-	full, partial, none := newLeaveView(), newLeaveView(), newLeaveView()
+	full, partial, none := newLeaveView[string](), newLeaveView[string](), newLeaveView[string]()
 	full.leave("a", t0.Add(100*time.Millisecond))
 	full.leave("b", t0.Add(300*time.Millisecond))
 	full.leave("b", t0.Add(310*time.Millisecond)) // twice
 	partial.leave("a", t0.Add(200*time.Millisecond))
 	partial.leave("z", t0.Add(210*time.Millisecond)) // did not leave
-	tl := tallyLeaves([]*leaveView{full, partial, none}, victims, t0, 0)
+	tl := tallyLeaves([]*leaveView[string]{full, partial, none}, victims, t0, 0)
 	if tl.subscribers != 3 || tl.complete != 1 || tl.missing != 3 || tl.extra != 2 || tl.lat.N != 1 || tl.lat.Max != int64(310*time.Millisecond) {
 		t.Fatalf("tally %+v", tl)
 	}
 	start := time.Now()
-	awaitLeaves(context.Background(), []*leaveView{full}, victims, start.Add(time.Minute))
+	awaitLeaves(context.Background(), []*leaveView[string]{full}, victims, start.Add(time.Minute))
 	if time.Since(start) > 10*time.Second {
 		t.Error("awaitLeaves did not return at once for a complete view")
 	}

@@ -21,6 +21,15 @@ var keySeed = maphash.MakeSeed()
 // key is a member id's key in a view.
 func key(id string) uint64 { return maphash.String(keySeed, id) }
 
+// idKeys returns the keys of ids.
+func idKeys(ids []string) []uint64 {
+	keys := make([]uint64, len(ids))
+	for i, id := range ids {
+		keys[i] = key(id)
+	}
+	return keys
+}
+
 // quickList is a rollcall@members page or a rollcall@diff read for its
 // members' keys alone: joined holds a page's members or a diff's joins,
 // left a diff's leaves (its updates are not read).

@@ -19,7 +19,7 @@ func rosterIDs(r *roster) []string {
 	return ids
 }
 
-func keys(ids ...string) []uint64 { return stringKeysOf(ids) }
+func keys(ids ...string) []uint64 { return idKeys(ids) }
 
 // A roster holds diffs until its list, skips stale ones and counts gaps.
 func TestRoster(t *testing.T) {
