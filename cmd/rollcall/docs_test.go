@@ -38,12 +38,12 @@ import (
 // continuation lines joined, its comment cut. Paths of our own scripts
 // among them are checked to exist.
 var notRunHere = map[string]string{
-	"./scripts/test":                    "the whole suite, this test included",
-	"sudo ./scripts/check-proxies":      "installs nginx and caddy as root; it runs docs/deploy.md's proxy configurations itself",
-	"bench/run":                         "the standard benchmark suite: an hour of load",
-	"bench/compare REV":                 "a benchmark of two revisions: minutes of load",
-	"bench/compare 2fa0555":             "a benchmark of two revisions: minutes of load",
-	"RUNS=2 bench/compare b455cfa idle": "a benchmark of two revisions: minutes of load",
+	"./scripts/test":                           "the whole suite, this test included",
+	"sudo ./scripts/check-proxies":             "installs nginx and caddy as root; it runs docs/deploy.md's proxy configurations itself",
+	"bench/run":                                "the standard benchmark suite: an hour of load",
+	"bench/compare REV":                        "a benchmark of two revisions: minutes of load",
+	"bench/compare 2fa0555":                    "a benchmark of two revisions: minutes of load",
+	"RUNS=2 bench/compare b455cfa idle fanout": "a benchmark of two revisions: minutes of load",
 	"go test -run '^$' -bench BenchmarkFullList50k -benchtime 10x -count 3 ./client": "a benchmark of 50,000 members, 30 s of load (go test ./client runs the list in pages at 5,000)",
 	"rollcall serve --addr :8080 --node n1 --nats nats://10.0.0.9:4222":              "an external NATS on another host (TestClusterExternalNATS runs one on loopback)",
 	"go install github.com/rollcall/rollcall/cmd/rollcall@latest":                    "downloads the released module",
