@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -115,5 +116,27 @@ func TestBenchClusterDeploy(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "| diffs | 0 | 0 | 10 of 10 | ") {
 		t.Errorf("want no leave, no join and every mover back:\n%s", &stdout)
+	}
+}
+
+// TestBenchClusterCrashGenerators runs the crash with its clients in
+// generator processes, per event and with diffs: every surviving
+// subscriber hears every leave of the killed node's members, and no other.
+func TestBenchClusterCrashGenerators(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "bench", "cluster", "--only", "crash", "--members", "60", "--runs", "1",
+		"--generators", "2", "--presence", "per-event,diffs", "--leave-timeout", "20s", "--timeout", "30s")
+	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench cluster: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	// 20 members on the killed node, 40 surviving subscribers: all 40 with
+	// every leave, none missing, extra or false.
+	for _, mode := range []string{"per-event", "diffs"} {
+		row := regexp.MustCompile(`\| rollcall, embedded NATS, ` + mode + ` \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| 40 \| 40 \| 0 \| 0 \| 0 \| [0-9.]+ ms \|`)
+		if !row.MatchString(stdout.String()) {
+			t.Errorf("%s: no row with 40 of 40 subscribers hearing every leave and none missing, extra or false:\n%s\n%s", mode, &stdout, &stderr)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,6 +174,34 @@ func (b *cluster) startNodes(ctx context.Context, k int, extra ...string) ([]*no
 		}
 	}
 	return nodes, stop, nil
+}
+
+// generators starts p's clients, spread over nodes, in generator processes
+// (`rollcall bench-worker`): b.p.Generators of them, or one per 8,000
+// clients and at least two. It returns once every one has reported
+// "ready" with all its clients connected, with their reports in worker
+// order; the caller stops the fleet.
+func (b *cluster) generators(ctx context.Context, nodes []*node, p Params) (*fleet, []*Result, error) {
+	for _, nd := range nodes {
+		p.Targets = append(p.Targets, "ws://"+nd.addr+"/")
+	}
+	p.Workers = b.p.Generators
+	if p.Workers == 0 {
+		p.Workers = max(2, workersFor(p))
+	}
+	f, err := startFleet(ctx, p, append(slices.Clone(b.p.Exe), "bench-worker"), "")
+	if err != nil {
+		return nil, nil, err
+	}
+	ready, err := f.barrier(ctx, "ready", b.p.Timeout+time.Minute)
+	if r := sum(ready); err == nil && (r.Errors > 0 || r.Conns != p.Conns) {
+		err = fmt.Errorf("%d of %d clients connected, %d errors (first: %s)", r.Conns, p.Conns, r.Errors, r.Sample)
+	}
+	if err != nil {
+		f.stop()
+		return nil, nil, err
+	}
+	return f, ready, nil
 }
 
 // get decodes the answer of the node's HTTP API at path into v.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -213,27 +212,12 @@ func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*cra
 	}
 	defer stop()
 	n := b.p.Members
-	p := Params{Scenario: "crash", Driver: SGC{Diffs: mode == Diffs}.Name(), Conns: n, Observers: b.p.Observers,
-		Duration: b.p.LeaveTimeout, Timeout: b.p.Timeout}
-	for _, nd := range nodes {
-		p.Targets = append(p.Targets, "ws://"+nd.addr+"/")
-	}
-	p.Workers = b.p.Generators
-	if p.Workers == 0 {
-		p.Workers = max(2, workersFor(p))
-	}
-	f, err := startFleet(ctx, p, append(slices.Clone(b.p.Exe), "bench-worker"), "")
+	f, ready, err := b.generators(ctx, nodes, Params{Scenario: "crash", Driver: SGC{Diffs: mode == Diffs}.Name(), Conns: n,
+		Observers: b.p.Observers, Duration: b.p.LeaveTimeout, Timeout: b.p.Timeout})
 	if err != nil {
 		return nil, err
 	}
 	defer f.stop()
-	ready, err := f.barrier(ctx, "ready", b.p.Timeout+time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	if r := sum(ready); r.Errors > 0 || r.Conns != n {
-		return nil, fmt.Errorf("%d of %d clients joined, %d errors (first: %s)", r.Conns, n, r.Errors, r.Sample)
-	}
 	if !waitFor(ctx, b.p.Timeout, func() bool { ok, _ := counts(nodes, crashChannel, n); return ok }) {
 		_, now := counts(nodes, crashChannel, n)
 		return nil, fmt.Errorf("channel not replicated in %v: the nodes count %s of %d", b.p.Timeout, now, n)
@@ -241,7 +225,7 @@ func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*cra
 	// Client i is on node i%3 and is worker i%workers's (i/workers)th.
 	var victims []string
 	for i := victim; i < n; i += 3 {
-		victims = append(victims, ready[i%p.Workers].IDs[i/p.Workers])
+		victims = append(victims, ready[i%len(ready)].IDs[i/len(ready)])
 	}
 	var alive []*node
 	for i, nd := range nodes {
@@ -276,7 +260,7 @@ func (b *cluster) crashFleet(ctx context.Context, victim int, mode string) (*cra
 		return nil, err
 	}
 	fmt.Fprintf(b.log, "crash: the generators used %.1f ms of CPU from the kill until every leave was heard (%d processes, %d frames and %.1f MB received)\n",
-		ms(st.CPU), p.Workers, st.Frames, float64(st.Bytes)/1e6)
+		ms(st.CPU), len(ready), st.Frames, float64(st.Bytes)/1e6)
 	if st.Errors > 0 {
 		return nil, fmt.Errorf("%d errors in the crash (first: %s)", st.Errors, st.Sample)
 	}

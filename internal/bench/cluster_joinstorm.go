@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -107,30 +106,15 @@ func (b *cluster) joinstormFleet(ctx context.Context, mode string) (stormResult,
 	}
 	defer stop()
 	n := b.p.Storm
-	drv := SGC{Diffs: mode == Diffs}
-	p := Params{Scenario: "joinstorm", Driver: drv.Name(), Conns: n, Observers: b.p.Observers, Timeout: b.p.Timeout}
-	for _, nd := range nodes {
-		p.Targets = append(p.Targets, "ws://"+nd.addr+"/")
-	}
-	p.Workers = b.p.Generators
-	if p.Workers == 0 {
-		p.Workers = max(2, workersFor(p))
-	}
 	start := time.Now()
-	f, err := startFleet(ctx, p, append(slices.Clone(b.p.Exe), "bench-worker"), "")
+	f, ready, err := b.generators(ctx, nodes, Params{Scenario: "joinstorm", Driver: SGC{Diffs: mode == Diffs}.Name(), Conns: n,
+		Observers: b.p.Observers, Timeout: b.p.Timeout})
 	if err != nil {
 		return r, err
 	}
 	defer f.stop()
-	ready, err := f.barrier(ctx, "ready", b.p.Timeout+time.Minute)
-	if err != nil {
-		return r, err
-	}
-	if rr := sum(ready); rr.Errors > 0 || rr.Conns != n {
-		return r, fmt.Errorf("%d of %d clients connected, %d errors (first: %s)", rr.Conns, n, rr.Errors, rr.Sample)
-	}
 	r.connected = time.Since(start)
-	fmt.Fprintf(b.log, "joinstorm %s: %d clients in %d generators connected in %.1f ms\n", mode, n, p.Workers, ms(r.connected))
+	fmt.Fprintf(b.log, "joinstorm %s: %d clients in %d generators connected in %.1f ms\n", mode, n, len(ready), ms(r.connected))
 	before := framesSettled(ctx, nodes, 300*time.Millisecond, b.p.Timeout)
 	t0 := time.Now().Add(200 * time.Millisecond)
 	if err := f.release(order{Start: t0.UnixNano()}); err != nil {
