@@ -31,8 +31,9 @@ of thousands:
              names the killed node's members. --generators and --observers
              work as for joinstorm: the subscribers that hear the leaves are
              then the observers on the surviving nodes
-  deploy     --movers clients on n1 and --deploy-observers on n2 and n3 in one
-             channel; n1 gets SIGTERM under --presence-grace (--grace): the
+  deploy     --movers Go clients on n1 (in generator processes) and
+             --deploy-observers on n2 and n3 (in this one) in one channel; n1
+             gets SIGTERM under --presence-grace (--grace): the
              leaves and joins the observers hear until the grace has passed,
              the time until every mover is back in the channel on n2 or n3
              (the Go client reconnects with its resume token), and until n1

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -18,8 +16,8 @@ import (
 // deployChannel is the channel of the deploy part.
 const deployChannel = "room"
 
-// deploy: one step of a rolling deploy. Movers Go clients on n1 and
-// Observers on n2 and n3 are in one channel; n1 gets SIGTERM under
+// deploy: one step of a rolling deploy. Movers Go clients on n1 (in
+// generator processes) and Observers on n2 and n3 are in one channel; n1 gets SIGTERM under
 // --presence-grace; the movers reconnect to n2 and n3 with their resume
 // tokens. What the observers hear meanwhile and until the grace has
 // passed (nothing, if the deploy is invisible), and how long the move and
@@ -78,74 +76,36 @@ func (b *cluster) deployOnce(ctx context.Context, mode string) (deployResult, er
 			return r, err
 		}
 	}
-	// The movers reconnect by themselves: to n2 or n3, with the resume
-	// token their last join gave them.
-	var mu sync.Mutex
-	backAt := make([]time.Time, b.p.Movers)
-	movers := make([]*client.Client, b.p.Movers)
-	others := []string{"ws://" + nodes[1].addr + "/", "ws://" + nodes[2].addr + "/"}
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	for i := range movers {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			o := client.Options{Name: "m" + strconv.Itoa(i), PerEvent: mode == PerEvent, URLs: others,
-				ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond}
-			c, err := client.Dial(ctx, "ws://"+nodes[0].addr+"/", o)
-			if err == nil {
-				err = c.Subscribe(ctx, deployChannel)
-			}
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
-				return
-			}
-			mu.Lock()
-			movers[i] = c
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	defer closeAll(movers)
-	if err, _ := firstErr.Load().(error); err != nil {
+	// The movers, in generator processes, reconnect by themselves: to n2
+	// or n3, with the resume token their last join gave them.
+	f, _, err := b.generators(ctx, nodes, Params{Scenario: "deploy", Driver: SGC{Diffs: mode == Diffs}.Name(), Conns: b.p.Movers,
+		Duration: b.p.Grace + b.p.Timeout, Timeout: b.p.Timeout})
+	if err != nil {
 		return r, err
 	}
+	defer f.stop()
 	total := b.p.DeployObservers + b.p.Movers
 	if !waitFor(ctx, b.p.Timeout, func() bool { ok, _ := counts(nodes, deployChannel, total); return ok }) {
 		_, now := counts(nodes, deployChannel, total)
 		return r, fmt.Errorf("the channel did not fill in %v: the nodes count %s of %d", b.p.Timeout, now, total)
 	}
 	framesSettled(ctx, nodes, 300*time.Millisecond, b.p.Timeout) // the joins told
-	sessions := make([]string, len(movers))
-	for i, m := range movers {
-		sessions[i] = m.Session()
-	}
 	armed.Store(true)
 	termed := time.Now()
 	if err := nodes[0].cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return r, err
 	}
-	// A mover is back once it holds another session, subscribed again.
-	deadline := termed.Add(b.p.Grace + b.p.Timeout)
-	for time.Now().Before(deadline) && r.back < len(movers) {
-		r.back = 0
-		for i, m := range movers {
-			if !backAt[i].IsZero() {
-				r.back++
-				continue
-			}
-			if s := m.Session(); s != "" && s != sessions[i] && slices.Contains(m.Subscriptions(), deployChannel) {
-				backAt[i] = time.Now()
-				r.back++
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := f.release(order{Start: termed.UnixNano()}); err != nil {
+		return r, err
 	}
-	for _, at := range backAt {
-		if !at.IsZero() {
-			r.moved = max(r.moved, at.Sub(termed))
-		}
+	moved, err := f.barrier(ctx, "moved", b.p.Grace+b.p.Timeout+time.Minute)
+	if err != nil {
+		return r, err
+	}
+	st := sum(moved)
+	r.back = st.Conns
+	if st.Latency != nil && st.Latency.N > 0 {
+		r.moved = st.Latency.Quantile(1)
 	}
 	select {
 	case <-nodes[0].done:
@@ -159,7 +119,10 @@ func (b *cluster) deployOnce(ctx context.Context, mode string) (deployResult, er
 		return r, fmt.Errorf("after the deploy the survivors count %s members, want %d", now, total)
 	}
 	r.leaves, r.joins = leaves.Load(), joins.Load()
+	if err := f.finish(); err != nil {
+		return r, err
+	}
 	fmt.Fprintf(b.log, "deploy %s: %d of %d movers back after %.1f ms, n1 exited after %.1f ms, observers heard %d leaves and %d joins\n",
-		mode, r.back, len(movers), ms(r.moved), ms(r.drained), r.leaves, r.joins)
+		mode, r.back, b.p.Movers, ms(r.moved), ms(r.drained), r.leaves, r.joins)
 	return r, nil
 }

@@ -306,6 +306,8 @@ func runPart(ctx context.Context, p Params, l *link) error {
 		return w.churn(ctx, l)
 	case "crash":
 		return w.crash(ctx, l)
+	case "deploy":
+		return w.deploy(ctx, l)
 	}
 	return fmt.Errorf("unknown scenario %q", p.Scenario)
 }
