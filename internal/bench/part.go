@@ -19,7 +19,7 @@ type Params struct {
 	Worker   int    `json:"worker"`
 	Workers  int    `json:"workers"`
 
-	Conns       int           `json:"conns"`        // idle, joinstorm: connections
+	Conns       int           `json:"conns"`        // idle, joinstorm, crash: connections; deploy: movers
 	ChannelSize int           `json:"channel_size"` // idle: members per channel
 	Channels    int           `json:"channels"`     // fanout, churn
 	Subscribers int           `json:"subscribers"`  // fanout: per channel
@@ -27,14 +27,14 @@ type Params struct {
 	Payload     int           `json:"payload"`      // fanout: bytes per message
 	Rate        float64       `json:"rate"`         // churn: connections per second
 	Lifetime    time.Duration `json:"lifetime"`     // churn: how long each connection lives
-	Duration    time.Duration `json:"duration"`     // idle, fanout step, churn; crash: how long the leaves are awaited
+	Duration    time.Duration `json:"duration"`     // idle, fanout step, churn; crash: how long the leaves are awaited; deploy: the movers
 	Warmup      time.Duration `json:"warmup"`       // churn: churning before the baseline is taken
 	Timeout     time.Duration `json:"timeout"`      // bound on each phase
 
 	// Targets, if set, are several nodes of one cluster: connection i
 	// dials Targets[i % len(Targets)] instead of Target.
 	Targets []string `json:"targets,omitempty"`
-	// Observers, if set (joinstorm), is how many connections hear member
+	// Observers, if set (joinstorm, crash), is how many connections hear member
 	// changes through Driver and keep a view of the channel: connections
 	// 0..Observers-1, spread over Targets. The others are members of the
 	// channel that hear its count only (counts-only): the audience of a
