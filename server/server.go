@@ -143,8 +143,8 @@ type Options struct {
 	DiffWindow    time.Duration
 	CountInterval time.Duration
 	// CountRate is the most count frames per second one channel's counts
-	// make on this node (presence.Options.CountRate; zero: 10,000; a
-	// negative value: no limit).
+	// make on this node (presence.Options.CountRate; zero: 10,000;
+	// NoLimit: no limit).
 	CountRate int
 	// PresenceGrace keeps the presence of an sgc connection lost without
 	// a leave for this long, for its client to take over on any node

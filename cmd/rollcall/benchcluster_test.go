@@ -30,15 +30,9 @@ func TestBenchClusterCentrifugeRedis(t *testing.T) {
 		t.Fatalf("build the comparator: %v\n%s", err, out)
 	}
 	report := filepath.Join(dir, "crash.json")
-	cmd := exec.Command(os.Args[0], "bench", "cluster", "--only", "crash", "--members", "30", "--runs", "1",
+	stdout, stderr := benchCluster(t, "--only", "crash", "--members", "30", "--runs", "1",
 		"--comparator", bin, "--leave-timeout", "75s", "--json", report)
-	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench cluster: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
-	}
-	t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	b, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +69,7 @@ func TestBenchClusterCentrifugeRedis(t *testing.T) {
 		t.Errorf("rollcall missed %v leaves", missing)
 	}
 	if !strings.Contains(stdout.String(), "rollcall / centrifuge") {
-		t.Errorf("no ratio column:\n%s", &stdout)
+		t.Errorf("no ratio column:\n%s", stdout)
 	}
 }
 
@@ -84,21 +78,15 @@ func TestBenchClusterCentrifugeRedis(t *testing.T) {
 // diffs) and the rest counts-only: every view ends up holding every member
 // and agreeing with a node's list.
 func TestBenchClusterJoinstormGenerators(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "bench", "cluster", "--only", "joinstorm", "--storm", "90", "--observers", "9",
+	stdout, stderr := benchCluster(t, "--only", "joinstorm", "--storm", "90", "--observers", "9",
 		"--generators", "2", "--presence", "per-event,diffs", "--timeout", "30s")
-	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench cluster: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
-	}
 	for _, mode := range []string{"per-event", "diffs"} {
 		if !strings.Contains(stdout.String(), "| "+mode+" | ") {
-			t.Errorf("no %s row:\n%s", mode, &stdout)
+			t.Errorf("no %s row:\n%s", mode, stdout)
 		}
 		if !strings.Contains(stderr.String(), "joinstorm "+mode+": 90 clients in 2 generators") ||
 			!strings.Contains(stderr.String(), "views unlike a node's list: 0") {
-			t.Errorf("%s: the storm's log does not show 90 clients in 2 generators whose views agree:\n%s", mode, &stderr)
+			t.Errorf("%s: the storm's log does not show 90 clients in 2 generators whose views agree:\n%s", mode, stderr)
 		}
 	}
 }
@@ -106,16 +94,10 @@ func TestBenchClusterJoinstormGenerators(t *testing.T) {
 // TestBenchClusterDeploy runs the deploy step at a small size: under a
 // grace the observers hear nothing while the movers change nodes.
 func TestBenchClusterDeploy(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "bench", "cluster", "--only", "deploy", "--movers", "10", "--deploy-observers", "4",
+	stdout, stderr := benchCluster(t, "--only", "deploy", "--movers", "10", "--deploy-observers", "4",
 		"--grace", "2s", "--presence", "diffs", "--timeout", "30s")
-	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench cluster: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
-	}
 	if !strings.Contains(stdout.String(), "| diffs | 0 | 0 | 10 of 10 | ") {
-		t.Errorf("want no leave, no join and every mover back:\n%s", &stdout)
+		t.Errorf("want no leave, no join and every mover back:\n%s\n%s", stdout, stderr)
 	}
 }
 
@@ -123,20 +105,28 @@ func TestBenchClusterDeploy(t *testing.T) {
 // generator processes, per event and with diffs: every surviving
 // subscriber hears every leave of the killed node's members, and no other.
 func TestBenchClusterCrashGenerators(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "bench", "cluster", "--only", "crash", "--members", "60", "--runs", "1",
+	stdout, stderr := benchCluster(t, "--only", "crash", "--members", "60", "--runs", "1",
 		"--generators", "2", "--presence", "per-event,diffs", "--leave-timeout", "20s", "--timeout", "30s")
-	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench cluster: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
-	}
 	// 20 members on the killed node, 40 surviving subscribers: all 40 with
 	// every leave, none missing, extra or false.
 	for _, mode := range []string{"per-event", "diffs"} {
 		row := regexp.MustCompile(`\| rollcall, embedded NATS, ` + mode + ` \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| 40 \| 40 \| 0 \| 0 \| 0 \| [0-9.]+ ms \|`)
 		if !row.MatchString(stdout.String()) {
-			t.Errorf("%s: no row with 40 of 40 subscribers hearing every leave and none missing, extra or false:\n%s\n%s", mode, &stdout, &stderr)
+			t.Errorf("%s: no row with 40 of 40 subscribers hearing every leave and none missing, extra or false:\n%s\n%s", mode, stdout, stderr)
 		}
 	}
+}
+
+// benchCluster runs `rollcall bench cluster args...` (this test binary as
+// rollcall) and returns its output; it fails the test if the bench fails.
+func benchCluster(t *testing.T, args ...string) (stdout, stderr *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"bench", "cluster"}, args...)...)
+	cmd.Env = append(os.Environ(), "ROLLCALL_RUN_MAIN=1")
+	stdout, stderr = new(bytes.Buffer), new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench cluster: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	return stdout, stderr
 }

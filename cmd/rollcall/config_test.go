@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rollcall/rollcall/presence"
 	"github.com/rollcall/rollcall/server"
 )
 
@@ -187,6 +188,7 @@ func TestServeRefusesMeaninglessValues(t *testing.T) {
 		{[]string{"--max-channel-members", "-1"}, "--max-channel-members (limits.max_members_per_channel) must be at least 0 (0 = no limit)"},
 		{[]string{"--max-channel-name", "0"}, "--max-channel-name (limits.max_channel_name) must be at least 1"},
 		{[]string{"--ack-retries", "0"}, "--ack-retries (ack.max_retries) must be at least 1"},
+		{[]string{"--count-rate", "-5"}, "--count-rate (count_rate) must be at least 0, got -5"},
 		{[]string{"--ping-interval", "0s"}, "--ping-interval (ping_interval) must be positive (a duration such as 5s), got 0s"},
 		{[]string{"--idle-timeout", "-1s"}, "--idle-timeout (idle_timeout) must be positive"},
 		{[]string{"--write-timeout", "0s"}, "--write-timeout (write_timeout) must be positive"},
@@ -228,6 +230,19 @@ func TestServeRefusesMeaninglessValues(t *testing.T) {
 	cfg, err = loadConfig([]string{"--rate", "7.5"}, io.Discard)
 	if err != nil || cfg.serverOptions(nil).Limits.MessagesPerSecond != 7.5 {
 		t.Fatalf("--rate 7.5: %v", err)
+	}
+	// --count-rate: the default reaches the engine as such, 0 as no limit.
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{{nil, presence.DefaultCountRate}, {[]string{"--count-rate", "0"}, server.NoLimit}, {[]string{"--count-rate", "2000"}, 2000}} {
+		cfg, err := loadConfig(tc.args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.serverOptions(nil).CountRate; got != tc.want {
+			t.Errorf("%v: CountRate %d, want %d", tc.args, got, tc.want)
+		}
 	}
 }
 

@@ -260,6 +260,7 @@ func (c *config) serverOptions(log *slog.Logger) server.Options {
 			MaxMembersPage:       orNoLimit(c.Limits.MaxMembersPage),
 			ListPageSize:         c.Limits.ListPageSize,
 		},
+		CountRate:          orNoLimit(c.CountRate),
 		PingInterval:       c.PingInterval,
 		IdleTimeout:        c.IdleTimeout,
 		WriteTimeout:       c.WriteTimeout,
@@ -611,10 +612,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts := cfg.serverOptions(log)
 	opts.MemberEvents = memberEvents
 	opts.DiffWindow, opts.CountInterval = cfg.DiffWindow, cfg.CountInterval
-	opts.CountRate = cfg.CountRate
-	if cfg.CountRate == 0 {
-		opts.CountRate = -1 // the engine's "no limit"; its zero is the default
-	}
 	opts.PresenceGrace, opts.PresenceGraceMax = cfg.PresenceGrace, cfg.PresenceGraceMax
 	if cfg.DiffWindow == 0 {
 		opts.DiffWindow = -1 // the engine's "at once"; its zero is the default

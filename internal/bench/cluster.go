@@ -176,6 +176,19 @@ func (b *cluster) startNodes(ctx context.Context, k int, extra ...string) ([]*no
 	return nodes, stop, nil
 }
 
+// clientsNote is what a part's heading says of how many of its members
+// hear member changes (kept, what the observers do) and where its clients
+// run.
+func (b *cluster) clientsNote(kept string) string {
+	switch {
+	case b.p.Observers > 0:
+		return fmt.Sprintf("; %d of the members %s, the rest hear the count only; clients in generator processes", b.p.Observers, kept)
+	case b.p.Generators > 0:
+		return fmt.Sprintf("; clients in %d generator processes", b.p.Generators)
+	}
+	return ""
+}
+
 // generators starts p's clients, spread over nodes, in generator processes
 // (`rollcall bench-worker`): b.p.Generators of them, or one per 8,000
 // clients and at least two. It returns once every one has reported

@@ -43,14 +43,8 @@ func (b *cluster) crashServers() []crashServer {
 // with a comparator the same on three Centrifuge nodes on one Redis,
 // alternating runs, and a table of both with the ratio.
 func (b *cluster) crash(ctx context.Context, w io.Writer) error {
-	fmt.Fprintf(w, "crash: a %d-member channel over 3 nodes, kill -9 of one, %d runs (a fresh cluster each), leaves awaited up to %v a run", b.p.Members, b.p.Runs, b.p.LeaveTimeout)
-	switch {
-	case b.p.Observers > 0:
-		fmt.Fprintf(w, "; %d of the members are subscribers that hear member changes, the rest hear the count only; clients in generator processes", b.p.Observers)
-	case b.p.Generators > 0:
-		fmt.Fprintf(w, "; clients in %d generator processes", b.p.Generators)
-	}
-	fmt.Fprint(w, "\n\n")
+	fmt.Fprintf(w, "crash: a %d-member channel over 3 nodes, kill -9 of one, %d runs (a fresh cluster each), leaves awaited up to %v a run%s\n\n",
+		b.p.Members, b.p.Runs, b.p.LeaveTimeout, b.clientsNote("are subscribers that hear member changes"))
 	servers := b.crashServers()
 	rep := &Report{Scenario: "cluster crash", Started: time.Now()}
 	pooled := map[string]*crashTally{}

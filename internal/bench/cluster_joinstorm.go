@@ -16,14 +16,7 @@ import (
 // nodes, once per presence mode; the time until every node lists them
 // all, and the frames the nodes wrote to their clients meanwhile.
 func (b *cluster) joinstorm(ctx context.Context, w io.Writer) error {
-	fmt.Fprintf(w, "joinstorm: %d members over 3 nodes (a fresh cluster per presence mode)", b.p.Storm)
-	switch {
-	case b.p.Observers > 0:
-		fmt.Fprintf(w, "; %d of them keep a view of the channel, the rest hear its count only; clients in generator processes", b.p.Observers)
-	case b.p.Generators > 0:
-		fmt.Fprintf(w, "; every member keeps a view of the channel; clients in %d generator processes", b.p.Generators)
-	}
-	fmt.Fprint(w, "\n\n")
+	fmt.Fprintf(w, "joinstorm: %d members over 3 nodes (a fresh cluster per presence mode)%s\n\n", b.p.Storm, b.clientsNote("keep a view of the channel"))
 	fmt.Fprintln(w, "| presence | connect and join | subscribe storm until every node lists all (and every view holds all) | frames written in the storm (all nodes) | per member |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
 	for _, mode := range b.p.Presence {

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -64,19 +63,7 @@ func (w *worker) crash(ctx context.Context, l *link) error {
 	}
 	clients := w.dialAll(ctx, idx, h)
 	defer closeAll(clients)
-	var wg sync.WaitGroup
-	for part := range 8 {
-		wg.Go(func() {
-			for k := part; k < len(clients); k += 8 {
-				if c := clients[k]; c != nil {
-					if err := c.Join(crashChannel); err != nil {
-						w.tally.fail(err)
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
+	w.joinAll(clients, crashChannel)
 	r := w.tally.take()
 	r.Conns = opened(clients)
 	r.IDs = make([]string, len(clients))

@@ -245,6 +245,25 @@ func (w *worker) dialAll(ctx context.Context, idx []int, h func(i int) *Handler)
 	return clients
 }
 
+// joinAll has every client of clients that is not nil join channel, eight
+// at a time and all at once as far as the server can tell; errors are
+// tallied.
+func (w *worker) joinAll(clients []Client, channel string) {
+	var wg sync.WaitGroup
+	for part := range 8 {
+		wg.Go(func() {
+			for k := part; k < len(clients); k += 8 {
+				if c := clients[k]; c != nil {
+					if err := c.Join(channel); err != nil {
+						w.tally.fail(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // closeAll closes every client of clients that is not nil, 64 at a time,
 // and waits for them.
 func closeAll[C interface {

@@ -99,15 +99,20 @@ func readQuickList(frame []byte) (q quickList, ok bool) {
 		rest = rest[i+len(sep):]
 		return a
 	}
-	// The acknowledgment id, if any, closes the frame; a member holds no
-	// ,"id":" (its id comes first, after its brace).
+	// The frame's closing brace, and before it its acknowledgment id if
+	// any, come off the end; a member holds no ,"id":" (its id comes
+	// first, after its brace).
+	rest, ok = bytes.CutSuffix(rest, []byte("}"))
+	if !ok {
+		return q, false
+	}
 	if i := ackAt(rest); i >= 0 && i > bytes.LastIndexByte(rest, ']') {
 		a := rest[i+len(ackKey):]
 		end := bytes.IndexByte(a, '"')
-		if end < 0 || string(a[end:]) != `"}` {
+		if end != len(a)-1 {
 			return q, false
 		}
-		q.ack, rest = string(a[:end]), append(rest[:i:i], '}')
+		q.ack, rest = string(a[:end]), rest[:i]
 	}
 	if q.diff {
 		lit(`"},"from":`)
@@ -117,16 +122,16 @@ func readQuickList(frame []byte) (q quickList, ok bool) {
 		lit(`,"joined":[`)
 		q.joined = memberKeys(upTo(`],"left":[`))
 		q.left = stringKeys(upTo(`],"updated":[`))
-		ok = ok && bytes.HasSuffix(rest, []byte("]}")) // the updates, not read
+		ok = ok && bytes.HasSuffix(rest, []byte("]")) // the updates, not read
 	} else {
 		lit(`"},"version":`)
 		q.version = num()
 		lit(`,"members":[`)
 		q.joined = memberKeys(upTo(`],"more":`))
 		switch string(rest) {
-		case "true}":
+		case "true":
 			q.more = true
-		case "false}":
+		case "false":
 		default:
 			ok = false
 		}

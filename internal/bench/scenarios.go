@@ -380,19 +380,7 @@ func (w *worker) joinstorm(ctx context.Context, l *link) error {
 	time.Sleep(time.Until(time.Unix(0, o.Start)))
 	w.tally.take()
 	cpu0 := processCPU()
-	var wg sync.WaitGroup
-	for part := range 8 {
-		wg.Go(func() {
-			for k := part; k < len(clients); k += 8 {
-				if c := clients[k]; c != nil {
-					if err := c.Join(channel); err != nil {
-						w.tally.fail(err)
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
+	w.joinAll(clients, channel)
 	waitFor(ctx, w.p.Timeout, func() bool { return converged.Load() >= n })
 	r = w.tally.take()
 	r.CPU = processCPU() - cpu0

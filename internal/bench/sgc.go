@@ -69,18 +69,24 @@ func (c *sgcClient) quickList(q quickList, h *Handler) {
 		}
 		return
 	}
-	if c.keyPages == nil {
-		c.keyPages = make(map[string][]uint64)
-	}
-	keys := append(c.keyPages[q.channel], q.joined...)
-	if q.more {
-		c.keyPages[q.channel] = keys
-		return
-	}
-	delete(c.keyPages, q.channel)
-	if h.ListKeys != nil {
+	if keys, ok := gather(&c.keyPages, q.channel, q.joined, q.more); ok && h.ListKeys != nil {
 		h.ListKeys(q.channel, q.version, keys)
 	}
+}
+
+// gather adds a page of channel's member list to those gathered in
+// *pages; with the last page (more false) it returns them all.
+func gather[T any](pages *map[string][]T, channel string, page []T, more bool) ([]T, bool) {
+	if *pages == nil {
+		*pages = make(map[string][]T)
+	}
+	all := append((*pages)[channel], page...)
+	if more {
+		(*pages)[channel] = all
+		return nil, false
+	}
+	delete(*pages, channel)
+	return all, true
 }
 
 // Dial implements Driver: it waits for the session frame, joins as a
@@ -197,19 +203,11 @@ func (c *sgcClient) handle(m *sgcwire.Message, h *Handler) {
 			h.Members(m.Channel, ids)
 		}
 	case sgcwire.MethodList:
-		if c.pages == nil {
-			c.pages = make(map[string][]string)
+		page := make([]string, len(m.Members))
+		for i, mm := range m.Members {
+			page[i] = mm.ID
 		}
-		ids := c.pages[m.Channel]
-		for _, mm := range m.Members {
-			ids = append(ids, mm.ID)
-		}
-		if m.More {
-			c.pages[m.Channel] = ids
-			return
-		}
-		delete(c.pages, m.Channel)
-		if h.List != nil {
+		if ids, ok := gather(&c.pages, m.Channel, page, m.More); ok && h.List != nil {
 			h.List(m.Channel, m.Version, ids)
 		}
 	case sgcwire.MethodDiff:
